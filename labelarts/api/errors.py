@@ -1,0 +1,117 @@
+"""One error body for everything: ``{"error_code": "ModelArts.XXXX", "error_msg": "..."}``."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from labelarts.errors import (
+    InvalidJsonError,
+    LabelArtsError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ValidationFailedError,
+)
+
+log = logging.getLogger("labelarts.api")
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def error_response(error: LabelArtsError) -> JSONResponse:
+    return JSONResponse({"error_code": error.code, "error_msg": error.message}, status_code=error.status_code)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "Invalid parameter. " + "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LabelArtsError)
+    async def _labelarts(_request: Request, exc: LabelArtsError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            return error_response(InvalidJsonError())
+        return error_response(ValidationFailedError(_validation_message(exc)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error: LabelArtsError
+        if exc.status_code == 404:
+            error = NotFoundError("The requested resource does not exist.")
+        elif exc.status_code == 405:
+            error = MethodNotAllowedError()
+        elif exc.status_code == 413:
+            error = PayloadTooLargeError()
+        else:
+            error = LabelArtsError(str(exc.detail))
+            error.status_code = exc.status_code  # type: ignore[misc]
+        response = error_response(error)
+        response.status_code = exc.status_code
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(LabelArtsError())
+
+
+class RequestContextMiddleware:
+    """Adds ``X-Request-Id`` to every response and refuses bodies over the size limit."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_large = int(value) > self.max_body_bytes
+                except ValueError:
+                    too_large = True
+                if too_large:
+                    response = error_response(PayloadTooLargeError())
+                    await response(scope, receive, send_with_id)
+                    return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise PayloadTooLargeError()
+            return message
+
+        await self.app(scope, limited_receive, send_with_id)

@@ -1,0 +1,48 @@
+"""The application factory. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from labelarts import __version__
+from labelarts.api.errors import RequestContextMiddleware, install_error_handlers
+from labelarts.api.routes import datasets, health, iam, import_tasks, labels
+from labelarts.api.services import Services, build_services
+from labelarts.config import Settings
+
+log = logging.getLogger("labelarts")
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
+    """Build the ASGI app. Services (database, executor) start in the lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = services is None
+        app.state.services = services or build_services(settings)
+        interrupted = app.state.services.tasks.recover_interrupted()
+        if interrupted:
+            log.warning("marked %d tasks interrupted by the last shutdown as failed", interrupted)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.services.close()
+
+    app = FastAPI(
+        title="LabelArts",
+        version=__version__,
+        description="Self-hosted data labeling with the ModelArts data-management API.",
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    for module in (health, iam, datasets, labels, import_tasks):
+        app.include_router(module.router)
+    return app

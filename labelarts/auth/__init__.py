@@ -1,0 +1,1 @@
+"""Authentication: AK/SK request signatures, IAM-style tokens, passwords and project scoping."""

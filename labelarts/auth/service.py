@@ -1,0 +1,186 @@
+"""Verifies credentials (AK/SK signatures and tokens) and issues IAM-style tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from labelarts.auth import signing
+from labelarts.auth.crypto import SecretBox, verify_password
+from labelarts.auth.principal import Principal
+from labelarts.clock import now_ms
+from labelarts.errors import ForbiddenError, UnauthorizedError
+from labelarts.storage.db import Database
+from labelarts.storage.db.models import AccessKey, Project, Token, User
+
+TOKEN_PREFIX = "LA1."
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """The parts of an HTTP request that the signature covers."""
+
+    method: str
+    path: str
+    raw_query: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    user: User
+    project: Project
+    issued_at: int
+    expires_at: int
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AuthService:
+    def __init__(
+        self,
+        db: Database,
+        secret_box: SecretBox,
+        *,
+        token_ttl_seconds: int,
+        signature_window_seconds: int,
+    ) -> None:
+        self._db = db
+        self._box = secret_box
+        self._token_ttl_ms = token_ttl_seconds * 1000
+        self._window_ms = signature_window_seconds * 1000
+
+    # --- AK/SK -----------------------------------------------------------------------
+    def authenticate_signature(self, authorization: str, request: SignedRequest) -> Principal:
+        try:
+            parsed = signing.parse_authorization(authorization)
+        except signing.MalformedAuthorization as exc:
+            raise UnauthorizedError(
+                f"Incorrect authorization request header format: {exc}.",
+                error_code="ModelArts.0206",
+            ) from None
+        if "host" not in parsed.signed_headers or "x-sdk-date" not in parsed.signed_headers:
+            raise UnauthorizedError(
+                "SignedHeaders must include host and x-sdk-date.", error_code="ModelArts.0206"
+            )
+        lowered = {k.lower(): v for k, v in request.headers.items()}
+        sdk_date = lowered.get("x-sdk-date")
+        if not sdk_date:
+            raise UnauthorizedError("X-Sdk-Date header is missing.", error_code="ModelArts.0206")
+        try:
+            signed_at = signing.parse_sdk_date(sdk_date)
+        except ValueError:
+            raise UnauthorizedError(
+                "X-Sdk-Date must look like 20240102T030405Z.", error_code="ModelArts.0206"
+            ) from None
+        skew_ms = abs(datetime.now(UTC).timestamp() * 1000 - signed_at.timestamp() * 1000)
+        if skew_ms > self._window_ms:
+            raise UnauthorizedError(
+                "X-Sdk-Date is outside the allowed 15-minute window.", error_code="ModelArts.0208"
+            )
+
+        with self._db.session() as session:
+            row = session.execute(
+                select(AccessKey, User)
+                .join(User, User.id == AccessKey.user_id)
+                .where(AccessKey.access_key == parsed.access_key)
+            ).first()
+            if row is None:
+                raise UnauthorizedError(
+                    "User credential (AK and SK) does not exist.", error_code="ModelArts.3801"
+                )
+            key, user = row
+        secret_key = self._box.open(key.secret_encrypted)
+        canonical = signing.canonical_request(
+            request.method,
+            request.path,
+            request.raw_query,
+            request.headers,
+            parsed.signed_headers,
+            request.body,
+        )
+        expected = signing.signature(secret_key, signing.string_to_sign(canonical, sdk_date))
+        if not hmac.compare_digest(expected, parsed.signature.lower()):
+            raise UnauthorizedError("The request signature does not match.", error_code="ModelArts.0208")
+        return Principal(user.id, user.name, user.project_id, "aksk")
+
+    # --- tokens ----------------------------------------------------------------------
+    def issue_token(self, *, user_name: str, password: str, project_id: str | None) -> IssuedToken:
+        with self._db.session() as session:
+            user = session.execute(select(User).where(User.name == user_name)).scalar_one_or_none()
+            if user is None or not verify_password(user.password_hash, password):
+                raise UnauthorizedError("Incorrect username or password.", error_code="ModelArts.4122")
+            if project_id is not None and project_id != user.project_id:
+                raise UnauthorizedError(
+                    "The user has no role on the requested project.", error_code="ModelArts.4119"
+                )
+            project = session.get(Project, user.project_id)
+            assert project is not None
+            token = TOKEN_PREFIX + secrets.token_urlsafe(48)
+            issued = now_ms()
+            expires = issued + self._token_ttl_ms
+            session.add(
+                Token(
+                    token_hash=_hash_token(token),
+                    user_id=user.id,
+                    project_id=user.project_id,
+                    issued_at=issued,
+                    expires_at=expires,
+                    revoked=False,
+                )
+            )
+            return IssuedToken(token, user, project, issued, expires)
+
+    def authenticate_token(self, token: str) -> Principal:
+        if not token:
+            raise UnauthorizedError("Token doesn't exist.", error_code="ModelArts.0201")
+        with self._db.session() as session:
+            row = session.execute(
+                select(Token, User)
+                .join(User, User.id == Token.user_id)
+                .where(Token.token_hash == _hash_token(token))
+            ).first()
+        if row is None or row[0].revoked:
+            raise UnauthorizedError("Invalid token.", error_code="ModelArts.0203")
+        stored, user = row
+        if stored.expires_at <= now_ms():
+            raise UnauthorizedError(
+                "Invalid token header because the token has expired.", error_code="ModelArts.0202"
+            )
+        return Principal(user.id, user.name, stored.project_id, "token")
+
+    def describe_token(self, token: str) -> tuple[Token, User, Project]:
+        self.authenticate_token(token)
+        with self._db.session() as session:
+            stored = session.get(Token, _hash_token(token))
+            assert stored is not None
+            user = session.get(User, stored.user_id)
+            project = session.get(Project, stored.project_id)
+            assert user is not None and project is not None
+            return stored, user, project
+
+    def revoke_token(self, token: str) -> None:
+        with self._db.session() as session:
+            result = session.execute(
+                update(Token)
+                .where(Token.token_hash == _hash_token(token), Token.revoked.is_(False))
+                .values(revoked=True)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise UnauthorizedError("Invalid token.", error_code="ModelArts.0203")
+
+
+def check_project_access(principal: Principal, path_project_id: str, claimed: str | None) -> None:
+    """A valid credential on another project's path, or claiming another project, is a 403."""
+    if path_project_id != principal.project_id or (claimed is not None and claimed != principal.project_id):
+        raise ForbiddenError("The credential is not authorized for this project.")

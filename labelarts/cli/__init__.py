@@ -1,0 +1,1 @@
+"""The ``labelarts`` command line: ``serve``, ``user``, ``dataset``, ``label``."""

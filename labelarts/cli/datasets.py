@@ -1,0 +1,180 @@
+"""``labelarts dataset ...``: datasets through the API client."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from labelarts.cli._common import (
+    AkOption,
+    EndpointOption,
+    OutputFormat,
+    OutputOption,
+    ProjectOption,
+    SkOption,
+    TokenOption,
+    api_errors,
+    make_client,
+    print_json,
+    print_table,
+)
+
+app = typer.Typer(help="Datasets (list, create, show, update, delete, stats).")
+COLUMNS = [
+    "dataset_id",
+    "dataset_name",
+    "dataset_type",
+    "status",
+    "total_sample_count",
+    "annotated_sample_count",
+]
+
+
+@app.command("list")
+@api_errors
+def list_datasets(
+    endpoint: EndpointOption,
+    project_id: ProjectOption,
+    ak: AkOption = None,
+    sk: SkOption = None,
+    token: TokenOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    page: Annotated[int, typer.Option(min=0, help="Page number (ModelArts offset).")] = 0,
+    search: Annotated[str | None, typer.Option(help="Fuzzy search keyword.")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List datasets, newest first."""
+    params: dict[str, Any] = {"limit": limit, "offset": page}
+    if search:
+        params["search_content"] = search
+    with make_client(endpoint, project_id, ak, sk, token) as client:
+        result = client.list_datasets(**params)
+    if output == OutputFormat.json:
+        print_json(result)
+    else:
+        print_table(result["datasets"], COLUMNS, title=f"{result['total_number']} datasets")
+
+
+@app.command("create")
+@api_errors
+def create_dataset(
+    name: str,
+    endpoint: EndpointOption,
+    project_id: ProjectOption,
+    ak: AkOption = None,
+    sk: SkOption = None,
+    token: TokenOption = None,
+    dataset_type: Annotated[
+        int, typer.Option("--type", help="0 image classification, 1 detection, 100 text...")
+    ] = 0,
+    data_path: Annotated[str | None, typer.Option(help="Folder under an import root.")] = None,
+    work_path: Annotated[str, typer.Option(help="Output path.")] = "/labelarts/output/",
+    label: Annotated[list[str] | None, typer.Option(help="Label name; repeatable.")] = None,
+    description: str = "",
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Create a dataset; prints its id and import task id."""
+    body: dict[str, Any] = {
+        "dataset_name": name,
+        "dataset_type": dataset_type,
+        "data_sources": [{"data_type": 0, "data_path": data_path}] if data_path else [],
+        "work_path": work_path,
+        "work_path_type": 0,
+        "description": description,
+    }
+    if label:
+        body["labels"] = [{"name": n} for n in label]
+    with make_client(endpoint, project_id, ak, sk, token) as client:
+        result = client.create_dataset(body)
+    if output == OutputFormat.json:
+        print_json(result)
+    else:
+        print_table([result], ["dataset_id", "import_task_id"])
+
+
+@app.command("show")
+@api_errors
+def show_dataset(
+    dataset_id: str,
+    endpoint: EndpointOption,
+    project_id: ProjectOption,
+    ak: AkOption = None,
+    sk: SkOption = None,
+    token: TokenOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Show one dataset."""
+    with make_client(endpoint, project_id, ak, sk, token) as client:
+        result = client.get_dataset(dataset_id)
+    if output == OutputFormat.json:
+        print_json(result)
+    else:
+        print_table([{"field": k, "value": v} for k, v in result.items()], ["field", "value"])
+
+
+@app.command("update")
+@api_errors
+def update_dataset(
+    dataset_id: str,
+    endpoint: EndpointOption,
+    project_id: ProjectOption,
+    ak: AkOption = None,
+    sk: SkOption = None,
+    token: TokenOption = None,
+    name: Annotated[str | None, typer.Option(help="New dataset name.")] = None,
+    description: Annotated[str | None, typer.Option(help="New description.")] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Rename a dataset or change its description."""
+    body = {k: v for k, v in {"dataset_name": name, "description": description}.items() if v is not None}
+    with make_client(endpoint, project_id, ak, sk, token) as client:
+        result = client.update_dataset(dataset_id, body)
+    print_json(result) if output == OutputFormat.json else print_table([result], ["dataset_id"])
+
+
+@app.command("delete")
+@api_errors
+def delete_dataset(
+    dataset_id: str,
+    endpoint: EndpointOption,
+    project_id: ProjectOption,
+    ak: AkOption = None,
+    sk: SkOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Delete a dataset with its labels and samples."""
+    with make_client(endpoint, project_id, ak, sk, token) as client:
+        client.delete_dataset(dataset_id)
+
+
+@app.command("stats")
+@api_errors
+def dataset_stats(
+    dataset_id: str,
+    endpoint: EndpointOption,
+    project_id: ProjectOption,
+    ak: AkOption = None,
+    sk: SkOption = None,
+    token: TokenOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Sample and label statistics."""
+    with make_client(endpoint, project_id, ak, sk, token) as client:
+        result = client.get_dataset_stats(dataset_id)
+    if output == OutputFormat.json:
+        print_json(result)
+        return
+    print_table([result["sample_stats"]], list(result["sample_stats"]), title="samples")
+    print_table(result["label_stats"], ["name", "type", "count", "sample_count"], title="labels")
+
+
+def parse_properties(values: list[str] | None) -> dict[str, Any]:
+    """``key=value`` pairs; a bare ``color=#fff`` means ``@modelarts:color``."""
+    props: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected key=value, got {item!r}")
+        props[key if key.startswith("@") else f"@modelarts:{key}"] = value
+    return props

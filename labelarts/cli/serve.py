@@ -1,0 +1,81 @@
+"""``labelarts serve``: run the API with embedded defaults."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from labelarts.api.services import build_services
+from labelarts.app import create_app
+from labelarts.cli._common import console, local_settings
+from labelarts.config import Settings
+
+INITIAL_CREDENTIALS = "initial-credentials.json"
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (default ./labelarts-data).")] = None,
+    import_root: Annotated[
+        list[Path] | None, typer.Option(help="Folder datasets may import from; repeatable.")
+    ] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default SQLite).")] = None,
+) -> None:
+    """Run the LabelArts API server."""
+    settings = local_settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        import_roots=import_root or None,
+        database_url=database_url,
+    )
+    services = build_services(settings)
+    _bootstrap(settings, services.users)
+    app = create_app(settings, services=services)
+    console.print(
+        f"LabelArts listening on http://{settings.host}:{settings.port} "
+        f"(data in {settings.resolved_data_dir}; API docs at /docs)"
+    )
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    finally:
+        services.close()
+
+
+def _bootstrap(settings: Settings, users: object) -> None:
+    """On an empty database: create a default project and user, and say where the keys are."""
+    import json
+    import os
+
+    from labelarts.services.users import UserService
+
+    assert isinstance(users, UserService)
+    if users.count_users() > 0:
+        return
+    password = secrets.token_urlsafe(12)
+    creds = users.create_user("admin", project_id=None, password=password)
+    path = settings.resolved_data_dir / INITIAL_CREDENTIALS
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(
+            {
+                "user": creds.user,
+                "password": password,
+                "project_id": creds.project_id,
+                "access_key": creds.access_key,
+                "secret_key": creds.secret_key,
+            },
+            fh,
+            indent=2,
+        )
+    console.print(
+        f"First start: created project {creds.project_id} and user 'admin'.\n"
+        f"Their password and access keys are in {path} (readable only by you).\n"
+        f"More users: labelarts --data-dir {settings.resolved_data_dir} user create NAME "
+        f"--project-id PID --password PW"
+    )

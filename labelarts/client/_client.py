@@ -1,0 +1,170 @@
+"""``LabelArtsClient``: typed calls for datasets and labels over httpx."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from labelarts.client._auth import SdkHmacAuth, TokenAuth
+
+
+class LabelArtsError(Exception):
+    """An error answer from the server, with its ModelArts error code."""
+
+    def __init__(self, status_code: int, error_code: str, error_msg: str, request_id: str) -> None:
+        super().__init__(f"{status_code} {error_code}: {error_msg}")
+        self.status_code = status_code
+        self.error_code = error_code
+        self.error_msg = error_msg
+        self.request_id = request_id
+
+
+class LabelArtsClient:
+    """Talks to one project of a LabelArts (or ModelArts) endpoint.
+
+    Authenticate with ``access_key``/``secret_key`` (request signing) or ``token``; or call
+    :meth:`login` with a user name and password to obtain a token.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        project_id: str,
+        *,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        auth: httpx.Auth | None = None
+        if access_key and secret_key:
+            auth = SdkHmacAuth(access_key, secret_key, project_id)
+        elif token:
+            auth = TokenAuth(token)
+        self.project_id = project_id
+        self._http = httpx.Client(
+            base_url=endpoint.rstrip("/"), auth=auth, timeout=timeout, transport=transport
+        )
+
+    # --- plumbing ------------------------------------------------------------------------
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LabelArtsClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def login(self, user: str, password: str) -> str:
+        """Get an IAM token for the client's project and use it from now on."""
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": user, "password": password, "domain": {"name": "Default"}}},
+                },
+                "scope": {"project": {"id": self.project_id}},
+            }
+        }
+        response = self._http.post("/v3/auth/tokens", json=body, auth=None)
+        self._check(response)
+        token = response.headers["X-Subject-Token"]
+        self._http.auth = TokenAuth(token)
+        return token
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call ``/v2/{project_id}{path}`` and return the decoded JSON (None for 204)."""
+        response = self._http.request(method, f"/v2/{self.project_id}{path}", **kwargs)
+        self._check(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    @staticmethod
+    def _check(response: httpx.Response) -> None:
+        if response.is_success:
+            return
+        try:
+            body = response.json()
+            code, msg = str(body.get("error_code", "")), str(body.get("error_msg", ""))
+        except ValueError:
+            code, msg = "", response.text[:200]
+        raise LabelArtsError(response.status_code, code, msg, response.headers.get("X-Request-Id", ""))
+
+    # --- datasets ------------------------------------------------------------------------
+    def list_datasets(self, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/datasets", params=params)
+        return result
+
+    def create_dataset(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/datasets", json=body)
+        return result
+
+    def get_dataset(self, dataset_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}")
+        return result
+
+    def update_dataset(self, dataset_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PUT", f"/datasets/{dataset_id}", json=body)
+        return result
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self.request("DELETE", f"/datasets/{dataset_id}")
+
+    def get_dataset_stats(self, dataset_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/data-annotations/stats")
+        return result
+
+    def get_import_task(self, dataset_id: str, task_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/import-tasks/{task_id}")
+        return result
+
+    # --- labels --------------------------------------------------------------------------
+    def _labels_path(self, dataset_id: str) -> str:
+        return f"/datasets/{dataset_id}/data-annotations/labels"
+
+    def list_labels(self, dataset_id: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", self._labels_path(dataset_id), params=params)
+        return result
+
+    def create_labels(self, dataset_id: str, labels: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", self._labels_path(dataset_id), json={"labels": labels})
+        return result
+
+    def update_labels(self, dataset_id: str, labels: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PUT", self._labels_path(dataset_id), json={"labels": labels})
+        return result
+
+    def delete_labels(self, dataset_id: str, names: list[str], *, delete_policy: int = 0) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST",
+            f"{self._labels_path(dataset_id)}/delete",
+            params={"delete_policy": delete_policy},
+            json={"labels": [{"name": n} for n in names]},
+        )
+        return result
+
+    def update_label(self, dataset_id: str, name: str, properties: dict[str, Any]) -> None:
+        self.request("PUT", f"{self._labels_path(dataset_id)}/{_quote(name)}", json=properties)
+
+    def delete_label_and_samples(self, dataset_id: str, name: str, *, delete_source: bool = False) -> None:
+        self.request(
+            "DELETE",
+            f"{self._labels_path(dataset_id)}/{_quote(name)}",
+            params={"delete_source": str(delete_source).lower()},
+        )
+
+
+def _quote(segment: str) -> str:
+    from urllib.parse import quote
+
+    return quote(segment, safe="")

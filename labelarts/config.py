@@ -1,0 +1,109 @@
+"""One typed settings object, read from flags and ``LABELARTS_*`` environment variables.
+
+Nothing here touches the disk at import time; :meth:`Settings.prepare` creates the data
+directory when the service (or a CLI command) actually starts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("labelarts-data")
+SECRET_FILE_NAME = "secret.key"
+
+
+class Settings(BaseSettings):
+    """Every LabelArts setting; each maps to ``LABELARTS_<FIELD>`` (docs/configuration.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="LABELARTS_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        description="Folder for the SQLite database, the local object store and the server secret.",
+    )
+    host: str = Field(default="127.0.0.1", description="Interface `serve` binds to.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port `serve` listens on.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/labelarts.db. "
+        "PostgreSQL: postgresql+psycopg://user@host/db.",
+    )
+    object_store_url: str | None = Field(
+        default=None,
+        description="fsspec URL of the object store; default file://<data_dir>/objects.",
+    )
+    import_roots: list[Path] = Field(
+        default_factory=list,
+        description="Local folders that datasets may import from (repeatable --import-root; "
+        "env: JSON list). Nothing outside them, and never the data dir, is importable.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Server secret that encrypts stored secret keys and signs URLs. Default: "
+        "generated once into <data_dir>/secret.key. Set it explicitly (same value on every "
+        "instance) when several API instances share one database.",
+    )
+    token_ttl_seconds: int = Field(default=86_400, ge=60, description="IAM token lifetime.")
+    signature_window_seconds: int = Field(
+        default=900, ge=1, description="Allowed X-Sdk-Date clock skew, either direction."
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    job_workers: int = Field(default=2, ge=1, description="Threads of the in-process executor.")
+    log_level: str = Field(default="info", description="Log level of the server.")
+
+    @field_validator("import_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        # Env var may be a JSON list (pydantic-settings) or an os.pathsep-separated string.
+        if isinstance(value, str):
+            return [p for p in value.split(os.pathsep) if p]
+        return value
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'labelarts.db'}"
+
+    @property
+    def resolved_object_store_url(self) -> str:
+        if self.object_store_url:
+            return self.object_store_url
+        return f"file://{self.resolved_data_dir / 'objects'}"
+
+    @property
+    def resolved_import_roots(self) -> list[Path]:
+        return [p.expanduser().resolve() for p in self.import_roots]
+
+    def prepare(self) -> None:
+        """Create the data dir and make sure a server secret exists."""
+        self.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        if self.secret_key is None:
+            self.secret_key = _load_or_create_secret(self.resolved_data_dir / SECRET_FILE_NAME)
+
+    def require_secret(self) -> bytes:
+        if self.secret_key is None:
+            self.prepare()
+        assert self.secret_key is not None
+        return self.secret_key.encode()
+
+
+def _load_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value

@@ -1,0 +1,131 @@
+"""The LabelArts error tree. Each error knows its ModelArts ``error_code`` and HTTP status.
+
+    LabelArtsError (500, ModelArts.0001)
+    ├── BadRequestError (400, ModelArts.4200)
+    │   ├── InvalidJsonError (ModelArts.4105)
+    │   ├── ValidationFailedError (ModelArts.0104)
+    │   ├── InvalidPathError (ModelArts.4374)
+    │   ├── PathNotFoundError (ModelArts.4312)
+    │   ├── DatasetExistsError (ModelArts.4351)
+    │   ├── LabelNotFoundError (ModelArts.4410)
+    │   ├── LabelExistsError (ModelArts.4411)
+    │   └── TaskConflictError (ModelArts.4409)
+    ├── UnauthorizedError (401, ModelArts.0203 / 0201 / 0202 / 3801 / 4122)
+    ├── ForbiddenError (403, ModelArts.4630)
+    ├── NotFoundError (404, ModelArts.4338)
+    │   ├── DatasetNotFoundError (ModelArts.4352)
+    │   ├── SampleNotFoundError (ModelArts.4420)
+    │   └── TaskNotFoundError (ModelArts.4612)
+    ├── MethodNotAllowedError (405, ModelArts.4201)
+    └── PayloadTooLargeError (413, ModelArts.4200)
+
+Codes come from the ModelArts error-code appendix; where the appendix files a code under
+another HTTP status (for example "Dataset does not exist" under 400), LabelArts keeps the
+code and uses the status COMPATIBILITY.md settles (404).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class LabelArtsError(Exception):
+    status_code: ClassVar[int] = 500
+    error_code: ClassVar[str] = "ModelArts.0001"
+    default_message: ClassVar[str] = "Internal server error."
+
+    def __init__(self, message: str | None = None, *, error_code: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.code = error_code or self.error_code
+        super().__init__(self.message)
+
+
+class BadRequestError(LabelArtsError):
+    status_code = 400
+    error_code = "ModelArts.4200"
+    default_message = "Invalid request."
+
+
+class InvalidJsonError(BadRequestError):
+    error_code = "ModelArts.4105"
+    default_message = "Incorrect JSON format of the input data."
+
+
+class ValidationFailedError(BadRequestError):
+    error_code = "ModelArts.0104"
+    default_message = "Parameter error."
+
+
+class InvalidPathError(BadRequestError):
+    error_code = "ModelArts.4374"
+    default_message = "Invalid path."
+
+
+class PathNotFoundError(BadRequestError):
+    error_code = "ModelArts.4312"
+    default_message = "Path does not exist."
+
+
+class DatasetExistsError(BadRequestError):
+    error_code = "ModelArts.4351"
+    default_message = "Dataset already exists."
+
+
+class LabelNotFoundError(BadRequestError):
+    error_code = "ModelArts.4410"
+    default_message = "Label not found."
+
+
+class LabelExistsError(BadRequestError):
+    error_code = "ModelArts.4411"
+    default_message = "Label already exists."
+
+
+class TaskConflictError(BadRequestError):
+    error_code = "ModelArts.4409"
+    default_message = "Running tasks has exceed the max threshold."
+
+
+class UnauthorizedError(LabelArtsError):
+    status_code = 401
+    error_code = "ModelArts.0203"
+    default_message = "Invalid token."
+
+
+class ForbiddenError(LabelArtsError):
+    status_code = 403
+    error_code = "ModelArts.4630"
+    default_message = "No permission."
+
+
+class NotFoundError(LabelArtsError):
+    status_code = 404
+    error_code = "ModelArts.4338"
+    default_message = "The resource does not exist."
+
+
+class DatasetNotFoundError(NotFoundError):
+    error_code = "ModelArts.4352"
+    default_message = "Dataset does not exist."
+
+
+class SampleNotFoundError(NotFoundError):
+    error_code = "ModelArts.4420"
+    default_message = "Sample not found."
+
+
+class TaskNotFoundError(NotFoundError):
+    error_code = "ModelArts.4612"
+    default_message = "Task not found."
+
+
+class MethodNotAllowedError(LabelArtsError):
+    status_code = 405
+    error_code = "ModelArts.4201"
+    default_message = "Method not allowed."
+
+
+class PayloadTooLargeError(LabelArtsError):
+    status_code = 413
+    error_code = "ModelArts.4200"
+    default_message = "Request body too large."

@@ -1,0 +1,1 @@
+"""Background work: one task state machine and the executors that run tasks."""

@@ -1,0 +1,153 @@
+"""Creates tasks, runs their bodies through an executor, and records every state change."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from labelarts.clock import new_resource_id, now_ms
+from labelarts.errors import LabelArtsError
+from labelarts.jobs.executor import Executor
+from labelarts.jobs.states import ACTIVE, TaskStatus, transition
+from labelarts.storage.db import Database
+from labelarts.storage.db.models import Task
+
+log = logging.getLogger(__name__)
+
+
+class StopRequested(Exception):
+    """Raised inside a task body (via :meth:`TaskContext.report`) when a stop was asked for."""
+
+
+class TaskContext:
+    """What a running task body may do: report progress and learn that it should stop."""
+
+    def __init__(self, runner: TaskRunner, task_id: str) -> None:
+        self._runner = runner
+        self.task_id = task_id
+
+    def report(self, progress: float, **result: Any) -> None:
+        """Record progress in [0, 1] and partial results; raise StopRequested if stopping."""
+        status = self._runner.update_progress(self.task_id, progress, result)
+        if status == TaskStatus.STOPPING:
+            raise StopRequested
+
+
+TaskFunction = Callable[[TaskContext], dict[str, Any]]
+
+
+class TaskRunner:
+    def __init__(self, db: Database, executor: Executor) -> None:
+        self._db = db
+        self._executor = executor
+
+    def create(self, *, project_id: str, dataset_id: str, kind: str, config: dict[str, Any]) -> str:
+        task_id = new_resource_id()
+        now = now_ms()
+        with self._db.session() as session:
+            session.add(
+                Task(
+                    id=task_id,
+                    project_id=project_id,
+                    dataset_id=dataset_id,
+                    kind=kind,
+                    status=TaskStatus.QUEUED,
+                    progress=0.0,
+                    config=config,
+                    result={},
+                    create_time=now,
+                    update_time=now,
+                )
+            )
+        return task_id
+
+    def start(self, task_id: str, body: TaskFunction) -> None:
+        self._executor.submit(task_id, lambda: self._run(task_id, body))
+
+    def _run(self, task_id: str, body: TaskFunction) -> None:
+        if not self._move(task_id, TaskStatus.RUNNING, start=True):
+            return
+        try:
+            result = body(TaskContext(self, task_id))
+        except StopRequested:
+            self._move(task_id, TaskStatus.STOPPED)
+        except LabelArtsError as exc:
+            self._move(task_id, TaskStatus.FAILED, error=(exc.code, exc.message))
+        except Exception as exc:
+            log.exception("task %s failed", task_id)
+            self._move(task_id, TaskStatus.FAILED, error=("ModelArts.4392", f"Task failed: {exc}"))
+        else:
+            self._move(task_id, TaskStatus.SUCCEEDED, result=result)
+
+    def update_progress(self, task_id: str, progress: float, result: dict[str, Any]) -> str:
+        with self._db.session() as session:
+            task = session.get(Task, task_id, with_for_update=True)
+            if task is None:
+                raise StopRequested
+            task.progress = max(0.0, min(1.0, progress))
+            if result:
+                task.result = {**task.result, **result}
+            task.update_time = now_ms()
+            return task.status
+
+    def request_stop(self, task_id: str) -> str:
+        with self._db.session() as session:
+            task = session.get(Task, task_id, with_for_update=True)
+            assert task is not None
+            if task.status == TaskStatus.QUEUED:
+                task.status = transition(task.status, TaskStatus.STOPPED)
+                task.end_time = now_ms()
+            elif task.status == TaskStatus.RUNNING:
+                task.status = transition(task.status, TaskStatus.STOPPING)
+            task.update_time = now_ms()
+            return task.status
+
+    def _move(
+        self,
+        task_id: str,
+        target: TaskStatus,
+        *,
+        start: bool = False,
+        result: dict[str, Any] | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> bool:
+        with self._db.session() as session:
+            task = session.get(Task, task_id, with_for_update=True)
+            if task is None:
+                return False
+            if task.status == TaskStatus.STOPPING and target == TaskStatus.SUCCEEDED:
+                target = TaskStatus.STOPPED  # a stop asked for at the last moment still wins
+            if target == TaskStatus.RUNNING and task.status != TaskStatus.QUEUED:
+                return False  # stopped before it started
+            task.status = transition(task.status, target)
+            now = now_ms()
+            task.update_time = now
+            if start:
+                task.start_time = now
+            if target in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.STOPPED):
+                task.end_time = now
+            if target == TaskStatus.SUCCEEDED:
+                task.progress = 1.0
+            if result:
+                task.result = {**task.result, **result}
+            if error:
+                task.error_code, task.error_msg = error
+            return True
+
+    def recover_interrupted(self) -> int:
+        """At start-up: tasks a previous process left active can never finish; fail them."""
+        count = 0
+        with self._db.session() as session:
+            tasks = session.execute(select(Task).where(Task.status.in_([s.value for s in ACTIVE]))).scalars()
+            for task in tasks:
+                target = TaskStatus.STOPPED if task.status == TaskStatus.STOPPING else TaskStatus.FAILED
+                task.status = transition(task.status, target)
+                task.end_time = task.update_time = now_ms()
+                if target == TaskStatus.FAILED:
+                    task.error_code = "ModelArts.4392"
+                    task.error_msg = "Task interrupted by a server restart; run it again."
+                count += 1
+        return count

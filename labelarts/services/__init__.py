@@ -1,0 +1,1 @@
+"""Domain services: the logic behind the API. Nothing here imports FastAPI."""

@@ -1,0 +1,397 @@
+"""Datasets: create (with its initial import task), list, detail, modify, delete, statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import String, case, cast, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from labelarts.api.schemas.datasets import CreateDatasetRequest, UpdateDatasetRequest
+from labelarts.clock import new_resource_id, now_ms
+from labelarts.errors import (
+    BadRequestError,
+    DatasetExistsError,
+    ValidationFailedError,
+)
+from labelarts.jobs.states import ACTIVE
+from labelarts.services.labels import (
+    DeletePolicy,
+    apply_label_update,
+    delete_label_rows,
+    find_label,
+    label_to_dict,
+    new_labels,
+    require_label_name,
+)
+from labelarts.services.ownership import get_owned_dataset
+from labelarts.storage.db import Database
+from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel, Task
+
+# Dataset status values (ModelArts "status").
+STATUS_CREATING, STATUS_NORMAL, STATUS_DELETING, STATUS_ABNORMAL, STATUS_IMPORTING = 0, 1, 2, 4, 8
+TABLE_DATASET = 400
+EXPORTABLE_TYPES = frozenset({0, 1, 900})
+DATASET_TAGS = {
+    0: ["Image", "Image classification"],
+    1: ["Image", "Object detection"],
+    3: ["Image", "Image segmentation"],
+    100: ["Text", "Text classification"],
+    101: ["Text", "Named entity recognition"],
+    102: ["Text", "Text triplet"],
+    200: ["Audio", "Sound classification"],
+    201: ["Audio", "Speech content"],
+    202: ["Audio", "Speech paragraph labeling"],
+    400: ["Table"],
+    600: ["Video"],
+    900: ["Custom format"],
+}
+
+
+@dataclass(frozen=True)
+class DatasetListQuery:
+    offset: int = 0
+    limit: int = 10
+    order: Literal["asc", "desc"] = "desc"
+    sort_by: Literal["create_time", "dataset_name"] = "create_time"
+    dataset_type: int | None = None
+    search_content: str | None = None
+    with_labels: bool = False
+    support_export: bool = False
+    workspace_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SampleCounts:
+    total: int
+    manual: int
+    auto: int
+    hard: int
+
+    @property
+    def unlabeled(self) -> int:
+        return self.total - self.manual - self.auto
+
+
+def sample_counts(session: Session, dataset_ids: list[str]) -> dict[str, SampleCounts]:
+    """Sample counts per dataset in one grouped query."""
+    if not dataset_ids:
+        return {}
+    rows = session.execute(
+        select(
+            Sample.dataset_id,
+            func.count(),
+            func.sum(case((Sample.sample_status == "MANUAL_ANNOTATION", 1), else_=0)),
+            func.sum(case((Sample.sample_status == "AUTO_ANNOTATION", 1), else_=0)),
+            func.sum(case((Sample.hard.is_(True), 1), else_=0)),
+        )
+        .where(Sample.dataset_id.in_(dataset_ids))
+        .group_by(Sample.dataset_id)
+    ).all()
+    counts = {d: SampleCounts(0, 0, 0, 0) for d in dataset_ids}
+    for dataset_id, total, manual, auto, hard in rows:
+        counts[dataset_id] = SampleCounts(int(total), int(manual or 0), int(auto or 0), int(hard or 0))
+    return counts
+
+
+def inner_path(dataset: Dataset, leaf: str = "") -> str:
+    base = dataset.work_path if dataset.work_path.endswith("/") else dataset.work_path + "/"
+    root = f"{base}{dataset.name}-{dataset.id}/"
+    return f"{root}{leaf}/" if leaf else root
+
+
+class DatasetService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- create ----------------------------------------------------------------------
+    def create(self, project_id: str, request: CreateDatasetRequest, *, data_path: str | None) -> Dataset:
+        """Insert the dataset and its labels. ``data_path`` is already confined by the caller."""
+        now = now_ms()
+        dataset = Dataset(
+            id=new_resource_id(),
+            project_id=project_id,
+            name=request.dataset_name,
+            dataset_type=request.dataset_type,
+            description=request.description,
+            data_format=request.data_format,
+            data_sources=[
+                {"data_type": s.data_type, "data_path": data_path if s.data_path else None}
+                | ({"with_column_header": s.with_column_header} if s.with_column_header is not None else {})
+                for s in request.data_sources
+            ],
+            work_path=request.work_path,
+            work_path_type=request.work_path_type,
+            workspace_id=request.workspace_id,
+            import_annotations=request.import_annotations,
+            import_data=request.import_data,
+            managed=request.managed,
+            label_format=request.label_format.model_dump(exclude_none=True) if request.label_format else None,
+            schema=[f.model_dump(exclude_none=True) for f in request.schema_ or []] or None,
+            status=STATUS_CREATING,
+            next_version_num=1,
+            create_time=now,
+            update_time=now,
+            data_update_time=now,
+        )
+        try:
+            with self._db.session() as session:
+                self._check_unique_name(session, project_id, request.dataset_name)
+                session.add(dataset)
+                session.flush()
+                if request.labels:
+                    new_labels(session, dataset, request.labels)
+        except IntegrityError:
+            # Two concurrent creates with one name: the unique constraint decides.
+            raise DatasetExistsError(f"Dataset {request.dataset_name} already exists.") from None
+        return dataset
+
+    def attach_import_task(self, dataset_id: str, task_id: str) -> None:
+        with self._db.session() as session:
+            dataset = session.get(Dataset, dataset_id)
+            if dataset is not None:
+                dataset.import_task_id = task_id
+                dataset.status = STATUS_IMPORTING
+
+    def mark_status(self, dataset_id: str, status: int) -> None:
+        with self._db.session() as session:
+            dataset = session.get(Dataset, dataset_id)
+            if dataset is not None and dataset.status != STATUS_DELETING:
+                dataset.status = status
+                dataset.update_time = now_ms()
+
+    @staticmethod
+    def _check_unique_name(
+        session: Session, project_id: str, name: str, *, except_id: str | None = None
+    ) -> None:
+        query = select(Dataset.id).where(Dataset.project_id == project_id, Dataset.name == name)
+        if except_id:
+            query = query.where(Dataset.id != except_id)
+        if session.execute(query).first():
+            raise DatasetExistsError(f"Dataset {name} already exists.")
+
+    # --- read ------------------------------------------------------------------------
+    def list(self, project_id: str, query: DatasetListQuery) -> tuple[list[dict[str, Any]], int]:
+        with self._db.session() as session:
+            where = [Dataset.project_id == project_id]
+            if query.dataset_type is not None:
+                where.append(Dataset.dataset_type == query.dataset_type)
+            if query.workspace_id is not None:
+                where.append(Dataset.workspace_id == query.workspace_id)
+            if query.support_export:
+                where.append(Dataset.dataset_type.in_(EXPORTABLE_TYPES))
+            if query.search_content:
+                pattern = "%" + _escape_like(query.search_content) + "%"
+                where.append(
+                    or_(
+                        Dataset.name.ilike(pattern, escape="\\"),
+                        Dataset.description.ilike(pattern, escape="\\"),
+                        cast(Dataset.id, String).ilike(pattern, escape="\\"),
+                    )
+                )
+            total = session.execute(select(func.count()).select_from(Dataset).where(*where)).scalar_one()
+            key = Dataset.create_time if query.sort_by == "create_time" else Dataset.name
+            order = (
+                [key.asc(), Dataset.id.asc()]
+                if query.order == "asc"
+                else [
+                    key.desc(),
+                    Dataset.id.desc(),
+                ]
+            )
+            rows = list(
+                session.execute(
+                    select(Dataset)
+                    .where(*where)
+                    .order_by(*order)
+                    .offset(query.offset * query.limit)
+                    .limit(query.limit)
+                ).scalars()
+            )
+            return self._describe_many(session, rows, with_labels=query.with_labels), int(total)
+
+    def describe(self, project_id: str, dataset_id: str) -> dict[str, Any]:
+        with self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            return self._describe_many(session, [dataset], with_labels=True)[0]
+
+    def _describe_many(
+        self, session: Session, datasets: list[Dataset], *, with_labels: bool
+    ) -> list[dict[str, Any]]:
+        ids = [d.id for d in datasets]
+        counts = sample_counts(session, ids)
+        labels: dict[str, list[dict[str, Any]]] = {d: [] for d in ids}
+        if with_labels and ids:
+            for label in session.execute(
+                select(Label).where(Label.dataset_id.in_(ids)).order_by(Label.id)
+            ).scalars():
+                labels[label.dataset_id].append(label_to_dict(label))
+        running: dict[str, list[str]] = {d: [] for d in ids}
+        if ids:
+            for task_id, dataset_id in session.execute(
+                select(Task.id, Task.dataset_id).where(
+                    Task.dataset_id.in_(ids), Task.status.in_([s.value for s in ACTIVE])
+                )
+            ):
+                running[dataset_id].append(task_id)
+        return [
+            self._to_dict(d, counts[d.id], labels[d.id] if with_labels else None, running[d.id])
+            for d in datasets
+        ]
+
+    @staticmethod
+    def _to_dict(
+        dataset: Dataset,
+        counts: SampleCounts,
+        labels: list[dict[str, Any]] | None,
+        running_tasks: list[str],
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "dataset_id": dataset.id,
+            "dataset_name": dataset.name,
+            "dataset_type": dataset.dataset_type,
+            "dataset_format": 1 if dataset.dataset_type == TABLE_DATASET else 0,
+            "dataset_tags": DATASET_TAGS.get(dataset.dataset_type, []),
+            "data_format": dataset.data_format,
+            "data_sources": dataset.data_sources,
+            "description": dataset.description,
+            "status": dataset.status,
+            "create_time": dataset.create_time,
+            "update_time": dataset.update_time,
+            "data_update_time": dataset.data_update_time,
+            "total_sample_count": counts.total,
+            "annotated_sample_count": counts.manual,
+            "unconfirmed_sample_count": counts.auto,
+            "deleted_sample_count": 0,
+            "loading_sample_count": 0,
+            "total_sub_sample_count": 0,
+            "annotated_sub_sample_count": 0,
+            "work_path": dataset.work_path,
+            "work_path_type": dataset.work_path_type,
+            "inner_work_path": inner_path(dataset),
+            "inner_annotation_path": inner_path(dataset, "annotation"),
+            "inner_data_path": inner_path(dataset, "data"),
+            "inner_log_path": inner_path(dataset, "logs"),
+            "inner_temp_path": inner_path(dataset, "temp"),
+            "inner_task_path": inner_path(dataset, "task"),
+            "workspace_id": dataset.workspace_id,
+            "enterprise_project_id": "0",
+            "import_data": dataset.import_data,
+            "import_task_id": dataset.import_task_id,
+            "managed": dataset.managed,
+            "content_labeling": True,
+            "feature_supports": ["0"],
+            "next_version_num": dataset.next_version_num,
+            "dataset_version_count": 0,
+            "label_task_count": 1,
+            "workforce_task_count": 0,
+            "exist_workforce_task": False,
+            "exist_running_task": bool(running_tasks),
+            "running_tasks_id": running_tasks,
+        }
+        if dataset.current_version_id:
+            body["current_version_id"] = dataset.current_version_id
+        if dataset.schema:
+            body["schema"] = dataset.schema
+        if labels is not None:
+            body["labels"] = labels
+        return body
+
+    # --- modify / delete ---------------------------------------------------------------
+    def update(self, project_id: str, dataset_id: str, request: UpdateDatasetRequest) -> None:
+        with self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            if request.dataset_name is not None and request.dataset_name != dataset.name:
+                self._check_unique_name(session, project_id, request.dataset_name, except_id=dataset.id)
+                dataset.name = request.dataset_name
+            if request.description is not None:
+                dataset.description = request.description
+            if request.current_version_id is not None:
+                raise BadRequestError("Dataset version does not exist.", error_code="ModelArts.4353")
+            if request.add_labels:
+                new_labels(session, dataset, request.add_labels)
+            for label in request.update_labels or []:
+                apply_label_update(session, dataset, require_label_name(label), label, label_type=None)
+            if request.delete_labels:
+                rows = [
+                    find_label(session, dataset.id, require_label_name(x), x.type)
+                    for x in request.delete_labels
+                ]
+                delete_label_rows(session, dataset, rows, DeletePolicy(False, False))
+            dataset.update_time = now_ms()
+
+    def delete(self, project_id: str, dataset_id: str) -> list[str]:
+        """Delete the dataset with its labels, samples and tasks; return its object prefix."""
+        with self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            ids = select(Sample.id).where(Sample.dataset_id == dataset.id)
+            session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(ids)))
+            session.execute(delete(Sample).where(Sample.dataset_id == dataset.id))
+            session.execute(delete(Label).where(Label.dataset_id == dataset.id))
+            session.execute(delete(Task).where(Task.dataset_id == dataset.id))
+            session.delete(dataset)
+        return [f"datasets/{dataset_id}"]
+
+    # --- statistics ------------------------------------------------------------------
+    def statistics(self, project_id: str, dataset_id: str) -> dict[str, Any]:
+        with self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            counts = sample_counts(session, [dataset.id])[dataset.id]
+            per_label = {
+                name: (int(count), int(samples))
+                for name, count, samples in session.execute(
+                    select(
+                        SampleLabel.name,
+                        func.count(),
+                        func.count(func.distinct(SampleLabel.sample_id)),
+                    )
+                    .where(SampleLabel.dataset_id == dataset.id)
+                    .group_by(SampleLabel.name)
+                ).all()
+            }
+            label_stats = []
+            grouped: dict[str, list[dict[str, Any]]] = {}
+            for label in session.execute(
+                select(Label).where(Label.dataset_id == dataset.id).order_by(Label.id)
+            ).scalars():
+                count, samples = per_label.get(label.name, (0, 0))
+                entry = label_to_dict(label) | {"count": count, "sample_count": samples}
+                label_stats.append(entry)
+                grouped.setdefault(str(label.type), []).append(entry)
+            return {
+                "label_stats": label_stats,
+                "grouped_label_stats": grouped,
+                "sample_stats": {
+                    "un_annotation": counts.unlabeled,
+                    "all": counts.total,
+                    "total": counts.total,
+                    "deleted": 0,
+                    "manual_annotation": counts.manual,
+                    "auto_annotation": counts.auto,
+                    "lefted": counts.total,
+                },
+                "key_sample_stats": {
+                    "total": counts.total,
+                    "non_key_sample": counts.total - counts.hard,
+                    "key_sample": counts.hard,
+                },
+                "hard_detail_stats": {},
+                "metadata_stats": {},
+                "data_spliting_enable": counts.manual >= 2 and len(label_stats) > 0,
+                "data_path": inner_path(dataset, "data"),
+            }
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def ensure_single_source(request: CreateDatasetRequest) -> str | None:
+    """Return the one local data path the request names (the reference allows one)."""
+    paths = [s.data_path for s in request.data_sources if s.data_path]
+    for source in request.data_sources:
+        if source.data_type != 0:
+            raise ValidationFailedError("Only data_type 0 (a folder) is supported as a data source.")
+    return paths[0] if paths else None

@@ -1,0 +1,1 @@
+"""Persistence: the relational database (``db``) and the object store (``objects``)."""

@@ -1,0 +1,5 @@
+"""SQLAlchemy models, engine set-up, migrations and the repositories the services use."""
+
+from labelarts.storage.db.engine import Database
+
+__all__ = ["Database"]

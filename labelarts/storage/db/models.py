@@ -1,0 +1,163 @@
+"""Tables. Times are epoch milliseconds (ModelArts' ``Long`` timestamps)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    create_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccessKey(Base):
+    __tablename__ = "access_keys"
+
+    access_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The secret key encrypted with the server secret (Fernet): HMAC verification needs
+    # the plain key, so it cannot be hashed; it is never logged or returned after creation.
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+
+    # SHA-256 of the token: a leaked database does not leak usable tokens.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(String(32))
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_dataset_project_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    dataset_type: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(256), default="")
+    data_format: Mapped[str] = mapped_column(String(32), default="Default")
+    data_sources: Mapped[list[Any]] = mapped_column(default=list)
+    work_path: Mapped[str] = mapped_column(String(700))
+    work_path_type: Mapped[int] = mapped_column(Integer, default=0)
+    workspace_id: Mapped[str] = mapped_column(String(64), default="0")
+    import_annotations: Mapped[bool] = mapped_column(Boolean, default=True)
+    import_data: Mapped[bool] = mapped_column(Boolean, default=False)
+    managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    label_format: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    schema: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    status: Mapped[int] = mapped_column(Integer, default=0)
+    import_task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    current_version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    next_version_num: Mapped[int] = mapped_column(Integer, default=1)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[int] = mapped_column(BigInteger)
+    data_update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("dataset_id", "name", name="uq_label_dataset_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(1024))
+    type: Mapped[int] = mapped_column(Integer)
+    property: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attributes: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Sample(Base):
+    """One file of a dataset. Import and sample endpoints fill it; labels and stats read it."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        Index("ix_samples_dataset_status", "dataset_id", "sample_status"),
+        UniqueConstraint("dataset_id", "source_key", name="uq_sample_dataset_source"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    sample_type: Mapped[int] = mapped_column(Integer, default=0)
+    # UN_ANNOTATION, MANUAL_ANNOTATION or AUTO_ANNOTATION
+    sample_status: Mapped[str] = mapped_column(String(32), default="UN_ANNOTATION")
+    sample_name: Mapped[str] = mapped_column(String(1024), default="")
+    sample_dir: Mapped[str] = mapped_column(String(1024), default="")
+    source_key: Mapped[str] = mapped_column(String(1024))
+    sample_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sample_time: Mapped[int] = mapped_column(BigInteger)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    hard: Mapped[bool] = mapped_column(Boolean, default=False)
+    top_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class SampleLabel(Base):
+    __tablename__ = "sample_labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sample_id: Mapped[str] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(1024), index=True)
+    type: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    property: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    annotated_by: Mapped[str] = mapped_column(String(128), default="human/manual")
+
+
+class Task(Base):
+    """Background work (import, auto labeling, export). Its status moves only through
+    :mod:`labelarts.jobs.states`."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(32), index=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error_msg: Mapped[str | None] = mapped_column(Text, nullable=True)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    start_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    end_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    update_time: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,76 @@
+"""Object storage. Keys are ``/``-separated relative paths; nothing escapes the store root."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from typing import Protocol
+
+import fsspec
+
+from labelarts.errors import InvalidPathError
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def list(self, prefix: str) -> Iterator[str]: ...
+
+
+def normalize_key(key: str) -> str:
+    """Refuse keys that could leave the store root (``..``, absolute paths, NUL)."""
+    if not key or "\x00" in key or "\\" in key:
+        raise InvalidPathError("Invalid object key.")
+    cleaned = posixpath.normpath(key.lstrip("/"))
+    if cleaned in (".", "") or cleaned.startswith("..") or "/../" in f"/{cleaned}/":
+        raise InvalidPathError("Invalid object key.")
+    return cleaned
+
+
+class FsspecObjectStore:
+    """An object store over any fsspec filesystem: ``file://``, ``memory://``, ``s3://``..."""
+
+    def __init__(self, url: str) -> None:
+        self.fs, root = fsspec.core.url_to_fs(url)
+        self.root = root.rstrip("/")
+        if self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol:
+            self.fs.makedirs(self.root, exist_ok=True)
+
+    def _path(self, key: str) -> str:
+        return f"{self.root}/{normalize_key(key)}"
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        with self.fs.open(path, "wb") as fh:
+            fh.write(data)
+
+    def get(self, key: str) -> bytes:
+        with self.fs.open(self._path(key), "rb") as fh:
+            data: bytes = fh.read()
+            return data
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self._path(key)))
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix)
+        if not self.fs.exists(base):
+            return
+        for path in sorted(self.fs.find(base)):
+            yield path[len(self.root) + 1 :]
+
+
+def open_object_store(url: str) -> ObjectStore:
+    return FsspecObjectStore(url)
