@@ -1,0 +1,229 @@
+"""Shared fixtures: a real LabelArts server on loopback, on SQLite or PostgreSQL.
+
+Set ``LABELARTS_TEST_DATABASE=postgresql`` to run the whole suite on PostgreSQL
+(``LABELARTS_TEST_PG_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``,
+is the admin connection used to create one throw-away database per test).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+
+from labelarts.api.services import Services, build_services
+from labelarts.app import create_app
+from labelarts.client import SdkHmacAuth, TokenAuth
+from labelarts.config import Settings
+from labelarts.services.users import Credentials
+
+PG_ADMIN_URL = os.environ.get(
+    "LABELARTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+PASSWORD = "correct-horse-battery"
+
+
+def test_database_kind() -> str:
+    return os.environ.get("LABELARTS_TEST_DATABASE", "sqlite")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    if test_database_kind() != "postgresql":
+        yield f"sqlite:///{tmp_path / 'labelarts.db'}"
+        return
+    name = f"labelarts_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def import_root(tmp_path: Path) -> Path:
+    root = tmp_path / "imports"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, import_root: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        import_roots=[import_root],
+        secret_key="test-server-secret-0123456789",
+    )
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = build_services(settings)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    services: Services
+    settings: Settings
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(settings: Settings, services: Services) -> LiveServer:
+    """Run uvicorn in a thread on a free loopback port and wait until /health answers."""
+    port = _free_port()
+    app = create_app(settings, services=services)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return LiveServer(url, services, settings, server, thread)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError("test server did not start")
+
+
+@pytest.fixture
+def live_server(settings: Settings, services: Services) -> Iterator[LiveServer]:
+    server = start_server(settings, services)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Tenant:
+    """A user of one project, with ready-made HTTP clients for both auth methods."""
+
+    creds: Credentials
+    aksk: httpx.Client
+    token_client: httpx.Client
+    token: str
+
+    @property
+    def project_id(self) -> str:
+        return self.creds.project_id
+
+    def v2(self, path: str = "") -> str:
+        return f"/v2/{self.project_id}{path}"
+
+
+def login(url: str, user: str, project_id: str, password: str = PASSWORD) -> str:
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": user, "password": password, "domain": {"name": "Default"}}},
+            },
+            "scope": {"project": {"id": project_id}},
+        }
+    }
+    response = httpx.post(f"{url}/v3/auth/tokens", json=body)
+    assert response.status_code == 201, response.text
+    return response.headers["X-Subject-Token"]
+
+
+def make_tenant(server: LiveServer, name: str, project_id: str) -> Tenant:
+    creds = server.services.users.create_user(name, project_id=project_id, password=PASSWORD)
+    token = login(server.url, name, project_id)
+    return Tenant(
+        creds=creds,
+        aksk=httpx.Client(
+            base_url=server.url,
+            auth=SdkHmacAuth(creds.access_key, creds.secret_key, creds.project_id),
+        ),
+        token_client=httpx.Client(base_url=server.url, auth=TokenAuth(token)),
+        token=token,
+    )
+
+
+@pytest.fixture
+def tenant(live_server: LiveServer) -> Iterator[Tenant]:
+    t = make_tenant(live_server, "alice", "a" * 32)
+    yield t
+    t.aksk.close()
+    t.token_client.close()
+
+
+@pytest.fixture
+def other_tenant(live_server: LiveServer) -> Iterator[Tenant]:
+    t = make_tenant(live_server, "mallory", "b" * 32)
+    yield t
+    t.aksk.close()
+    t.token_client.close()
+
+
+@pytest.fixture(params=["aksk", "token"])
+def client(request: pytest.FixtureRequest, tenant: Tenant) -> httpx.Client:
+    """The tenant's client, once signed with AK/SK and once with a token."""
+    return tenant.aksk if request.param == "aksk" else tenant.token_client
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, str]:
+    """The response is a ModelArts error body with the given status (and code)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error_code", "error_msg"}, body
+    assert body["error_code"].startswith("ModelArts."), body
+    assert isinstance(body["error_msg"], str) and body["error_msg"]
+    assert response.headers.get("X-Request-Id")
+    if code is not None:
+        assert body["error_code"] == code, body
+    result: dict[str, str] = body
+    return result
+
+
+def create_dataset(
+    client: httpx.Client, project_id: str, name: str = "ds-1", **extra: object
+) -> str:
+    body: dict[str, object] = {
+        "dataset_name": name,
+        "dataset_type": 0,
+        "data_sources": [{"data_type": 0}],
+        "work_path": "/out/work/",
+        "work_path_type": 0,
+    }
+    body.update(extra)
+    response = client.post(f"/v2/{project_id}/datasets", json=body)
+    assert response.status_code == 201, response.text
+    dataset_id: str = response.json()["dataset_id"]
+    return dataset_id
