@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +38,11 @@ def test_database_kind() -> str:
     return os.environ.get("LABELARTS_TEST_DATABASE", "sqlite")
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database for one test."""
+@contextmanager
+def fresh_database_url(tmp_dir: Path) -> Iterator[str]:
+    """A fresh, empty database (SQLite file, or a throw-away PostgreSQL database)."""
     if test_database_kind() != "postgresql":
-        yield f"sqlite:///{tmp_path / 'labelarts.db'}"
+        yield f"sqlite:///{tmp_dir / 'labelarts.db'}"
         return
     name = f"labelarts_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -57,20 +58,31 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    with fresh_database_url(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
 def import_root(tmp_path: Path) -> Path:
     root = tmp_path / "imports"
     root.mkdir()
     return root
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, import_root: Path) -> Settings:
+def make_settings(tmp_dir: Path, database_url: str, import_root: Path) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data",
+        data_dir=tmp_dir / "data",
         database_url=database_url,
         import_roots=[import_root],
         secret_key="test-server-secret-0123456789",
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, import_root: Path) -> Settings:
+    return make_settings(tmp_path, database_url, import_root)
 
 
 @pytest.fixture
@@ -212,9 +224,7 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     return result
 
 
-def create_dataset(
-    client: httpx.Client, project_id: str, name: str = "ds-1", **extra: object
-) -> str:
+def create_dataset(client: httpx.Client, project_id: str, name: str = "ds-1", **extra: object) -> str:
     body: dict[str, object] = {
         "dataset_name": name,
         "dataset_type": 0,
@@ -227,3 +237,34 @@ def create_dataset(
     assert response.status_code == 201, response.text
     dataset_id: str = response.json()["dataset_id"]
     return dataset_id
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for a whole module, for tests that only need isolation by project.
+
+    Tests using it must not depend on global state (use unique names).
+    """
+    tmp_dir = tmp_path_factory.mktemp("shared")
+    root = tmp_dir / "imports"
+    root.mkdir()
+    with fresh_database_url(tmp_dir) as url:
+        config = make_settings(tmp_dir, url, root)
+        built = build_services(config)
+        server = start_server(config, built)
+        try:
+            yield server
+        finally:
+            server.stop()
+            built.close()
+
+
+@pytest.fixture(scope="module")
+def shared_tenants(shared_server: LiveServer) -> Iterator[tuple[Tenant, Tenant]]:
+    """Two users in two projects on the shared server."""
+    alice = make_tenant(shared_server, "alice", "a" * 32)
+    mallory = make_tenant(shared_server, "mallory", "b" * 32)
+    yield alice, mallory
+    for t in (alice, mallory):
+        t.aksk.close()
+        t.token_client.close()
