@@ -1,0 +1,207 @@
+"""API tests for datasets, labels and statistics, plus the helpers they share.
+
+Why one server per module (:func:`shared_world`) rather than the function-scoped
+``live_server``/``tenant`` fixtures of ``tests/conftest.py``: creating a user hashes a password
+with argon2 and logging in verifies one, about half a second each, so a fresh tenant per test
+costs more than a second. The modules here start one real server (same settings, same
+database choice) per module and keep tests apart by giving each test its own datasets; tests
+that need a whole project to themselves get their own tenant.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, func, select, text
+
+from labelarts.api.services import Services, build_services
+from labelarts.clock import new_hex_id, now_ms
+from labelarts.config import Settings
+from labelarts.storage.db.models import Sample, SampleLabel
+from tests.conftest import PG_ADMIN_URL, LiveServer, Tenant, make_tenant, start_server
+from tests.conftest import test_database_kind as database_kind
+
+__all__ = [
+    "World",
+    "add_sample",
+    "sample_labels",
+    "shared_world",
+    "unique_name",
+    "wait_for_import",
+]
+
+TERMINAL_IMPORT_STATES = ("COMPLETED", "FAILED")
+
+
+@dataclass
+class World:
+    """One running server with two tenants in two projects.
+
+    ``root`` is the configured import root; it holds the server's ``data`` dir (which must
+    stay unimportable although it lies under an import root) and an ``imports`` folder.
+    """
+
+    server: LiveServer
+    alice: Tenant
+    mallory: Tenant
+    root: Path
+
+    @property
+    def services(self) -> Services:
+        return self.server.services
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server.settings.resolved_data_dir
+
+    @property
+    def imports(self) -> Path:
+        return self.root / "imports"
+
+    def new_tenant(self, name: str) -> Tenant:
+        return make_tenant(self.server, name, new_hex_id())
+
+
+@contextmanager
+def fresh_database_url(tmp: Path) -> Iterator[str]:
+    """An empty database of the kind ``LABELARTS_TEST_DATABASE`` selects (as in conftest)."""
+    if database_kind() != "postgresql":
+        yield f"sqlite:///{tmp / 'labelarts.db'}"
+        return
+    name = f"labelarts_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def shared_world(tmp: Path) -> Iterator[World]:
+    root = tmp / "root"
+    (root / "imports").mkdir(parents=True)
+    with fresh_database_url(tmp) as url:
+        settings = Settings(
+            data_dir=root / "data",
+            database_url=url,
+            import_roots=[root],
+            secret_key="test-server-secret-0123456789",
+        )
+        services = build_services(settings)
+        server = start_server(settings, services)
+        tenants: list[Tenant] = []
+        try:
+            tenants.append(make_tenant(server, "alice", new_hex_id()))
+            tenants.append(make_tenant(server, "mallory", new_hex_id()))
+            yield World(server, tenants[0], tenants[1], root)
+        finally:
+            for tenant in tenants:
+                tenant.aksk.close()
+                tenant.token_client.close()
+            server.stop()
+            services.close()
+
+
+def unique_name(prefix: str = "ds") -> str:
+    """A dataset name no other test uses (names are unique per project)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def add_sample(
+    services: Services,
+    dataset_id: str,
+    labels: Sequence[str] = (),
+    *,
+    status: str | None = None,
+    hard: bool = False,
+    label_type: int = 0,
+    with_source: bool = False,
+) -> str:
+    """Insert one sample (and its labels) through the storage layer; return its id.
+
+    ``status`` defaults to MANUAL_ANNOTATION with labels and UN_ANNOTATION without. With
+    ``with_source`` the sample's source object is written to the object store.
+    """
+    sample_id = uuid.uuid4().hex
+    key = f"datasets/{dataset_id}/data/{sample_id}.jpg"
+    if with_source:
+        services.objects.put(key, b"\xff\xd8 not really a jpeg")
+    auto = status == "AUTO_ANNOTATION"
+    with services.db.session() as session:
+        session.add(
+            Sample(
+                id=sample_id,
+                dataset_id=dataset_id,
+                sample_type=0,
+                sample_status=status or ("MANUAL_ANNOTATION" if labels else "UN_ANNOTATION"),
+                sample_name=f"{sample_id}.jpg",
+                source_key=key,
+                sample_size=20,
+                sample_time=now_ms(),
+                metadata_={"@modelarts:hard": 1.0 if hard else 0.0},
+                hard=hard,
+                top_score=0.9 if auto else None,
+            )
+        )
+        session.flush()
+        for name in labels:
+            session.add(
+                SampleLabel(
+                    sample_id=sample_id,
+                    dataset_id=dataset_id,
+                    name=name,
+                    type=label_type,
+                    score=0.9 if auto else None,
+                    property={},
+                    annotated_by="modelarts/auto" if auto else "human/manual",
+                )
+            )
+    return sample_id
+
+
+def sample_labels(services: Services, dataset_id: str) -> dict[str, tuple[str, list[str]]]:
+    """Every sample of the dataset: id -> (sample_status, sorted label names)."""
+    with services.db.session() as session:
+        statuses = dict(
+            session.execute(
+                select(Sample.id, Sample.sample_status).where(Sample.dataset_id == dataset_id)
+            ).all()
+        )
+        names: dict[str, list[str]] = {sample_id: [] for sample_id in statuses}
+        for sample_id, name in session.execute(
+            select(SampleLabel.sample_id, SampleLabel.name).where(SampleLabel.dataset_id == dataset_id)
+        ):
+            names.setdefault(sample_id, []).append(name)
+        # A label row must never outlive its sample.
+        orphans = session.execute(
+            select(func.count())
+            .select_from(SampleLabel)
+            .where(SampleLabel.dataset_id == dataset_id, SampleLabel.sample_id.not_in(list(statuses)))
+        ).scalar_one()
+    assert orphans == 0
+    return {s: (statuses[s], sorted(names[s])) for s in statuses}
+
+
+def wait_for_import(client: httpx.Client, path: str, timeout: float = 15.0) -> dict[str, Any]:
+    """GET an import task until it is COMPLETED or FAILED; return its body."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(path)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["status"] in TERMINAL_IMPORT_STATES:
+            return body
+        assert body["status"] in ("QUEUING", "RUNNING"), body
+        assert time.monotonic() < deadline, f"import task still {body['status']}"
+        time.sleep(0.02)
