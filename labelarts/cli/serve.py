@@ -7,11 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from labelarts.api.services import build_services
-from labelarts.app import create_app
-from labelarts.cli._common import console, local_settings
+from labelarts.cli._common import local_settings, print_message
 from labelarts.config import Settings
 
 INITIAL_CREDENTIALS = "initial-credentials.json"
@@ -27,6 +24,11 @@ def serve(
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default SQLite).")] = None,
 ) -> None:
     """Run the LabelArts API server."""
+    # Imported here: the web stack would slow every other command's start.
+    import uvicorn
+
+    from labelarts.app import create_app
+
     settings = local_settings(
         host=host,
         port=port,
@@ -34,31 +36,32 @@ def serve(
         import_roots=import_root or None,
         database_url=database_url,
     )
-    services = build_services(settings)
-    _bootstrap(settings, services.users)
-    app = create_app(settings, services=services)
-    console.print(
+    _bootstrap(settings)
+    # The app builds its services in its lifespan and closes them at shutdown: uvicorn
+    # re-raises SIGTERM/SIGINT once it has stopped, so code after uvicorn.run() may never run.
+    app = create_app(settings)
+    print_message(
         f"LabelArts listening on http://{settings.host}:{settings.port} "
         f"(data in {settings.resolved_data_dir}; API docs at /docs)"
     )
-    try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
-    finally:
-        services.close()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
-def _bootstrap(settings: Settings, users: object) -> None:
+def _bootstrap(settings: Settings) -> None:
     """On an empty database: create a default project and user, and say where the keys are."""
     import json
     import os
 
-    from labelarts.services.users import UserService
+    from labelarts.cli.users import open_user_service
 
-    assert isinstance(users, UserService)
-    if users.count_users() > 0:
-        return
-    password = secrets.token_urlsafe(12)
-    creds = users.create_user("admin", project_id=None, password=password)
+    users, db = open_user_service(settings)
+    try:
+        if users.count_users() > 0:
+            return
+        password = secrets.token_urlsafe(12)
+        creds = users.create_user("admin", project_id=None, password=password)
+    finally:
+        db.dispose()
     path = settings.resolved_data_dir / INITIAL_CREDENTIALS
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -73,7 +76,7 @@ def _bootstrap(settings: Settings, users: object) -> None:
             fh,
             indent=2,
         )
-    console.print(
+    print_message(
         f"First start: created project {creds.project_id} and user 'admin'.\n"
         f"Their password and access keys are in {path} (readable only by you).\n"
         f"More users: labelarts --data-dir {settings.resolved_data_dir} user create NAME "

@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from labelarts.auth.crypto import SecretBox
 from labelarts.cli._common import (
     OutputFormat,
     OutputOption,
-    err_console,
     local_settings,
+    print_error,
     print_json,
     print_table,
 )
-from labelarts.errors import LabelArtsError
-from labelarts.services.users import UserService
-from labelarts.storage.db import Database
+
+if TYPE_CHECKING:
+    from labelarts.config import Settings
+    from labelarts.services.users import UserService
+    from labelarts.storage.db import Database
 
 app = typer.Typer(help="Manage users, their project and access keys (works on the data dir).")
+PasswordOption = Annotated[
+    str | None,
+    typer.Option(help="At least 8 characters; asked for when omitted.", show_default=False),
+]
 
 
-def _service() -> tuple[UserService, Database]:
-    settings = local_settings()
+def _prompt_password(*, confirm: bool) -> str:
+    # Prompt on stderr: stdout carries only the JSON credentials, e.g. for `> creds.json`.
+    value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm, err=True)
+    return value
+
+
+def open_user_service(settings: Settings) -> tuple[UserService, Database]:
+    """The user service on a migrated database; the caller disposes of the database."""
+    # Imported here: SQLAlchemy and Alembic would slow every other command's start.
+    from labelarts.auth.crypto import SecretBox
+    from labelarts.services.users import UserService
+    from labelarts.storage.db import Database
+
     settings.prepare()
     db = Database(settings.resolved_database_url)
     db.migrate()
@@ -32,12 +48,14 @@ def _service() -> tuple[UserService, Database]:
 
 
 def _run(action: object) -> None:
+    from labelarts.errors import LabelArtsError
+
     assert callable(action)
-    users, db = _service()
+    users, db = open_user_service(local_settings())
     try:
         action(users)
     except LabelArtsError as exc:
-        err_console.print(f"[red]error[/red] {exc.message}")
+        print_error(exc.message)
         raise typer.Exit(1) from None
     finally:
         db.dispose()
@@ -46,13 +64,14 @@ def _run(action: object) -> None:
 @app.command("create")
 def create(
     name: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="At least 8 characters.")],
+    password: PasswordOption = None,
     project_id: Annotated[str | None, typer.Option(help="32-hex project id (new one if omitted).")] = None,
 ) -> None:
     """Create a user bound to a project; prints the credentials as one JSON object."""
+    secret = password if password is not None else _prompt_password(confirm=False)
     _run(
         lambda users: print_json(
-            dataclasses.asdict(users.create_user(name, project_id=project_id, password=password))
+            dataclasses.asdict(users.create_user(name, project_id=project_id, password=secret))
         )
     )
 
@@ -86,7 +105,8 @@ def rotate_key(name: str) -> None:
 @app.command("set-password")
 def set_password(
     name: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    password: PasswordOption = None,
 ) -> None:
     """Change a user's password."""
-    _run(lambda users: users.set_password(name, password))
+    secret = password if password is not None else _prompt_password(confirm=True)
+    _run(lambda users: users.set_password(name, secret))

@@ -75,7 +75,8 @@ class LabelArtsClient:
                 "scope": {"project": {"id": self.project_id}},
             }
         }
-        response = self._http.post("/v3/auth/tokens", json=body, auth=None)
+        # httpx.Auth() sends the request as is: a password login is neither signed nor token-bearing.
+        response = self._http.post("/v3/auth/tokens", json=body, auth=httpx.Auth())
         self._check(response)
         token = response.headers["X-Subject-Token"]
         self._http.auth = TokenAuth(token)
@@ -95,8 +96,12 @@ class LabelArtsClient:
             return
         try:
             body = response.json()
-            code, msg = str(body.get("error_code", "")), str(body.get("error_msg", ""))
         except ValueError:
+            body = None
+        if isinstance(body, dict) and "error_code" in body:
+            code, msg = str(body["error_code"]), str(body.get("error_msg", ""))
+        else:
+            # Not a ModelArts error body (a proxy's page, say): keep the start of the text.
             code, msg = "", response.text[:200]
         raise LabelArtsError(response.status_code, code, msg, response.headers.get("X-Request-Id", ""))
 
@@ -145,6 +150,7 @@ class LabelArtsClient:
         return result
 
     def delete_labels(self, dataset_id: str, names: list[str], *, delete_policy: int = 0) -> dict[str, Any]:
+        """0: the labels only; 1: also samples carrying only them; 2: also their source files."""
         result: dict[str, Any] = self.request(
             "POST",
             f"{self._labels_path(dataset_id)}/delete",
