@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import String, case, cast, delete, func, or_, select
+from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,17 +23,20 @@ from labelarts.services.labels import (
     apply_label_update,
     delete_label_rows,
     find_label,
+    label_names_stay_unique,
     label_to_dict,
     new_labels,
     require_label_name,
 )
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.storage.db import Database
+from labelarts.storage.db.dialect import is_unique_violation
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel, Task
 
 # Dataset status values (ModelArts "status").
 STATUS_CREATING, STATUS_NORMAL, STATUS_DELETING, STATUS_ABNORMAL, STATUS_IMPORTING = 0, 1, 2, 4, 8
 TABLE_DATASET = 400
+DATASET_NAME_CONSTRAINT = "uq_dataset_project_name"
 EXPORTABLE_TYPES = frozenset({0, 1, 900})
 DATASET_TAGS = {
     0: ["Image", "Image classification"],
@@ -103,6 +107,8 @@ def inner_path(dataset: Dataset, leaf: str = "") -> str:
 
 
 class DatasetService:
+    # ``builtins.list`` in annotations: the ``list`` method shadows the builtin in this class.
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -173,7 +179,7 @@ class DatasetService:
             raise DatasetExistsError(f"Dataset {name} already exists.")
 
     # --- read ------------------------------------------------------------------------
-    def list(self, project_id: str, query: DatasetListQuery) -> tuple[list[dict[str, Any]], int]:
+    def list(self, project_id: str, query: DatasetListQuery) -> tuple[builtins.list[dict[str, Any]], int]:
         with self._db.session() as session:
             where = [Dataset.project_id == project_id]
             if query.dataset_type is not None:
@@ -188,7 +194,9 @@ class DatasetService:
                     or_(
                         Dataset.name.ilike(pattern, escape="\\"),
                         Dataset.description.ilike(pattern, escape="\\"),
-                        cast(Dataset.id, String).ilike(pattern, escape="\\"),
+                        # Ids are random: only a whole id matches, or two letters would
+                        # match datasets at random.
+                        Dataset.id == query.search_content,
                     )
                 )
             total = session.execute(select(func.count()).select_from(Dataset).where(*where)).scalar_one()
@@ -218,8 +226,8 @@ class DatasetService:
             return self._describe_many(session, [dataset], with_labels=True)[0]
 
     def _describe_many(
-        self, session: Session, datasets: list[Dataset], *, with_labels: bool
-    ) -> list[dict[str, Any]]:
+        self, session: Session, datasets: builtins.list[Dataset], *, with_labels: bool
+    ) -> builtins.list[dict[str, Any]]:
         ids = [d.id for d in datasets]
         counts = sample_counts(session, ids)
         labels: dict[str, list[dict[str, Any]]] = {d: [] for d in ids}
@@ -245,8 +253,8 @@ class DatasetService:
     def _to_dict(
         dataset: Dataset,
         counts: SampleCounts,
-        labels: list[dict[str, Any]] | None,
-        running_tasks: list[str],
+        labels: builtins.list[dict[str, Any]] | None,
+        running_tasks: builtins.list[str],
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "dataset_id": dataset.id,
@@ -301,6 +309,16 @@ class DatasetService:
 
     # --- modify / delete ---------------------------------------------------------------
     def update(self, project_id: str, dataset_id: str, request: UpdateDatasetRequest) -> None:
+        try:
+            with label_names_stay_unique():
+                self._update(project_id, dataset_id, request)
+        except IntegrityError as exc:
+            # A concurrent rename took the name between the check and the commit.
+            if not is_unique_violation(exc, DATASET_NAME_CONSTRAINT, "datasets"):
+                raise
+            raise DatasetExistsError(f"Dataset {request.dataset_name} already exists.") from None
+
+    def _update(self, project_id: str, dataset_id: str, request: UpdateDatasetRequest) -> None:
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             if request.dataset_name is not None and request.dataset_name != dataset.name:
@@ -322,7 +340,7 @@ class DatasetService:
                 delete_label_rows(session, dataset, rows, DeletePolicy(False, False))
             dataset.update_time = now_ms()
 
-    def delete(self, project_id: str, dataset_id: str) -> list[str]:
+    def delete(self, project_id: str, dataset_id: str) -> builtins.list[str]:
         """Delete the dataset with its labels, samples and tasks; return its object prefix."""
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)

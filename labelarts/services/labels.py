@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete, func, select
+from sqlalchemy import update as update_rows
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labelarts.api.schemas.common import LabelIn
+from labelarts.api.schemas.common import LabelIn, LabelName
 from labelarts.clock import now_ms
 from labelarts.errors import LabelExistsError, LabelNotFoundError, ValidationFailedError
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.storage.db import Database
+from labelarts.storage.db.dialect import is_unique_violation
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
 from labelarts.storage.objects import ObjectStore
 
 RENAME_KEY = "@modelarts:rename_to"
+LABEL_NAME_CONSTRAINT = "uq_label_dataset_name"
+_LABEL_NAME: TypeAdapter[str] = TypeAdapter(LabelName)
 
 # Label type each dataset type uses when a label arrives without one.
 DEFAULT_LABEL_TYPE = {
@@ -38,6 +45,18 @@ DEFAULT_LABEL_TYPE = {
 class DeletePolicy:
     delete_samples: bool
     delete_source: bool
+
+
+@contextmanager
+def label_names_stay_unique() -> Iterator[None]:
+    """The name check and the write are not atomic; when two requests race for one name the
+    unique constraint decides at commit, and the loser gets 4411 instead of a 500."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if not is_unique_violation(exc, LABEL_NAME_CONSTRAINT, "labels"):
+            raise
+        raise LabelExistsError("Label already exists (added by a concurrent request).") from None
 
 
 def label_to_dict(label: Label) -> dict[str, Any]:
@@ -108,16 +127,17 @@ def apply_label_update(
     if update.attributes is not None:
         row.attributes = [a.model_dump(exclude_none=True) for a in update.attributes]
     if new_name is not None and new_name != row.name:
-        LabelIn.model_validate({"name": new_name})  # same rules as a new label
+        new_name = check_new_name(new_name)
         clash = session.execute(
             select(Label.id).where(Label.dataset_id == dataset.id, Label.name == new_name)
         ).first()
         if clash:
             raise LabelExistsError(f"Label already exists: {new_name}.")
         session.execute(
-            SampleLabel.__table__.update()
+            update_rows(SampleLabel)
             .where(SampleLabel.dataset_id == dataset.id, SampleLabel.name == row.name)
             .values(name=new_name)
+            .execution_options(synchronize_session=False)
         )
         row.name = new_name
 
@@ -155,9 +175,10 @@ def delete_label_rows(
     if touched_ids:
         still = select(SampleLabel.sample_id).where(SampleLabel.sample_id.in_(touched_ids))
         session.execute(
-            Sample.__table__.update()
+            update_rows(Sample)
             .where(Sample.id.in_(touched_ids), Sample.id.not_in(still))
             .values(sample_status="UN_ANNOTATION", top_score=None)
+            .execution_options(synchronize_session=False)
         )
     for row in rows:
         session.delete(row)
@@ -166,13 +187,24 @@ def delete_label_rows(
     return sources if policy.delete_source else []
 
 
+def check_new_name(name: object) -> str:
+    """A rename target follows the rules of a new label's name; 400 (not 500) otherwise."""
+    try:
+        return _LABEL_NAME.validate_python(name)
+    except ValidationError as exc:
+        reason = exc.errors()[0].get("msg", "invalid")
+        raise ValidationFailedError(f"Invalid new label name ({RENAME_KEY}): {reason}") from None
+
+
 def find_label(session: Session, dataset_id: str, name: str, label_type: int | None) -> Label:
+    if "\x00" in name:  # no label has one, and PostgreSQL refuses NUL in a query
+        raise LabelNotFoundError(f"Label not found: {name[:128]}.")
     query = select(Label).where(Label.dataset_id == dataset_id, Label.name == name)
     if label_type is not None:
         query = query.where(Label.type == label_type)
     row = session.execute(query).scalar_one_or_none()
     if row is None:
-        raise LabelNotFoundError(f"Label not found: {name}.")
+        raise LabelNotFoundError(f"Label not found: {name[:128]}.")
     return row
 
 
@@ -201,7 +233,7 @@ class LabelService:
     def create_labels(self, project_id: str, dataset_id: str, labels: Sequence[LabelIn]) -> None:
         if not labels:
             raise ValidationFailedError("labels must name at least one label.")
-        with self._db.session() as session:
+        with label_names_stay_unique(), self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             new_labels(session, dataset, labels)
             dataset.update_time = dataset.data_update_time = now_ms()
@@ -210,7 +242,7 @@ class LabelService:
         """Modify labels in batches; ``@modelarts:rename_to`` renames (samples follow)."""
         if not labels:
             raise ValidationFailedError("labels must name at least one label.")
-        with self._db.session() as session:
+        with label_names_stay_unique(), self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             for label in labels:
                 apply_label_update(session, dataset, require_label_name(label), label, label_type=None)
@@ -225,8 +257,10 @@ class LabelService:
         *,
         label_type: int | None,
     ) -> None:
-        update = LabelIn.model_validate({"name": label_name, "property": properties})
-        with self._db.session() as session:
+        # The path name is only looked up: a name no label could have is "not found" (400
+        # 4410), not a validation failure of the request.
+        update = LabelIn.model_validate({"property": properties})
+        with label_names_stay_unique(), self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             apply_label_update(session, dataset, label_name, update, label_type=label_type)
             dataset.update_time = dataset.data_update_time = now_ms()

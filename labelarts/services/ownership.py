@@ -11,6 +11,8 @@ from labelarts.storage.db.models import Dataset
 
 def get_owned_dataset(session: Session, project_id: str, dataset_id: str) -> Dataset:
     """The dataset if it belongs to the project; otherwise 404, never a hint it exists."""
+    if "\x00" in dataset_id:  # PostgreSQL refuses NUL in text; no id contains one
+        raise DatasetNotFoundError()
     dataset = session.execute(
         select(Dataset).where(Dataset.id == dataset_id, Dataset.project_id == project_id)
     ).scalar_one_or_none()

@@ -31,6 +31,7 @@ from tests.conftest import test_database_kind as database_kind
 __all__ = [
     "World",
     "add_sample",
+    "database_kind",
     "sample_labels",
     "shared_world",
     "unique_name",

@@ -15,6 +15,8 @@ router = APIRouter(prefix="/v2/{project_id}/datasets", tags=["datasets"])
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Page number, from 0.")]
+INT32_MAX = 2**31 - 1  # integer columns: a larger filter value would overflow in the database
+NO_NUL = r"^[^\x00]*$"
 
 
 @router.get("")
@@ -26,11 +28,11 @@ def list_datasets(
     offset: Offset = 0,
     order: Literal["asc", "desc"] = "desc",
     sort_by: Literal["create_time", "dataset_name"] = "create_time",
-    dataset_type: int | None = None,
-    search_content: Annotated[str | None, Query(max_length=256)] = None,
+    dataset_type: Annotated[int | None, Query(ge=0, le=INT32_MAX)] = None,
+    search_content: Annotated[str | None, Query(max_length=256, pattern=NO_NUL)] = None,
     with_labels: bool = False,
     support_export: bool = False,
-    workspace_id: Annotated[str | None, Query(max_length=64)] = None,
+    workspace_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
     check_running_task: bool = False,
     contain_versions: bool | None = None,
     file_preview: bool = False,

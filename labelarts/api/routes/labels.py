@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
@@ -55,7 +55,8 @@ def delete_labels(
     body: LabelsRequest,
     principal: PrincipalDep,
     services: ServicesDep,
-    delete_policy: Literal[0, 1, 2] = 0,
+    # An int with bounds, not Literal[0, 1, 2]: a query string never matches an int Literal.
+    delete_policy: Annotated[int, Query(ge=0, le=2)] = 0,
 ) -> dict[str, Any]:
     """0: the labels only; 1: also samples carrying only them; 2: also their source files."""
     services.labels.delete_labels(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -22,6 +23,13 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _description(value: str) -> str:
     if _FORBIDDEN_DESCRIPTION.search(value):
         raise ValueError("description must not contain any of ^!<>=&\"'")
+    return no_nul(value)
+
+
+def no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here (400) instead of failing in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
     return value
 
 
@@ -72,6 +80,9 @@ def _label_property(value: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{key} must be a string")
         if not isinstance(item, str | int | float | bool) or (isinstance(item, str) and len(item) > 1024):
             raise ValueError("property values are strings, numbers or booleans (<= 1024 chars)")
+        if isinstance(item, float) and not math.isfinite(item):
+            # Python's JSON parser accepts NaN/Infinity; JSON responses (and PostgreSQL) cannot.
+            raise ValueError("property values must be finite numbers")
     shape = value.get("@modelarts:default_shape")
     if shape not in (None, "") and shape not in DEFAULT_SHAPES:
         raise ValueError(f"@modelarts:default_shape must be one of {sorted(DEFAULT_SHAPES)}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
-from labelarts.api.schemas.common import DATASET_TYPES, Description, LabelIn, StrictModel
+from labelarts.api.schemas.common import DATASET_TYPES, Description, LabelIn, StrictModel, no_nul
 
 DatasetName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
 _SEPARATORS = set("!@#$%^&*_=|?/':.;,") | set("\t")
@@ -50,7 +50,7 @@ class CreateDatasetRequest(BaseModel):
     model_config = StrictModel
     dataset_name: DatasetName
     data_sources: Annotated[list[DataSourceIn], Field(max_length=1)]
-    work_path: Annotated[str, StringConstraints(min_length=3, max_length=700)]
+    work_path: Annotated[str, StringConstraints(min_length=3, max_length=700), AfterValidator(no_nul)]
     # Mandatory in the table, but "default 0"; clients that omit it get 0 (docs/api.md).
     work_path_type: int = 0
     dataset_type: Annotated[int, AfterValidator(_dataset_type)] = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
 
 
 def is_sqlite(url: str) -> bool:
@@ -32,3 +33,9 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def is_unique_violation(exc: IntegrityError, constraint: str, table: str) -> bool:
+    """Whether ``exc`` is the named unique constraint (PostgreSQL names it, SQLite its table)."""
+    text = str(exc.orig)
+    return constraint in text or f"UNIQUE constraint failed: {table}." in text
