@@ -10,7 +10,16 @@ from fastapi import FastAPI
 
 from labelarts import __version__
 from labelarts.api.errors import RequestContextMiddleware, install_error_handlers
-from labelarts.api.routes import datasets, health, iam, import_tasks, labels
+from labelarts.api.routes import (
+    datasets,
+    files,
+    health,
+    iam,
+    import_tasks,
+    labels,
+    sample_edits,
+    samples,
+)
 from labelarts.api.services import Services, build_services
 from labelarts.config import Settings
 
@@ -43,6 +52,6 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, iam, datasets, labels, import_tasks):
+    for module in (health, iam, datasets, labels, samples, sample_edits, import_tasks, files):
         app.include_router(module.router)
     return app

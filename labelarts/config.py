@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         "instance) when several API instances share one database.",
     )
     token_ttl_seconds: int = Field(default=86_400, ge=60, description="IAM token lifetime.")
+    presign_ttl_seconds: int = Field(
+        default=3600, ge=1, description="Lifetime of pre-signed sample source URLs."
+    )
     signature_window_seconds: int = Field(
         default=900, ge=1, description="Allowed X-Sdk-Date clock skew, either direction."
     )

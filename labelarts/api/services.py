@@ -13,6 +13,7 @@ from labelarts.services.datasets import DatasetService
 from labelarts.services.imports import ImportService
 from labelarts.services.labels import LabelService
 from labelarts.services.paths import ImportRoots
+from labelarts.services.samples.presign import SourceSigner
 from labelarts.services.users import UserService
 from labelarts.storage.db import Database
 from labelarts.storage.objects import ObjectStore, open_object_store
@@ -31,6 +32,7 @@ class Services:
     labels: LabelService
     imports: ImportService
     import_roots: ImportRoots
+    signer: SourceSigner
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -64,4 +66,5 @@ def build_services(settings: Settings, *, executor: Executor | None = None) -> S
         labels=LabelService(db, objects),
         imports=ImportService(db, tasks, datasets),
         import_roots=ImportRoots(settings.resolved_import_roots, settings.resolved_data_dir),
+        signer=SourceSigner(settings.require_secret(), settings.presign_ttl_seconds),
     )

@@ -90,6 +90,9 @@ class Dataset(Base):
     create_time: Mapped[int] = mapped_column(BigInteger)
     update_time: Mapped[int] = mapped_column(BigInteger)
     data_update_time: Mapped[int] = mapped_column(BigInteger)
+    # Bumped in the same transaction as every change to the dataset's samples or labels;
+    # caches of list pages and counts are keyed by it.
+    data_version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Label(Base):
@@ -105,36 +108,58 @@ class Label(Base):
 
 
 class Sample(Base):
-    """One file of a dataset. Import and sample endpoints fill it; labels and stats read it."""
+    """One file of a dataset.
+
+    The list screen filters and sorts on these columns, so each common filter has an index
+    that ends in the sort key ``(sample_time, id)`` (or ``(top_score, id)``): SQLite and
+    PostgreSQL can then read one page straight off the index, however deep.
+    """
 
     __tablename__ = "samples"
     __table_args__ = (
-        Index("ix_samples_dataset_status", "dataset_id", "sample_status"),
         UniqueConstraint("dataset_id", "source_key", name="uq_sample_dataset_source"),
+        Index("ix_samples_dataset_time", "dataset_id", "sample_time", "id"),
+        Index("ix_samples_dataset_status_time", "dataset_id", "sample_status", "sample_time", "id"),
+        Index("ix_samples_dataset_hard_time", "dataset_id", "hard", "sample_time", "id"),
+        Index("ix_samples_dataset_score", "dataset_id", "top_score", "id"),
+        Index("ix_samples_dataset_hash", "dataset_id", "content_hash"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     sample_type: Mapped[int] = mapped_column(Integer, default=0)
     # UN_ANNOTATION, MANUAL_ANNOTATION or AUTO_ANNOTATION
     sample_status: Mapped[str] = mapped_column(String(32), default="UN_ANNOTATION")
     sample_name: Mapped[str] = mapped_column(String(1024), default="")
     sample_dir: Mapped[str] = mapped_column(String(1024), default="")
-    source_key: Mapped[str] = mapped_column(String(1024))
+    # "object": source_key is a key in the object store; "local": an absolute path under an
+    # import root, read in place.
+    source_kind: Mapped[str] = mapped_column(String(16), default="object")
+    source_key: Mapped[str] = mapped_column(String(2048))
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sample_size: Mapped[int] = mapped_column(BigInteger, default=0)
     sample_time: Mapped[int] = mapped_column(BigInteger)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     hard: Mapped[bool] = mapped_column(Boolean, default=False)
+    hard_coefficient: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The highest label score of the sample (None when no label has a score).
     top_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    import_origin: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    labeler: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    parent_sample_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class SampleLabel(Base):
     __tablename__ = "sample_labels"
+    __table_args__ = (
+        Index("ix_sample_labels_dataset_name_sample", "dataset_id", "name", "sample_id"),
+        Index("ix_sample_labels_dataset_name_score", "dataset_id", "name", "score"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sample_id: Mapped[str] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
-    dataset_id: Mapped[str] = mapped_column(String(32), index=True)
-    name: Mapped[str] = mapped_column(String(1024), index=True)
+    dataset_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(1024))
     type: Mapped[int] = mapped_column(Integer)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     property: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,149 @@
+"""Sample rows and their ModelArts wire form (``DescribeSampleResp``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from labelarts.clock import new_resource_id, now_ms
+from labelarts.storage.db.models import Dataset, Sample, SampleLabel
+
+UNLABELED, MANUAL, AUTO = "UN_ANNOTATION", "MANUAL_ANNOTATION", "AUTO_ANNOTATION"
+# sample_status on the wire, as the reference enumerates it.
+WIRE_STATUS = {UNLABELED: "__NONE__", MANUAL: "__ALL__", AUTO: "__AUTO_ANNOTATION__"}
+# Sample type for each dataset type (0 image, 1 text, 2 audio, 4 table, 6 video, 9 other).
+SAMPLE_TYPE = {0: 0, 1: 0, 3: 0, 100: 1, 101: 1, 102: 1, 200: 2, 201: 2, 202: 2, 400: 4, 600: 6, 900: 9}
+
+
+@dataclass
+class LabelInput:
+    """A label to put on a sample (already validated)."""
+
+    name: str
+    type: int
+    score: float | None = None
+    property: dict[str, Any] = field(default_factory=dict)
+    annotated_by: str = "human/manual"
+
+
+def bump_data_version(session: Session, dataset_id: str) -> None:
+    """Record that the dataset's samples or labels changed (same transaction as the change)."""
+    session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset_id)
+        .values(data_version=Dataset.data_version + 1, data_update_time=now_ms())
+    )
+
+
+def new_sample(
+    dataset: Dataset,
+    *,
+    source_kind: str,
+    source_key: str,
+    sample_name: str,
+    sample_dir: str,
+    sample_size: int,
+    sample_time: int,
+    metadata: dict[str, Any],
+    content_hash: str | None,
+    import_origin: str | None,
+    sample_type: int | None = None,
+) -> Sample:
+    return Sample(
+        id=new_resource_id(20),
+        dataset_id=dataset.id,
+        sample_type=SAMPLE_TYPE.get(dataset.dataset_type, 9) if sample_type is None else sample_type,
+        sample_status=UNLABELED,
+        sample_name=sample_name,
+        sample_dir=sample_dir,
+        source_kind=source_kind,
+        source_key=source_key,
+        content_hash=content_hash,
+        sample_size=sample_size,
+        sample_time=sample_time,
+        metadata_=metadata,
+        hard=False,
+        import_origin=import_origin,
+    )
+
+
+def set_sample_labels(
+    session: Session, sample: Sample, labels: Sequence[LabelInput], *, status: str | None = None
+) -> None:
+    """Replace the sample's labels; its status follows (no labels means unlabeled)."""
+    session.query(SampleLabel).filter(SampleLabel.sample_id == sample.id).delete()
+    for label in labels:
+        session.add(
+            SampleLabel(
+                sample_id=sample.id,
+                dataset_id=sample.dataset_id,
+                name=label.name,
+                type=label.type,
+                score=label.score,
+                property=label.property,
+                annotated_by=label.annotated_by,
+            )
+        )
+    scores = [label.score for label in labels if label.score is not None]
+    sample.top_score = max(scores) if scores else None
+    if not labels:
+        sample.sample_status = UNLABELED
+    else:
+        sample.sample_status = status or MANUAL
+
+
+def labels_of(session: Session, sample_ids: Iterable[str]) -> dict[str, list[SampleLabel]]:
+    ids = list(sample_ids)
+    result: dict[str, list[SampleLabel]] = {i: [] for i in ids}
+    if not ids:
+        return result
+    rows = session.execute(
+        select(SampleLabel).where(SampleLabel.sample_id.in_(ids)).order_by(SampleLabel.id)
+    ).scalars()
+    for row in rows:
+        result[row.sample_id].append(row)
+    return result
+
+
+def label_to_wire(label: SampleLabel) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": str(label.id),
+        "name": label.name,
+        "type": label.type,
+        "property": dict(label.property),
+        "annotated_by": label.annotated_by,
+    }
+    if label.score is not None:
+        body["score"] = label.score
+    return body
+
+
+def sample_to_wire(sample: Sample, labels: Sequence[SampleLabel], source: str) -> dict[str, Any]:
+    metadata = dict(sample.metadata_)
+    metadata["@modelarts:hard"] = 1.0 if sample.hard else 0.0
+    if sample.hard_coefficient is not None:
+        metadata["@modelarts:hard_coefficient"] = sample.hard_coefficient
+    if sample.import_origin is not None:
+        metadata.setdefault("@modelarts:import_origin", 0)
+    body: dict[str, Any] = {
+        "sample_id": sample.id,
+        "sample_type": sample.sample_type,
+        "sample_status": WIRE_STATUS.get(sample.sample_status, "__NONE__"),
+        "sample_name": sample.sample_name,
+        "sample_dir": sample.sample_dir,
+        "sample_size": sample.sample_size,
+        "sample_time": sample.sample_time,
+        "source": source,
+        "labels": [label_to_wire(label) for label in labels],
+        "metadata": metadata,
+    }
+    hard_details = metadata.pop("@labelarts:hard_details", None)
+    if hard_details:
+        body["hard_details"] = hard_details
+    if sample.labeler:
+        body["labelers"] = [{"email": sample.labeler}]
+    return body
