@@ -14,6 +14,7 @@ from labelarts.services.imports import ImportService
 from labelarts.services.labels import LabelService
 from labelarts.services.paths import ImportRoots
 from labelarts.services.samples.presign import SourceSigner
+from labelarts.services.samples.query import SampleListService
 from labelarts.services.users import UserService
 from labelarts.storage.db import Database
 from labelarts.storage.objects import ObjectStore, open_object_store
@@ -33,6 +34,7 @@ class Services:
     imports: ImportService
     import_roots: ImportRoots
     signer: SourceSigner
+    sample_list: SampleListService
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -67,4 +69,5 @@ def build_services(settings: Settings, *, executor: Executor | None = None) -> S
         imports=ImportService(db, tasks, datasets),
         import_roots=ImportRoots(settings.resolved_import_roots, settings.resolved_data_dir),
         signer=SourceSigner(settings.require_secret(), settings.presign_ttl_seconds),
+        sample_list=SampleListService(db),
     )

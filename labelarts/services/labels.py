@@ -17,6 +17,7 @@ from labelarts.api.schemas.common import LabelIn, LabelName
 from labelarts.clock import now_ms
 from labelarts.errors import LabelExistsError, LabelNotFoundError, ValidationFailedError
 from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.samples.records import bump_data_version
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import is_unique_violation
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
@@ -140,6 +141,7 @@ def apply_label_update(
             .execution_options(synchronize_session=False)
         )
         row.name = new_name
+        bump_data_version(session, dataset.id)
 
 
 def delete_label_rows(
@@ -184,6 +186,7 @@ def delete_label_rows(
         session.delete(row)
     dataset.update_time = dataset.data_update_time = now_ms()
     session.flush()
+    bump_data_version(session, dataset.id)
     return sources if policy.delete_source else []
 
 

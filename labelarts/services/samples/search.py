@@ -1,0 +1,251 @@
+"""``search_conditions``: parsing the ModelArts SearchCondition list into SQL filters.
+
+Conditions in the list are ANDed (the sample-list page says AND). Each condition object may
+hold several keys, also ANDed. Matching rules, one per key (docs/api.md repeats them):
+
+- ``hard``: "0"/"1" (also "true"/"false") against the sample's hard-example flag.
+- ``coefficient`` / ``score``: "x" means value >= x; "x-y" means x <= value <= y (inclusive),
+  on the sample's hard coefficient / top label score.
+- ``sample_name``: the exact file name; ``sample_dir``: samples directly in that folder.
+- ``sample_time``: "day" (since the start of yesterday, UTC), "month" (the last 30 days), or
+  "yyyyMMdd-yyyyMMdd" (inclusive, UTC days).
+- ``import_origin``, ``labeler``, ``parent_sample_id``: equality.
+- ``label_list``: ``{"op": "AND"|"OR", "labels": [{"name", "type", "op", "property":
+  {key: [values] | null}}]}``; a label matches a sample that carries a label with that name
+  (and type), whose property values are among the listed ones (``null``: any value).
+- ``metadata``: ``{"op", "props": {key: [values]}}`` against the sample's metadata, compared
+  as strings (``@modelarts:hard`` is answered from the hard flag).
+- ``kvp``, ``slice_thickness``, ``study_date``, ``time_in_video``, ``frame_in_video``: DICOM and
+  video attributes, which no LabelArts sample has: a condition naming one matches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+
+from labelarts.errors import ValidationFailedError
+from labelarts.storage.db.models import Sample, SampleLabel
+
+UNSUPPORTED_KEYS = frozenset({"kvp", "slice_thickness", "study_date", "time_in_video", "frame_in_video"})
+KNOWN_KEYS = (
+    frozenset(
+        {
+            "hard",
+            "coefficient",
+            "score",
+            "sample_name",
+            "sample_dir",
+            "sample_time",
+            "import_origin",
+            "labeler",
+            "parent_sample_id",
+            "label_list",
+            "metadata",
+        }
+    )
+    | UNSUPPORTED_KEYS
+)
+MAX_CONDITIONS = 20
+DAY_MS = 86_400_000
+
+
+def parse_search_conditions(raw: str | None) -> list[dict[str, Any]]:
+    """Decode the query value: a JSON array of objects (one extra URL-encoding tolerated)."""
+    if raw is None or raw.strip() == "":
+        return []
+    text = raw.strip()
+    if text.startswith("%"):
+        text = unquote(text)
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValidationFailedError("search_conditions must be a JSON array of objects.") from None
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValidationFailedError("search_conditions must be a JSON array of objects.")
+    if len(value) > MAX_CONDITIONS:
+        raise ValidationFailedError(f"At most {MAX_CONDITIONS} search conditions.")
+    return value
+
+
+def _bad(key: str, why: str) -> ValidationFailedError:
+    return ValidationFailedError(f"search_conditions.{key}: {why}")
+
+
+def _as_text(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise _bad(key, "expected a string")
+
+
+def _flag(key: str, value: Any) -> bool:
+    text = _as_text(key, value).strip().lower()
+    if text in ("1", "true"):
+        return True
+    if text in ("0", "false"):
+        return False
+    raise _bad(key, 'expected "0" or "1"')
+
+
+def _range(key: str, value: Any) -> tuple[float, float | None]:
+    text = _as_text(key, value).strip()
+    low, sep, high = text.partition("-")
+    try:
+        lo = float(low)
+        hi = float(high) if sep else None
+    except ValueError:
+        raise _bad(key, 'expected "x" or "x-y" numbers') from None
+    if hi is not None and lo > hi:
+        raise _bad(key, "lower bound above upper bound")
+    return lo, hi
+
+
+def _between(column: Any, bounds: tuple[float, float | None]) -> ColumnElement[bool]:
+    lo, hi = bounds
+    condition: ColumnElement[bool] = column >= lo
+    return condition if hi is None else and_(condition, column <= hi)
+
+
+def _sample_time(value: Any, now: datetime) -> ColumnElement[bool]:
+    text = _as_text("sample_time", value).strip()
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if text == "day":
+        start = today - timedelta(days=1)
+        return Sample.sample_time >= int(start.timestamp() * 1000)
+    if text == "month":
+        start = today - timedelta(days=30)
+        return Sample.sample_time >= int(start.timestamp() * 1000)
+    first, sep, last = text.partition("-")
+    try:
+        begin = datetime.strptime(first, "%Y%m%d").replace(tzinfo=UTC)
+        end = datetime.strptime(last, "%Y%m%d").replace(tzinfo=UTC) if sep else begin
+    except ValueError:
+        raise _bad("sample_time", 'expected "day", "month" or "yyyyMMdd-yyyyMMdd"') from None
+    if end < begin:
+        raise _bad("sample_time", "end date before start date")
+    start_ms = int(begin.timestamp() * 1000)
+    end_ms = int(end.timestamp() * 1000) + DAY_MS
+    return and_(Sample.sample_time >= start_ms, Sample.sample_time < end_ms)
+
+
+def _op(key: str, value: Any) -> str:
+    if value is None:
+        return "OR"
+    if not isinstance(value, str) or value.upper() not in ("AND", "OR"):
+        raise _bad(key, 'op must be "AND" or "OR"')
+    return value.upper()
+
+
+def _combine(op: str, parts: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    if not parts:
+        return true()
+    return and_(*parts) if op == "AND" else or_(*parts)
+
+
+def _value_list(key: str, values: Any) -> list[str] | None:
+    if values is None:
+        return None
+    if not isinstance(values, list) or len(values) > 100:
+        raise _bad(key, "expected a list of values (at most 100) or null")
+    return [_as_text(key, v) for v in values]
+
+
+def _label_condition(dataset_id: str, spec: Any) -> ColumnElement[bool]:
+    if not isinstance(spec, dict):
+        raise _bad("label_list.labels", "each label is an object")
+    where: list[ColumnElement[bool]] = [
+        SampleLabel.sample_id == Sample.id,
+        SampleLabel.dataset_id == dataset_id,
+    ]
+    name = spec.get("name")
+    if name is not None:
+        where.append(SampleLabel.name == _as_text("label_list.labels.name", name))
+    label_type = spec.get("type")
+    if label_type is not None:
+        if isinstance(label_type, bool) or not isinstance(label_type, int | str):
+            raise _bad("label_list.labels.type", "expected an integer")
+        try:
+            where.append(SampleLabel.type == int(label_type))
+        except ValueError:
+            raise _bad("label_list.labels.type", "expected an integer") from None
+    properties = spec.get("property") or {}
+    if not isinstance(properties, dict):
+        raise _bad("label_list.labels.property", "expected an object")
+    prop_parts = []
+    for prop_key, values in properties.items():
+        wanted = _value_list("label_list.labels.property", values)
+        if wanted is None:
+            continue
+        prop_parts.append(SampleLabel.property[str(prop_key)].as_string().in_(wanted))
+    if prop_parts:
+        where.append(_combine(_op("label_list.labels.op", spec.get("op")), prop_parts))
+    return exists(select(SampleLabel.id).where(*where))
+
+
+def _metadata_condition(spec: Any) -> ColumnElement[bool]:
+    if not isinstance(spec, dict):
+        raise _bad("metadata", "expected an object")
+    props = spec.get("props") or {}
+    if not isinstance(props, dict):
+        raise _bad("metadata.props", "expected an object")
+    parts: list[ColumnElement[bool]] = []
+    for key, values in props.items():
+        wanted = _value_list("metadata.props", values)
+        if wanted is None:
+            continue
+        if key == "@modelarts:hard":
+            flags = {_flag("metadata.props", v) for v in wanted}
+            parts.append(Sample.hard.in_(flags))
+        else:
+            parts.append(Sample.metadata_[str(key)].as_string().in_(wanted))
+    return _combine(_op("metadata.op", spec.get("op")), parts)
+
+
+def condition_to_sql(
+    dataset_id: str, condition: dict[str, Any], *, now: datetime | None = None
+) -> ColumnElement[bool]:
+    """One SearchCondition object as a SQL boolean over ``Sample``."""
+    parts: list[ColumnElement[bool]] = []
+    moment = now or datetime.now(UTC)
+    for key, value in condition.items():
+        if value is None:
+            continue
+        if key not in KNOWN_KEYS:
+            raise _bad(key, "unknown search key")
+        if key in UNSUPPORTED_KEYS:
+            parts.append(false())
+        elif key == "hard":
+            parts.append(Sample.hard.is_(_flag(key, value)))
+        elif key == "coefficient":
+            parts.append(_between(Sample.hard_coefficient, _range(key, value)))
+        elif key == "score":
+            parts.append(_between(Sample.top_score, _range(key, value)))
+        elif key == "sample_name":
+            parts.append(Sample.sample_name == _as_text(key, value))
+        elif key == "sample_dir":
+            parts.append(Sample.sample_dir == _as_text(key, value))
+        elif key == "sample_time":
+            parts.append(_sample_time(value, moment))
+        elif key == "import_origin":
+            parts.append(Sample.import_origin == _as_text(key, value))
+        elif key == "labeler":
+            parts.append(Sample.labeler == _as_text(key, value))
+        elif key == "parent_sample_id":
+            parts.append(Sample.parent_sample_id == _as_text(key, value))
+        elif key == "label_list":
+            if not isinstance(value, dict):
+                raise _bad(key, "expected an object")
+            labels = value.get("labels") or []
+            if not isinstance(labels, list) or len(labels) > 100:
+                raise _bad(key, "labels must be a list (at most 100)")
+            label_parts = [_label_condition(dataset_id, spec) for spec in labels]
+            parts.append(_combine(_op(key, value.get("op")), label_parts))
+        elif key == "metadata":
+            parts.append(_metadata_condition(value))
+    return and_(true(), *parts)
