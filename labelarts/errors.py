@@ -9,12 +9,18 @@
     │   ├── DatasetExistsError (ModelArts.4351)
     │   ├── LabelNotFoundError (ModelArts.4410)
     │   ├── LabelExistsError (ModelArts.4411)
+    │   ├── SampleUploadError (ModelArts.4421)
+    │   ├── ImageProcessError (ModelArts.4200)
+    │   ├── ImportRunningError (ModelArts.4356)
+    │   ├── ImportFailedError (ModelArts.4362)
+    │   ├── ImportParameterError (ModelArts.4396)
     │   └── TaskConflictError (ModelArts.4409)
     ├── UnauthorizedError (401, ModelArts.0203 / 0201 / 0202 / 3801 / 4122)
     ├── ForbiddenError (403, ModelArts.4630)
     ├── NotFoundError (404, ModelArts.4338)
     │   ├── DatasetNotFoundError (ModelArts.4352)
     │   ├── SampleNotFoundError (ModelArts.4420)
+    │   ├── SourceUnavailableError (ModelArts.4338)
     │   └── TaskNotFoundError (ModelArts.4612)
     ├── MethodNotAllowedError (405, ModelArts.4201)
     └── PayloadTooLargeError (413, ModelArts.4200)
@@ -81,6 +87,32 @@ class LabelExistsError(BadRequestError):
     default_message = "Label already exists."
 
 
+class SampleUploadError(BadRequestError):
+    error_code = "ModelArts.4421"
+    default_message = "Upload sample failed."
+
+
+class ImageProcessError(BadRequestError):
+    """The sample cannot be processed as an image (not an image, corrupt, too many pixels)."""
+
+    default_message = "The sample is not an image that can be processed."
+
+
+class ImportRunningError(BadRequestError):
+    error_code = "ModelArts.4356"
+    default_message = "Dataset already has running import task."
+
+
+class ImportFailedError(BadRequestError):
+    error_code = "ModelArts.4362"
+    default_message = "Import data error."
+
+
+class ImportParameterError(BadRequestError):
+    error_code = "ModelArts.4396"
+    default_message = "Parameter is invalid."
+
+
 class TaskConflictError(BadRequestError):
     error_code = "ModelArts.4409"
     default_message = "Running tasks has exceed the max threshold."
@@ -112,6 +144,12 @@ class DatasetNotFoundError(NotFoundError):
 class SampleNotFoundError(NotFoundError):
     error_code = "ModelArts.4420"
     default_message = "Sample not found."
+
+
+class SourceUnavailableError(NotFoundError):
+    """The sample exists but its file is gone (deleted, moved, or no longer under an import root)."""
+
+    default_message = "The sample's source file is no longer available."
 
 
 class TaskNotFoundError(NotFoundError):

@@ -13,8 +13,10 @@ from labelarts.services.datasets import DatasetService
 from labelarts.services.imports import ImportService
 from labelarts.services.labels import LabelService
 from labelarts.services.paths import ImportRoots
+from labelarts.services.samples.edits import SampleEditService
 from labelarts.services.samples.presign import SourceSigner
 from labelarts.services.samples.query import SampleListService
+from labelarts.services.samples.sources import LocalFiles, SampleFiles, SampleSourceService
 from labelarts.services.users import UserService
 from labelarts.storage.db import Database
 from labelarts.storage.objects import ObjectStore, open_object_store
@@ -34,6 +36,8 @@ class Services:
     imports: ImportService
     import_roots: ImportRoots
     signer: SourceSigner
+    sources: SampleSourceService
+    sample_edits: SampleEditService
     sample_list: SampleListService
 
     def close(self) -> None:
@@ -51,6 +55,9 @@ def build_services(settings: Settings, *, executor: Executor | None = None) -> S
     executor = executor or InProcessExecutor(settings.job_workers)
     tasks = TaskRunner(db, executor)
     datasets = DatasetService(db)
+    import_roots = ImportRoots(settings.resolved_import_roots, settings.resolved_data_dir)
+    signer = SourceSigner(settings.require_secret(), settings.presign_ttl_seconds)
+    local_files = LocalFiles(import_roots, settings.resolved_data_dir)
     return Services(
         settings=settings,
         db=db,
@@ -65,9 +72,11 @@ def build_services(settings: Settings, *, executor: Executor | None = None) -> S
         ),
         users=UserService(db, box),
         datasets=datasets,
-        labels=LabelService(db, objects),
-        imports=ImportService(db, tasks, datasets),
-        import_roots=ImportRoots(settings.resolved_import_roots, settings.resolved_data_dir),
-        signer=SourceSigner(settings.require_secret(), settings.presign_ttl_seconds),
+        labels=LabelService(db, SampleFiles(objects, local_files)),
+        imports=ImportService(db, tasks, datasets, import_roots, objects),
+        import_roots=import_roots,
+        signer=signer,
+        sources=SampleSourceService(db, objects, signer, local_files),
+        sample_edits=SampleEditService(db, objects, local_files),
         sample_list=SampleListService(db),
     )

@@ -350,7 +350,7 @@ class DatasetService:
             session.execute(delete(Label).where(Label.dataset_id == dataset.id))
             session.execute(delete(Task).where(Task.dataset_id == dataset.id))
             session.delete(dataset)
-        return [f"datasets/{dataset_id}"]
+        return [f"datasets/{dataset_id}", f"thumbnails/{dataset_id}"]
 
     # --- statistics ------------------------------------------------------------------
     def statistics(self, project_id: str, dataset_id: str) -> dict[str, Any]:

@@ -1,22 +1,39 @@
-"""Import tasks. This release records the initial import task of a dataset and reports
-honestly what it found; copying files into samples arrives with the import feature
-(issue "Samples, import, search conditions and thumbnails")."""
+"""Import tasks: the initial import of a new dataset, ``POST .../import-tasks``, list and detail.
+
+Both kinds of task run the same importer (:mod:`labelarts.services.importing`). A dataset has
+at most one running import: creating a second answers 400 ``ModelArts.4356``. While an import
+runs the dataset's status is 8 ("importing"); it is 1 again when the import ends, whatever its
+outcome (the task reports the outcome and every file it could not import).
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from labelarts.errors import BadRequestError, TaskNotFoundError
+from labelarts.api.schemas.imports import CreateImportTaskRequest
+from labelarts.clock import new_resource_id, now_ms
+from labelarts.errors import (
+    ImportParameterError,
+    ImportRunningError,
+    LabelArtsError,
+    TaskNotFoundError,
+    ValidationFailedError,
+)
 from labelarts.jobs.runner import TaskContext, TaskRunner
-from labelarts.jobs.states import TaskStatus
-from labelarts.services.datasets import STATUS_NORMAL, DatasetService
+from labelarts.jobs.states import ACTIVE, TaskStatus
+from labelarts.services.datasets import DATASET_TAGS, STATUS_IMPORTING, STATUS_NORMAL, DatasetService
+from labelarts.services.importing import sources
+from labelarts.services.importing.layouts import TextFormat
+from labelarts.services.importing.runner import IMPORT_DIR, IMPORT_MANIFEST, Importer, ImportSpec, Target
+from labelarts.services.importing.sniff import dataset_kind
 from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.paths import ImportRoots
 from labelarts.storage.db import Database
-from labelarts.storage.db.models import Task
+from labelarts.storage.db.models import Dataset, Task
+from labelarts.storage.objects import ObjectStore
 
 IMPORT_KIND = "import"
 # Task status -> import task status string of the reference.
@@ -28,25 +45,78 @@ IMPORT_STATUS = {
     TaskStatus.FAILED: "FAILED",
     TaskStatus.STOPPED: "FAILED",
 }
-_PROGRESS_EVERY = 500
-
-
-class FileImportUnavailable(BadRequestError):
-    error_code = "ModelArts.4362"
-    default_message = "Import data error."
+_COUNTS = (
+    "total_sample_count",
+    "imported_sample_count",
+    "annotated_sample_count",
+    "unconfirmed_sample_count",
+    "total_file_count",
+    "total_file_size",
+    "finished_file_count",
+    "finished_file_size",
+)
+# LabelArts extras of the import-task answer (docs/api.md).
+_EXTRA_COUNTS = (
+    "skipped_file_count",
+    "failed_file_count",
+    "annotation_file_count",
+    "ignored_annotation_count",
+    "failed_files_omitted",
+)
 
 
 class ImportService:
-    def __init__(self, db: Database, runner: TaskRunner, datasets: DatasetService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        runner: TaskRunner,
+        datasets: DatasetService,
+        roots: ImportRoots,
+        objects: ObjectStore,
+    ) -> None:
         self._db = db
         self._runner = runner
         self._datasets = datasets
+        self._roots = roots
+        self._objects = objects
 
-    def start_initial_import(self, project_id: str, dataset_id: str, data_path: Path | None) -> str:
-        config: dict[str, Any] = {
-            "import_type": 0,
-            "import_path": str(data_path) if data_path else None,
-        }
+    # --- create ---------------------------------------------------------------------------
+
+    def resolve_data_path(self, raw: str) -> str:
+        """A dataset's ``data_path`` as stored: a resolved local folder or ``obs://prefix/``
+        (400 if it is neither importable nor existing)."""
+        return sources.dir_location(self._roots, self._objects, raw).display
+
+    def start_initial_import(self, project_id: str, dataset_id: str, data_path: Path | str | None) -> str:
+        """The import task of a new dataset (from its data source, or empty without one).
+
+        ``import_annotations`` and ``label_format`` come from the dataset row.
+        """
+        with self._db.session() as session:
+            dataset = session.get(Dataset, dataset_id)
+            assert dataset is not None
+            target = _target(dataset)
+            annotations, label_format = dataset.import_annotations, dataset.label_format
+        spec: ImportSpec | None = None
+        problem: LabelArtsError | None = None
+        if data_path is not None:
+            raw = str(data_path)
+            try:
+                location = (
+                    sources.Location(sources.OBJECT, sources.object_key(raw))
+                    if sources.is_object_uri(raw)
+                    else sources.Location(sources.LOCAL, raw)
+                )
+                spec = ImportSpec(
+                    IMPORT_DIR,
+                    location,
+                    import_annotations=annotations,
+                    text_format=TextFormat.from_dict(label_format),
+                )
+                _check_supported(target)
+            except LabelArtsError as exc:
+                problem = exc  # the dataset exists already: the task reports the problem
+        config = spec.to_config() if spec else {"import_type": IMPORT_DIR, "import_path": None}
         task_id = self._runner.create(
             project_id=project_id, dataset_id=dataset_id, kind=IMPORT_KIND, config=config
         )
@@ -54,36 +124,105 @@ class ImportService:
 
         def body(ctx: TaskContext) -> dict[str, Any]:
             try:
-                return self._scan(ctx, data_path)
+                if problem is not None:
+                    raise problem
+                if spec is None:
+                    return {"total_file_count": 0, "total_file_size": 0, "imported_sample_count": 0}
+                return self._import(ctx, target, spec)
             finally:
                 self._datasets.mark_status(dataset_id, STATUS_NORMAL)
 
         self._runner.start(task_id, body)
         return task_id
 
-    @staticmethod
-    def _scan(ctx: TaskContext, data_path: Path | None) -> dict[str, Any]:
-        if data_path is None:
-            return {"total_file_count": 0, "total_file_size": 0, "imported_sample_count": 0}
-        files = size = 0
-        for root, _dirs, names in os.walk(data_path):  # streams: memory stays flat
-            for name in names:
-                files += 1
-                try:
-                    size += (Path(root) / name).stat().st_size
-                except OSError:
-                    continue
-                if files % _PROGRESS_EVERY == 0:
-                    ctx.report(0.0, total_file_count=files, total_file_size=size)
-        ctx.report(1.0, total_file_count=files, total_file_size=size, imported_sample_count=0)
-        raise FileImportUnavailable(
-            f"Importing files is not available in this LabelArts version: found {files} files "
-            f"under the data source and imported none. The dataset was created empty."
+    def create(self, project_id: str, dataset_id: str, request: CreateImportTaskRequest) -> str:
+        """Validate and start an import task; 400 if refused, ``ModelArts.4356`` if one runs."""
+        with self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            target = _target(dataset)
+            label_format = dataset.label_format
+        if request.import_path is None:
+            raise ValidationFailedError("Invalid parameter. import_path: Field required")
+        _check_supported(target)
+        if request.data_source is not None and request.data_source.data_type != 0:
+            raise ValidationFailedError("Only data_source.data_type 0 (files) can be imported.")
+        if request.label_format is not None:
+            label_format = request.label_format.model_dump(exclude_none=True)
+        manifest = request.import_type == "manifest"
+        locate = sources.file_location if manifest else sources.dir_location
+        spec = ImportSpec(
+            IMPORT_MANIFEST if manifest else IMPORT_DIR,
+            locate(self._roots, self._objects, request.import_path),
+            import_annotations=request.import_annotations,
+            text_format=TextFormat.from_dict(label_format),
+            final_annotation=request.final_annotation,
+            difficult_only=request.difficult_only,
+            included_labels=request.label_names("included"),
+            excluded_labels=request.label_names("excluded"),
         )
+        task_id = self._claim(project_id, dataset_id, spec)
+
+        def body(ctx: TaskContext) -> dict[str, Any]:
+            try:
+                return self._import(ctx, target, spec)
+            finally:
+                self._datasets.mark_status(dataset_id, STATUS_NORMAL)
+
+        self._runner.start(task_id, body)
+        return task_id
+
+    def _claim(self, project_id: str, dataset_id: str, spec: ImportSpec) -> str:
+        """Create the task row unless an import of the dataset is active, atomically.
+
+        The UPDATE of the dataset row comes first: it takes the row lock (PostgreSQL) or the
+        write lock (SQLite), so a concurrent claim waits, then sees this task and is refused.
+        """
+        now = now_ms()
+        task_id = new_resource_id()
+        with self._db.session() as session:
+            session.execute(
+                update(Dataset)
+                .where(Dataset.id == dataset_id)
+                .values(status=STATUS_IMPORTING, update_time=now)
+                .execution_options(synchronize_session=False)
+            )
+            running = session.execute(
+                select(Task.id).where(
+                    Task.dataset_id == dataset_id,
+                    Task.kind == IMPORT_KIND,
+                    Task.status.in_([s.value for s in ACTIVE]),
+                )
+            ).first()
+            if running is not None:
+                raise ImportRunningError(f"Dataset already has a running import task ({running[0]}).")
+            session.add(
+                Task(
+                    id=task_id,
+                    project_id=project_id,
+                    dataset_id=dataset_id,
+                    kind=IMPORT_KIND,
+                    status=TaskStatus.QUEUED,
+                    progress=0.0,
+                    config=spec.to_config(),
+                    result={},
+                    create_time=now,
+                    update_time=now,
+                )
+            )
+        return task_id
+
+    def _import(self, ctx: TaskContext, target: Target, spec: ImportSpec) -> dict[str, Any]:
+        return Importer(
+            db=self._db, objects=self._objects, roots=self._roots, target=target, spec=spec, ctx=ctx
+        ).run()
+
+    # --- read -----------------------------------------------------------------------------
 
     def get(self, project_id: str, dataset_id: str, task_id: str) -> dict[str, Any]:
         with self._db.session() as session:
             get_owned_dataset(session, project_id, dataset_id)
+            if "\x00" in task_id:  # PostgreSQL refuses NUL in a query; no id has one
+                raise TaskNotFoundError()
             task = session.execute(
                 select(Task).where(
                     Task.id == task_id, Task.dataset_id == dataset_id, Task.kind == IMPORT_KIND
@@ -91,7 +230,7 @@ class ImportService:
             ).scalar_one_or_none()
             if task is None:
                 raise TaskNotFoundError()
-            return import_task_to_dict(task)
+            return import_task_to_dict(task, details=True)
 
     def list(
         self, project_id: str, dataset_id: str, *, offset: int, limit: int
@@ -110,29 +249,46 @@ class ImportService:
             return [import_task_to_dict(t) for t in rows], int(total)
 
 
-def import_task_to_dict(task: Task) -> dict[str, Any]:
+def _target(dataset: Dataset) -> Target:
+    return Target(dataset.id, dataset.dataset_type, dataset_kind(dataset.dataset_type))
+
+
+def _check_supported(target: Target) -> None:
+    if target.kind is None:
+        tags = ", ".join(DATASET_TAGS.get(target.dataset_type, [str(target.dataset_type)]))
+        raise ImportParameterError(f"Importing files into this dataset type ({tags}) is not supported.")
+
+
+def import_task_to_dict(task: Task, *, details: bool = False) -> dict[str, Any]:
+    """The reference's ImportTaskStatusResp, plus LabelArts' per-file report (``details``)."""
     result = task.result
+    config = task.config
     end = task.end_time or task.update_time
+    path = config.get("import_path") or ""
     body: dict[str, Any] = {
         "task_id": task.id,
         "dataset_id": task.dataset_id,
         "status": IMPORT_STATUS[TaskStatus(task.status)],
-        "import_type": int(task.config.get("import_type", 0)),
-        "import_path": task.config.get("import_path") or "",
-        "total_sample_count": int(result.get("imported_sample_count", 0)),
-        "imported_sample_count": int(result.get("imported_sample_count", 0)),
-        "annotated_sample_count": int(result.get("annotated_sample_count", 0)),
-        "unconfirmed_sample_count": 0,
+        "import_type": int(config.get("import_type", IMPORT_DIR)),
+        "import_path": path,
+        "data_source": {"data_path": path, "data_type": 0},
         "total_sub_sample_count": 0,
         "imported_sub_sample_count": 0,
-        "total_file_count": int(result.get("total_file_count", 0)),
-        "total_file_size": int(result.get("total_file_size", 0)),
-        "finished_file_count": int(result.get("imported_sample_count", 0)),
-        "finished_file_size": 0,
         "create_time": task.create_time,
         "update_ms": task.update_time,
         "elapsed_time": max(0, (end - (task.start_time or task.create_time)) // 1000),
     }
+    body.update({key: int(result.get(key, 0)) for key in (*_COUNTS, *_EXTRA_COUNTS)})
+    body["file_statistics"] = {
+        "file_num_finished": body["finished_file_count"],
+        "file_num_total": body["total_file_count"],
+        "file_size_finished": body["finished_file_size"],
+        "file_size_total": body["total_file_size"],
+    }
+    body["skipped_reasons"] = dict(result.get("skipped_reasons", {}))
+    body["progress"] = round(float(task.progress), 4)
+    if details:
+        body["failed_files"] = list(result.get("failed_files", []))
     if task.error_code:
         body["error_code"] = task.error_code
         body["error_msg"] = task.error_msg or ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +18,10 @@ from labelarts.clock import now_ms
 from labelarts.errors import LabelExistsError, LabelNotFoundError, ValidationFailedError
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import bump_data_version
+from labelarts.services.samples.sources import SampleFiles, SourceRow, unshared_sources
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import is_unique_violation
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
-from labelarts.storage.objects import ObjectStore
 
 RENAME_KEY = "@modelarts:rename_to"
 LABEL_NAME_CONSTRAINT = "uq_label_dataset_name"
@@ -144,12 +144,20 @@ def apply_label_update(
         bump_data_version(session, dataset.id)
 
 
+@dataclass(frozen=True)
+class DeletedSamples:
+    """Samples a label deletion removed, and the sources to remove after the commit."""
+
+    rows: list[SourceRow]
+    sources: list[tuple[str, str]]
+
+
 def delete_label_rows(
-    session: Session, dataset: Dataset, rows: Iterable[Label], policy: DeletePolicy
-) -> list[str]:
-    """Delete labels (and maybe samples); return the source keys to delete afterwards."""
+    session: Session, dataset: Dataset, rows: Sequence[Label], policy: DeletePolicy
+) -> DeletedSamples:
+    """Delete labels (and maybe the samples carrying only them), in the caller's transaction."""
     names = [r.name for r in rows]
-    sources: list[str] = []
+    victims: list[SourceRow] = []
     if policy.delete_samples:
         # Samples whose every label is one of the deleted labels.
         other = select(SampleLabel.sample_id).where(
@@ -160,9 +168,13 @@ def delete_label_rows(
             SampleLabel.name.in_(names),
             SampleLabel.sample_id.not_in(other),
         )
-        victims = session.execute(select(Sample.id, Sample.source_key).where(Sample.id.in_(only))).all()
+        victims = [
+            (sample_id, kind, key)
+            for sample_id, kind, key in session.execute(
+                select(Sample.id, Sample.source_kind, Sample.source_key).where(Sample.id.in_(only))
+            )
+        ]
         ids = [v[0] for v in victims]
-        sources = [v[1] for v in victims]
         if ids:
             session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(ids)))
             session.execute(delete(Sample).where(Sample.id.in_(ids)))
@@ -187,7 +199,8 @@ def delete_label_rows(
     dataset.update_time = dataset.data_update_time = now_ms()
     session.flush()
     bump_data_version(session, dataset.id)
-    return sources if policy.delete_source else []
+    sources = unshared_sources(session, victims) if policy.delete_source else []
+    return DeletedSamples(victims, sources)
 
 
 def check_new_name(name: object) -> str:
@@ -212,9 +225,9 @@ def find_label(session: Session, dataset_id: str, name: str, label_type: int | N
 
 
 class LabelService:
-    def __init__(self, db: Database, objects: ObjectStore) -> None:
+    def __init__(self, db: Database, files: SampleFiles) -> None:
         self._db = db
-        self._objects = objects
+        self._files = files
 
     def list_labels(
         self, project_id: str, dataset_id: str, *, offset: int, limit: int
@@ -276,8 +289,8 @@ class LabelService:
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             rows = [find_label(session, dataset.id, require_label_name(x), x.type) for x in labels]
-            sources = delete_label_rows(session, dataset, rows, policy)
-        self._delete_sources(sources)
+            deleted = delete_label_rows(session, dataset, rows, policy)
+        self._files.remove(dataset_id, deleted.rows, deleted.sources)
 
     def delete_label_and_samples(
         self,
@@ -291,10 +304,5 @@ class LabelService:
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             row = find_label(session, dataset.id, label_name, label_type)
-            sources = delete_label_rows(session, dataset, [row], DeletePolicy(True, delete_source))
-        self._delete_sources(sources)
-
-    def _delete_sources(self, keys: list[str]) -> None:
-        # Only after the transaction committed: a failed delete never loses files.
-        for key in keys:
-            self._objects.delete(key)
+            deleted = delete_label_rows(session, dataset, [row], DeletePolicy(True, delete_source))
+        self._files.remove(dataset_id, deleted.rows, deleted.sources)

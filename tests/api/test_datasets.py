@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from labelarts.storage.db.models import Label, Sample
 from tests.api import World, add_sample, shared_world, unique_name, wait_for_import
@@ -269,11 +271,17 @@ def test_data_path_must_be_an_importable_folder(alice: Tenant, refusable: World,
     assert dataset_count(alice) == before
 
 
-def test_import_from_a_folder_reports_failed_4362_with_file_count(world: World, alice: Tenant) -> None:
+def test_import_from_a_folder_imports_its_images_with_class_labels(world: World, alice: Tenant) -> None:
     folder = world.imports / unique_name("pics")
     (folder / "cats").mkdir(parents=True)
-    for rel in ("a.jpg", "b.jpg", "cats/c.jpg", "cats/d.png"):
-        (folder / rel).write_bytes(b"x" * 10)
+    sizes = 0
+    for seed, (rel, fmt) in enumerate(
+        [("a.jpg", "JPEG"), ("b.jpg", "JPEG"), ("cats/c.jpg", "JPEG"), ("cats/d.png", "PNG")]
+    ):
+        buffer = io.BytesIO()
+        Image.new("RGB", (8 + seed, 6), (seed * 40, 0, 0)).save(buffer, fmt)
+        (folder / rel).write_bytes(buffer.getvalue())
+        sizes += len(buffer.getvalue())
     response = alice.aksk.post(
         alice.v2("/datasets"), json=valid_body(data_sources=[{"data_type": 0, "data_path": str(folder)}])
     )
@@ -281,12 +289,13 @@ def test_import_from_a_folder_reports_failed_4362_with_file_count(world: World, 
     dataset_id, task_id = response.json()["dataset_id"], response.json()["import_task_id"]
 
     task = wait_for_import(alice.aksk, alice.v2(f"/datasets/{dataset_id}/import-tasks/{task_id}"))
-    assert task["status"] == "FAILED"
-    assert task["error_code"] == "ModelArts.4362"
-    assert "4 files" in task["error_msg"]
+    assert task["status"] == "COMPLETED", task
+    assert "error_code" not in task
     assert task["total_file_count"] == 4
-    assert task["total_file_size"] == 40
-    assert task["imported_sample_count"] == 0
+    assert task["total_file_size"] == sizes
+    assert task["imported_sample_count"] == 4
+    assert task["annotated_sample_count"] == 2
+    assert task["failed_files"] == []
     assert task["task_id"] == task_id and task["dataset_id"] == dataset_id
     assert task["import_path"] == str(folder.resolve())
     assert type(task["import_type"]) is int and type(task["create_time"]) is int
@@ -299,7 +308,8 @@ def test_import_from_a_folder_reports_failed_4362_with_file_count(world: World, 
     ds = describe(alice, dataset_id)
     assert ds["status"] == 1
     assert ds["data_sources"][0]["data_path"] == str(folder.resolve())
-    assert ds["total_sample_count"] == 0
+    assert ds["total_sample_count"] == 4 and ds["annotated_sample_count"] == 2
+    assert [label["name"] for label in ds["labels"]] == ["cats"]
 
 
 def test_dataset_without_data_path_imports_nothing_and_becomes_normal(alice: Tenant) -> None:

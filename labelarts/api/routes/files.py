@@ -1,7 +1,33 @@
-"""Pre-signed sample sources (``source`` URLs), with optional OBS-style image processing."""
+"""Pre-signed sample sources (``source`` URLs), with optional OBS-style image processing.
+
+No credential besides the URL's own signature (COMPATIBILITY.md 2.10); see
+:mod:`labelarts.services.samples.sources`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+
+from labelarts.api.deps import ServicesDep
 
 router = APIRouter(prefix="/files", tags=["files"])
+
+
+@router.get("/{project_id}/{dataset_id}/{sample_id}")
+def get_sample_source(
+    project_id: str, dataset_id: str, sample_id: str, request: Request, services: ServicesDep
+) -> Response:
+    """The sample's file, or its ``x-image-process`` rendering; 403 unless the signature holds."""
+    content = services.sources.open_signed(
+        project_id,
+        dataset_id,
+        sample_id,
+        request.query_params.multi_items(),  # already URL-decoded
+        if_none_match=request.headers.get("if-none-match"),
+    )
+    if content.not_modified:
+        return Response(status_code=304, headers=content.headers)
+    if content.path is not None:
+        return FileResponse(content.path, media_type=content.content_type, headers=content.headers)
+    return Response(content.body, media_type=content.content_type, headers=content.headers)

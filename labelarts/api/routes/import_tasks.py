@@ -1,4 +1,4 @@
-"""Import tasks (read side): list and detail. Creating import tasks comes with file import."""
+"""Import tasks: create, list and detail (ModelArts "Creating an Import Task" and friends)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from labelarts.api.deps import PrincipalDep, ServicesDep
+from labelarts.api.schemas.imports import CreateImportTaskRequest
 
 router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/import-tasks", tags=["import"])
+
+
+@router.post("")
+def create_import_task(
+    project_id: str,
+    dataset_id: str,
+    body: CreateImportTaskRequest,
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> dict[str, str]:
+    """200 with ``task_id``; the import runs in the background (poll the task)."""
+    return {"task_id": services.imports.create(principal.project_id, dataset_id, body)}
 
 
 @router.get("")

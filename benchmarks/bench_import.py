@@ -1,0 +1,269 @@
+"""Import throughput and server memory: a folder of N small JPEGs through ``POST .../import-tasks``.
+
+What it does:
+
+1. writes ``--count`` distinct 64x64 JPEGs into a temporary import root (one encoded image whose
+   copies differ by a JPEG comment segment holding the file number: every file is a valid image
+   with its own content hash), flat or spread over ``--classes`` class folders;
+2. creates a user with the CLI and starts ``labelarts serve --import-root ...`` as a subprocess
+   (SQLite in the data dir, or a throw-away PostgreSQL database);
+3. creates an image-classification dataset, starts an import task of the folder and polls it
+   every 0.5 s, sampling the server's resident memory from ``/proc/<pid>/status``;
+4. imports the same folder again (every file is skipped as a duplicate, without being read);
+5. prints files/s (task time: the task's ``update_ms - create_time``) and the server's peak RSS
+   (``VmHWM``) before and after, and optionally writes them as JSON.
+
+Run from the repository root with the project's virtualenv active::
+
+    python -m benchmarks.bench_import --count 100000
+    python -m benchmarks.bench_import --count 20000 --classes 10 --database postgresql
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import random
+import secrets
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from benchmarks.bench_auth_latency import (
+    DEFAULT_PG_ADMIN_URL,
+    HOST,
+    USER,
+    _base_env,
+    _create_user,
+    _free_port,
+    _http_client,
+    _labelarts_command,
+    _stop,
+    _wait_healthy,
+    postgres_database,
+)
+from labelarts.client import TokenAuth
+
+POLL_S = 0.5
+TIMEOUT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Result:
+    database: str
+    files: int
+    classes: int
+    bytes_total: int
+    generate_s: float
+    import_s: float
+    files_per_s: float
+    imported: int
+    annotated: int
+    failed: int
+    reimport_s: float
+    reimport_files_per_s: float
+    rss_idle_mib: float
+    rss_peak_mib: float
+    rss_end_mib: float
+
+
+def base_jpeg(size: int = 64) -> bytes:
+    rng = random.Random(0)
+    img = Image.frombytes("RGB", (size, size), bytes(rng.randrange(256) for _ in range(size * size * 3)))
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def write_images(root: Path, count: int, classes: int) -> int:
+    """``count`` distinct valid JPEGs; returns the bytes written."""
+    data = base_jpeg()
+    soi, rest = data[:2], data[2:]
+    folders = [root / f"class_{c:03d}" for c in range(classes)] if classes else [root]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for i in range(count):
+        payload = f"labelarts-bench {i:09d}".encode()
+        comment = b"\xff\xfe" + struct.pack(">H", len(payload) + 2) + payload  # a COM segment
+        blob = soi + comment + rest
+        with open(folders[i % len(folders)] / f"img_{i:07d}.jpg", "wb") as fh:
+            fh.write(blob)
+        total += len(blob)
+    return total
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """``VmRSS`` and ``VmHWM`` (peak) of a process, in KiB."""
+    values: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+@dataclass
+class Session:
+    base_url: str
+    pid: int
+    project_id: str
+    token: str
+    import_root: Path
+
+
+@contextlib.contextmanager
+def running_server(database_url: str | None, tmp: Path) -> Iterator[Session]:
+    data_dir, import_root = tmp / "data", tmp / "imports"
+    import_root.mkdir(parents=True, exist_ok=True)
+    env = _base_env(database_url)
+    project_id = secrets.token_hex(16)
+    password = secrets.token_urlsafe(16)
+    _create_user(data_dir, env, project_id, password)
+    port = _free_port()
+    base_url = f"http://{HOST}:{port}"
+    log_path = tmp / "server.log"
+    command = [*_labelarts_command(), "serve", "--data-dir", str(data_dir), "--port", str(port)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*command, "--import-root", str(import_root)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            _wait_healthy(base_url, proc, log_path)
+            with _http_client(base_url=base_url) as client:
+                body = {
+                    "auth": {
+                        "identity": {
+                            "methods": ["password"],
+                            "password": {
+                                "user": {"name": USER, "password": password, "domain": {"name": "Default"}}
+                            },
+                        },
+                        "scope": {"project": {"id": project_id}},
+                    }
+                }
+                resp = client.post("/v3/auth/tokens", json=body)
+                if resp.status_code != 201:
+                    raise RuntimeError(f"POST /v3/auth/tokens -> {resp.status_code}: {resp.text}")
+                token = resp.headers["X-Subject-Token"]
+            yield Session(base_url, proc.pid, project_id, token, import_root)
+        finally:
+            _stop(proc)
+
+
+def run_import(session: Session, dataset_id: str, path: Path, peak: list[int]) -> dict[str, Any]:
+    """Start an import task and poll it to the end, tracking the server's peak RSS."""
+    with _http_client(TokenAuth(session.token), session.base_url) as client:
+        base = f"/v2/{session.project_id}/datasets/{dataset_id}/import-tasks"
+        resp = client.post(base, json={"import_path": str(path)})
+        if resp.status_code != 200:
+            raise RuntimeError(f"POST {base} -> {resp.status_code}: {resp.text}")
+        task_id = resp.json()["task_id"]
+        deadline = time.monotonic() + TIMEOUT_S
+        last = -1
+        while time.monotonic() < deadline:
+            peak[0] = max(peak[0], memory_kib(session.pid)["VmHWM"])
+            task: dict[str, Any] = client.get(f"{base}/{task_id}").json()
+            if task["status"] in ("COMPLETED", "FAILED"):
+                if task["status"] == "FAILED":
+                    raise RuntimeError(f"import failed: {task.get('error_code')} {task.get('error_msg')}")
+                return task
+            if task["finished_file_count"] // 10_000 != last:
+                last = task["finished_file_count"] // 10_000
+                print(f"  ... {task['finished_file_count']} files handled", file=sys.stderr)
+            time.sleep(POLL_S)
+    raise RuntimeError("import did not finish in time")
+
+
+def bench(database: str, count: int, classes: int, pg_admin_url: str) -> Result:
+    with tempfile.TemporaryDirectory(prefix="labelarts-bench-import-") as raw_tmp:
+        tmp = Path(raw_tmp)
+        pg = postgres_database(pg_admin_url) if database == "postgresql" else contextlib.nullcontext(None)
+        with pg as database_url, running_server(database_url, tmp) as session:
+            folder = session.import_root / "images"
+            print(f"[{database}] writing {count} images...", file=sys.stderr)
+            started = time.perf_counter()
+            size = write_images(folder, count, classes)
+            generate_s = time.perf_counter() - started
+            with _http_client(TokenAuth(session.token), session.base_url) as client:
+                resp = client.post(
+                    f"/v2/{session.project_id}/datasets",
+                    json={"dataset_name": "bench", "data_sources": [], "work_path": "/out/bench/"},
+                )
+                if resp.status_code != 201:
+                    raise RuntimeError(f"POST datasets -> {resp.status_code}: {resp.text}")
+                dataset_id = resp.json()["dataset_id"]
+            time.sleep(1.0)  # the (empty) initial import ends
+            idle = memory_kib(session.pid)["VmHWM"]
+            peak = [idle]
+            print(f"[{database}] importing...", file=sys.stderr)
+            task = run_import(session, dataset_id, folder, peak)
+            again = run_import(session, dataset_id, folder, peak)
+            end = memory_kib(session.pid)
+    import_s = (task["update_ms"] - task["create_time"]) / 1000
+    reimport_s = (again["update_ms"] - again["create_time"]) / 1000
+    return Result(
+        database=database,
+        files=count,
+        classes=classes,
+        bytes_total=size,
+        generate_s=round(generate_s, 2),
+        import_s=round(import_s, 2),
+        files_per_s=round(count / import_s, 1),
+        imported=task["imported_sample_count"],
+        annotated=task["annotated_sample_count"],
+        failed=task["failed_file_count"],
+        reimport_s=round(reimport_s, 2),
+        reimport_files_per_s=round(count / reimport_s, 1),
+        rss_idle_mib=round(idle / 1024, 1),
+        rss_peak_mib=round(max(peak[0], end["VmHWM"]) / 1024, 1),
+        rss_end_mib=round(end["VmRSS"] / 1024, 1),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--count", type=int, default=100_000, help="number of images (default 100000)")
+    parser.add_argument("--classes", type=int, default=0, help="class folders (0: all in one folder)")
+    parser.add_argument("--databases", default="sqlite", help="comma-separated: sqlite,postgresql")
+    parser.add_argument(
+        "--pg-admin-url", default=os.environ.get("LABELARTS_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    results = [bench(db, args.count, args.classes, args.pg_admin_url) for db in args.databases.split(",")]
+    header = (
+        f"{'database':<11}{'files':>9}{'classes':>8}{'import s':>10}{'files/s':>10}"
+        f"{'re-import s':>13}{'re files/s':>12}{'RSS idle':>10}{'RSS peak':>10}"
+    )
+    print(header)
+    for r in results:
+        print(
+            f"{r.database:<11}{r.files:>9}{r.classes:>8}{r.import_s:>10.1f}{r.files_per_s:>10.0f}"
+            f"{r.reimport_s:>13.1f}{r.reimport_files_per_s:>12.0f}{r.rss_idle_mib:>9.0f}M{r.rss_peak_mib:>9.0f}M"
+        )
+        if r.imported != r.files or r.failed:
+            print(f"  warning: imported {r.imported} of {r.files}, {r.failed} failed", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""ModelArts manifest lines (JSON Lines, UTF-8), after the guide's "Specifications for Importing
+a Manifest File".
+
+One line is one sample::
+
+    {"source": "s3://bucket/cat.jpg", "usage": "TRAIN", "hard": "true", "hard-coefficient": 0.8,
+     "annotation": [{"type": "modelarts/image_classification", "name": "cat",
+                     "property": {...}, "annotated-by": "human", "confidence": 0.9,
+                     "hard": "true", "hard-coefficient": 0.8,
+                     "creation-time": "2019-01-23 11:30:30"}],
+     "inference-loc": "..."}
+
+How LabelArts reads it:
+
+* ``source``: ``obs://``/``s3://`` key, absolute local path (or ``file://``), a path relative to
+  the manifest's folder, or ``content://<text>`` (text datasets). Every path is confined like an
+  import path (:mod:`.sources`); a line that points elsewhere fails alone.
+* ``annotation[].type`` (with or without the ``modelarts/`` prefix) gives the label type:
+  image_classification 0, object_detection 1, image_segmentation 3, text_classification 100,
+  text_entity 101 (103 in a text-triplet dataset), text_triplet 102, audio_classification 200,
+  audio_content 201, audio_segmentation 202. Annotations of a type the dataset does not use are
+  ignored (and counted). Object detection and segmentation annotations name a Pascal VOC file
+  in ``annotation-loc`` (read like a folder import's XML) unless they carry ``name`` and
+  ``property`` inline.
+* ``property`` is kept as the label's property; ``confidence`` is the score; ``annotated-by``
+  (default "human") is kept; ``hard``/``hard-coefficient`` become ``@modelarts:hard`` ("true"/
+  "false") and ``@modelarts:hard_coefficient`` (a string); ``creation-time`` becomes
+  ``@labelarts:creation_time``; a triplet ``id`` (E1, R1) becomes ``@labelarts:id``.
+* Sample level: ``hard``/``hard-coefficient`` set the sample's hard flag and coefficient;
+  ``usage`` is kept as metadata ``@labelarts:usage``, ``inference-loc`` as
+  ``@labelarts:inference_loc``, ``property`` merged into the metadata; ``id`` and
+  ``sample-type`` are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from labelarts.services.importing.layouts import label_name
+from labelarts.services.importing.sniff import Rejected
+from labelarts.services.samples.records import LabelInput
+
+CONTENT_SCHEME: Final = "content://"
+MAX_LINE_CHARS: Final = 16 * 1024 * 1024
+ANNOTATION_TYPES: Final[dict[str, int]] = {
+    "image_classification": 0,
+    "object_detection": 1,
+    "image_segmentation": 3,
+    "text_classification": 100,
+    "text_entity": 101,
+    "text_triplet": 102,
+    "audio_classification": 200,
+    "audio_content": 201,
+    "audio_segmentation": 202,
+}
+# Label types each dataset type keeps (free-format datasets import no labels).
+DATASET_LABEL_TYPES: Final[dict[int, frozenset[int]]] = {
+    0: frozenset({0}),
+    1: frozenset({1}),
+    3: frozenset({3, 1}),
+    100: frozenset({100}),
+    101: frozenset({101}),
+    102: frozenset({102, 103}),
+    200: frozenset({200}),
+    201: frozenset({201}),
+    202: frozenset({202}),
+}
+_NAME_REQUIRED: Final = frozenset({0, 100, 101, 102, 103, 200})
+_VOC_TYPES: Final = frozenset({1, 3})
+_TRUE: Final = ("true", "1", "yes")
+_FALSE: Final = ("false", "0", "no", "")
+
+
+@dataclass
+class VocRef:
+    """A Pascal VOC file to read for this sample's labels."""
+
+    location: str
+    label_type: int
+    annotated_by: str
+
+
+@dataclass
+class ManifestRecord:
+    source: str
+    labels: list[LabelInput] = field(default_factory=list)
+    voc: list[VocRef] = field(default_factory=list)
+    hard: bool = False
+    hard_coefficient: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    ignored_annotations: int = 0
+
+    @property
+    def content(self) -> str | None:
+        return self.source[len(CONTENT_SCHEME) :] if self.source.startswith(CONTENT_SCHEME) else None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_line(line: str, dataset_type: int, *, with_annotations: bool) -> ManifestRecord:
+    """Parse one manifest line; :class:`Rejected` with the reason if it cannot be used."""
+    if len(line) > MAX_LINE_CHARS:
+        raise Rejected("line is too long")
+    if "\\u0000" in line:
+        raise Rejected("line contains a NUL character")
+    try:
+        raw = json.loads(line, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise Rejected(f"invalid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise Rejected("a manifest line must be a JSON object")
+    try:  # a lone surrogate escape ("\\ud800") decodes, but no database can store it
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Rejected("line contains an invalid Unicode escape (a lone surrogate)") from None
+    source = raw.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise Rejected('"source" is missing or not a string')
+    record = ManifestRecord(source=source.strip() if not source.startswith(CONTENT_SCHEME) else source)
+    record.hard = _flag(raw.get("hard"), '"hard"')
+    if raw.get("hard-coefficient") is not None:
+        record.hard_coefficient = _unit(raw["hard-coefficient"], '"hard-coefficient"')
+    usage = raw.get("usage")
+    if isinstance(usage, str) and usage:
+        record.metadata["@labelarts:usage"] = usage.upper()[:32]
+    inference = raw.get("inference-loc")
+    if isinstance(inference, str) and inference:
+        record.metadata["@labelarts:inference_loc"] = inference[:2048]
+    props = raw.get("property")
+    if isinstance(props, dict):
+        record.metadata.update({str(k)[:128]: v for k, v in props.items()})
+    annotations = raw.get("annotation")
+    if not with_annotations or annotations is None:
+        return record
+    if not isinstance(annotations, list):
+        raise Rejected('"annotation" must be a list')
+    allowed = DATASET_LABEL_TYPES.get(dataset_type, frozenset())
+    for index, item in enumerate(annotations, start=1):
+        _annotation(record, item, index, dataset_type, allowed)
+    return record
+
+
+def _annotation(
+    record: ManifestRecord, item: Any, index: int, dataset_type: int, allowed: frozenset[int]
+) -> None:
+    where = f"annotation #{index}"
+    if not isinstance(item, dict):
+        raise Rejected(f"{where} is not an object")
+    kind = item.get("type")
+    if not isinstance(kind, str):
+        raise Rejected(f'{where} has no "type"')
+    label_type = ANNOTATION_TYPES.get(kind.removeprefix("modelarts/"))
+    if label_type == 101 and dataset_type == 102:
+        label_type = 103  # an entity of a triplet dataset
+    if label_type is None or label_type not in allowed:
+        record.ignored_annotations += 1
+        return
+    annotated_by = item.get("annotated-by")
+    if not isinstance(annotated_by, str) or not annotated_by or len(annotated_by) > 128:
+        annotated_by = "human"
+    name = item.get("name")
+    location = item.get("annotation-loc")
+    if label_type in _VOC_TYPES and name is None:
+        if not isinstance(location, str) or not location:
+            raise Rejected(f'{where} needs "annotation-loc" (a Pascal VOC file)')
+        fmt = item.get("annotation-format", "PASCAL VOC")
+        if not isinstance(fmt, str) or fmt.strip().upper() not in ("PASCAL VOC", "PASCAL_VOC", "VOC"):
+            raise Rejected(f"{where}: only PASCAL VOC annotation files are supported")
+        record.voc.append(VocRef(location, label_type, annotated_by))
+        return
+    if name is None and label_type not in _NAME_REQUIRED:
+        name = kind.removeprefix("modelarts/")
+    if not isinstance(name, str) or not name.strip():
+        raise Rejected(f'{where} has no "name"')
+    try:
+        name = label_name(name)
+    except Rejected as exc:
+        raise Rejected(f"{where}: {exc.reason}") from None
+    prop = item.get("property") or {}
+    if not isinstance(prop, dict) or any(len(str(k)) > 128 for k in prop):
+        raise Rejected(f'{where}: "property" must be an object with keys of at most 128 characters')
+    prop = {str(k): v for k, v in prop.items()}
+    if item.get("hard") is not None:
+        prop["@modelarts:hard"] = "true" if _flag(item["hard"], f"{where} hard") else "false"
+    if item.get("hard-coefficient") is not None:
+        prop["@modelarts:hard_coefficient"] = str(
+            _unit(item["hard-coefficient"], f"{where} hard-coefficient")
+        )
+    created = item.get("creation-time")
+    if isinstance(created, str) and created:
+        prop["@labelarts:creation_time"] = created[:64]
+    label_id = item.get("id")
+    if isinstance(label_id, str) and label_id:
+        prop["@labelarts:id"] = label_id[:64]
+    score = _unit(item["confidence"], f"{where} confidence") if item.get("confidence") is not None else None
+    record.labels.append(
+        LabelInput(name=name, type=label_type, score=score, property=prop, annotated_by=annotated_by)
+    )
+
+
+def _flag(value: Any, where: str) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise Rejected(f"{where} must be true or false")
+
+
+def _unit(value: Any, where: str) -> float:
+    try:
+        number = (
+            float(value) if isinstance(value, int | float | str) and not isinstance(value, bool) else math.nan
+        )
+    except ValueError:
+        number = math.nan
+    if not 0.0 <= number <= 1.0:
+        raise Rejected(f"{where} must be a number in [0, 1]")
+    return number
+
+
+def is_hard(labels: list[LabelInput]) -> bool:
+    return any(str(label.property.get("@modelarts:hard", "")).lower() in ("true", "1") for label in labels)

@@ -1,0 +1,720 @@
+"""The import pipeline: walk (or read a manifest), check each file, insert samples in batches.
+
+Flow, with memory flat whatever the source holds:
+
+1. entries come one at a time from :class:`~.sources.LocalTree` / :class:`~.sources.ObjectTree`
+   or from the manifest's lines, in chunks of :data:`CHUNK`;
+2. a chunk's source keys already in the dataset are skipped at once ("duplicate"), without
+   reading the files, so re-importing a folder costs a walk and one query per chunk;
+3. every other file is read once: its kind is checked against the dataset type
+   (:mod:`.sniff`), its SHA-256 computed, its labels read (:mod:`.layouts`, :mod:`.manifest`);
+4. samples are inserted :data:`BATCH` at a time, one transaction each (labels created in the
+   dataset's label table as needed, ``data_version`` bumped), skipping content hashes the
+   dataset already holds ("duplicate");
+5. after each chunk the counts go to the task (``TaskContext.report``), which is also where
+   a stop request is noticed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import os
+import posixpath
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from sqlalchemy import select
+from sqlalchemy import text as sql
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from labelarts.api.schemas.common import LabelIn
+from labelarts.clock import now_ms
+from labelarts.errors import ImportFailedError, ImportParameterError, LabelArtsError
+from labelarts.jobs.runner import StopRequested, TaskContext
+from labelarts.services.importing import sources
+from labelarts.services.importing.layouts import (
+    TextFormat,
+    base_of_result,
+    lines_of,
+    names_to_labels,
+    parse_voc,
+    result_name,
+    text_lines,
+)
+from labelarts.services.importing.manifest import ManifestRecord, is_hard, parse_line
+from labelarts.services.importing.report import Tally
+from labelarts.services.importing.sniff import (
+    HEAD_BYTES,
+    MAX_BYTES,
+    Kind,
+    Rejected,
+    check_kind,
+    decode_text,
+    inspect_image,
+)
+from labelarts.services.importing.sources import FileRef, Location
+from labelarts.services.labels import new_labels
+from labelarts.services.paths import ImportRoots
+from labelarts.services.samples.records import (
+    AUTO,
+    MANUAL,
+    LabelInput,
+    bump_data_version,
+    new_sample,
+)
+from labelarts.storage.db import Database
+from labelarts.storage.db.dialect import is_unique_violation
+from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
+from labelarts.storage.objects import ObjectStore
+
+CHUNK: Final = 256
+BATCH: Final = 500
+MAX_SIDECAR_BYTES: Final = 1024 * 1024
+MAX_MANIFEST_LINE: Final = 16 * 1024 * 1024
+ANALYZE_FIRST: Final = 1000
+MAX_KEY, MAX_NAME = 2048, 1024  # source_key, sample_dir / sample_name column sizes
+IMPORT_DIR, IMPORT_MANIFEST = 0, 1
+TEXT_PREFIX: Final = "datasets/{dataset_id}/data/text/"
+_IMAGE_SUFFIXES: Final = tuple(
+    s for ext in (".jpg", ".jpeg", ".png", ".bmp", ".webp") for s in (ext, ext.upper())
+)
+_SAMPLE_CONSTRAINT: Final = "uq_sample_dataset_source"
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    """What to import and how (stored as the task's ``config``)."""
+
+    import_type: int
+    location: Location
+    import_annotations: bool = True
+    text_format: TextFormat = field(default_factory=TextFormat)
+    final_annotation: bool = True
+    difficult_only: bool = False
+    included_labels: frozenset[str] = frozenset()
+    excluded_labels: frozenset[str] = frozenset()
+
+    @property
+    def filtering(self) -> bool:
+        return bool(self.included_labels or self.excluded_labels or self.difficult_only)
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "import_type": self.import_type,
+            "import_path": self.location.display,
+            "location": {"kind": self.location.kind, "path": self.location.path},
+            "import_annotations": self.import_annotations,
+            "label_format": self.text_format.to_dict(),
+            "final_annotation": self.final_annotation,
+            "difficult_only": self.difficult_only,
+            "included_labels": sorted(self.included_labels),
+            "excluded_labels": sorted(self.excluded_labels),
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    dataset_id: str
+    dataset_type: int
+    kind: Kind | None  # what files the dataset takes; None: it cannot import files
+
+
+@dataclass
+class Candidate:
+    """One entry to turn into samples: a file (``ref``) or a manifest ``content://`` text."""
+
+    rel: str
+    ref: FileRef | None
+    record: ManifestRecord | None = None
+
+
+@dataclass
+class Draft:
+    rel: str
+    source_kind: str
+    source_key: str
+    sample_name: str
+    sample_dir: str
+    size: int
+    mtime_ms: int
+    content_hash: str
+    metadata: dict[str, Any]
+    labels: list[LabelInput]
+    hard: bool = False
+    hard_coefficient: float | None = None
+    text: str | None = None  # written to the object store (text samples have no file of their own)
+
+
+class Importer:
+    """Runs one import task body. ``run`` returns the final tally (the task's result)."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        objects: ObjectStore,
+        roots: ImportRoots,
+        target: Target,
+        spec: ImportSpec,
+        ctx: TaskContext,
+    ) -> None:
+        self._db = db
+        self._objects = objects
+        self._roots = roots
+        if target.kind is None:
+            raise ImportParameterError("This dataset type cannot import files.")
+        self._target = target
+        self._kind = target.kind
+        self._spec = spec
+        self._ctx = ctx
+        self._tally = Tally()
+        self._pending: list[Draft] = []
+        self._known_labels: set[str] = set()
+        self._estimate = 0
+        self._added_since_start = 0
+        self._analyze_at = ANALYZE_FIRST
+        self._progress = 0.0
+        self._origin = IMPORT_MANIFEST if spec.import_type == IMPORT_MANIFEST else IMPORT_DIR
+        self._read_labels = spec.import_annotations or spec.filtering
+
+    # --- driver ---------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        try:
+            return self._run()
+        except OSError as exc:  # the source as a whole (a manifest, an object listing) failed
+            raise ImportFailedError(f"The import source cannot be read: {exc.strerror or exc}") from None
+
+    def _run(self) -> dict[str, Any]:
+        with self._db.session() as session:
+            self._known_labels = set(
+                session.execute(
+                    select(Label.name).where(Label.dataset_id == self._target.dataset_id)
+                ).scalars()
+            )
+        entries = self._manifest_entries() if self._origin == IMPORT_MANIFEST else self._folder_entries()
+        self._ctx.report(0.0, **self._tally.result())
+        for chunk in _chunks(entries, CHUNK):
+            self._handle_chunk(chunk)
+            self._ctx.report(self._progress_now(), **self._tally.result())
+        self._flush()
+        return self._tally.result()
+
+    def _progress_now(self) -> float:
+        if self._origin == IMPORT_DIR:
+            self._progress = self._tally.files_done / max(self._estimate, self._tally.files_seen, 1)
+        return min(0.99, self._progress)
+
+    def _handle_chunk(self, chunk: list[Candidate | sources.Failed | sources.Skipped | None]) -> None:
+        candidates: list[Candidate] = []
+        for item in chunk:
+            if isinstance(item, Candidate):
+                candidates.append(item)
+            elif isinstance(item, sources.Failed):
+                self._tally.fail(item.rel, item.reason)
+                self._tally.files_done += 1
+            elif isinstance(item, sources.Skipped):
+                self._tally.skip(item.reason)
+                self._tally.files_done += 1
+            else:  # an annotation file, read with its sample
+                self._tally.annotation_files += 1
+                self._tally.files_done += 1
+        present = self._existing_keys([c.ref.source_key for c in candidates if c.ref is not None])
+        for candidate in candidates:
+            ref = candidate.ref
+            if ref is not None and ref.source_key in present:
+                self._tally.skip("duplicate", sample=True)
+            else:
+                self._candidate(candidate)
+            self._tally.files_done += 1
+            self._tally.bytes_done += max(ref.size, 0) if ref is not None else 0
+            if len(self._pending) >= BATCH:
+                self._flush()
+
+    # --- entries ----------------------------------------------------------------------------
+
+    def _folder_entries(self) -> Iterator[Candidate | sources.Failed | sources.Skipped | None]:
+        location = self._spec.location
+        tree: sources.LocalTree | sources.ObjectTree
+        if location.kind == sources.LOCAL:
+            tree = sources.LocalTree(self._roots, self._roots.resolve(location.path))
+        else:
+            tree = sources.ObjectTree(self._objects, location.path)
+        self._estimate = tree.count()
+        for item in tree.walk():
+            self._tally.files_seen += 1
+            if not isinstance(item, FileRef):
+                yield item
+                continue
+            self._tally.bytes_seen += max(item.size, 0)
+            if self._is_annotation_file(item):
+                yield None
+            else:
+                yield Candidate(rel=item.rel, ref=item)
+
+    def _manifest_entries(self) -> Iterator[Candidate | sources.Failed | sources.Skipped | None]:
+        location = self._spec.location
+        name = posixpath.basename(location.path)
+        with sources.open_ref(self._objects, location.kind, location.path) as fh:
+            size = _size_of(fh)
+            offset = 0
+            for number in itertools.count(1):
+                raw = fh.readline(MAX_MANIFEST_LINE + 1)
+                if not raw:
+                    break
+                offset += len(raw)
+                if size:
+                    self._progress = offset / size
+                if len(raw) > MAX_MANIFEST_LINE and not raw.endswith(b"\n"):
+                    while (more := fh.readline(MAX_MANIFEST_LINE)) and not more.endswith(b"\n"):
+                        offset += len(more)
+                    offset += len(more)
+                    self._tally.files_seen += 1
+                    yield sources.Failed(f"{name}:{number}", "line is too long")
+                    continue
+                if not raw.strip():
+                    continue
+                self._tally.files_seen += 1
+                yield self._manifest_line(location, f"{name}:{number}", raw, number == 1)
+
+    def _manifest_line(
+        self, location: Location, rel: str, raw: bytes, first: bool
+    ) -> Candidate | sources.Failed:
+        try:
+            line = raw.decode("utf-8-sig" if first else "utf-8")
+            record = parse_line(line, self._target.dataset_type, with_annotations=self._read_labels)
+        except UnicodeDecodeError:
+            return sources.Failed(rel, "line is not UTF-8")
+        except Rejected as exc:
+            return sources.Failed(rel, exc.reason)
+        self._tally.ignored_annotations += record.ignored_annotations
+        if record.content is not None:
+            if self._kind is not Kind.TEXT:
+                return sources.Failed(rel, "content:// sources need a text dataset")
+            return Candidate(rel=rel, ref=None, record=record)
+        shown = sources.printable(record.source[:200])
+        try:
+            found = sources.relative_to(self._roots, location, record.source)
+            if found.kind == sources.LOCAL:
+                ref = sources.local_ref(Path(found.path), rel)
+            else:
+                if not self._objects.exists(found.path):
+                    return sources.Failed(rel, f"source {shown}: the object does not exist")
+                ref = sources.object_ref(self._objects, found.path, rel)
+        except LabelArtsError as exc:
+            return sources.Failed(rel, f"source {shown}: {exc.message}")
+        except OSError as exc:
+            return sources.Failed(rel, f"source {shown}: cannot be read: {exc.strerror or exc}")
+        self._tally.bytes_seen += max(ref.size, 0)
+        return Candidate(rel=rel, ref=ref, record=record)
+
+    def _is_annotation_file(self, ref: FileRef) -> bool:
+        """Sidecars that hold labels for a sample beside them, not samples themselves."""
+        lower = ref.name.lower()
+        dataset_type = self._target.dataset_type
+        if dataset_type in (1, 3) and lower.endswith(".xml"):
+            return True  # Pascal VOC; read with its image (or left alone if it has none)
+        if dataset_type == 0 and lower.endswith(".txt"):
+            return self._has_image_beside(ref)
+        if dataset_type == 100 and self._spec.text_format.label_type == "0":
+            base = base_of_result(ref.name)
+            return base is not None and self._sibling_exists(ref, base)
+        return False
+
+    def _has_image_beside(self, ref: FileRef) -> bool:
+        stem = ref.name.rsplit(".", 1)[0]
+        return any(self._sibling_exists(ref, stem + suffix) for suffix in _IMAGE_SUFFIXES)
+
+    def _sibling_path(self, ref: FileRef, name: str) -> str:
+        if ref.source_kind == sources.LOCAL:
+            return os.path.join(os.path.dirname(ref.source_key), name)
+        return posixpath.join(posixpath.dirname(ref.source_key), name)
+
+    def _sibling_exists(self, ref: FileRef, name: str) -> bool:
+        path = self._sibling_path(ref, name)
+        if ref.source_kind == sources.LOCAL:
+            return os.path.isfile(path) and not os.path.islink(path)
+        try:
+            return self._objects.exists(path)
+        except LabelArtsError:
+            return False
+
+    def _read_sibling(self, ref: FileRef, name: str) -> bytes | None:
+        """A sidecar beside ``ref`` (None if there is none). :class:`Rejected` if unreadable."""
+        if not self._sibling_exists(ref, name):
+            return None
+        try:
+            with sources.open_ref(self._objects, ref.source_kind, self._sibling_path(ref, name)) as fh:
+                return sources.read_capped(fh, MAX_SIDECAR_BYTES, f"annotation file {name}")
+        except OSError as exc:
+            raise Rejected(f"annotation file {name} cannot be read: {exc.strerror or exc}") from None
+
+    # --- candidates -> drafts ----------------------------------------------------------------
+
+    def _candidate(self, candidate: Candidate) -> None:
+        if candidate.ref is None:
+            assert candidate.record is not None and candidate.record.content is not None
+            self._text_sample(candidate, candidate.record.content.strip(), candidate.record.labels, 0, None)
+            return
+        ref = candidate.ref
+        try:
+            kind, data, digest, size = self._read(ref)
+            if kind is Kind.TEXT:
+                text = decode_text(data)
+                if candidate.record is None:  # a folder's text file: one sample per line
+                    self._text_file(candidate, ref, text)
+                    return
+            metadata: dict[str, Any] = {"@modelarts:import_origin": self._origin}
+            if kind is Kind.IMAGE:
+                metadata.update(self._image_metadata(data))
+            labels, hard, coefficient = self._labels_of(candidate, ref)
+        except Rejected as exc:
+            self._tally.fail(candidate.rel, exc.reason)
+            return
+        except OSError as exc:
+            self._tally.fail(candidate.rel, f"cannot be read: {exc.strerror or exc}")
+            return
+        if candidate.record is not None:
+            metadata = {**candidate.record.metadata, **metadata}
+        self._add(
+            Draft(
+                rel=candidate.rel,
+                source_kind=ref.source_kind,
+                source_key=ref.source_key,
+                sample_name=ref.name,
+                sample_dir=ref.sample_dir,
+                size=size,
+                mtime_ms=ref.mtime_ms or now_ms(),
+                content_hash=digest,
+                metadata=metadata,
+                labels=labels,
+                hard=hard,
+                hard_coefficient=coefficient,
+            )
+        )
+
+    def _image_metadata(self, data: bytes) -> dict[str, Any]:
+        try:
+            info = inspect_image(data)
+        except Rejected:
+            if self._kind is Kind.OTHER:
+                return {}  # free-format datasets take any file, broken images too
+            raise
+        return {"@modelarts:size": [info.width, info.height, info.depth]}
+
+    def _read(self, ref: FileRef) -> tuple[Kind, bytes, str, int]:
+        """``(kind, bytes, sha256, size)``; bytes only for images and text (others are streamed)."""
+        wanted = self._kind
+        if ref.size == 0:
+            raise Rejected("empty file")
+        if ref.size > max(MAX_BYTES.values()):
+            raise Rejected(f"file is larger than the limit of {max(MAX_BYTES.values())} bytes")
+        with sources.open_ref(self._objects, ref.source_kind, ref.source_key) as fh:
+            head = fh.read(HEAD_BYTES)
+            if not head:
+                raise Rejected("empty file")
+            kind = check_kind(head, ref.name, wanted)
+            limit = MAX_BYTES[kind]
+            if ref.size > limit:
+                raise Rejected(f"file is larger than the limit of {limit} bytes for {kind} files")
+            if kind in (Kind.IMAGE, Kind.TEXT):
+                data = head + sources.read_capped(fh, limit - len(head), "file")
+                return kind, data, hashlib.sha256(data).hexdigest(), len(data)
+            digest, size = sources.hash_rest(fh, head, limit)
+            return kind, b"", digest, size
+
+    def _labels_of(self, candidate: Candidate, ref: FileRef) -> tuple[list[LabelInput], bool, float | None]:
+        """Labels, hard flag and hard coefficient of a (non-text) file sample."""
+        record = candidate.record
+        labels: list[LabelInput] = []
+        if record is not None:
+            labels = list(record.labels)
+            for voc in record.voc:
+                labels.extend(self._manifest_voc(voc.location, voc.label_type, voc.annotated_by))
+            return labels, record.hard, record.hard_coefficient
+        if not self._read_labels:
+            return [], False, None
+        dataset_type = self._target.dataset_type
+        stem = ref.name.rsplit(".", 1)[0]
+        if dataset_type == 0:
+            sidecar = self._read_sibling(ref, f"{stem}.txt")
+            if sidecar is not None:
+                labels = names_to_labels(lines_of(decode_text(sidecar)), 0)
+            elif ref.label_dir is not None:
+                labels = names_to_labels([ref.label_dir], 0)
+        elif dataset_type == 200 and ref.label_dir is not None:
+            labels = names_to_labels([ref.label_dir], 200)
+        elif dataset_type in (1, 3):
+            xml = self._read_sibling(ref, f"{stem}.xml")
+            if xml is not None:
+                try:
+                    labels = parse_voc(xml, dataset_type)
+                except Rejected as exc:
+                    raise Rejected(f"{stem}.xml: {exc.reason}") from None
+        return labels, False, None
+
+    def _manifest_voc(self, raw: str, label_type: int, annotated_by: str) -> list[LabelInput]:
+        try:
+            found = sources.relative_to(self._roots, self._spec.location, raw)
+            with sources.open_ref(self._objects, found.kind, found.path) as fh:
+                data = sources.read_capped(fh, MAX_SIDECAR_BYTES * 4, "annotation file")
+        except LabelArtsError as exc:
+            raise Rejected(f"annotation-loc {sources.printable(raw[:200])}: {exc.message}") from None
+        except OSError as exc:
+            raise Rejected(f"annotation-loc {sources.printable(raw[:200])}: cannot be read: {exc}") from None
+        labels = parse_voc(data, label_type)
+        for label in labels:
+            label.annotated_by = annotated_by
+        return labels
+
+    def _text_file(self, candidate: Candidate, ref: FileRef, text: str) -> None:
+        fmt = self._spec.text_format
+        classification = self._target.dataset_type == 100
+        result: str | None = None
+        if classification and self._read_labels and fmt.label_type == "0":
+            data = self._read_sibling(ref, result_name(ref.name))
+            result = decode_text(data) if data is not None else None
+        split = classification and fmt.label_type == "1"
+        for line in text_lines(text, fmt, label_type=100, split=split, result=result):
+            rel = f"{candidate.rel}:{line[0] if isinstance(line, tuple) else line.number}"
+            if isinstance(line, tuple):
+                self._tally.fail(rel, line[1])
+                continue
+            labels = line.labels if self._read_labels else []
+            self._text_sample(candidate, line.text, labels, line.number, ref)
+
+    def _text_sample(
+        self, candidate: Candidate, text: str, labels: list[LabelInput], number: int, ref: FileRef | None
+    ) -> None:
+        if not text:
+            self._tally.fail(candidate.rel, "empty text")
+            return
+        data = text.encode("utf-8")
+        digest = hashlib.sha256(data).hexdigest()
+        metadata: dict[str, Any] = {"@modelarts:import_origin": self._origin}
+        if ref is not None:
+            stem, dot, suffix = ref.name.rpartition(".")
+            name = f"{stem}_{number}.{suffix}" if dot else f"{ref.name}_{number}"
+            metadata["@labelarts:source_file"] = (
+                ref.source_key if ref.source_kind == sources.LOCAL else (f"obs://{ref.source_key}")
+            )
+            metadata["@labelarts:source_line"] = number
+            sample_dir, mtime = ref.sample_dir, ref.mtime_ms or now_ms()
+        else:
+            name, sample_dir, mtime = f"{digest[:16]}.txt", "", now_ms()
+        hard, coefficient = False, None
+        if candidate.record is not None:
+            metadata = {**candidate.record.metadata, **metadata}
+            hard = hard or candidate.record.hard
+            coefficient = candidate.record.hard_coefficient
+        self._add(
+            Draft(
+                rel=f"{candidate.rel}:{number}" if number else candidate.rel,
+                source_kind=sources.OBJECT,
+                source_key=TEXT_PREFIX.format(dataset_id=self._target.dataset_id) + f"{digest}.txt",
+                sample_name=name,
+                sample_dir=sample_dir,
+                size=len(data),
+                mtime_ms=mtime,
+                content_hash=digest,
+                metadata=metadata,
+                labels=labels,
+                hard=hard,
+                hard_coefficient=coefficient,
+                text=text,
+            )
+        )
+
+    def _add(self, draft: Draft) -> None:
+        if len(draft.source_key) > MAX_KEY or max(len(draft.sample_dir), len(draft.sample_name)) > MAX_NAME:
+            self._tally.fail(draft.rel, "path is too long")
+            return
+        self._tally.found += 1
+        if not self._keep(draft):
+            self._tally.skip("filtered")
+            return
+        if not self._spec.import_annotations:
+            draft.labels = []
+        self._pending.append(draft)
+
+    def _keep(self, draft: Draft) -> bool:
+        spec = self._spec
+        names = {label.name for label in draft.labels}
+        if spec.included_labels and not names & spec.included_labels:
+            return False
+        if spec.excluded_labels and names & spec.excluded_labels:
+            return False
+        return not spec.difficult_only or draft.hard or is_hard(draft.labels)
+
+    # --- database ---------------------------------------------------------------------------
+
+    def _existing_keys(self, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        with self._db.session() as session:
+            return set(
+                session.execute(
+                    select(Sample.source_key).where(
+                        Sample.dataset_id == self._target.dataset_id, Sample.source_key.in_(keys)
+                    )
+                ).scalars()
+            )
+
+    def _flush(self) -> None:
+        drafts, self._pending = self._pending, []
+        if not drafts:
+            return
+        for attempt in (1, 2):
+            try:
+                added, labels = self._insert(drafts)
+                break
+            except IntegrityError as exc:
+                # Another writer added one of these sources meanwhile; look again once.
+                if attempt == 2 or not is_unique_violation(exc, _SAMPLE_CONSTRAINT, "samples"):
+                    raise
+        self._known_labels.update(labels)  # only once committed
+        self._refresh_statistics(len(added))
+        inserted = {id(d) for d in added}
+        for draft in drafts:
+            if id(draft) in inserted:
+                self._tally.added += 1
+                if draft.labels:
+                    self._tally.annotated += 1
+                    if not self._spec.final_annotation:
+                        self._tally.unconfirmed += 1
+            else:
+                self._tally.skip("duplicate")
+
+    def _refresh_statistics(self, added: int) -> None:
+        """PostgreSQL plans the per-dataset lookups from table statistics; a fresh dataset that
+        grows by thousands of rows a second outruns autovacuum (or runs where it is off), and
+        the stale plans scan the whole dataset for every batch. ANALYZE the sample tables each
+        time this import has doubled its rows (1k, 2k, 4k...): a few runs, tens of ms each.
+        """
+        self._added_since_start += added
+        if self._added_since_start < self._analyze_at or self._db.engine.dialect.name != "postgresql":
+            return
+        self._analyze_at = self._added_since_start * 2
+        with self._db.engine.connect() as connection:
+            connection.execute(sql("ANALYZE samples, sample_labels"))
+            connection.commit()
+
+    def _insert(self, drafts: list[Draft]) -> tuple[list[Draft], set[str]]:
+        """Insert the drafts that are new to the dataset; return them and the labels created."""
+        dataset_id = self._target.dataset_id
+        with self._db.session() as session:
+            dataset = session.get(Dataset, dataset_id)
+            if dataset is None:
+                raise StopRequested  # the dataset was deleted while importing
+            keys = {d.source_key for d in drafts}
+            hashes = {d.content_hash for d in drafts}
+            seen_keys = set(
+                session.execute(
+                    select(Sample.source_key).where(
+                        Sample.dataset_id == dataset_id, Sample.source_key.in_(keys)
+                    )
+                ).scalars()
+            )
+            seen_hashes = set(
+                session.execute(
+                    select(Sample.content_hash).where(
+                        Sample.dataset_id == dataset_id, Sample.content_hash.in_(hashes)
+                    )
+                ).scalars()
+            )
+            fresh: list[Draft] = []
+            for draft in drafts:
+                if draft.source_key in seen_keys or draft.content_hash in seen_hashes:
+                    continue
+                seen_keys.add(draft.source_key)
+                seen_hashes.add(draft.content_hash)
+                fresh.append(draft)
+            if not fresh:
+                return [], set()
+            created = self._ensure_labels(session, dataset, fresh)
+            for draft in fresh:
+                if draft.text is not None:
+                    self._objects.put(draft.source_key, draft.text.encode("utf-8"))
+            samples = [self._sample(dataset, draft) for draft in fresh]
+            session.add_all(samples)
+            status = MANUAL if self._spec.final_annotation else AUTO
+            for sample, draft in zip(samples, fresh, strict=True):
+                if draft.labels:
+                    _label_new_sample(session, sample, draft.labels, status)
+            session.flush()
+            bump_data_version(session, dataset_id)
+            return fresh, created
+
+    def _sample(self, dataset: Dataset, draft: Draft) -> Sample:
+        sample = new_sample(
+            dataset,
+            source_kind=draft.source_kind,
+            source_key=draft.source_key,
+            sample_name=draft.sample_name,
+            sample_dir=draft.sample_dir,
+            sample_size=draft.size,
+            sample_time=draft.mtime_ms,
+            metadata=draft.metadata,
+            content_hash=draft.content_hash,
+            import_origin=self._ctx.task_id,
+        )
+        if draft.hard:
+            sample.hard = True
+        if draft.hard_coefficient is not None:
+            sample.hard_coefficient = draft.hard_coefficient
+        return sample
+
+    def _ensure_labels(self, session: Session, dataset: Dataset, drafts: list[Draft]) -> set[str]:
+        """Every label the drafts carry exists in the dataset's label table afterwards."""
+        wanted: dict[str, int] = {}
+        for draft in drafts:
+            for label in draft.labels:
+                if label.name not in self._known_labels:
+                    wanted.setdefault(label.name, label.type)
+        if wanted:
+            new_labels(
+                session, dataset, [LabelIn(name=n, type=t) for n, t in wanted.items()], existing_ok=True
+            )
+        return set(wanted)
+
+
+def _label_new_sample(session: Session, sample: Sample, labels: list[LabelInput], status: str) -> None:
+    """:func:`~labelarts.services.samples.records.set_sample_labels` for a sample inserted in this
+    transaction: the same label rows, status and top score, without its per-sample DELETE of old
+    labels (a new sample has none), which halved the speed of labelled imports."""
+    session.add_all(
+        SampleLabel(
+            sample_id=sample.id,
+            dataset_id=sample.dataset_id,
+            name=label.name,
+            type=label.type,
+            score=label.score,
+            property=label.property,
+            annotated_by=label.annotated_by,
+        )
+        for label in labels
+    )
+    scores = [label.score for label in labels if label.score is not None]
+    sample.top_score = max(scores) if scores else None
+    sample.sample_status = status
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _size_of(fh: IO[bytes]) -> int:
+    try:
+        position = fh.tell()
+        end = fh.seek(0, io.SEEK_END)
+        fh.seek(position)
+        return int(end)
+    except (OSError, ValueError):
+        return 0

@@ -1,0 +1,516 @@
+"""Sample edits: add in batches, delete in batches, update labels in batches; search conditions.
+
+Every batch is all or nothing: it is checked as a whole and written in one transaction, and
+an error anywhere (a bad sample, an unknown sample id) leaves the dataset as it was. Objects
+are written before the transaction (and removed again if it fails) and deleted only after it
+committed, so a failure never leaves a row without its file. See docs/api.md ("Sample edits").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import logging
+import re
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from PIL import Image
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from labelarts.api.schemas.common import LabelIn
+from labelarts.api.schemas.samples import (
+    HARD,
+    HARD_COEFFICIENT,
+    SIZE,
+    DeleteSamplesRequest,
+    SampleLabelIn,
+    UpdateSampleIn,
+    UpdateSamplesRequest,
+    UploadSampleIn,
+    UploadSamplesRequest,
+)
+from labelarts.clock import new_resource_id, now_ms
+from labelarts.errors import (
+    LabelExistsError,
+    SampleNotFoundError,
+    SampleUploadError,
+    ValidationFailedError,
+)
+from labelarts.media import ImageDecodeError, image_size
+from labelarts.services.labels import default_label_type, label_names_stay_unique, label_to_dict, new_labels
+from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.samples.records import (
+    AUTO,
+    MANUAL,
+    SAMPLE_TYPE,
+    LabelInput,
+    bump_data_version,
+    new_sample,
+    set_sample_labels,
+)
+from labelarts.services.samples.sources import LocalFiles, SampleFiles, unshared_sources
+from labelarts.storage.db import Database
+from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
+from labelarts.storage.objects import ObjectStore
+
+log = logging.getLogger("labelarts.samples")
+
+IMAGE_DATASET_TYPES = frozenset({0, 1, 3})
+TEXT_DATASET_TYPES = frozenset({100, 101, 102})
+# "Currently, to-be-confirmed datasets only support image classification and object detection."
+UNCONFIRMED_DATASET_TYPES = frozenset({0, 1})
+UPLOAD_MAX_PIXELS = 150_000_000
+"""Largest image (width x height, read from its header) an upload accepts."""
+MAX_LABELS_PER_REQUEST = 10_000
+SEARCH_VALUES_LIMIT = 1_000
+_CHUNK = 500
+_MAX_KEY_NAME_BYTES = 200
+_IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
+_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp"}
+_DEPTH = {"1": 1, "L": 1, "P": 3, "I": 1, "F": 1, "I;16": 1, "LA": 2, "RGBA": 4, "CMYK": 4}
+_CODECS = {"UTF-8": "utf-8", "GBK": "gbk", "GB2312": "gb2312"}
+_WHITESPACE = re.compile(r"\s+")
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def decode_base64(text: str) -> bytes:
+    """The bytes of a base64 string (standard or URL-safe alphabet, padding optional,
+    whitespace and a ``data:...;base64,`` prefix tolerated); ValueError if it is not base64."""
+    if text.startswith("data:") and ";base64," in text[:200]:
+        text = text.split(",", 1)[1]
+    if any(c in text for c in " \t\r\n"):
+        text = _WHITESPACE.sub("", text)
+    if len(text) % 4 == 1:
+        raise ValueError("truncated base64")
+    text += "=" * (-len(text) % 4)
+    altchars = b"-_" if ("-" in text or "_" in text) else None
+    try:
+        return base64.b64decode(text, altchars=altchars, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def image_header(data: bytes) -> tuple[int, int, int, str]:
+    """``(width, height, depth, format)`` from an image's header; ImageDecodeError otherwise.
+
+    Only the header is read (as for the reference's own example, a truncated JPEG): the
+    pixels are decoded when a thumbnail is first asked for.
+    """
+    width, height = image_size(data, max_pixels=UPLOAD_MAX_PIXELS)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=_IMAGE_FORMATS) as img:
+                return width, height, _DEPTH.get(img.mode, 3), str(img.format)
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:  # what Pillow raises
+        raise ImageDecodeError(f"image header is corrupt: {exc}") from exc
+
+
+def _key_name(name: str) -> str:
+    """The file-name part of an object key: the sample name unless too long for a file system."""
+    if len(name.encode()) <= _MAX_KEY_NAME_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    suffix = f".{ext}" if dot and stem and len(ext.encode()) <= 16 else ""
+    return hashlib.sha256(name.encode()).hexdigest()[:40] + suffix
+
+
+def apply_metadata(
+    sample: Sample, metadata: dict[str, Any] | None, computed: dict[str, Any] | None = None
+) -> None:
+    """Merge metadata into the sample: null removes a key; ``@modelarts:hard`` and
+    ``@modelarts:hard_coefficient`` go to their columns (the wire form reads them there)."""
+    merged = dict(sample.metadata_)
+    for key, value in {**(metadata or {}), **(computed or {})}.items():
+        if key == HARD:
+            sample.hard = bool(value) if value is not None else False
+            merged.pop(key, None)
+        elif key == HARD_COEFFICIENT:
+            sample.hard_coefficient = float(value) if value is not None else None
+            merged.pop(key, None)
+        elif value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if merged != sample.metadata_:
+        sample.metadata_ = merged  # a new dict, so the JSON column is seen as changed
+
+
+def resolve_labels(
+    session: Session,
+    dataset: Dataset,
+    per_sample: Sequence[Sequence[SampleLabelIn]],
+    where: Callable[[int], str],
+    *,
+    annotated_by: str = "human/manual",
+) -> list[list[LabelInput]]:
+    """Turn request labels into :class:`LabelInput` s, creating the dataset labels they name.
+
+    A label the dataset has keeps its type (a different explicit ``type`` is a 400); a new one
+    gets the given type or the dataset's default label type.
+    """
+    names = sorted({label.name for labels in per_sample for label in labels if label.name})
+    known: dict[str, int] = {}
+    for chunk in _chunks(names):
+        query = select(Label.name, Label.type).where(Label.dataset_id == dataset.id, Label.name.in_(chunk))
+        known.update((name, label_type) for name, label_type in session.execute(query))
+    created: dict[str, int] = {}
+    result: list[list[LabelInput]] = []
+    for i, labels in enumerate(per_sample):
+        inputs = []
+        for j, label in enumerate(labels):
+            at = f"{where(i)}.labels[{j}]"
+            if not label.name:
+                raise ValidationFailedError(f"{at}: name is required.")
+            if label.name in known:
+                label_type = known[label.name]
+                if label.type is not None and label.type != label_type:
+                    raise ValidationFailedError(
+                        f"{at}: label {label.name[:128]!r} has type {label_type} in this dataset, "
+                        f"not {label.type}."
+                    )
+            else:
+                label_type = default_label_type(dataset.dataset_type) if label.type is None else label.type
+                if created.setdefault(label.name, label_type) != label_type:
+                    raise ValidationFailedError(f"{at}: new label {label.name[:128]!r} is given two types.")
+            inputs.append(
+                LabelInput(
+                    name=label.name,
+                    type=label_type,
+                    score=label.score,
+                    property=dict(label.property or {}),
+                    annotated_by=label.annotated_by or annotated_by,
+                )
+            )
+        result.append(inputs)
+    if created:
+        new_labels(session, dataset, [LabelIn(name=n, type=t) for n, t in created.items()], existing_ok=True)
+    return result
+
+
+@dataclass
+class PreparedSample:
+    """An upload, checked and decoded, ready to store."""
+
+    index: int
+    sample_id: str
+    name: str
+    key: str
+    data: bytes
+    content_hash: str
+    sample_type: int
+    labels: list[SampleLabelIn]
+    metadata: dict[str, Any]
+    computed: dict[str, Any] = field(default_factory=dict)
+
+
+class SampleEditService:
+    def __init__(self, db: Database, objects: ObjectStore, local: LocalFiles) -> None:
+        self._db = db
+        self._objects = objects
+        self._local = local
+        self._files = SampleFiles(objects, local)
+
+    # -- add --------------------------------------------------------------------------------------
+
+    def add_samples(
+        self, project_id: str, dataset_id: str, request: UploadSamplesRequest, *, labeler: str
+    ) -> list[dict[str, Any]]:
+        """Store the samples (all or none); return one ``UploadSampleResp`` per sample.
+
+        A sample whose name and bytes equal a sample already in the dataset (or earlier in the
+        request) is not stored twice: that sample is updated instead (labels when given,
+        metadata merged) and its id is returned, so a retried upload is harmless.
+        """
+        with self._db.session() as session:  # 404 first, whatever the body
+            dataset_type = get_owned_dataset(session, project_id, dataset_id).dataset_type
+        items = request.samples or []
+        if not items:
+            raise ValidationFailedError("samples must contain at least one sample.")
+        if sum(len(item.labels or []) for item in items) > MAX_LABELS_PER_REQUEST:
+            raise ValidationFailedError(f"At most {MAX_LABELS_PER_REQUEST} labels per request.")
+        if not request.final_annotation and dataset_type not in UNCONFIRMED_DATASET_TYPES:
+            raise ValidationFailedError(
+                "final_annotation false (to-be-confirmed labels) is only available for image "
+                "classification and object detection datasets."
+            )
+        prepared = [self._prepare(i, item, dataset_id, dataset_type) for i, item in enumerate(items)]
+        written: list[str] = []
+        try:
+            for sample in prepared:
+                self._objects.put(sample.key, sample.data)
+                written.append(sample.key)
+
+            def write() -> tuple[list[dict[str, Any]], list[str]]:
+                with label_names_stay_unique(), self._db.session() as session:
+                    dataset = get_owned_dataset(session, project_id, dataset_id)
+                    done = self._insert(session, dataset, prepared, request.final_annotation, labeler)
+                    bump_data_version(session, dataset.id)
+                    return done
+
+            results, unused = retry_label_race(write)
+        except BaseException:
+            self._files.delete_objects(written)
+            raise
+        self._files.delete_objects(unused)
+        return results
+
+    def _prepare(
+        self, index: int, item: UploadSampleIn, dataset_id: str, dataset_type: int
+    ) -> PreparedSample:
+        where = f"samples[{index}]" + (f" ({item.name[:128]!r})" if item.name else "")
+        if item.data is None:
+            if item.data_source is not None:
+                raise SampleUploadError(
+                    f"{where}: data_source is not supported; send the file's bytes in data (base64)."
+                )
+            raise ValidationFailedError(f"{where}: data is required (the file's bytes in base64).")
+        try:
+            data = decode_base64(item.data)
+        except ValueError:
+            raise ValidationFailedError(f"{where}: data is not valid base64.") from None
+        if not data:
+            raise SampleUploadError(f"{where}: data is empty.")
+        expected_type = SAMPLE_TYPE.get(dataset_type, 9)
+        if item.sample_type is not None and item.sample_type != expected_type:
+            raise SampleUploadError(
+                f"{where}: sample_type {item.sample_type} does not match the dataset "
+                f"(its samples have sample_type {expected_type})."
+            )
+        computed: dict[str, Any] = {}
+        extension = ""
+        if dataset_type in IMAGE_DATASET_TYPES:
+            try:
+                width, height, depth, image_format = image_header(data)
+            except ImageDecodeError as exc:
+                raise SampleUploadError(f"{where}: not an image this image dataset accepts: {exc}.") from None
+            computed[SIZE] = [width, height, depth]
+            extension = _EXTENSIONS.get(image_format, "")
+        elif dataset_type in TEXT_DATASET_TYPES:
+            encoding = item.encoding or "UTF-8"
+            try:
+                data.decode(_CODECS[encoding])
+            except UnicodeDecodeError:
+                raise SampleUploadError(f"{where}: data is not {encoding} text.") from None
+            extension = ".txt"
+        sample_id = new_resource_id(20)
+        name = item.name or f"{sample_id}{extension}"
+        return PreparedSample(
+            index=index,
+            sample_id=sample_id,
+            name=name,
+            key=f"datasets/{dataset_id}/samples/{sample_id}/{_key_name(name)}",
+            data=data,
+            content_hash=hashlib.sha256(data).hexdigest(),
+            sample_type=expected_type,
+            labels=list(item.labels or []),
+            metadata=dict(item.metadata or {}),
+            computed=computed,
+        )
+
+    def _insert(
+        self,
+        session: Session,
+        dataset: Dataset,
+        prepared: Sequence[PreparedSample],
+        final: bool,
+        labeler: str,
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        seen: dict[tuple[str, str], Sample] = {}
+        hashes = sorted({p.content_hash for p in prepared})
+        for chunk in _chunks(hashes):
+            for row in session.execute(
+                select(Sample)
+                .where(Sample.dataset_id == dataset.id, Sample.content_hash.in_(chunk))
+                .order_by(Sample.sample_time, Sample.id)
+            ).scalars():
+                seen.setdefault((row.sample_name, row.content_hash or ""), row)
+        labels = resolve_labels(
+            session,
+            dataset,
+            [p.labels for p in prepared],
+            lambda i: f"samples[{i}]",
+            annotated_by="human/manual" if final else "modelarts/auto",
+        )
+        results: list[dict[str, Any]] = []
+        unused: list[str] = []
+        now = now_ms()
+        for item, sample_labels in zip(prepared, labels, strict=True):
+            sample = seen.get((item.name, item.content_hash))
+            if sample is None:
+                sample = new_sample(
+                    dataset,
+                    source_kind="object",
+                    source_key=item.key,
+                    sample_name=item.name,
+                    sample_dir="",
+                    sample_size=len(item.data),
+                    sample_time=now,
+                    metadata={},
+                    content_hash=item.content_hash,
+                    import_origin=None,
+                    sample_type=item.sample_type,
+                )
+                sample.id = item.sample_id
+                session.add(sample)
+                seen[(item.name, item.content_hash)] = sample
+            else:
+                unused.append(item.key)
+            apply_metadata(sample, item.metadata, item.computed)
+            if sample_labels:
+                set_sample_labels(session, sample, sample_labels, status=MANUAL if final else AUTO)
+                sample.labeler = labeler if final else None
+            results.append({"success": True, "name": item.name, "info": sample.id})
+        return results, unused
+
+    # -- delete -----------------------------------------------------------------------------------
+
+    def delete_samples(self, project_id: str, dataset_id: str, request: DeleteSamplesRequest) -> int:
+        """Delete the samples (all or none: an unknown id is a 404 and nothing is deleted).
+
+        With ``delete_source`` their files go too, after the commit: stored objects, and local
+        files that still lie under an import root (outside it they are left alone). A file
+        another sample still uses is kept. Cached thumbnails are always deleted.
+        """
+        ids = list(dict.fromkeys(request.samples or []))
+        with self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            if not ids:
+                raise ValidationFailedError("samples must list at least one sample id.")
+            rows: list[tuple[str, str, str]] = []
+            for chunk in _chunks(ids):
+                query = select(Sample.id, Sample.source_kind, Sample.source_key).where(
+                    Sample.dataset_id == dataset.id, Sample.id.in_(chunk)
+                )
+                rows.extend((sample_id, kind, key) for sample_id, kind, key in session.execute(query))
+            _require_all(ids, {row[0] for row in rows})
+            for chunk in _chunks(ids):
+                session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(chunk)))
+                session.execute(delete(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(chunk)))
+            sources = unshared_sources(session, rows) if request.delete_source else []
+            bump_data_version(session, dataset.id)
+        self._files.remove(dataset_id, rows, sources)
+        return len(rows)
+
+    # -- update -----------------------------------------------------------------------------------
+
+    def update_samples(
+        self, project_id: str, dataset_id: str, request: UpdateSamplesRequest, *, labeler: str
+    ) -> None:
+        """Replace each sample's labels (absent or empty: unlabeled) and merge its metadata.
+
+        A labeled sample becomes MANUAL_ANNOTATION, so this also confirms auto labels. Labels
+        the dataset lacks are created. All samples or none; an unknown id is a 404.
+        """
+        items = request.samples or []
+        with self._db.session() as session:  # 404 first, whatever the body
+            get_owned_dataset(session, project_id, dataset_id)
+        if not items:
+            raise ValidationFailedError("samples must contain at least one sample.")
+        ids: list[str] = []
+        for i, item in enumerate(items):
+            if not item.sample_id:
+                raise ValidationFailedError(f"samples[{i}].sample_id is required.")
+            ids.append(item.sample_id)
+        if len(set(ids)) != len(ids):
+            raise ValidationFailedError("samples names a sample_id more than once.")
+        if sum(len(item.labels or []) for item in items) > MAX_LABELS_PER_REQUEST:
+            raise ValidationFailedError(f"At most {MAX_LABELS_PER_REQUEST} labels per request.")
+        retry_label_race(lambda: self._update(project_id, dataset_id, items, ids, request.email or labeler))
+
+    def _update(
+        self, project_id: str, dataset_id: str, items: Sequence[UpdateSampleIn], ids: Sequence[str], who: str
+    ) -> None:
+        with label_names_stay_unique(), self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            samples: dict[str, Sample] = {}
+            for chunk in _chunks(ids):
+                samples.update(
+                    (s.id, s)
+                    for s in session.execute(
+                        select(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(chunk))
+                    ).scalars()
+                )
+            _require_all(ids, set(samples))
+            for i, item in enumerate(items):
+                sample = samples[ids[i]]
+                if item.sample_type is not None and item.sample_type != sample.sample_type:
+                    raise ValidationFailedError(
+                        f"samples[{i}].sample_type is {item.sample_type}, but the sample's type is "
+                        f"{sample.sample_type}."
+                    )
+            labels = resolve_labels(
+                session, dataset, [item.labels or [] for item in items], lambda i: f"samples[{i}]"
+            )
+            for i, item in enumerate(items):
+                sample = samples[ids[i]]
+                set_sample_labels(session, sample, labels[i])
+                sample.labeler = who if labels[i] else None
+                apply_metadata(sample, item.metadata)
+            bump_data_version(session, dataset.id)
+
+    # -- search conditions ------------------------------------------------------------------------
+
+    def search_condition(self, project_id: str, dataset_id: str) -> dict[str, Any]:
+        """``labels`` (with properties), ``labelers``, and ``metadata``: for each searchable key
+        the distinct values present (``@modelarts:hard``, ``import_origin``, ``sample_dir``)."""
+        with self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            labels = [
+                label_to_dict(label)
+                for label in session.execute(
+                    select(Label).where(Label.dataset_id == dataset.id).order_by(Label.id)
+                ).scalars()
+            ]
+
+            def values(column: Any, *where: Any) -> list[Any]:
+                return list(
+                    session.execute(
+                        select(column)
+                        .distinct()
+                        .where(Sample.dataset_id == dataset.id, *where)
+                        .order_by(column)
+                        .limit(SEARCH_VALUES_LIMIT)
+                    ).scalars()
+                )
+
+            labelers = values(Sample.labeler, Sample.labeler.is_not(None), Sample.labeler != "")
+            metadata: dict[str, list[str]] = {}
+            hard = values(Sample.hard)
+            if hard:
+                metadata[HARD] = sorted({"1" if flag else "0" for flag in hard})
+            origins = values(Sample.import_origin, Sample.import_origin.is_not(None))
+            if any(origins):
+                metadata["import_origin"] = [str(v) for v in origins if v]
+            folders = values(Sample.sample_dir, Sample.sample_dir != "")
+            if folders:
+                metadata["sample_dir"] = [str(v) for v in folders]
+        return {"labels": labels, "labelers": [str(v) for v in labelers], "metadata": metadata}
+
+
+def retry_label_race(write: Callable[[], T]) -> T:
+    """Run a write transaction that may create labels; if a concurrent request created one
+    of them first (the unique constraint fired, 4411), run it once more: it reuses the label."""
+    try:
+        return write()
+    except LabelExistsError:
+        return write()
+
+
+def _require_all(wanted: Sequence[str], found: set[str]) -> None:
+    missing = [sample_id for sample_id in wanted if sample_id not in found]
+    if missing:
+        shown = ", ".join(s[:64] for s in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise SampleNotFoundError(f"Samples not found in this dataset: {shown}{more}. Nothing was changed.")

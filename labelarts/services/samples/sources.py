@@ -1,0 +1,422 @@
+"""A sample's bytes: pre-signed ``source`` URLs, reading the file, and cached thumbnails.
+
+``source`` in the sample list is a URL like an OBS temporary URL (COMPATIBILITY.md 2.10):
+``/files/{project_id}/{dataset_id}/{sample_id}?AccessKeyId=..&Expires=..[&x-image-process=..]
+&Signature=..``. It needs no other credential; the signature covers the project, dataset and
+sample ids, the expiry and the image processing (see :mod:`.presign`).
+
+With ``x-image-process`` (OBS ``image/resize`` syntax, :mod:`labelarts.media`) the image is
+resized once and the result kept in the object store under
+``thumbnails/{dataset_id}/{sample_id}/{sha256(ResizeSpec.cache_key())}``; later requests
+are served from there without decoding. A sample's bytes never change (an upload always
+makes a new sample id), so cached results never go stale; they are deleted with the sample.
+
+Files are served with a content type sniffed from their first bytes (JPEG, PNG, GIF, BMP,
+WebP) or guessed from the name; anything a browser could run (HTML, SVG, XML, scripts) goes
+out as ``application/octet-stream`` with ``Content-Disposition: attachment``, and every
+response carries ``X-Content-Type-Options: nosniff`` and a sandboxing CSP, so an uploaded file
+cannot script the server's origin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labelarts.errors import (
+    ForbiddenError,
+    ImageProcessError,
+    SampleNotFoundError,
+    SourceUnavailableError,
+    ValidationFailedError,
+)
+from labelarts.media import (
+    ImageDecodeError,
+    ProcessParameterError,
+    ResizeSpec,
+    parse_process_parameter,
+    resize_image,
+)
+from labelarts.media.resize import DEFAULT_MAX_PIXELS
+from labelarts.services.paths import ImportRoots
+from labelarts.services.samples.presign import ACCESS_KEY_ID, SourceRef, SourceSigner
+from labelarts.storage.db import Database
+from labelarts.storage.db.models import Dataset, Sample
+from labelarts.storage.objects import ObjectStore
+
+log = logging.getLogger("labelarts.sources")
+
+THUMBNAIL_PREFIX = "thumbnails"
+SIGNED_QUERY_KEYS = ("AccessKeyId", "Expires", "Signature", "x-image-process")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+}
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+# Served inline; any other type is sent as an attachment of type application/octet-stream.
+_INLINE_PREFIXES = ("image/", "audio/", "video/")
+_INLINE_TYPES = frozenset({"text/plain", "text/csv", "application/json", "application/pdf"})
+_NOT_INLINE = frozenset({"image/svg+xml"})
+_LOCK_STRIPES = 64
+
+
+def sniff_content_type(head: bytes, name: str) -> str:
+    """The content type of a file from its first bytes, else from its name."""
+    for magic, content_type in _MAGIC:
+        if head.startswith(magic):
+            return content_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def is_inline(content_type: str) -> bool:
+    if content_type in _NOT_INLINE:
+        return False
+    return content_type.startswith(_INLINE_PREFIXES) or content_type in _INLINE_TYPES
+
+
+def thumbnail_prefix(dataset_id: str, sample_id: str) -> str:
+    return f"{THUMBNAIL_PREFIX}/{dataset_id}/{sample_id}/"
+
+
+def thumbnail_key(dataset_id: str, sample_id: str, spec: ResizeSpec) -> str:
+    digest = hashlib.sha256(spec.cache_key().encode()).hexdigest()
+    return f"{thumbnail_prefix(dataset_id, sample_id)}{digest}"
+
+
+def check_process_parameter(text: str | None) -> ResizeSpec | None:
+    """Parse ``process_parameter`` / ``x-image-process``; 400 (ModelArts.0104) if malformed."""
+    if text is None or text.strip() == "":
+        return None
+    try:
+        return parse_process_parameter(text)
+    except ProcessParameterError as exc:
+        raise ValidationFailedError(f"Invalid process_parameter: {exc}") from None
+
+
+def _complete_image(data: bytes) -> bool:
+    """Whether a cached result is whole (guards against reading a file while it is written)."""
+    if data.startswith(b"\xff\xd8"):
+        return data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if data.startswith(b"\x89PNG"):
+        return data.endswith(b"IEND\xaeB`\x82")
+    return bool(data)
+
+
+class LocalFiles:
+    """Local sample files (``source_kind == "local"``), confined to the import roots.
+
+    A path qualifies only while it resolves (symlinks followed) to a regular file under a
+    configured import root and outside the server's data dir: a root removed from the
+    settings, or a file replaced by a link leading elsewhere, is no longer read or deleted.
+    """
+
+    def __init__(self, roots: ImportRoots, data_dir: Path) -> None:
+        self._roots = roots
+        self._data_dir = data_dir.resolve()
+
+    def confine(self, raw: str) -> Path | None:
+        if not raw or "\x00" in raw or not raw.startswith("/"):
+            return None
+        try:
+            path = Path(raw).resolve()
+        except (OSError, RuntimeError):
+            return None
+        if path == self._data_dir or self._data_dir in path.parents:
+            return None
+        if not any(root in path.parents for root in self._roots.roots):
+            return None
+        return path if path.is_file() else None
+
+    def delete(self, raw: str) -> bool:
+        """Delete the file if it still qualifies; return whether a file was deleted."""
+        path = self.confine(raw)
+        if path is None:
+            return False
+        try:
+            path.unlink()
+        except OSError as exc:
+            log.warning("could not delete local sample file %s: %s", path, exc)
+            return False
+        return True
+
+
+SourceRow = tuple[str, str, str]  # (sample_id, source_kind, source_key)
+_CHUNK = 500
+
+
+def unshared_sources(session: Session, rows: Sequence[SourceRow]) -> list[tuple[str, str]]:
+    """The sources of deleted samples that no remaining sample (of any dataset) uses.
+
+    Call it in the deleting transaction, after the rows are gone.
+    """
+    wanted = sorted({(kind, key) for _id, kind, key in rows})
+    still: set[tuple[str, str]] = set()
+    keys = [key for _kind, key in wanted]
+    for start in range(0, len(keys), _CHUNK):
+        query = select(Sample.source_kind, Sample.source_key).where(
+            Sample.source_key.in_(keys[start : start + _CHUNK])
+        )
+        still.update((kind, key) for kind, key in session.execute(query))
+    return [source for source in wanted if source not in still]
+
+
+class SampleFiles:
+    """Removes what deleted samples leave behind, after their rows are committed away:
+    cached thumbnails always, and their source files when asked (stored objects, and local
+    files only while :class:`LocalFiles` still confines them)."""
+
+    def __init__(self, objects: ObjectStore, local: LocalFiles) -> None:
+        self._objects = objects
+        self._local = local
+
+    def remove(
+        self, dataset_id: str, deleted: Sequence[SourceRow], sources: Sequence[tuple[str, str]]
+    ) -> None:
+        for sample_id, _kind, _key in deleted:
+            self.delete_objects(self._objects.list(thumbnail_prefix(dataset_id, sample_id)))
+        for kind, key in sources:
+            if kind == "local":
+                self._local.delete(key)
+            else:
+                self.delete_objects([key])
+
+    def delete_objects(self, keys: Iterable[str]) -> None:
+        """Delete stored objects, logging (not raising) what cannot be deleted."""
+        for key in list(keys):
+            try:
+                self._objects.delete(key)
+            except Exception as exc:  # the rows are gone; a leftover file is only wasted space
+                log.warning("could not delete object %s: %s", key, exc)
+
+
+@dataclass(frozen=True)
+class SampleFile:
+    """What a sample's source is, as needed to serve it."""
+
+    sample_id: str
+    dataset_id: str
+    name: str
+    source_kind: str
+    source_key: str
+    content_hash: str | None
+
+
+@dataclass
+class SourceContent:
+    """A response to serve: ``body`` (bytes) or ``path`` (a local file), or neither for 304."""
+
+    content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    path: Path | None = None
+    not_modified: bool = False
+
+
+class SampleSourceService:
+    def __init__(
+        self,
+        db: Database,
+        objects: ObjectStore,
+        signer: SourceSigner,
+        local: LocalFiles,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self._db = db
+        self._objects = objects
+        self._signer = signer
+        self.local = local
+        self._max_pixels = max_pixels
+        # Concurrent first requests for one thumbnail render it once (per process).
+        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    # -- URLs -------------------------------------------------------------------------------------
+
+    def source_url(
+        self,
+        origin: str,
+        project_id: str,
+        dataset_id: str,
+        sample_id: str,
+        process_parameter: str | None,
+        *,
+        now: float | None = None,
+    ) -> str:
+        """The pre-signed ``source`` URL of a sample on ``origin`` (e.g. ``http://host:8080``).
+
+        ``process_parameter`` (OBS ``image/resize,...``) is validated (400, ModelArts.0104) and
+        signed into the URL as ``x-image-process``; empty means the original file.
+        """
+        process = process_parameter.strip() if process_parameter else None
+        check_process_parameter(process)
+        ref = SourceRef(project_id, dataset_id, sample_id)
+        return self._signer.url(origin, ref, process or None, now=now)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def read_bytes(self, sample: SampleFile) -> bytes:
+        """The sample's file content; 404 (ModelArts.4338) when the file is gone."""
+        if sample.source_kind == "local":
+            path = self.local.confine(sample.source_key)
+            if path is None:
+                raise SourceUnavailableError()
+            try:
+                return path.read_bytes()
+            except OSError:
+                raise SourceUnavailableError() from None
+        try:
+            return self._objects.get(sample.source_key)
+        except (FileNotFoundError, IsADirectoryError):
+            raise SourceUnavailableError() from None
+
+    def _find(self, ref: SourceRef) -> SampleFile:
+        with self._db.session() as session:
+            row = session.execute(
+                select(
+                    Sample.id,
+                    Sample.dataset_id,
+                    Sample.sample_name,
+                    Sample.source_kind,
+                    Sample.source_key,
+                    Sample.content_hash,
+                )
+                .join(Dataset, Dataset.id == Sample.dataset_id)
+                .where(
+                    Sample.id == ref.sample_id,
+                    Sample.dataset_id == ref.dataset_id,
+                    Dataset.project_id == ref.project_id,
+                )
+            ).first()
+        if row is None:
+            raise SampleNotFoundError()
+        return SampleFile(*row)
+
+    # -- the signed GET ---------------------------------------------------------------------------
+
+    def open_signed(
+        self,
+        project_id: str,
+        dataset_id: str,
+        sample_id: str,
+        query: Sequence[tuple[str, str]],
+        *,
+        if_none_match: str | None = None,
+        now: float | None = None,
+    ) -> SourceContent:
+        """Verify a pre-signed request (``query`` already URL-decoded) and return what to serve.
+
+        403 (ModelArts.4203) for a missing, repeated, changed or expired signature part, or the
+        query of another sample; 404 when the sample no longer exists; 400 for a process
+        parameter that cannot be applied (malformed, not an image, corrupt, too many pixels).
+        """
+        ref = SourceRef(project_id, dataset_id, sample_id)
+        params: dict[str, str] = {}
+        for key, value in query:
+            if key in SIGNED_QUERY_KEYS:
+                if key in params:
+                    raise ForbiddenError(f"The URL repeats {key}.", error_code="ModelArts.4203")
+                params[key] = value
+        if params.get("AccessKeyId") != ACCESS_KEY_ID:
+            raise ForbiddenError("The URL is not signed by this server.", error_code="ModelArts.4203")
+        process = params.get("x-image-process")
+        self._signer.verify(ref, params.get("Expires"), params.get("Signature"), process)
+        moment = time.time() if now is None else now
+        max_age = max(0, int(params["Expires"]) - int(moment))
+        sample = self._find(ref)
+        spec = check_process_parameter(process)
+        if spec is None:
+            return self._original(sample, max_age, if_none_match)
+        return self._thumbnail(sample, spec, max_age, if_none_match)
+
+    @staticmethod
+    def _headers(etag: str, max_age: int, content_type: str) -> dict[str, str]:
+        headers = {"Cache-Control": f"private, max-age={max_age}", "ETag": etag, **SECURITY_HEADERS}
+        if not is_inline(content_type):
+            headers["Content-Disposition"] = "attachment"
+        return headers
+
+    def _original(self, sample: SampleFile, max_age: int, if_none_match: str | None) -> SourceContent:
+        etag = f'"{sample.content_hash or sample.sample_id}"'
+        if if_none_match is not None and _etag_matches(if_none_match, etag):
+            return _not_modified(etag, max_age)
+        if sample.source_kind == "local":
+            path = self.local.confine(sample.source_key)
+            if path is None:
+                raise SourceUnavailableError()
+            try:
+                with path.open("rb") as fh:
+                    head = fh.read(16)
+            except OSError:
+                raise SourceUnavailableError() from None
+            content = SourceContent(sniff_content_type(head, sample.name), path=path)
+        else:
+            data = self.read_bytes(sample)
+            content = SourceContent(sniff_content_type(data[:16], sample.name), body=data)
+        if not is_inline(content.content_type):
+            content.content_type = "application/octet-stream"
+        content.headers = self._headers(etag, max_age, content.content_type)
+        return content
+
+    def _thumbnail(
+        self, sample: SampleFile, spec: ResizeSpec, max_age: int, if_none_match: str | None
+    ) -> SourceContent:
+        key = thumbnail_key(sample.dataset_id, sample.sample_id, spec)
+        etag = f'"{sample.content_hash or sample.sample_id}-{key.rsplit("/", 1)[1][:16]}"'
+        if if_none_match is not None and _etag_matches(if_none_match, etag):
+            return _not_modified(etag, max_age)
+        data = self._cached(key)
+        if data is None:
+            with self._locks[hash(key) % _LOCK_STRIPES]:
+                data = self._cached(key)
+                if data is None:
+                    data = self._render(sample, spec)
+                    self._objects.put(key, data)
+        content_type = sniff_content_type(data[:16], "")
+        return SourceContent(content_type, headers=self._headers(etag, max_age, content_type), body=data)
+
+    def _cached(self, key: str) -> bytes | None:
+        if not self._objects.exists(key):
+            return None
+        try:
+            data = self._objects.get(key)
+        except FileNotFoundError:
+            return None
+        return data if _complete_image(data) else None
+
+    def _render(self, sample: SampleFile, spec: ResizeSpec) -> bytes:
+        source = self.read_bytes(sample)
+        try:
+            data, _content_type = resize_image(source, spec, max_pixels=self._max_pixels)
+        except ImageDecodeError as exc:
+            raise ImageProcessError(f"The sample cannot be processed as an image: {exc}") from None
+        except ProcessParameterError as exc:
+            raise ValidationFailedError(f"Invalid process_parameter: {exc}") from None
+        return data
+
+
+def _not_modified(etag: str, max_age: int) -> SourceContent:
+    headers = {"Cache-Control": f"private, max-age={max_age}", "ETag": etag, **SECURITY_HEADERS}
+    return SourceContent("application/octet-stream", headers=headers, not_modified=True)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
+    return "*" in candidates or etag in candidates

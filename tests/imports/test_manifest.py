@@ -1,0 +1,328 @@
+"""ModelArts manifest imports: write a manifest, import it, check every sample's labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED
+from tests.api import World, unique_name
+from tests.imports import (
+    create,
+    jpeg,
+    labels_by_name,
+    manifest_text,
+    png,
+    run_import,
+    samples_of,
+    voc_xml,
+    wav_bytes,
+    world_fixture,
+    write,
+)
+
+world = world_fixture("manifest")
+
+
+def label_view(row: Any) -> list[tuple[str, int, float | None, str, dict[str, Any]]]:
+    return sorted(
+        (label.name, label.type, label.score, label.annotated_by, label.property) for label in row.labels
+    )
+
+
+def test_image_classification_manifest_round_trip(world: World) -> None:
+    root = world.imports / unique_name("mf")
+    write(root, {"images/cat.jpg": jpeg(1), "images/dog.png": png(2), "plain.jpg": jpeg(3)})
+    world.services.objects.put(f"bucket/{root.name}/bird.jpg", jpeg(4))
+    lines = [
+        {
+            "source": str(root / "images" / "cat.jpg"),
+            "usage": "TRAIN",
+            "hard": "true",
+            "hard-coefficient": 0.8,
+            "id": "0162005993f8065ef47eefb59d1e4970",
+            "annotation": [
+                {
+                    "type": "modelarts/image_classification",
+                    "name": "cat",
+                    "property": {"color": "white", "kind": "Persian cat"},
+                    "hard": "true",
+                    "hard-coefficient": 0.8,
+                    "annotated-by": "human",
+                    "creation-time": "2019-01-23 11:30:30",
+                },
+                {
+                    "type": "modelarts/image_classification",
+                    "name": "animal",
+                    "annotated-by": "modelarts/active-learning",
+                    "confidence": 0.8,
+                    "creation-time": "2019-01-23 11:30:30",
+                },
+            ],
+            "inference-loc": "/path/to/inference-output",
+        },
+        {"source": "images/dog.png", "annotation": [{"type": "image_classification", "name": " dog "}]},
+        {"source": "plain.jpg"},
+        {
+            "source": f"s3://bucket/{root.name}/bird.jpg",
+            "annotation": [{"type": "image_classification", "name": "bird"}],
+        },
+        # An annotation of another dataset type is ignored, the sample still imported.
+        "",
+        {
+            "source": "plain.jpg",  # listed twice: imported once
+            "annotation": [{"type": "object_detection", "annotation-loc": "x.xml"}],
+        },
+    ]
+    write(root, {"V001.manifest": manifest_text(lines)})
+    dataset_id = create(world, 0)
+    task = run_import(world, dataset_id, root / "V001.manifest", import_type="manifest")
+
+    rows = samples_of(world, dataset_id)
+    assert sorted(rows) == ["bird.jpg", "cat.jpg", "dog.png", "plain.jpg"]
+    cat = rows["cat.jpg"]
+    assert label_view(cat) == [
+        ("animal", 0, 0.8, "modelarts/active-learning", {"@labelarts:creation_time": "2019-01-23 11:30:30"}),
+        (
+            "cat",
+            0,
+            None,
+            "human",
+            {
+                "color": "white",
+                "kind": "Persian cat",
+                "@modelarts:hard": "true",
+                "@modelarts:hard_coefficient": "0.8",
+                "@labelarts:creation_time": "2019-01-23 11:30:30",
+            },
+        ),
+    ]
+    assert cat.sample.hard is True and cat.sample.hard_coefficient == 0.8
+    assert cat.sample.sample_status == MANUAL
+    assert cat.sample.top_score == 0.8
+    assert cat.sample.metadata_["@labelarts:usage"] == "TRAIN"
+    assert cat.sample.metadata_["@labelarts:inference_loc"] == "/path/to/inference-output"
+    assert cat.sample.metadata_["@modelarts:import_origin"] == 1
+    assert cat.sample.metadata_["@modelarts:size"] == [24, 16, 3]
+    assert cat.sample.source_key == str((root / "images" / "cat.jpg").resolve())
+    assert label_view(rows["dog.png"]) == [("dog", 0, None, "human", {})]
+    assert rows["plain.jpg"].labels == [] and rows["plain.jpg"].sample.sample_status == UNLABELED
+    assert rows["plain.jpg"].sample.hard is False
+    bird = rows["bird.jpg"].sample
+    assert (bird.source_kind, bird.source_key) == ("object", f"bucket/{root.name}/bird.jpg")
+    assert labels_by_name(world, dataset_id) == {"cat": 0, "animal": 0, "dog": 0, "bird": 0}
+
+    assert task["import_type"] == 1
+    assert task["total_file_count"] == 5 and task["imported_sample_count"] == 4
+    assert task["annotated_sample_count"] == 3
+    assert task["ignored_annotation_count"] == 1
+    assert task["skipped_reasons"] == {"duplicate": 1}
+    assert task["failed_files"] == []
+
+
+def test_object_detection_manifest_reads_annotation_loc(world: World) -> None:
+    root = world.imports / unique_name("det")
+    objects = [{"name": "bag", "bndbox": (108, 101, 251, 238), "difficult": 0}]
+    write(
+        root,
+        {
+            "img/1.jpg": jpeg(1),
+            "ann/1.xml": voc_xml("1.jpg", objects),
+            "img/2.jpg": jpeg(2),
+        },
+    )
+    lines = [
+        {
+            "source": "img/1.jpg",
+            "annotation": [
+                {
+                    "type": "modelarts/object_detection",
+                    "annotation-loc": str(root / "ann" / "1.xml"),
+                    "annotation-format": "PASCAL VOC",
+                    "annotated-by": "human",
+                }
+            ],
+        },
+        {
+            "source": "img/2.jpg",
+            "annotation": [{"type": "object_detection", "annotation-loc": "/etc/passwd"}],
+        },
+    ]
+    write(root, {"d.manifest": manifest_text(lines)})
+    dataset_id = create(world, 1)
+    task = run_import(world, dataset_id, root / "d.manifest", import_type="manifest")
+    rows = samples_of(world, dataset_id)
+    assert sorted(rows) == ["1.jpg"]
+    (label,) = rows["1.jpg"].labels
+    assert (label.name, label.type) == ("bag", 1)
+    assert label.property["@modelarts:feature"] == [[108, 101], [251, 238]]
+    assert label.property["@modelarts:shape"] == "bndbox"
+    assert [f["path"] for f in task["failed_files"]] == ["d.manifest:2"]
+    assert "outside the configured import roots" in task["failed_files"][0]["reason"]
+
+
+def test_text_manifests_classification_entities_and_triplets(world: World) -> None:
+    root = world.imports / unique_name("txt")
+    classification = [
+        {
+            "source": "content://I like this product ",
+            "id": "XGDVGS",
+            "annotation": [
+                {"type": "modelarts/text_classification", "name": " positive", "annotated-by": "human"}
+            ],
+        },
+        {"source": "content://No opinion"},
+    ]
+    entities = [
+        {
+            "source": "content://Michael Jordan is the most famous basketball player in the world.",
+            "usage": "TRAIN",
+            "annotation": [
+                {
+                    "type": "modelarts/text_entity",
+                    "name": "Person",
+                    "property": {"@modelarts:start_index": 0, "@modelarts:end_index": 14},
+                },
+                {
+                    "type": "modelarts/text_entity",
+                    "name": "Category",
+                    "property": {"@modelarts:start_index": 34, "@modelarts:end_index": 44},
+                },
+            ],
+        }
+    ]
+    triplets = [
+        {
+            "source": "content://Three Body is a novel by Liu Cixin.",
+            "annotation": [
+                {
+                    "type": "modelarts/text_entity",
+                    "name": "Book",
+                    "id": "E1",
+                    "property": {"@modelarts:start_index": 0, "@modelarts:end_index": 10},
+                },
+                {
+                    "type": "modelarts/text_entity",
+                    "name": "Person",
+                    "id": "E2",
+                    "property": {"@modelarts:start_index": 34, "@modelarts:end_index": 43},
+                },
+                {
+                    "type": "modelarts/text_triplet",
+                    "name": "Author",
+                    "id": "R1",
+                    "property": {"@modelarts:from": "E2", "@modelarts:to": "E1"},
+                },
+            ],
+        }
+    ]
+    write(
+        root,
+        {
+            "c.manifest": manifest_text(classification),
+            "e.manifest": manifest_text(entities),
+            "t.manifest": manifest_text(triplets),
+        },
+    )
+    text_ds = create(world, 100)
+    run_import(world, text_ds, root / "c.manifest", import_type="manifest")
+    rows = samples_of(world, text_ds, key="text")
+    assert {text: row.names for text, row in rows.items()} == {
+        "I like this product": ["positive"],
+        "No opinion": [],
+    }
+    assert rows["I like this product"].sample.sample_type == 1
+
+    ner = create(world, 101)
+    run_import(world, ner, root / "e.manifest", import_type="manifest")
+    (row,) = samples_of(world, ner, key="text").values()
+    assert label_view(row) == [
+        ("Category", 101, None, "human", {"@modelarts:start_index": 34, "@modelarts:end_index": 44}),
+        ("Person", 101, None, "human", {"@modelarts:start_index": 0, "@modelarts:end_index": 14}),
+    ]
+
+    triplet = create(world, 102)
+    run_import(world, triplet, root / "t.manifest", import_type="manifest")
+    (row,) = samples_of(world, triplet, key="text").values()
+    got = {label.name: (label.type, label.property) for label in row.labels}
+    assert got["Book"] == (
+        103,
+        {"@modelarts:start_index": 0, "@modelarts:end_index": 10, "@labelarts:id": "E1"},
+    )
+    assert got["Author"] == (102, {"@modelarts:from": "E2", "@modelarts:to": "E1", "@labelarts:id": "R1"})
+    assert labels_by_name(world, triplet) == {"Book": 103, "Person": 103, "Author": 102}
+
+
+def test_audio_manifest_and_speech_content(world: World) -> None:
+    root = world.imports / unique_name("audio")
+    write(root, {"pets.wav": wav_bytes(1), "talk.wav": wav_bytes(2)})
+    write(
+        root,
+        {
+            "a.manifest": manifest_text(
+                [
+                    {
+                        "source": "pets.wav",
+                        "annotation": [{"type": "modelarts/audio_classification", "name": "cat"}],
+                    }
+                ]
+            ),
+            "s.manifest": manifest_text(
+                [
+                    {
+                        "source": "talk.wav",
+                        "annotation": [
+                            {
+                                "type": "modelarts/audio_content",
+                                "property": {"@modelarts:content": "Today is a good day."},
+                            }
+                        ],
+                    }
+                ]
+            ),
+        },
+    )
+    sound = create(world, 200)
+    run_import(world, sound, root / "a.manifest", import_type="manifest")
+    assert samples_of(world, sound)["pets.wav"].names == ["cat"]
+    speech = create(world, 201)
+    run_import(world, speech, root / "s.manifest", import_type="manifest")
+    (label,) = samples_of(world, speech)["talk.wav"].labels
+    assert label.type == 201 and label.property == {"@modelarts:content": "Today is a good day."}
+
+
+def test_filters_and_unconfirmed_import(world: World) -> None:
+    root = world.imports / unique_name("filter")
+    write(root, {f"{i}.jpg": jpeg(10 + i) for i in range(4)})
+    lines = [
+        {"source": "0.jpg", "annotation": [{"type": "image_classification", "name": "Rabbits"}]},
+        {"source": "1.jpg", "hard": True, "annotation": [{"type": "image_classification", "name": "Bees"}]},
+        {"source": "2.jpg", "annotation": [{"type": "image_classification", "name": "Wasps"}]},
+        {"source": "3.jpg"},
+    ]
+    write(root, {"f.manifest": manifest_text(lines)})
+    included = create(world, 0)
+    task = run_import(
+        world,
+        included,
+        root / "f.manifest",
+        import_type="manifest",
+        included_labels=["Rabbits", {"name": "Bees"}],
+    )
+    assert sorted(samples_of(world, included)) == ["0.jpg", "1.jpg"]
+    assert task["skipped_reasons"] == {"filtered": 2}
+
+    excluded = create(world, 0)
+    run_import(
+        world, excluded, root / "f.manifest", import_type="manifest", excluded_labels=[{"name": "Wasps"}]
+    )
+    assert sorted(samples_of(world, excluded)) == ["0.jpg", "1.jpg", "3.jpg"]
+
+    hard = create(world, 0)
+    run_import(world, hard, root / "f.manifest", import_type="manifest", difficult_only=True)
+    assert sorted(samples_of(world, hard)) == ["1.jpg"]
+
+    unconfirmed = create(world, 0)
+    task = run_import(world, unconfirmed, root / "f.manifest", import_type="manifest", final_annotation=False)
+    statuses = {name: row.sample.sample_status for name, row in samples_of(world, unconfirmed).items()}
+    assert statuses == {"0.jpg": AUTO, "1.jpg": AUTO, "2.jpg": AUTO, "3.jpg": UNLABELED}
+    assert task["unconfirmed_sample_count"] == 3
