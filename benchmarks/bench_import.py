@@ -10,8 +10,9 @@ What it does:
 3. creates an image-classification dataset, starts an import task of the folder and polls it
    every 0.5 s, sampling the server's resident memory from ``/proc/<pid>/status``;
 4. imports the same folder again (every file is skipped as a duplicate, without being read);
-5. prints files/s (task time: the task's ``update_ms - create_time``) and the server's peak RSS
-   (``VmHWM``) before and after, and optionally writes them as JSON.
+5. prints files/s (task time: the task's ``update_ms - create_time``), the server's resident
+   memory (``VmRSS`` before the import and the highest seen while importing, and ``VmHWM``, the
+   peak since start-up) and optionally writes the figures as JSON.
 
 Run from the repository root with the project's virtualenv active::
 
@@ -73,8 +74,9 @@ class Result:
     failed: int
     reimport_s: float
     reimport_files_per_s: float
-    rss_idle_mib: float
-    rss_peak_mib: float
+    rss_idle_mib: float  # VmRSS before the import
+    rss_max_mib: float  # highest VmRSS seen while importing (sampled every 0.5 s)
+    hwm_mib: float  # VmHWM (peak RSS since start, includes start-up) at the end
     rss_end_mib: float
 
 
@@ -178,7 +180,9 @@ def run_import(session: Session, dataset_id: str, path: Path, peak: list[int]) -
         deadline = time.monotonic() + TIMEOUT_S
         last = -1
         while time.monotonic() < deadline:
-            peak[0] = max(peak[0], memory_kib(session.pid)["VmHWM"])
+            memory = memory_kib(session.pid)
+            peak[0] = max(peak[0], memory["VmHWM"])
+            peak[1] = max(peak[1], memory["VmRSS"])
             task: dict[str, Any] = client.get(f"{base}/{task_id}").json()
             if task["status"] in ("COMPLETED", "FAILED"):
                 if task["status"] == "FAILED":
@@ -210,8 +214,8 @@ def bench(database: str, count: int, classes: int, pg_admin_url: str) -> Result:
                     raise RuntimeError(f"POST datasets -> {resp.status_code}: {resp.text}")
                 dataset_id = resp.json()["dataset_id"]
             time.sleep(1.0)  # the (empty) initial import ends
-            idle = memory_kib(session.pid)["VmHWM"]
-            peak = [idle]
+            idle = memory_kib(session.pid)
+            peak = [idle["VmHWM"], idle["VmRSS"]]
             print(f"[{database}] importing...", file=sys.stderr)
             task = run_import(session, dataset_id, folder, peak)
             again = run_import(session, dataset_id, folder, peak)
@@ -231,8 +235,9 @@ def bench(database: str, count: int, classes: int, pg_admin_url: str) -> Result:
         failed=task["failed_file_count"],
         reimport_s=round(reimport_s, 2),
         reimport_files_per_s=round(count / reimport_s, 1),
-        rss_idle_mib=round(idle / 1024, 1),
-        rss_peak_mib=round(max(peak[0], end["VmHWM"]) / 1024, 1),
+        rss_idle_mib=round(idle["VmRSS"] / 1024, 1),
+        rss_max_mib=round(peak[1] / 1024, 1),
+        hwm_mib=round(max(peak[0], end["VmHWM"]) / 1024, 1),
         rss_end_mib=round(end["VmRSS"] / 1024, 1),
     )
 
@@ -250,13 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     results = [bench(db, args.count, args.classes, args.pg_admin_url) for db in args.databases.split(",")]
     header = (
         f"{'database':<11}{'files':>9}{'classes':>8}{'import s':>10}{'files/s':>10}"
-        f"{'re-import s':>13}{'re files/s':>12}{'RSS idle':>10}{'RSS peak':>10}"
+        f"{'re-import s':>13}{'re files/s':>12}{'RSS idle':>10}{'RSS max':>10}{'VmHWM':>10}"
     )
     print(header)
     for r in results:
         print(
             f"{r.database:<11}{r.files:>9}{r.classes:>8}{r.import_s:>10.1f}{r.files_per_s:>10.0f}"
-            f"{r.reimport_s:>13.1f}{r.reimport_files_per_s:>12.0f}{r.rss_idle_mib:>9.0f}M{r.rss_peak_mib:>9.0f}M"
+            f"{r.reimport_s:>13.1f}{r.reimport_files_per_s:>12.0f}"
+            f"{r.rss_idle_mib:>9.0f}M{r.rss_max_mib:>9.0f}M{r.hwm_mib:>9.0f}M"
         )
         if r.imported != r.files or r.failed:
             print(f"  warning: imported {r.imported} of {r.files}, {r.failed} failed", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from pathlib import Path
 
 from labelarts.services.samples.records import MANUAL, UNLABELED
@@ -295,3 +296,20 @@ def test_free_format_takes_any_non_empty_file(world: World) -> None:
     assert all(row.sample.sample_type == 9 and not row.labels for row in rows.values())
     assert "@modelarts:size" not in rows["broken.jpg"].sample.metadata_
     assert task["failed_files"] == [{"path": "e.dat", "reason": "empty file"}]
+
+
+def test_dataset_created_over_an_object_store_prefix_imports_it(world: World) -> None:
+    prefix = f"uploads-{uuid.uuid4().hex[:8]}"
+    world.services.objects.put(f"{prefix}/cat/a.jpg", jpeg(1))
+    world.services.objects.put(f"{prefix}/dog/b.jpg", jpeg(2))
+    world.services.objects.put(f"{prefix}/c.jpg", jpeg(3))
+    dataset_id = create(world, data_sources=[{"data_type": 0, "data_path": f"obs://{prefix}/"}])
+    rows = samples_of(world, dataset_id)
+    assert {name: row.names for name, row in rows.items()} == {
+        "a.jpg": ["cat"],
+        "b.jpg": ["dog"],
+        "c.jpg": [],
+    }
+    assert all(row.sample.source_kind == "object" for row in rows.values())
+    detail = world.alice.aksk.get(world.alice.v2(f"/datasets/{dataset_id}")).json()
+    assert detail["data_sources"][0]["data_path"] == f"obs://{prefix}/"

@@ -65,10 +65,8 @@ def create_dataset(
 ) -> JSONResponse:
     """201 with ``dataset_id`` and the ``import_task_id`` of the initial import."""
     raw_path = ensure_single_source(body)
-    data_path = services.import_roots.resolve(raw_path) if raw_path else None
-    dataset = services.datasets.create(
-        principal.project_id, body, data_path=str(data_path) if data_path else None
-    )
+    data_path = services.imports.resolve_data_path(raw_path) if raw_path else None
+    dataset = services.datasets.create(principal.project_id, body, data_path=data_path)
     task_id = services.imports.start_initial_import(principal.project_id, dataset.id, data_path)
     return JSONResponse({"dataset_id": dataset.id, "import_task_id": task_id}, status_code=201)
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from sqlalchemy import select
-from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,7 +67,7 @@ from labelarts.services.samples.records import (
     new_sample,
 )
 from labelarts.storage.db import Database
-from labelarts.storage.db.dialect import is_unique_violation
+from labelarts.storage.db.dialect import is_unique_violation, refresh_statistics
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
 from labelarts.storage.objects import ObjectStore
 
@@ -597,12 +596,10 @@ class Importer:
         time this import has doubled its rows (1k, 2k, 4k...): a few runs, tens of ms each.
         """
         self._added_since_start += added
-        if self._added_since_start < self._analyze_at or self._db.engine.dialect.name != "postgresql":
+        if self._added_since_start < self._analyze_at:
             return
         self._analyze_at = self._added_since_start * 2
-        with self._db.engine.connect() as connection:
-            connection.execute(sql("ANALYZE samples, sample_labels"))
-            connection.commit()
+        refresh_statistics(self._db.engine, ("samples", "sample_labels"))
 
     def _insert(self, drafts: list[Draft]) -> tuple[list[Draft], set[str]]:
         """Insert the drafts that are new to the dataset; return them and the labels created."""

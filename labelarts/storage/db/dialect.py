@@ -39,3 +39,13 @@ def is_unique_violation(exc: IntegrityError, constraint: str, table: str) -> boo
     """Whether ``exc`` is the named unique constraint (PostgreSQL names it, SQLite its table)."""
     text = str(exc.orig)
     return constraint in text or f"UNIQUE constraint failed: {table}." in text
+
+
+def refresh_statistics(engine: Engine, tables: tuple[str, ...]) -> None:
+    """Refresh the planner's statistics for fast-growing tables (PostgreSQL only: SQLite's
+    planner does not need them for the per-dataset index lookups)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"ANALYZE {', '.join(tables)}")
+        connection.commit()
