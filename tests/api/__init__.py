@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from labelarts.api.services import Services, build_services
 from labelarts.clock import new_hex_id, now_ms
 from labelarts.config import Settings
 from labelarts.storage.db.models import Sample, SampleLabel
-from tests.conftest import PG_ADMIN_URL, LiveServer, Tenant, make_tenant, start_server
+from tests.conftest import LiveServer, Tenant, fresh_database_url, make_tenant, start_server
 from tests.conftest import test_database_kind as database_kind
 
 __all__ = [
@@ -68,24 +68,6 @@ class World:
 
     def new_tenant(self, name: str) -> Tenant:
         return make_tenant(self.server, name, new_hex_id())
-
-
-@contextmanager
-def fresh_database_url(tmp: Path) -> Iterator[str]:
-    """An empty database of the kind ``LABELARTS_TEST_DATABASE`` selects (as in conftest)."""
-    if database_kind() != "postgresql":
-        yield f"sqlite:///{tmp / 'labelarts.db'}"
-        return
-    name = f"labelarts_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
