@@ -10,7 +10,6 @@ import pytest
 
 from labelarts.clock import now_ms
 from labelarts.jobs.states import TaskStatus
-from labelarts.services.importing.runner import _label_new_sample
 from labelarts.services.samples.records import AUTO, LabelInput, new_sample, set_sample_labels
 from labelarts.storage.db.models import Dataset, SampleLabel, Task
 from tests.api import World, unique_name, wait_for_import
@@ -197,8 +196,8 @@ def test_answers_have_reference_types_and_the_failure_report(world: World) -> No
 
 
 def test_labels_of_new_samples_match_set_sample_labels(world: World) -> None:
-    """The importer writes a new sample's labels itself (no DELETE); it must agree with
-    ``set_sample_labels`` on rows, status and top score."""
+    """The importer labels new samples with ``set_sample_labels(..., new=True)`` (no DELETE);
+    that must give the same rows, status and top score as the general path."""
     dataset_id = create(world, 0)
     labels = [
         LabelInput("a", 0, score=0.25, property={"k": "v"}, annotated_by="modelarts/auto"),
@@ -209,7 +208,7 @@ def test_labels_of_new_samples_match_set_sample_labels(world: World) -> None:
     with world.services.db.session() as session:
         dataset = session.get(Dataset, dataset_id)
         assert dataset is not None
-        for way in ("set_sample_labels", "importer"):
+        for way in ("general", "new"):
             sample = new_sample(
                 dataset,
                 source_kind="object",
@@ -224,10 +223,7 @@ def test_labels_of_new_samples_match_set_sample_labels(world: World) -> None:
             )
             session.add(sample)
             session.flush()
-            if way == "importer":
-                _label_new_sample(session, sample, labels, AUTO)
-            else:
-                set_sample_labels(session, sample, labels, status=AUTO)
+            set_sample_labels(session, sample, labels, status=AUTO, new=way == "new")
             session.flush()
             rows = session.query(SampleLabel).filter_by(sample_id=sample.id).order_by(SampleLabel.id).all()
             found = [(r.name, r.type, r.score, r.property, r.annotated_by) for r in rows]

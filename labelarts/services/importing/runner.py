@@ -65,10 +65,11 @@ from labelarts.services.samples.records import (
     LabelInput,
     bump_data_version,
     new_sample,
+    set_sample_labels,
 )
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import is_unique_violation, refresh_statistics
-from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
+from labelarts.storage.db.models import Dataset, Label, Sample
 from labelarts.storage.objects import ObjectStore
 
 CHUNK: Final = 256
@@ -642,7 +643,7 @@ class Importer:
             status = MANUAL if self._spec.final_annotation else AUTO
             for sample, draft in zip(samples, fresh, strict=True):
                 if draft.labels:
-                    _label_new_sample(session, sample, draft.labels, status)
+                    set_sample_labels(session, sample, draft.labels, status=status, new=True)
             session.flush()
             bump_data_version(session, dataset_id)
             return fresh, created
@@ -678,27 +679,6 @@ class Importer:
                 session, dataset, [LabelIn(name=n, type=t) for n, t in wanted.items()], existing_ok=True
             )
         return set(wanted)
-
-
-def _label_new_sample(session: Session, sample: Sample, labels: list[LabelInput], status: str) -> None:
-    """:func:`~labelarts.services.samples.records.set_sample_labels` for a sample inserted in this
-    transaction: the same label rows, status and top score, without its per-sample DELETE of old
-    labels (a new sample has none), which halved the speed of labelled imports."""
-    session.add_all(
-        SampleLabel(
-            sample_id=sample.id,
-            dataset_id=sample.dataset_id,
-            name=label.name,
-            type=label.type,
-            score=label.score,
-            property=label.property,
-            annotated_by=label.annotated_by,
-        )
-        for label in labels
-    )
-    scores = [label.score for label in labels if label.score is not None]
-    sample.top_score = max(scores) if scores else None
-    sample.sample_status = status
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -72,10 +72,20 @@ def new_sample(
 
 
 def set_sample_labels(
-    session: Session, sample: Sample, labels: Sequence[LabelInput], *, status: str | None = None
+    session: Session,
+    sample: Sample,
+    labels: Sequence[LabelInput],
+    *,
+    status: str | None = None,
+    new: bool = False,
 ) -> None:
-    """Replace the sample's labels; its status follows (no labels means unlabeled)."""
-    session.query(SampleLabel).filter(SampleLabel.sample_id == sample.id).delete()
+    """Replace the sample's labels; its status follows (no labels means unlabeled).
+
+    ``new``: the sample was inserted in this transaction and has no labels yet, so the
+    per-sample DELETE is skipped (it halves the speed of labelled imports).
+    """
+    if not new:
+        session.query(SampleLabel).filter(SampleLabel.sample_id == sample.id).delete()
     for label in labels:
         session.add(
             SampleLabel(
