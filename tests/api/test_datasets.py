@@ -102,17 +102,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield w
 
 
-@pytest.fixture
-def alice(world: World) -> Tenant:
-    return world.alice
-
-
-@pytest.fixture(params=["aksk", "token"])
-def user(request: pytest.FixtureRequest, world: World) -> httpx.Client:
-    """Alice's client, once signed with AK/SK and once with an IAM token."""
-    return world.alice.aksk if request.param == "aksk" else world.alice.token_client
-
-
 def describe(tenant: Tenant, dataset_id: str) -> dict[str, Any]:
     response = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}"))
     assert response.status_code == 200, response.text

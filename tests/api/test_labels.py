@@ -26,17 +26,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield w
 
 
-@pytest.fixture
-def alice(world: World) -> Tenant:
-    return world.alice
-
-
-@pytest.fixture(params=["aksk", "token"])
-def user(request: pytest.FixtureRequest, world: World) -> httpx.Client:
-    """Alice's client, once signed with AK/SK and once with an IAM token."""
-    return world.alice.aksk if request.param == "aksk" else world.alice.token_client
-
-
 def labels_path(tenant: Tenant, dataset_id: str, suffix: str = "") -> str:
     return tenant.v2(f"/datasets/{dataset_id}/data-annotations/labels{suffix}")
 

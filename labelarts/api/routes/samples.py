@@ -46,6 +46,20 @@ def _source_maker(
     return make
 
 
+def _page(
+    services: Services,
+    request: Request,
+    project_id: str,
+    dataset_id: str,
+    query: SampleQuery,
+    process_parameter: str | None,
+) -> dict[str, Any]:
+    """One page of samples as the list endpoints answer it."""
+    make_source = _source_maker(services, request, project_id, process_parameter)
+    samples, count = services.sample_list.list_samples(project_id, dataset_id, query, source_url=make_source)
+    return {"sample_count": count, "samples": samples}
+
+
 def _query(
     *,
     offset: int,
@@ -121,11 +135,7 @@ def list_samples(
         version_id=version_id,
         email=email,
     )
-    make_source = _source_maker(services, request, principal.project_id, process_parameter)
-    samples, count = services.sample_list.list_samples(
-        principal.project_id, dataset_id, query, source_url=make_source
-    )
-    return {"sample_count": count, "samples": samples}
+    return _page(services, request, principal.project_id, dataset_id, query, process_parameter)
 
 
 @router.get("/data-annotations/samples/{sample_id}")
@@ -176,11 +186,7 @@ def list_auto_annotation_samples(
         email=None,
         fixed_status=AUTO,
     )
-    make_source = _source_maker(services, request, principal.project_id, process_parameter)
-    samples, count = services.sample_list.list_samples(
-        principal.project_id, dataset_id, query, source_url=make_source
-    )
-    return {"sample_count": count, "samples": samples}
+    return _page(services, request, principal.project_id, dataset_id, query, process_parameter)
 
 
 @router.get("/auto-annotations/samples/{sample_id}")
