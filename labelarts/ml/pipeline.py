@@ -1,0 +1,183 @@
+"""Auto labeling from end to end: the one function the service's task and the quality benchmark run.
+
+Arrays in, arrays out: features of the labeled and unlabeled samples (and, for images, their
+statistics and a way to get features of perturbed copies) go in; predictions with calibrated
+confidence, auto-accept flags and hard-example verdicts come out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from labelarts.ml.hard import HardExampleDetector, HardExamples
+from labelarts.ml.head import MODES, CalibratedHead, check_features, check_labels
+
+__all__ = ["AutoLabelOutcome", "auto_label"]
+
+# Share of the progress bar each stage takes (the head's cross-validated fit dominates).
+_FIT_SHARE = 0.8
+_AUGMENT_SHARE = 0.1
+
+
+@dataclass
+class AutoLabelOutcome:
+    """What auto labeling says about each of the ``n_u`` unlabeled samples.
+
+    ``predicted``: class index (n_u,). ``confidence``: calibrated probability that ``predicted`` is
+    right, in [0, 1]. ``proba``: calibrated (n_u, C). ``accepted``: ``confidence >=
+    thresholds[predicted]``, the labels expected to meet the target precision. ``thresholds``:
+    per-class auto-accept thresholds (C,). ``hard``: hard-example verdicts. ``estimates``:
+    figures about the fit: ``cv_accuracy`` (out-of-fold accuracy on the labeled samples),
+    ``temperature``, ``C``, ``spreading_weight`` (0 in fast mode), ``n_pseudo_labels``
+    (unlabeled samples the accurate mode learned from), ``expected_accuracy`` (mean confidence),
+    ``coverage`` (share accepted), ``n_augmented_checked``, and, when any label was accepted,
+    ``expected_precision_accepted`` (mean confidence of the accepted ones).
+    """
+
+    predicted: NDArray[np.int64]
+    confidence: NDArray[np.float64]
+    proba: NDArray[np.float64]
+    accepted: NDArray[np.bool_]
+    thresholds: NDArray[np.float64]
+    hard: HardExamples
+    estimates: dict[str, float]
+
+
+def auto_label(
+    X_labeled: np.ndarray,
+    y_labeled: np.ndarray,
+    X_unlabeled: np.ndarray,
+    *,
+    n_classes: int,
+    mode: str = "fast",
+    target_precision: float = 0.95,
+    stats_labeled: np.ndarray | None = None,
+    stats_unlabeled: np.ndarray | None = None,
+    augmented_features: Callable[[np.ndarray], Mapping[int, np.ndarray]] | None = None,
+    augment_budget: int = 2000,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> AutoLabelOutcome:
+    """Label ``X_unlabeled`` from the labeled ``X_labeled, y_labeled`` (class indices in ``[0, n_classes)``).
+
+    ``mode``: ``"fast"`` learns from the labeled samples only, ``"accurate"`` from the unlabeled
+    ones too. ``target_precision`` in (0, 1): the share of auto-accepted labels that should be
+    right. ``stats_*``: image statistics (n, 6) for hard-example rules 5-10. ``augmented_features``:
+    given indices into ``X_unlabeled``, features of perturbed copies per reason code (19-29); at most
+    ``augment_budget`` samples are checked, the least certain (smallest margin between the top two
+    classes) first. ``progress(fraction)`` is called now and then; an exception it raises stops the
+    run and propagates. Bad input raises ValueError.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not 0.0 < target_precision < 1.0:
+        raise ValueError(f"target_precision must be within (0, 1), got {target_precision}")
+    if augment_budget < 0:
+        raise ValueError(f"augment_budget must not be negative, got {augment_budget}")
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+    X_lab = check_features(X_labeled, "X_labeled")
+    X_unl = check_features(X_unlabeled, "X_unlabeled", n_features=X_lab.shape[1])
+    labels = check_labels(y_labeled, X_lab.shape[0], n_classes)
+    if X_unl.shape[0] == 0:
+        raise ValueError("X_unlabeled has no samples: there is nothing to label")
+    for name, stats, n in (
+        ("stats_labeled", stats_labeled, X_lab.shape[0]),
+        ("stats_unlabeled", stats_unlabeled, X_unl.shape[0]),
+    ):
+        if stats is not None and (np.ndim(stats) != 2 or np.shape(stats)[0] != n):
+            raise ValueError(f"{name} must have one row per sample ({n}), got shape {np.shape(stats)}")
+
+    def report(fraction: float) -> None:
+        if progress is not None:
+            progress(min(1.0, max(0.0, fraction)))
+
+    report(0.0)
+    head = CalibratedHead().fit(
+        X_lab,
+        labels,
+        n_classes=n_classes,
+        X_unlabeled=X_unl,
+        mode=mode,
+        seed=seed,
+        progress=lambda f: report(_FIT_SHARE * f),
+    )
+    proba = head.unlabeled_proba_
+    thresholds = head.thresholds(target_precision)
+    predicted = proba.argmax(axis=1).astype(np.int64)
+    confidence = proba[np.arange(proba.shape[0]), predicted]
+    accepted = confidence >= thresholds[predicted]
+    report(_FIT_SHARE)
+
+    augmented = None
+    if augmented_features is not None and augment_budget > 0:
+        augmented = _augmented_predictions(head, proba, augmented_features, augment_budget, X_lab.shape[1])
+    report(_FIT_SHARE + _AUGMENT_SHARE)
+
+    detector = HardExampleDetector().fit(
+        X_lab,
+        labels,
+        n_classes=n_classes,
+        stats_train=stats_labeled if stats_unlabeled is not None else None,
+    )
+    hard = detector.detect(
+        X_unl,
+        proba,
+        thresholds=thresholds,
+        stats=stats_unlabeled if stats_labeled is not None else None,
+        augmented=augmented,
+    )
+    report(1.0)
+
+    estimates = {
+        "cv_accuracy": head.cv_accuracy_,
+        "temperature": head.temperature_,
+        "C": head.C_,
+        "spreading_weight": float(head.weights_[1]) if head.weights_.size > 1 else 0.0,
+        "n_pseudo_labels": float(head.n_pseudo_labels_),
+        "expected_accuracy": float(confidence.mean()),
+        "coverage": float(accepted.mean()),
+        "n_augmented_checked": float(next(iter(augmented.values()))[0].size) if augmented else 0.0,
+    }
+    if accepted.any():
+        estimates["expected_precision_accepted"] = float(confidence[accepted].mean())
+    return AutoLabelOutcome(
+        predicted=predicted,
+        confidence=confidence,
+        proba=proba,
+        accepted=accepted,
+        thresholds=thresholds,
+        hard=hard,
+        estimates=estimates,
+    )
+
+
+def _augmented_predictions(
+    head: CalibratedHead,
+    proba: NDArray[np.float64],
+    augmented_features: Callable[[np.ndarray], Mapping[int, np.ndarray]],
+    budget: int,
+    n_features: int,
+) -> dict[int, tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """Predicted class of each perturbed copy of the least certain ``budget`` samples, per reason code."""
+    top_two = np.sort(proba, axis=1)[:, -2:]
+    margin = top_two[:, 1] - top_two[:, 0]
+    # Stable sort with the index as tie-breaker keeps the choice deterministic.
+    chosen = np.sort(np.argsort(margin, kind="stable")[:budget]).astype(np.int64)
+    features = augmented_features(chosen)
+    out: dict[int, tuple[NDArray[np.int64], NDArray[np.int64]]] = {}
+    for code, feats in features.items():
+        arr = np.asarray(feats, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape != (chosen.size, n_features):
+            raise ValueError(
+                f"augmented features for code {code} must have shape ({chosen.size}, {n_features}), "
+                f"got {arr.shape}"
+            )
+        # A copy that could not be encoded (NaN row) is not checked, rather than failing the task.
+        ok = np.isfinite(arr).all(axis=1)
+        out[int(code)] = (chosen[ok], head.predict_proba(arr[ok]).argmax(axis=1).astype(np.int64))
+    return out
