@@ -19,6 +19,7 @@ from labelarts.api.routes import (
     labels,
     sample_edits,
     samples,
+    tasks,
 )
 from labelarts.api.services import Services, build_services
 from labelarts.config import Settings
@@ -52,6 +53,6 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, iam, datasets, labels, samples, sample_edits, import_tasks, files):
+    for module in (health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files):
         app.include_router(module.router)
     return app

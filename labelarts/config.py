@@ -60,6 +60,20 @@ class Settings(BaseSettings):
     )
     job_workers: int = Field(default=2, ge=1, description="Threads of the in-process executor.")
     log_level: str = Field(default="info", description="Log level of the server.")
+    models_dir: Path | None = Field(
+        default=None,
+        description="Where exported ONNX models are kept (written once, on first use); "
+        "default <data_dir>/models. Share it between instances to export only once.",
+    )
+    ml_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads for feature extraction; default all cores."
+    )
+    autolabel_augment_budget: int = Field(
+        default=200,
+        ge=0,
+        description="Most samples per auto-labeling task whose predictions are re-checked under "
+        "the 11 image perturbations (hard reasons 19-29); the least certain go first.",
+    )
 
     @field_validator("import_roots", mode="before")
     @classmethod
@@ -84,6 +98,12 @@ class Settings(BaseSettings):
         if self.object_store_url:
             return self.object_store_url
         return f"file://{self.resolved_data_dir / 'objects'}"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        if self.models_dir is not None:
+            return self.models_dir.expanduser().resolve()
+        return self.resolved_data_dir / "models"
 
     @property
     def resolved_import_roots(self) -> list[Path]:

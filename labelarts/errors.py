@@ -14,7 +14,10 @@
     │   ├── ImportRunningError (ModelArts.4356)
     │   ├── ImportFailedError (ModelArts.4362)
     │   ├── ImportParameterError (ModelArts.4396)
-    │   └── TaskConflictError (ModelArts.4409)
+    │   ├── TaskConflictError (ModelArts.4409)
+    │   ├── NoLabelsError (ModelArts.4405)
+    │   ├── TooFewLabeledError (ModelArts.4406)
+    │   └── NoUnlabeledError (ModelArts.4407)
     ├── UnauthorizedError (401, ModelArts.0203 / 0201 / 0202 / 3801 / 4122)
     ├── ForbiddenError (403, ModelArts.4630)
     ├── NotFoundError (404, ModelArts.4338)
@@ -116,6 +119,21 @@ class ImportParameterError(BadRequestError):
 class TaskConflictError(BadRequestError):
     error_code = "ModelArts.4409"
     default_message = "Running tasks has exceed the max threshold."
+
+
+class NoLabelsError(BadRequestError):
+    error_code = "ModelArts.4405"
+    default_message = "Dataset must contains labels to start automation labeling."
+
+
+class TooFewLabeledError(BadRequestError):
+    error_code = "ModelArts.4406"
+    default_message = "Dataset must contains labels with at least five images to start automation labeling."
+
+
+class NoUnlabeledError(BadRequestError):
+    error_code = "ModelArts.4407"
+    default_message = "Dataset must contains unlabeled files."
 
 
 class UnauthorizedError(LabelArtsError):

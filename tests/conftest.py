@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -32,6 +33,11 @@ PG_ADMIN_URL = os.environ.get(
     "LABELARTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 PASSWORD = "correct-horse-battery"
+# Every test server shares one models folder: EfficientNet-Lite is exported to ONNX once per
+# machine (tens of seconds), not once per server.
+os.environ.setdefault(
+    "LABELARTS_MODELS_DIR", str(Path(tempfile.gettempdir()) / "labelarts-test-models")
+)
 
 
 def test_database_kind() -> str:

@@ -9,6 +9,7 @@ from labelarts.auth.service import AuthService
 from labelarts.config import Settings
 from labelarts.jobs.executor import Executor, InProcessExecutor
 from labelarts.jobs.runner import TaskRunner
+from labelarts.services.autolabel import AutoLabelService
 from labelarts.services.datasets import DatasetService
 from labelarts.services.imports import ImportService
 from labelarts.services.labels import LabelService
@@ -39,6 +40,7 @@ class Services:
     sources: SampleSourceService
     sample_edits: SampleEditService
     sample_list: SampleListService
+    autolabel: AutoLabelService
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -58,6 +60,7 @@ def build_services(settings: Settings, *, executor: Executor | None = None) -> S
     import_roots = ImportRoots(settings.resolved_import_roots, settings.resolved_data_dir)
     signer = SourceSigner(settings.require_secret(), settings.presign_ttl_seconds)
     local_files = LocalFiles(import_roots, settings.resolved_data_dir)
+    sources = SampleSourceService(db, objects, signer, local_files)
     return Services(
         settings=settings,
         db=db,
@@ -76,7 +79,8 @@ def build_services(settings: Settings, *, executor: Executor | None = None) -> S
         imports=ImportService(db, tasks, datasets, import_roots, objects),
         import_roots=import_roots,
         signer=signer,
-        sources=SampleSourceService(db, objects, signer, local_files),
+        sources=sources,
         sample_edits=SampleEditService(db, objects, local_files),
         sample_list=SampleListService(db),
+        autolabel=AutoLabelService(db, tasks, sources, settings),
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from labelarts import __version__
-from labelarts.cli import datasets, labels, users
+from labelarts.cli import autolabel, datasets, labels, users
 from labelarts.cli._common import state
 from labelarts.cli.serve import serve
 
@@ -21,6 +21,7 @@ app.command("serve")(serve)
 app.add_typer(users.app, name="user")
 app.add_typer(datasets.app, name="dataset")
 app.add_typer(labels.app, name="label")
+app.add_typer(autolabel.app, name="autolabel")
 
 
 def _version(value: bool) -> None:

@@ -1,13 +1,20 @@
-"""``LabelArtsClient``: typed calls for datasets and labels over httpx."""
+"""``LabelArtsClient``: typed calls for datasets, labels, samples and auto labeling over httpx."""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import httpx
 
 from labelarts.client._auth import SdkHmacAuth, TokenAuth
+
+# Intelligent task statuses: -1 queued, 1 running, 2 failed, 3 succeeded, 4 stopping, 5 stopped.
+TASK_FAILED, TASK_SUCCEEDED, TASK_STOPPED = 2, 3, 5
+FINAL_TASK_STATUSES = frozenset({TASK_FAILED, TASK_SUCCEEDED, TASK_STOPPED})
 
 
 class LabelArtsError(Exception):
@@ -168,6 +175,93 @@ class LabelArtsClient:
             f"{self._labels_path(dataset_id)}/{_quote(name)}",
             params={"delete_source": str(delete_source).lower()},
         )
+
+    # --- samples -------------------------------------------------------------------------
+    def list_auto_samples(self, dataset_id: str, **params: Any) -> dict[str, Any]:
+        """One page of auto-labeled samples waiting for confirmation (``sample_count``, ``samples``).
+
+        ``offset`` is a page number; a ``search_conditions`` list or dict is sent as JSON.
+        """
+        if "search_conditions" in params and not isinstance(params["search_conditions"], str):
+            params["search_conditions"] = json.dumps(params["search_conditions"])
+        result: dict[str, Any] = self.request(
+            "GET", f"/datasets/{dataset_id}/auto-annotations/samples", params=params
+        )
+        return result
+
+    def update_samples(self, dataset_id: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        """Replace the labels of samples (``sample_id``, ``labels``, ``metadata``), all or none.
+
+        A sample given labels becomes manually labeled: putting an auto label back confirms it.
+        """
+        result: dict[str, Any] = self.request(
+            "PUT", f"/datasets/{dataset_id}/data-annotations/samples", json={"samples": samples}
+        )
+        return result
+
+    # --- auto labeling (intelligent tasks) -----------------------------------------------
+    def start_auto_label(
+        self,
+        dataset_id: str,
+        *,
+        algorithm_type: str = "fast",
+        target_precision: float | None = None,
+        feature_model: str | None = None,
+        confidence_scope: str | None = None,
+    ) -> str:
+        """Start an auto-labeling task; returns its id (poll it with :meth:`wait_for_task`)."""
+        config: dict[str, Any] = {"algorithm_type": algorithm_type}
+        optional = {
+            "target_precision": target_precision,
+            "feature_model": feature_model,
+            "confidence_scope": confidence_scope,
+        }
+        config.update({k: v for k, v in optional.items() if v is not None})
+        body = {"task_type": "auto-label", "config": config}
+        result: dict[str, Any] = self.request("POST", f"/datasets/{dataset_id}/tasks", json=body)
+        return str(result["task_id"])
+
+    def list_tasks(self, dataset_id: str, **params: Any) -> dict[str, Any]:
+        """``tasks`` and ``total_count``; params ``limit``, ``offset`` (page), ``type``, ``task_name``."""
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/tasks", params=params)
+        return result
+
+    def get_task(self, dataset_id: str, task_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/tasks/{_quote(task_id)}")
+        return result
+
+    def stop_task(self, dataset_id: str, task_id: str) -> None:
+        """Ask a queued or running task to stop (it ends as status 5, leaving the dataset as it was)."""
+        self.request("POST", f"/datasets/{dataset_id}/tasks/{_quote(task_id)}/stop")
+
+    def wait_for_task(
+        self,
+        dataset_id: str,
+        task_id: str,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the task ends (status 2 failed, 3 succeeded, 5 stopped) and return its body.
+
+        ``on_progress`` gets every polled body, the final one included. Raises TimeoutError
+        after ``timeout`` seconds; the task keeps running then.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            body = self.get_task(dataset_id, task_id)
+            if on_progress is not None:
+                on_progress(body)
+            if body.get("status") in FINAL_TASK_STATUSES:
+                return body
+            if deadline is None:
+                time.sleep(poll)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"task {task_id} has not ended after {timeout} s")
+            time.sleep(min(poll, remaining))  # one last look at the deadline itself
 
 
 def _quote(segment: str) -> str:

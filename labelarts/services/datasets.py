@@ -31,7 +31,7 @@ from labelarts.services.labels import (
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import is_unique_violation
-from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel, Task
+from labelarts.storage.db.models import Dataset, Label, Sample, SampleFeature, SampleLabel, Task
 
 # Dataset status values (ModelArts "status").
 STATUS_CREATING, STATUS_NORMAL, STATUS_DELETING, STATUS_ABNORMAL, STATUS_IMPORTING = 0, 1, 2, 4, 8
@@ -346,6 +346,7 @@ class DatasetService:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             ids = select(Sample.id).where(Sample.dataset_id == dataset.id)
             session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(ids)))
+            session.execute(delete(SampleFeature).where(SampleFeature.dataset_id == dataset.id))
             session.execute(delete(Sample).where(Sample.dataset_id == dataset.id))
             session.execute(delete(Label).where(Label.dataset_id == dataset.id))
             session.execute(delete(Task).where(Task.dataset_id == dataset.id))

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -186,3 +187,20 @@ class Task(Base):
     start_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     end_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class SampleFeature(Base):
+    """A sample's feature vector under one encoder (auto labeling's cache: a second task only
+    encodes the samples it has not seen). ``stats`` holds image statistics for hard examples."""
+
+    __tablename__ = "sample_features"
+
+    sample_id: Mapped[str] = mapped_column(
+        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True
+    )
+    encoder: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(String(32), index=True)
+    # float16, little-endian, ``dim`` values; NULL when the file could not be decoded.
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    stats: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    create_time: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,267 @@
+"""Auto labeling end to end through a real ``labelarts serve``: CIFAR-10 from ../shared/data.
+
+What it does:
+
+1. starts ``labelarts serve --import-root <shared data>`` (SQLite in a temporary data dir, or a
+   throw-away PostgreSQL database) and imports the 2,000 CIFAR-10 images with their class
+   folders as labels;
+2. keeps ``--k`` labels per class (seeded) and removes the others through
+   ``PUT .../data-annotations/samples`` (people's view: k labeled per class, the rest unlabeled);
+3. starts an auto-labeling task, polls it every 0.25 s and samples the server's resident memory;
+4. reads every to-be-confirmed sample back through ``GET .../auto-annotations/samples`` and
+   scores it against the true class: accuracy, expected calibration error of the scores,
+   precision and coverage of the samples not marked hard, and the hard flags' precision/recall
+   against the wrong labels;
+5. times the feature phase (task progress 2% -> 80%) and, before the server starts and after it
+   has stopped, the raw onnxruntime throughput of the same model on the same images already
+   preprocessed, in this process with the same threads: the ratio (to the mean of the two) is
+   what the service's pipeline keeps of the raw speed;
+6. runs a second task on the same dataset: every feature comes from the cache.
+
+Run from the repository root with the project's virtualenv active::
+
+    python -m benchmarks.bench_autolabel_service
+    python -m benchmarks.bench_autolabel_service --k 5 --algorithm accurate --augment-budget 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import random
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from benchmarks.bench_auth_latency import (
+    DEFAULT_PG_ADMIN_URL,
+    HOST,
+    _base_env,
+    _free_port,
+    _http_client,
+    _labelarts_command,
+    _stop,
+    _wait_healthy,
+    postgres_database,
+)
+from labelarts.client import SdkHmacAuth
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+CIFAR = SHARED / "cifar10-train-200"
+MODELS_DIR = Path.home() / ".cache" / "labelarts-bench" / "models"
+
+
+def _rss_mib(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextlib.contextmanager
+def _server(
+    data_dir: Path, database_url: str | None, augment_budget: int | None
+) -> Iterator[tuple[str, subprocess.Popen[bytes], dict[str, str]]]:
+    port = _free_port()
+    env = _base_env(database_url)
+    env["LABELARTS_MODELS_DIR"] = str(MODELS_DIR)
+    if augment_budget is not None:
+        env["LABELARTS_AUTOLABEL_AUGMENT_BUDGET"] = str(augment_budget)
+    log_path = data_dir.parent / "serve.log"
+    cmd = [*_labelarts_command(), "serve", "--data-dir", str(data_dir), "--port", str(port)]
+    cmd += ["--import-root", str(SHARED)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://{HOST}:{port}"
+    try:
+        _wait_healthy(base, proc, log_path)
+        creds = json.loads((data_dir / "initial-credentials.json").read_text())
+        yield base, proc, creds
+    finally:
+        _stop(proc)
+
+
+def _all_pages(client: httpx.Client, path: str) -> list[dict[str, Any]]:
+    samples: list[dict[str, Any]] = []
+    page = 0
+    while True:
+        response = client.get(path, params={"limit": 100, "offset": page})
+        response.raise_for_status()
+        batch = response.json()["samples"]
+        samples.extend(batch)
+        if len(batch) < 100:
+            return samples
+        page += 1
+
+
+def _ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for low, high in itertools.pairwise(edges):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(total)
+
+
+def _run_task(
+    client: httpx.Client, pid: int, project_id: str, dataset_id: str, config: dict[str, Any]
+) -> tuple[dict[str, Any], float, float, float]:
+    """Start a task and poll it; (final body, feature phase s, total s, peak RSS MiB)."""
+    path = f"/v2/{project_id}/datasets/{dataset_id}/tasks"
+    started = time.monotonic()
+    task_id = client.post(path, json={"task_type": "auto-label", "config": config}).json()["task_id"]
+    feature_start = feature_end = None
+    peak = 0.0
+    while True:
+        body = client.get(f"{path}/{task_id}").json()
+        now = time.monotonic()
+        peak = max(peak, _rss_mib(pid))
+        if feature_start is None and body["progress"] >= 2.0:
+            feature_start = now
+        if feature_end is None and body["progress"] >= 80.0:
+            feature_end = now
+        if body["status"] in (2, 3, 5):
+            break
+        time.sleep(0.25)
+    total = time.monotonic() - started
+    phase = (feature_end or now) - (feature_start or started)
+    return body, phase, total, peak
+
+
+def _raw_onnxruntime(model: str, images: list[Path], threads: int | None) -> float:
+    """Images/s of the bare onnxruntime session on already-preprocessed inputs."""
+    from PIL import Image
+
+    from labelarts.ml.features.image import preprocess_image
+    from labelarts.ml.features.registry import open_encoder
+
+    encoder: Any = open_encoder("image", model, model_dir=MODELS_DIR, threads=threads)
+    arrays = []
+    for path in images:
+        with Image.open(path) as image:
+            arrays.append(preprocess_image(image.convert("RGB"), encoder.input_size))
+    batch = encoder.batch_size
+    encoder.infer(np.stack(arrays[:batch]))  # warm-up
+    started = time.perf_counter()
+    for start in range(0, len(arrays), batch):
+        encoder.infer(np.stack(arrays[start : start + batch]))
+    return len(arrays) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--k", type=int, default=20, help="labeled samples kept per class")
+    parser.add_argument("--algorithm", choices=["fast", "accurate"], default="fast")
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--augment-budget", type=int, default=None, help="server default if omitted")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Any] = {"k": args.k, "algorithm": args.algorithm, "model": args.model}
+    images = sorted(CIFAR.glob("*/*.jpg"))
+    # Raw speed before and after the service run: on a shared machine the load drifts.
+    raw_before = _raw_onnxruntime(args.model, images, None)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-autolabel-")))
+        url = None
+        if args.database == "postgresql":
+            url = stack.enter_context(postgres_database(DEFAULT_PG_ADMIN_URL))
+        base, proc, creds = stack.enter_context(_server(tmp / "data", url, args.augment_budget))
+        project = creds["project_id"]
+        auth = SdkHmacAuth(creds["access_key"], creds["secret_key"], project)
+        client = stack.enter_context(_http_client(auth, base))
+        client.timeout = httpx.Timeout(120)
+        created = client.post(
+            f"/v2/{project}/datasets",
+            json={
+                "dataset_name": "cifar10",
+                "dataset_type": 0,
+                "data_sources": [{"data_type": 0, "data_path": str(CIFAR)}],
+                "work_path": "/bench/",
+                "work_path_type": 0,
+                "import_annotations": True,
+            },
+        )
+        created.raise_for_status()
+        dataset_id, import_id = created.json()["dataset_id"], created.json()["import_task_id"]
+        while client.get(f"/v2/{project}/datasets/{dataset_id}/import-tasks/{import_id}").json()[
+            "status"
+        ] not in ("COMPLETED", "FAILED"):
+            time.sleep(0.5)
+        samples = _all_pages(client, f"/v2/{project}/datasets/{dataset_id}/data-annotations/samples")
+        truth = {s["sample_id"]: s["labels"][0]["name"] for s in samples}
+        by_class: dict[str, list[str]] = {}
+        for sample_id, name in sorted(truth.items()):
+            by_class.setdefault(name, []).append(sample_id)
+        rng = random.Random(args.seed)
+        keep = {i for ids in by_class.values() for i in rng.sample(ids, args.k)}
+        unlabel = [i for i in truth if i not in keep]
+        for start in range(0, len(unlabel), 100):
+            batch = [{"sample_id": i, "labels": []} for i in unlabel[start : start + 100]]
+            client.put(
+                f"/v2/{project}/datasets/{dataset_id}/data-annotations/samples", json={"samples": batch}
+            ).raise_for_status()
+
+        config = {"algorithm_type": args.algorithm, "feature_model": args.model}
+        body, phase, total, peak = _run_task(client, proc.pid, project, dataset_id, config)
+        if body["status"] != 3:
+            raise SystemExit(f"task did not succeed: {body}")
+        auto = _all_pages(client, f"/v2/{project}/datasets/{dataset_id}/auto-annotations/samples")
+        label = np.array([s["labels"][0]["name"] for s in auto])
+        score = np.array([s["labels"][0]["score"] for s in auto])
+        hard = np.array([bool(s["metadata"]["@modelarts:hard"]) for s in auto])
+        correct = label == np.array([truth[s["sample_id"]] for s in auto])
+        wrong = ~correct
+        figures.update(
+            samples=len(truth),
+            labeled=len(keep),
+            auto_labeled=len(auto),
+            accuracy=float(correct.mean()),
+            ece=_ece(score, correct),
+            not_hard_precision=float(correct[~hard].mean()) if (~hard).any() else float("nan"),
+            not_hard_coverage=float((~hard).mean()),
+            hard_flag_precision=float(wrong[hard].mean()) if hard.any() else float("nan"),
+            hard_flag_recall=float(hard[wrong].mean()) if wrong.any() else float("nan"),
+            task_s=total,
+            feature_phase_s=phase,
+            service_images_per_s=len(truth) / phase,
+            server_peak_rss_mib=peak,
+        )
+        second, _, second_total, _ = _run_task(client, proc.pid, project, dataset_id, config)
+        figures.update(
+            second_task_s=second_total,
+            second_task_encoded=second["result"].get("encoded_feature_count"),
+            second_task_cached=second["result"].get("cached_feature_count"),
+        )
+    raw_after = _raw_onnxruntime(args.model, images, None)
+    raw = (raw_before + raw_after) / 2
+    figures["raw_onnxruntime_images_per_s_before"] = raw_before
+    figures["raw_onnxruntime_images_per_s_after"] = raw_after
+    figures["service_over_raw"] = figures["service_images_per_s"] / raw
+
+    print(f"| figure | {args.database}, {args.model}, {args.algorithm}, k={args.k} |")
+    print("|---|---:|")
+    for key, value in figures.items():
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        print(f"| {key} | {shown} |")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""Intelligent tasks: ``POST/GET .../tasks``, ``GET .../tasks/{id}`` and ``.../stop``.
+
+Only ``task_type`` ``auto-label`` (active learning) runs here; ``pre-label`` needs a deployed
+model service and ``auto-grouping`` is not built, and both answer 400 ModelArts.4396 instead
+of pretending. The preconditions are the guide's ("Creating an Auto Labeling Job"), each
+refused with its own error code before anything is queued.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import distinct, func, select, update
+
+from labelarts.api.schemas.tasks import CreateTaskRequest, parse_confidence_scope
+from labelarts.clock import new_resource_id, now_ms
+from labelarts.config import Settings
+from labelarts.errors import (
+    ImportParameterError,
+    NoLabelsError,
+    NoUnlabeledError,
+    TaskConflictError,
+    TaskNotFoundError,
+    TooFewLabeledError,
+)
+from labelarts.jobs.runner import TaskContext, TaskRunner
+from labelarts.jobs.states import ACTIVE, TaskStatus
+from labelarts.services.autolabel.features import FeatureCache
+from labelarts.services.autolabel.job import MIN_PER_LABEL, MODALITY, AutoLabelJob, JobSpec
+from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED
+from labelarts.services.samples.sources import SampleSourceService
+from labelarts.storage.db import Database
+from labelarts.storage.db.models import Dataset, Sample, SampleLabel, Task
+
+AUTO_LABEL_KIND = "auto-label"
+# Task status -> the reference's Integer status (-1 queuing ... 5 stopped).
+WIRE_STATUS = {
+    TaskStatus.QUEUED: -1,
+    TaskStatus.RUNNING: 1,
+    TaskStatus.FAILED: 2,
+    TaskStatus.SUCCEEDED: 3,
+    TaskStatus.STOPPING: 4,
+    TaskStatus.STOPPED: 5,
+}
+# The reference's task types (list filter ``type``) and their Integer ``type`` in answers.
+TASK_TYPES = {"auto-label": 0, "pre-label": 1, "auto-grouping": 2}
+_MESSAGES = {
+    TaskStatus.QUEUED: ("ModelArts.4914", "Auto labeling task submitted."),
+    TaskStatus.RUNNING: ("ModelArts.4914", "Auto labeling task is running."),
+    TaskStatus.STOPPING: ("ModelArts.4914", "Auto labeling task is stopping."),
+    TaskStatus.SUCCEEDED: ("ModelArts.4916", "Auto labeling task executed."),
+    TaskStatus.STOPPED: ("ModelArts.4393", "Task stopped."),
+    TaskStatus.FAILED: ("ModelArts.4392", "Task failed."),
+}
+_COUNTS = ("total_sample_count", "annotated_sample_count", "unconfirmed_sample_count")
+
+
+class TaskStateError(ImportParameterError):
+    default_message = "Only queued or running tasks can be stopped."
+
+
+class AutoLabelService:
+    def __init__(
+        self, db: Database, runner: TaskRunner, sources: SampleSourceService, settings: Settings
+    ) -> None:
+        self._db = db
+        self._runner = runner
+        self._cache = FeatureCache(db)
+        self._sources = sources
+        self._settings = settings
+
+    # -- create -----------------------------------------------------------------------------------
+
+    def create(self, project_id: str, dataset_id: str, request: CreateTaskRequest) -> str:
+        with self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            dataset_type = dataset.dataset_type
+        if request.task_type != AUTO_LABEL_KIND:
+            raise ImportParameterError(
+                f"task_type {request.task_type} is not supported by LabelArts; use auto-label."
+            )
+        if dataset_type not in MODALITY:
+            raise ImportParameterError(
+                "Auto labeling supports image classification (0), text classification (100) and "
+                f"sound classification (200) datasets, not dataset_type {dataset_type}."
+            )
+        self._check_preconditions(dataset_id)
+        config = request.config.model_dump(exclude_none=True)
+        spec = JobSpec(
+            project_id=project_id,
+            dataset_id=dataset_id,
+            mode=request.config.algorithm_type,
+            target_precision=request.config.target_precision,
+            feature_model=request.config.feature_model,
+            confidence_scope=(
+                parse_confidence_scope(request.config.confidence_scope)
+                if request.config.confidence_scope
+                else None
+            ),
+            augment_budget=self._settings.autolabel_augment_budget,
+        )
+        job = AutoLabelJob(
+            self._db,
+            self._sources,
+            self._cache,
+            models_dir=self._settings.resolved_models_dir,
+            threads=self._settings.ml_threads,
+            spec=spec,
+        )
+        job.check_model()  # an unknown feature_model is a 400 now, not a failed task later
+        task_id = self._claim(
+            project_id,
+            dataset_id,
+            {
+                "task_type": request.task_type,
+                "task_name": request.task_name or "",
+                "collect_key_sample": request.collect_key_sample,
+                "model_id": request.model_id or "",
+                "config": config,
+            },
+        )
+
+        def body(ctx: TaskContext) -> dict[str, Any]:
+            return job.run(ctx)
+
+        self._runner.start(task_id, body)
+        return task_id
+
+    def _check_preconditions(self, dataset_id: str) -> None:
+        with self._db.session() as session:
+            per_label = dict(
+                session.execute(
+                    select(SampleLabel.name, func.count(distinct(SampleLabel.sample_id)))
+                    .join(Sample, Sample.id == SampleLabel.sample_id)
+                    .where(Sample.dataset_id == dataset_id, Sample.sample_status == MANUAL)
+                    .group_by(SampleLabel.name)
+                ).all()
+            )
+            unlabeled = session.execute(
+                select(func.count())
+                .select_from(Sample)
+                .where(Sample.dataset_id == dataset_id, Sample.sample_status.in_([UNLABELED, AUTO]))
+            ).scalar_one()
+        if len(per_label) < 2:
+            raise NoLabelsError(
+                "Auto labeling needs at least two labels, each on at least "
+                f"{MIN_PER_LABEL} labeled samples; the dataset has {len(per_label)} label(s) in use."
+            )
+        short = sorted(name for name, count in per_label.items() if count < MIN_PER_LABEL)
+        if short:
+            shown = ", ".join(f"{name} ({per_label[name]})" for name in short[:20])
+            raise TooFewLabeledError(
+                f"Each label needs at least {MIN_PER_LABEL} labeled samples; too few: {shown}."
+            )
+        if unlabeled == 0:
+            raise NoUnlabeledError("Auto labeling needs at least one unlabeled sample.")
+
+    def _claim(self, project_id: str, dataset_id: str, config: dict[str, Any]) -> str:
+        """Create the task row unless an auto-labeling task of the dataset is active, atomically
+        (the dataset row UPDATE takes the lock first, as for imports)."""
+        now = now_ms()
+        task_id = new_resource_id()
+        with self._db.session() as session:
+            session.execute(
+                update(Dataset)
+                .where(Dataset.id == dataset_id)
+                .values(update_time=now)
+                .execution_options(synchronize_session=False)
+            )
+            running = session.execute(
+                select(Task.id).where(
+                    Task.dataset_id == dataset_id,
+                    Task.kind == AUTO_LABEL_KIND,
+                    Task.status.in_([s.value for s in ACTIVE]),
+                )
+            ).first()
+            if running is not None:
+                raise TaskConflictError(
+                    f"The dataset already has an auto labeling task in progress ({running[0]}); "
+                    "wait for it or stop it first."
+                )
+            session.add(
+                Task(
+                    id=task_id,
+                    project_id=project_id,
+                    dataset_id=dataset_id,
+                    kind=AUTO_LABEL_KIND,
+                    status=TaskStatus.QUEUED,
+                    progress=0.0,
+                    config=config,
+                    result={},
+                    create_time=now,
+                    update_time=now,
+                )
+            )
+        return task_id
+
+    # -- read -------------------------------------------------------------------------------------
+
+    def get(self, project_id: str, dataset_id: str, task_id: str) -> dict[str, Any]:
+        with self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            task = self._find(session, dataset_id, task_id)
+            return task_to_wire(task, dataset)
+
+    def list(
+        self,
+        project_id: str,
+        dataset_id: str,
+        *,
+        offset: int,
+        limit: int,
+        task_type: str | None,
+        task_name: str | None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self._db.session() as session:
+            dataset = get_owned_dataset(session, project_id, dataset_id)
+            if task_type not in (None, AUTO_LABEL_KIND):
+                return [], 0  # pre-label and auto-grouping tasks never exist here
+            where = [Task.dataset_id == dataset_id, Task.kind == AUTO_LABEL_KIND]
+            if task_name:
+                where.append(Task.config["task_name"].as_string() == task_name)
+            total = session.execute(select(func.count()).select_from(Task).where(*where)).scalar_one()
+            rows = session.execute(
+                select(Task)
+                .where(*where)
+                .order_by(Task.create_time.desc(), Task.id.desc())
+                .offset(offset * limit)
+                .limit(limit)
+            ).scalars()
+            return [task_to_wire(task, dataset, listing=True) for task in rows], int(total)
+
+    # -- stop -------------------------------------------------------------------------------------
+
+    def stop(self, project_id: str, dataset_id: str, task_id: str) -> None:
+        with self._db.session() as session:
+            get_owned_dataset(session, project_id, dataset_id)
+            task = self._find(session, dataset_id, task_id)
+            status = TaskStatus(task.status)
+        if status not in ACTIVE:
+            raise TaskStateError(f"The task has already ended ({status.value.lower()}); nothing to stop.")
+        self._runner.request_stop(task_id)
+
+    @staticmethod
+    def _find(session: Any, dataset_id: str, task_id: str) -> Task:
+        if "\x00" in task_id:
+            raise TaskNotFoundError()
+        task = session.execute(
+            select(Task).where(
+                Task.id == task_id, Task.dataset_id == dataset_id, Task.kind == AUTO_LABEL_KIND
+            )
+        ).scalar_one_or_none()
+        if task is None:
+            raise TaskNotFoundError()
+        return task  # type: ignore[no-any-return]
+
+
+def _wire_time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _message(status: TaskStatus, progress: str | None, error: str | None, default: str) -> str:
+    """The last progress note while running or once succeeded; the outcome once it failed or stopped."""
+    if status in (TaskStatus.FAILED, TaskStatus.STOPPED):
+        return error or default
+    return progress or default
+
+
+def task_to_wire(task: Task, dataset: Dataset, *, listing: bool = False) -> dict[str, Any]:
+    """The reference's AutoAnnotationProgress (detail) or RunningTask (list) answer."""
+    status = TaskStatus(task.status)
+    code, message = _MESSAGES[status]
+    result = dict(task.result)
+    end = task.end_time or (task.update_time if status not in ACTIVE else now_ms())
+    counts = {key: int(result.get(key, 0)) for key in _COUNTS}
+    body: dict[str, Any] = {
+        "task_id": task.id,
+        "task_name": task.config.get("task_name", ""),
+        "dataset_id": task.dataset_id,
+        "resource_id": task.dataset_id,
+        "type": TASK_TYPES[AUTO_LABEL_KIND],
+        "status": WIRE_STATUS[status],
+        "code": task.error_code or code,
+        "message": _message(status, result.pop("message", None), task.error_msg, message),
+        "progress": round(float(task.progress) * 100.0, 2),
+        "create_time": _wire_time(task.create_time),
+        "elapsed_time": max(0, (end - (task.start_time or task.create_time)) // 1000),
+        "config": {
+            **task.config.get("config", {}),
+            "collect_key_sample": bool(task.config.get("collect_key_sample", False)),
+        },
+        "model_id": task.config.get("model_id", ""),
+        "result": {
+            **counts,
+            "dataset_name": dataset.name,
+            "dataset_type": str(dataset.dataset_type),
+            **{k: v for k, v in result.items() if k not in _COUNTS},
+        },
+        **counts,
+    }
+    if task.config.get("config", {}).get("confidence_scope"):
+        body["result"]["confidence_scope"] = task.config["config"]["confidence_scope"]
+    if task.error_code:
+        body["error_code"] = task.error_code
+        body["error_msg"] = task.error_msg or ""
+        body["error_detail"] = task.error_msg or ""
+    if listing:
+        body.pop("resource_id")
+    return body
