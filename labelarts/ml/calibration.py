@@ -109,8 +109,11 @@ def precision_thresholds(
        A class no prefix of which reaches the target keeps only samples at confidence 1
        (threshold 1.0) before shrinkage.
 
-    Thresholds are never below ``target_precision``... no: they may be below it, because a
-    cut-off accepts everything above it too. They are in [0, 1].
+    Thresholds are in [0, 1] and may lie below the target: a cut-off accepts everything above
+    it too, so the accepted set's mean confidence is higher than the cut-off itself. Why not
+    count errors among out-of-fold predictions directly: with 50 labeled samples a 95% estimate
+    rests on two or three errors; the calibration (fitted on those out-of-fold predictions)
+    carries the same information to the whole pool.
     """
     conf = np.asarray(confidence, dtype=np.float64)
     pred = np.asarray(predicted, dtype=np.int64)

@@ -41,7 +41,7 @@ from scipy.special import log_softmax, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # scikit-learn's own dependency
+from threadpoolctl import threadpool_limits
 
 from labelarts.ml.calibration import fit_logit_weights, fit_temperature, precision_thresholds
 from labelarts.ml.semi import SpreadingGraph

@@ -31,11 +31,13 @@ class AutoLabelOutcome:
     right, in [0, 1]. ``proba``: calibrated (n_u, C). ``accepted``: ``confidence >=
     thresholds[predicted]``, the labels expected to meet the target precision. ``thresholds``:
     per-class auto-accept thresholds (C,). ``hard``: hard-example verdicts. ``estimates``:
-    figures about the fit: ``cv_accuracy`` (out-of-fold accuracy on the labeled samples),
-    ``temperature``, ``C``, ``spreading_weight`` (0 in fast mode), ``n_pseudo_labels``
+    figures about the fit: ``cv_accuracy`` (out-of-fold accuracy on the labeled samples), ``C``,
+    ``linear_weight`` and ``spreading_weight`` (the calibrated weights of the logistic-regression
+    logits and of the log spread scores; the latter 0 in fast mode), ``n_pseudo_labels``
     (unlabeled samples the accurate mode learned from), ``expected_accuracy`` (mean confidence),
-    ``coverage`` (share accepted), ``n_augmented_checked``, and, when any label was accepted,
-    ``expected_precision_accepted`` (mean confidence of the accepted ones).
+    ``coverage`` (share accepted), ``n_augmented_checked``; ``temperature`` (``1 /
+    linear_weight``) when that weight is positive, and ``expected_precision_accepted`` (mean
+    confidence of the accepted ones) when any label was accepted. Every value is finite.
     """
 
     predicted: NDArray[np.int64]
@@ -135,14 +137,16 @@ def auto_label(
 
     estimates = {
         "cv_accuracy": head.cv_accuracy_,
-        "temperature": head.temperature_,
         "C": head.C_,
+        "linear_weight": float(head.weights_[0]),
         "spreading_weight": float(head.weights_[1]) if head.weights_.size > 1 else 0.0,
         "n_pseudo_labels": float(head.n_pseudo_labels_),
         "expected_accuracy": float(confidence.mean()),
         "coverage": float(accepted.mean()),
         "n_augmented_checked": float(next(iter(augmented.values()))[0].size) if augmented else 0.0,
     }
+    if head.weights_[0] > 0:  # 0 when the labeled samples showed the linear model adds nothing
+        estimates["temperature"] = head.temperature_
     if accepted.any():
         estimates["expected_precision_accepted"] = float(confidence[accepted].mean())
     return AutoLabelOutcome(
