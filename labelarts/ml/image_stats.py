@@ -40,7 +40,7 @@ STAT_REASONS: dict[str, int] = {
     "colorfulness": 9,
     "sharpness": 10,
 }
-SHARPNESS_SIDE = 256
+SHARPNESS_SIDE = 128
 # Brightness, saturation and colorfulness are computed on an area-averaged copy this small.
 COLOR_SIDE = 64
 

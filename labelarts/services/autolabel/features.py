@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from labelarts.clock import now_ms
 from labelarts.storage.db import Database
-from labelarts.storage.db.models import SampleFeature
+from labelarts.storage.db.models import Sample, SampleFeature
 
 _CHUNK = 500
 T = TypeVar("T")
@@ -66,18 +66,34 @@ class FeatureCache:
                     )
                 ).scalars()
             )
+            values = []
             for sample_id, vector, stats in rows:
                 if sample_id in existing:
                     continue
                 usable = vector is not None and bool(np.all(np.isfinite(vector)))
-                session.add(
-                    SampleFeature(
-                        sample_id=sample_id,
-                        encoder=encoder,
-                        dataset_id=dataset_id,
+                values.append(
+                    {
+                        "sample_id": sample_id,
+                        "encoder": encoder,
+                        "dataset_id": dataset_id,
                         # float16 halves the cache; the head standardises features anyway.
-                        vector=np.asarray(vector, dtype="<f2").tobytes() if usable else None,
-                        stats=None if stats is None else [float(v) for v in stats],
-                        create_time=now,
-                    )
+                        "vector": _half(vector) if usable else None,
+                        "stats": None if stats is None else [float(v) for v in stats],
+                        "create_time": now,
+                    }
                 )
+            if values:
+                # Only samples that still exist: a person may delete some while the task runs.
+                alive = set(
+                    session.execute(
+                        select(Sample.id).where(Sample.id.in_([v["sample_id"] for v in values]))
+                    ).scalars()
+                )
+                values = [v for v in values if v["sample_id"] in alive]
+            if values:
+                session.execute(insert(SampleFeature), values)
+
+
+def _half(vector: np.ndarray | None) -> bytes:
+    # Clipped to float16's range: an overflow would come back as inf and drop the sample.
+    return np.clip(np.asarray(vector, dtype=np.float32), -65000, 65000).astype("<f2").tobytes()
