@@ -341,6 +341,37 @@ def test_bad_list_and_detail_parameters(world: World) -> None:
     assert alice.aksk.get(tasks_path(alice, dataset_id), params={"type": "pre-label"}).json()["tasks"] == []
 
 
+def test_the_list_filters_by_task_name_and_pages(world: World) -> None:
+    alice = world.alice
+    dataset_id = storage_dataset(world, {"cat": 5, "dog": 5}, 1)
+    with world.services.db.session() as session:
+        for i, name in enumerate(["nightly", "nightly", "manual"]):
+            session.add(
+                Task(
+                    id=new_resource_id(),
+                    project_id=alice.project_id,
+                    dataset_id=dataset_id,
+                    kind="auto-label",
+                    status="SUCCEEDED",
+                    progress=1.0,
+                    config={"task_name": name, "config": {"algorithm_type": "fast"}},
+                    result={},
+                    create_time=now_ms() + i,
+                    update_time=now_ms(),
+                )
+            )
+    nightly = alice.aksk.get(tasks_path(alice, dataset_id), params={"task_name": "nightly"}).json()
+    assert nightly["total_count"] == 2
+    assert {t["task_name"] for t in nightly["tasks"]} == {"nightly"}
+    pages = [
+        alice.aksk.get(tasks_path(alice, dataset_id), params={"limit": 2, "offset": page}).json()
+        for page in (0, 1, 2)
+    ]
+    assert [len(p["tasks"]) for p in pages] == [2, 1, 0]
+    assert all(p["total_count"] == 3 for p in pages)
+    assert pages[0]["tasks"][0]["task_name"] == "manual"  # newest first
+
+
 def test_another_project_cannot_see_or_stop_tasks(world: World) -> None:
     alice, mallory = world.alice, world.mallory
     dataset_id = storage_dataset(world, {"cat": 5, "dog": 5}, 1)
