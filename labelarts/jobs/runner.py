@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from labelarts.clock import new_resource_id, now_ms
 from labelarts.errors import LabelArtsError
 from labelarts.jobs.executor import Executor
 from labelarts.jobs.states import ACTIVE, TaskStatus, transition
 from labelarts.storage.db import Database
-from labelarts.storage.db.models import Task
+from labelarts.storage.db.models import Dataset, Task
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,22 @@ class TaskContext:
 TaskFunction = Callable[[TaskContext], dict[str, Any]]
 
 
+def _new_task(task_id: str, project_id: str, dataset_id: str, kind: str, config: dict[str, Any]) -> Task:
+    now = now_ms()
+    return Task(
+        id=task_id,
+        project_id=project_id,
+        dataset_id=dataset_id,
+        kind=kind,
+        status=TaskStatus.QUEUED,
+        progress=0.0,
+        config=config,
+        result={},
+        create_time=now,
+        update_time=now,
+    )
+
+
 class TaskRunner:
     def __init__(self, db: Database, executor: Executor) -> None:
         self._db = db
@@ -46,22 +62,45 @@ class TaskRunner:
 
     def create(self, *, project_id: str, dataset_id: str, kind: str, config: dict[str, Any]) -> str:
         task_id = new_resource_id()
-        now = now_ms()
         with self._db.session() as session:
-            session.add(
-                Task(
-                    id=task_id,
-                    project_id=project_id,
-                    dataset_id=dataset_id,
-                    kind=kind,
-                    status=TaskStatus.QUEUED,
-                    progress=0.0,
-                    config=config,
-                    result={},
-                    create_time=now,
-                    update_time=now,
-                )
+            session.add(_new_task(task_id, project_id, dataset_id, kind, config))
+        return task_id
+
+    def create_exclusive(
+        self,
+        *,
+        project_id: str,
+        dataset_id: str,
+        kind: str,
+        config: dict[str, Any],
+        on_conflict: Callable[[str], Exception],
+        dataset_values: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create the task unless a task of ``kind`` is active on the dataset, atomically;
+        otherwise raise ``on_conflict(active_task_id)``.
+
+        The UPDATE of the dataset row (``update_time`` and ``dataset_values``) comes first: it
+        takes the row lock (PostgreSQL) or the write lock (SQLite), so a concurrent claim, from
+        this instance or another, waits, then sees this task and is refused.
+        """
+        task_id = new_resource_id()
+        with self._db.session() as session:
+            session.execute(
+                update(Dataset)
+                .where(Dataset.id == dataset_id)
+                .values(update_time=now_ms(), **(dataset_values or {}))
+                .execution_options(synchronize_session=False)
             )
+            running = session.execute(
+                select(Task.id).where(
+                    Task.dataset_id == dataset_id,
+                    Task.kind == kind,
+                    Task.status.in_([s.value for s in ACTIVE]),
+                )
+            ).first()
+            if running is not None:
+                raise on_conflict(running[0])
+            session.add(_new_task(task_id, project_id, dataset_id, kind, config))
         return task_id
 
     def start(self, task_id: str, body: TaskFunction) -> None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from labelarts.api.schemas.imports import CreateImportTaskRequest
-from labelarts.clock import new_resource_id, now_ms
 from labelarts.errors import (
     ImportParameterError,
     ImportRunningError,
@@ -23,7 +22,7 @@ from labelarts.errors import (
     ValidationFailedError,
 )
 from labelarts.jobs.runner import TaskContext, TaskRunner
-from labelarts.jobs.states import ACTIVE, TaskStatus
+from labelarts.jobs.states import TaskStatus
 from labelarts.services.datasets import DATASET_TAGS, STATUS_IMPORTING, STATUS_NORMAL, DatasetService
 from labelarts.services.importing import sources
 from labelarts.services.importing.layouts import TextFormat
@@ -172,44 +171,18 @@ class ImportService:
         return task_id
 
     def _claim(self, project_id: str, dataset_id: str, spec: ImportSpec) -> str:
-        """Create the task row unless an import of the dataset is active, atomically.
-
-        The UPDATE of the dataset row comes first: it takes the row lock (PostgreSQL) or the
-        write lock (SQLite), so a concurrent claim waits, then sees this task and is refused.
-        """
-        now = now_ms()
-        task_id = new_resource_id()
-        with self._db.session() as session:
-            session.execute(
-                update(Dataset)
-                .where(Dataset.id == dataset_id)
-                .values(status=STATUS_IMPORTING, update_time=now)
-                .execution_options(synchronize_session=False)
-            )
-            running = session.execute(
-                select(Task.id).where(
-                    Task.dataset_id == dataset_id,
-                    Task.kind == IMPORT_KIND,
-                    Task.status.in_([s.value for s in ACTIVE]),
-                )
-            ).first()
-            if running is not None:
-                raise ImportRunningError(f"Dataset already has a running import task ({running[0]}).")
-            session.add(
-                Task(
-                    id=task_id,
-                    project_id=project_id,
-                    dataset_id=dataset_id,
-                    kind=IMPORT_KIND,
-                    status=TaskStatus.QUEUED,
-                    progress=0.0,
-                    config=spec.to_config(),
-                    result={},
-                    create_time=now,
-                    update_time=now,
-                )
-            )
-        return task_id
+        """Create the task unless an import of the dataset is active (then 400, 4356); the
+        dataset shows "importing" from the same transaction on."""
+        return self._runner.create_exclusive(
+            project_id=project_id,
+            dataset_id=dataset_id,
+            kind=IMPORT_KIND,
+            config=spec.to_config(),
+            on_conflict=lambda running: ImportRunningError(
+                f"Dataset already has a running import task ({running})."
+            ),
+            dataset_values={"status": STATUS_IMPORTING},
+        )
 
     def _import(self, ctx: TaskContext, target: Target, spec: ImportSpec) -> dict[str, Any]:
         return Importer(

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import distinct, func, select, update
+from sqlalchemy import distinct, func, select
 
 from labelarts.api.schemas.tasks import CreateTaskRequest, parse_confidence_scope
-from labelarts.clock import new_resource_id, now_ms
+from labelarts.clock import now_ms
 from labelarts.config import Settings
 from labelarts.errors import (
     ImportParameterError,
@@ -158,44 +158,17 @@ class AutoLabelService:
             raise NoUnlabeledError("Auto labeling needs at least one unlabeled sample.")
 
     def _claim(self, project_id: str, dataset_id: str, config: dict[str, Any]) -> str:
-        """Create the task row unless an auto-labeling task of the dataset is active, atomically
-        (the dataset row UPDATE takes the lock first, as for imports)."""
-        now = now_ms()
-        task_id = new_resource_id()
-        with self._db.session() as session:
-            session.execute(
-                update(Dataset)
-                .where(Dataset.id == dataset_id)
-                .values(update_time=now)
-                .execution_options(synchronize_session=False)
-            )
-            running = session.execute(
-                select(Task.id).where(
-                    Task.dataset_id == dataset_id,
-                    Task.kind == AUTO_LABEL_KIND,
-                    Task.status.in_([s.value for s in ACTIVE]),
-                )
-            ).first()
-            if running is not None:
-                raise TaskConflictError(
-                    f"The dataset already has an auto labeling task in progress ({running[0]}); "
-                    "wait for it or stop it first."
-                )
-            session.add(
-                Task(
-                    id=task_id,
-                    project_id=project_id,
-                    dataset_id=dataset_id,
-                    kind=AUTO_LABEL_KIND,
-                    status=TaskStatus.QUEUED,
-                    progress=0.0,
-                    config=config,
-                    result={},
-                    create_time=now,
-                    update_time=now,
-                )
-            )
-        return task_id
+        """Create the task row unless an auto-labeling task of the dataset is active (400, 4409)."""
+        return self._runner.create_exclusive(
+            project_id=project_id,
+            dataset_id=dataset_id,
+            kind=AUTO_LABEL_KIND,
+            config=config,
+            on_conflict=lambda running: TaskConflictError(
+                f"The dataset already has an auto labeling task in progress ({running}); "
+                "wait for it or stop it first."
+            ),
+        )
 
     # -- read -------------------------------------------------------------------------------------
 
