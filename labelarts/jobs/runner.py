@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from labelarts.clock import new_resource_id, now_ms
 from labelarts.errors import LabelArtsError
@@ -34,6 +35,10 @@ class TaskContext:
         status = self._runner.update_progress(self.task_id, progress, result)
         if status == TaskStatus.STOPPING:
             raise StopRequested
+
+    def stop_requested(self, session: Session) -> bool:
+        """See :meth:`TaskRunner.stop_requested`: for a body's final write, in its transaction."""
+        return self._runner.stop_requested(session, self.task_id)
 
 
 TaskFunction = Callable[[TaskContext], dict[str, Any]]
@@ -132,17 +137,31 @@ class TaskRunner:
             task.update_time = now_ms()
             return task.status
 
-    def request_stop(self, task_id: str) -> str:
+    def request_stop(self, task_id: str) -> TaskStatus:
+        """Ask the task to stop; returns its status *before* the request (a final status means
+        there was nothing to stop). Checked and changed under the task's row lock."""
         with self._db.session() as session:
             task = session.get(Task, task_id, with_for_update=True)
             assert task is not None
-            if task.status == TaskStatus.QUEUED:
+            before = TaskStatus(task.status)
+            if before == TaskStatus.QUEUED:
                 task.status = transition(task.status, TaskStatus.STOPPED)
                 task.end_time = now_ms()
-            elif task.status == TaskStatus.RUNNING:
+            elif before == TaskStatus.RUNNING:
                 task.status = transition(task.status, TaskStatus.STOPPING)
             task.update_time = now_ms()
-            return task.status
+            return before
+
+    def stop_requested(self, session: Session, task_id: str) -> bool:
+        """In the caller's transaction: whether a stop was asked for, with the task's row locked
+        until that transaction ends (a stop request then waits for it)."""
+        task = session.get(Task, task_id, with_for_update=True)
+        if task is None:
+            return True
+        # A write takes SQLite's database lock now (FOR UPDATE is PostgreSQL's way).
+        task.update_time = now_ms()
+        session.flush()
+        return task.status == TaskStatus.STOPPING
 
     def _move(
         self,

@@ -159,7 +159,8 @@ def test_start_wait_review_and_confirm_label_every_sample(alice: Tenant, cli: Cl
 
 
 def test_wait_on_a_stopped_task_fails_and_stopping_it_again_is_a_clear_error(alice: Tenant, cli: Cli) -> None:
-    dataset_id, truth = image_dataset(alice, {"red": 5, "blue": 5}, {"red": 1, "blue": 1})
+    # Enough unlabeled pictures that the task is still encoding when the stop arrives.
+    dataset_id, truth = image_dataset(alice, {"red": 5, "blue": 5}, {"red": 60, "blue": 60})
     task_id = start_task(alice, dataset_id)
     stop = alice.aksk.post(alice.v2(f"/datasets/{dataset_id}/tasks/{task_id}/stop"))
     assert stop.status_code == 204, stop.text

@@ -23,7 +23,7 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from labelarts.errors import BadRequestError, LabelArtsError
-from labelarts.jobs.runner import TaskContext
+from labelarts.jobs.runner import StopRequested, TaskContext
 from labelarts.services.autolabel.features import CachedFeature, FeatureCache, chunks
 from labelarts.services.samples.records import (
     AUTO,
@@ -164,7 +164,7 @@ class AutoLabelJob:
         if self.spec.confidence_scope is not None:
             _apply_confidence_scope(hard, outcome.confidence, self.spec.confidence_scope)
         ctx.report(_LEARN_END, message="Writing the results.")
-        written, changed = self._write(snap, targets, outcome, hard)
+        written, changed = self._write(ctx, snap, targets, outcome, hard)
         thresholds = {
             name: round(float(t), 4) for name, t in zip(snap.classes, outcome.thresholds, strict=True)
         }
@@ -354,12 +354,15 @@ class AutoLabelJob:
         return augmented
 
     def _write(
-        self, snap: _Snapshot, targets: Sequence[SampleFile], outcome: Any, hard: Any
+        self, ctx: TaskContext, snap: _Snapshot, targets: Sequence[SampleFile], outcome: Any, hard: Any
     ) -> tuple[int, int]:
         """All results in one transaction; returns (written, skipped because a person changed them)."""
         by_id = {s.sample_id: i for i, s in enumerate(targets)}
         written = 0
         with self._db.session() as session:
+            # Under the task's row lock: a stop that comes now waits, and one that came first wins.
+            if ctx.stop_requested(session):
+                raise StopRequested
             for chunk in chunks(list(by_id), _WRITE_CHUNK):
                 rows = list(
                     session.execute(

@@ -210,11 +210,10 @@ class AutoLabelService:
     def stop(self, project_id: str, dataset_id: str, task_id: str) -> None:
         with self._db.session() as session:
             get_owned_dataset(session, project_id, dataset_id)
-            task = self._find(session, dataset_id, task_id)
-            status = TaskStatus(task.status)
-        if status not in ACTIVE:
-            raise TaskStateError(f"The task has already ended ({status.value.lower()}); nothing to stop.")
-        self._runner.request_stop(task_id)
+            self._find(session, dataset_id, task_id)
+        before = self._runner.request_stop(task_id)
+        if before not in ACTIVE:
+            raise TaskStateError(f"The task has already ended ({before.value.lower()}); nothing to stop.")
 
     @staticmethod
     def _find(session: Any, dataset_id: str, task_id: str) -> Task:
