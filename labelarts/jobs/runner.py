@@ -176,8 +176,8 @@ class TaskRunner:
             task = session.get(Task, task_id, with_for_update=True)
             if task is None:
                 return False
-            if task.status == TaskStatus.STOPPING and target == TaskStatus.SUCCEEDED:
-                target = TaskStatus.STOPPED  # a stop asked for at the last moment still wins
+            # A body that returns normally has done all its work (and written its results), so a
+            # stop asked for after its last check came too late: the task succeeded.
             if target == TaskStatus.RUNNING and task.status != TaskStatus.QUEUED:
                 return False  # stopped before it started
             task.status = transition(task.status, target)

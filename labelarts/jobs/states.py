@@ -2,7 +2,7 @@
 
     QUEUED ──> RUNNING ──> SUCCEEDED
        │          │──────> FAILED
-       │          └──────> STOPPING ──> STOPPED
+       │          └──────> STOPPING ──> STOPPED (or SUCCEEDED, when the stop came too late)
        └─────────────────> STOPPED / FAILED
 
 A server restart moves every QUEUED, RUNNING or STOPPING task to FAILED (or STOPPED for
@@ -28,7 +28,8 @@ ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.RUNNING: frozenset(
         {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.STOPPING, TaskStatus.STOPPED}
     ),
-    TaskStatus.STOPPING: frozenset({TaskStatus.STOPPED, TaskStatus.FAILED}),
+    # STOPPING -> SUCCEEDED: the stop came after the body's last check; its work is complete.
+    TaskStatus.STOPPING: frozenset({TaskStatus.STOPPED, TaskStatus.FAILED, TaskStatus.SUCCEEDED}),
     TaskStatus.SUCCEEDED: frozenset(),
     TaskStatus.FAILED: frozenset(),
     TaskStatus.STOPPED: frozenset(),
