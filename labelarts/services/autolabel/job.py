@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ MIN_PER_LABEL = 5
 MODALITY = {0: "image", 100: "text", 200: "audio"}
 ANNOTATED_BY = "modelarts/active-learning"
 _BATCH = 64
+# Feature-cache rows per write, and the least time between two progress reports: each is a
+# write transaction, and on SQLite a stop request must get the write lock between them.
+_SAVE_ROWS = 64
+_REPORT_EVERY_S = 0.5
 _WRITE_CHUNK = 500
 # Progress milestones (fractions of the whole task).
 _FEATURES_END, _LEARN_END = 0.80, 0.97
@@ -257,14 +262,27 @@ class AutoLabelJob:
         done = 0
         ctx.report(0.02, cached_feature_count=len(cached), encoded_feature_count=0)
 
+        unsaved: list[tuple[str, np.ndarray, np.ndarray | None]] = []
+
+        saved = [0]  # rows in the cache so far (what a restarted task will not encode again)
+
+        def save() -> None:
+            if unsaved:
+                self._cache.store(encoder.name, self.spec.dataset_id, unsaved)
+                saved[0] += len(unsaved)
+                unsaved.clear()
+
         def finish(batch: Sequence[SampleFile], vectors: np.ndarray, decoded: list[Any] | None) -> int:
-            """Image statistics and the cache write of one batch (off the encoder's thread)."""
+            """Image statistics of one batch and, every _SAVE_ROWS rows, the cache write (off the
+            encoder's thread; few, larger write transactions keep SQLite's lock free for others)."""
             stats_rows: list[np.ndarray | None] = [None] * len(batch)
             for j, item in enumerate(decoded or []):
                 if item is not None:
                     stats_rows[j] = image_stats(item[0], item[1])
             rows = [(s.sample_id, vectors[j], stats_rows[j]) for j, s in enumerate(batch)]
-            self._cache.store(encoder.name, self.spec.dataset_id, rows)
+            unsaved.extend(rows)
+            if len(unsaved) >= _SAVE_ROWS:
+                save()
             for sample_id, vector, stat in rows:
                 ok = bool(np.all(np.isfinite(vector)))
                 cached[sample_id] = CachedFeature(vector if ok else None, stat)
@@ -276,6 +294,7 @@ class AutoLabelJob:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="autolabel-write") as writer:
             written: list[Future[int]] = []
             position = 0
+            last_report = time.monotonic()
             for vectors, decoded in self._encode_stream(encoder, missing, modality):
                 batch = missing[position : position + len(vectors)]
                 position += len(vectors)
@@ -283,12 +302,15 @@ class AutoLabelJob:
                 while len(written) > 1 or (written and written[0].done()):
                     done += written.pop(0).result()
                 written.append(writer.submit(finish, batch, vectors, decoded))
-                ctx.report(
-                    0.02 + (_FEATURES_END - 0.02) * done / len(missing),
-                    encoded_feature_count=done,
-                )
+                if time.monotonic() - last_report >= _REPORT_EVERY_S:
+                    ctx.report(
+                        0.02 + (_FEATURES_END - 0.02) * done / len(missing),
+                        encoded_feature_count=saved[0],
+                    )
+                    last_report = time.monotonic()
             for future in written:
                 done += future.result()
+            writer.submit(save).result()
             if missing:
                 ctx.report(_FEATURES_END, encoded_feature_count=done)
         X = np.full((len(samples), encoder.dim), np.nan, dtype=np.float32)
