@@ -11,16 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from labelarts.api.schemas.imports import CreateImportTaskRequest
 from labelarts.errors import (
     ImportParameterError,
     ImportRunningError,
     LabelArtsError,
-    TaskNotFoundError,
     ValidationFailedError,
 )
+from labelarts.jobs.queries import find_task, page_tasks
 from labelarts.jobs.runner import TaskContext, TaskRunner
 from labelarts.jobs.states import TaskStatus
 from labelarts.services.datasets import DATASET_TAGS, STATUS_IMPORTING, STATUS_NORMAL, DatasetService
@@ -194,32 +192,15 @@ class ImportService:
     def get(self, project_id: str, dataset_id: str, task_id: str) -> dict[str, Any]:
         with self._db.session() as session:
             get_owned_dataset(session, project_id, dataset_id)
-            if "\x00" in task_id:  # PostgreSQL refuses NUL in a query; no id has one
-                raise TaskNotFoundError()
-            task = session.execute(
-                select(Task).where(
-                    Task.id == task_id, Task.dataset_id == dataset_id, Task.kind == IMPORT_KIND
-                )
-            ).scalar_one_or_none()
-            if task is None:
-                raise TaskNotFoundError()
-            return import_task_to_dict(task, details=True)
+            return import_task_to_dict(find_task(session, dataset_id, task_id, IMPORT_KIND), details=True)
 
     def list(
         self, project_id: str, dataset_id: str, *, offset: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
         with self._db.session() as session:
             get_owned_dataset(session, project_id, dataset_id)
-            where = (Task.dataset_id == dataset_id, Task.kind == IMPORT_KIND)
-            total = session.execute(select(func.count()).select_from(Task).where(*where)).scalar_one()
-            rows = session.execute(
-                select(Task)
-                .where(*where)
-                .order_by(Task.create_time.desc(), Task.id.desc())
-                .offset(offset * limit)
-                .limit(limit)
-            ).scalars()
-            return [import_task_to_dict(t) for t in rows], int(total)
+            rows, total = page_tasks(session, dataset_id, IMPORT_KIND, offset=offset, limit=limit)
+            return [import_task_to_dict(t) for t in rows], total
 
 
 def _target(dataset: Dataset) -> Target:

@@ -21,9 +21,9 @@ from labelarts.errors import (
     NoLabelsError,
     NoUnlabeledError,
     TaskConflictError,
-    TaskNotFoundError,
     TooFewLabeledError,
 )
+from labelarts.jobs.queries import find_task, page_tasks
 from labelarts.jobs.runner import TaskContext, TaskRunner
 from labelarts.jobs.states import ACTIVE, TaskStatus
 from labelarts.services.autolabel.features import FeatureCache
@@ -175,7 +175,7 @@ class AutoLabelService:
     def get(self, project_id: str, dataset_id: str, task_id: str) -> dict[str, Any]:
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
-            task = self._find(session, dataset_id, task_id)
+            task = find_task(session, dataset_id, task_id, AUTO_LABEL_KIND)
             return task_to_wire(task, dataset)
 
     def list(
@@ -192,41 +192,21 @@ class AutoLabelService:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             if task_type not in (None, AUTO_LABEL_KIND):
                 return [], 0  # pre-label and auto-grouping tasks never exist here
-            where = [Task.dataset_id == dataset_id, Task.kind == AUTO_LABEL_KIND]
-            if task_name:
-                where.append(Task.config["task_name"].as_string() == task_name)
-            total = session.execute(select(func.count()).select_from(Task).where(*where)).scalar_one()
-            rows = session.execute(
-                select(Task)
-                .where(*where)
-                .order_by(Task.create_time.desc(), Task.id.desc())
-                .offset(offset * limit)
-                .limit(limit)
-            ).scalars()
-            return [task_to_wire(task, dataset, listing=True) for task in rows], int(total)
+            where = [Task.config["task_name"].as_string() == task_name] if task_name else []
+            rows, total = page_tasks(
+                session, dataset_id, AUTO_LABEL_KIND, offset=offset, limit=limit, where=where
+            )
+            return [task_to_wire(task, dataset, listing=True) for task in rows], total
 
     # -- stop -------------------------------------------------------------------------------------
 
     def stop(self, project_id: str, dataset_id: str, task_id: str) -> None:
         with self._db.session() as session:
             get_owned_dataset(session, project_id, dataset_id)
-            self._find(session, dataset_id, task_id)
+            find_task(session, dataset_id, task_id, AUTO_LABEL_KIND)
         before = self._runner.request_stop(task_id)
         if before not in ACTIVE:
             raise TaskStateError(f"The task has already ended ({before.value.lower()}); nothing to stop.")
-
-    @staticmethod
-    def _find(session: Any, dataset_id: str, task_id: str) -> Task:
-        if "\x00" in task_id:
-            raise TaskNotFoundError()
-        task = session.execute(
-            select(Task).where(
-                Task.id == task_id, Task.dataset_id == dataset_id, Task.kind == AUTO_LABEL_KIND
-            )
-        ).scalar_one_or_none()
-        if task is None:
-            raise TaskNotFoundError()
-        return task  # type: ignore[no-any-return]
 
 
 def _wire_time(ms: int) -> str:
