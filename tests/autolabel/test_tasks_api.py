@@ -334,7 +334,14 @@ def test_bad_parameters_get_400(world: World, body: Any) -> None:
 def test_bad_list_and_detail_parameters(world: World) -> None:
     alice = world.alice
     dataset_id = storage_dataset(world, {"cat": 5, "dog": 5}, 1)
-    for params in ({"limit": 0}, {"limit": 101}, {"limit": "x"}, {"offset": -1}, {"type": "export"}):
+    for params in (
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "x"},
+        {"offset": -1},
+        {"type": "export"},
+        {"task_name": "n" * 65},
+    ):
         assert_error(alice.aksk.get(tasks_path(alice, dataset_id), params=params), 400)
     assert_error(alice.aksk.get(tasks_path(alice, dataset_id, "/nope")), 404, "ModelArts.4612")
     assert_error(alice.aksk.post(tasks_path(alice, dataset_id, "/nope/stop")), 404, "ModelArts.4612")
