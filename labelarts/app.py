@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -55,4 +56,17 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files):
         app.include_router(module.router)
+    _build_route_contexts(app.router.routes)
     return app
+
+
+def _build_route_contexts(routes: Sequence[Any]) -> None:
+    """Build FastAPI's per-route contexts now, in one thread.
+
+    FastAPI 0.16x builds them lazily on the first request; two first requests in parallel
+    threads could race inside pydantic while doing so and answer 500 (seen once in CI).
+    """
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            _build_route_contexts(candidates())
