@@ -32,12 +32,12 @@ import httpx
 from sqlalchemy import select
 
 from benchmarks.bench_auth_latency import DEFAULT_PG_ADMIN_URL, postgres_database
-from labelarts.api.schemas.datasets import CreateDatasetRequest
-from labelarts.api.services import build_services
 from labelarts.auth import signing
 from labelarts.auth.service import SignedRequest
 from labelarts.client import SdkHmacAuth
 from labelarts.config import Settings
+from labelarts.container import build_services
+from labelarts.schemas.datasets import CreateDatasetRequest
 from labelarts.storage.db.models import AccessKey, User
 
 ROUNDS = 5

@@ -22,8 +22,8 @@ from labelarts.api.routes import (
     samples,
     tasks,
 )
-from labelarts.api.services import Services, build_services
 from labelarts.config import Settings
+from labelarts.container import Services, build_services
 
 log = logging.getLogger("labelarts")
 

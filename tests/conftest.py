@@ -23,10 +23,10 @@ import pytest
 import uvicorn
 from sqlalchemy import create_engine, text
 
-from labelarts.api.services import Services, build_services
 from labelarts.app import create_app
 from labelarts.client import SdkHmacAuth, TokenAuth
 from labelarts.config import Settings
+from labelarts.container import Services, build_services
 from labelarts.services.users import Credentials
 
 PG_ADMIN_URL = os.environ.get(

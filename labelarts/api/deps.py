@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from labelarts.api.services import Services
 from labelarts.auth.principal import Principal
 from labelarts.auth.service import SignedRequest, check_project_access
+from labelarts.container import Services
 from labelarts.errors import UnauthorizedError
 
 

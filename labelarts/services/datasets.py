@@ -10,7 +10,6 @@ from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labelarts.api.schemas.datasets import CreateDatasetRequest, UpdateDatasetRequest
 from labelarts.clock import new_resource_id, now_ms
 from labelarts.errors import (
     BadRequestError,
@@ -18,6 +17,7 @@ from labelarts.errors import (
     ValidationFailedError,
 )
 from labelarts.jobs.states import ACTIVE
+from labelarts.schemas.datasets import CreateDatasetRequest, UpdateDatasetRequest
 from labelarts.services.labels import (
     DeletePolicy,
     apply_label_update,

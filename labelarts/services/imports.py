@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from labelarts.api.schemas.imports import CreateImportTaskRequest
 from labelarts.errors import (
     ImportParameterError,
     ImportRunningError,
@@ -21,6 +20,7 @@ from labelarts.errors import (
 from labelarts.jobs.queries import find_task, page_tasks
 from labelarts.jobs.runner import TaskContext, TaskRunner
 from labelarts.jobs.states import TaskStatus
+from labelarts.schemas.imports import CreateImportTaskRequest
 from labelarts.services.datasets import DATASET_TAGS, STATUS_IMPORTING, STATUS_NORMAL, DatasetService
 from labelarts.services.importing import sources
 from labelarts.services.importing.layouts import TextFormat

@@ -13,9 +13,9 @@ from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labelarts.api.schemas.common import LabelIn, LabelName
 from labelarts.clock import now_ms
 from labelarts.errors import LabelExistsError, LabelNotFoundError, ValidationFailedError
+from labelarts.schemas.common import LabelIn, LabelName
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import bump_data_version
 from labelarts.services.samples.sources import SampleFiles, SourceRow, unshared_sources

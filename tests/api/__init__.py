@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from labelarts.api.services import Services, build_services
 from labelarts.clock import new_hex_id, now_ms
 from labelarts.config import Settings
+from labelarts.container import Services, build_services
 from labelarts.storage.db.models import Sample, SampleLabel
 from tests.conftest import LiveServer, Tenant, fresh_database_url, make_tenant, start_server
 from tests.conftest import test_database_kind as database_kind

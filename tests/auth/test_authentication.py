@@ -25,6 +25,7 @@ def signed_request(
     query: str = "",
     body: bytes = b"",
     when: datetime | None = None,
+    skew: timedelta | None = None,
     secret_key: str | None = None,
     access_key: str | None = None,
     extra_headers: dict[str, str] | None = None,
@@ -38,7 +39,9 @@ def signed_request(
         "Content-Type": "application/json",
         "User-Agent": "huaweicloud-usdk-python/3.0; test",
         "X-Project-Id": tenant.project_id,
-        "X-Sdk-Date": signing.format_sdk_date(when or datetime.now(UTC)),
+        # ``skew`` is applied now, not when the test was collected: a suite that takes minutes
+        # to reach a test must not move its date into (or out of) the allowed window.
+        "X-Sdk-Date": signing.format_sdk_date((when or datetime.now(UTC)) + (skew or timedelta())),
         **(extra_headers or {}),
     }
     headers["Authorization"] = signing.sign_headers(
@@ -80,8 +83,8 @@ def test_signed_post_with_body(live_server: LiveServer, tenant: Tenant) -> None:
         ("added query", {"query": "", "send_query": "limit=6"}, "ModelArts.0208"),
         ("wrong secret", {"secret_key": "not-the-secret"}, "ModelArts.0208"),
         ("unknown access key", {"access_key": "NOSUCHACCESSKEY00000"}, "ModelArts.3801"),
-        ("date 16 minutes old", {"when": datetime.now(UTC) - timedelta(minutes=16)}, "ModelArts.0208"),
-        ("date 16 minutes ahead", {"when": datetime.now(UTC) + timedelta(minutes=16)}, "ModelArts.0208"),
+        ("date 16 minutes old", {"skew": -timedelta(minutes=16)}, "ModelArts.0208"),
+        ("date 16 minutes ahead", {"skew": timedelta(minutes=16)}, "ModelArts.0208"),
     ],
 )
 def test_bad_signatures_are_401(

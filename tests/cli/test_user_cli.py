@@ -9,10 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from labelarts.api.services import Services
 from labelarts.auth.crypto import SecretBox
 from labelarts.client import LabelArtsClient, LabelArtsError, SdkHmacAuth
 from labelarts.config import Settings
+from labelarts.container import Services
 from labelarts.storage.db.models import AccessKey, User
 from tests.cli import SERVER_SECRET, assert_failed, cli_env, ok_json, run_cli
 from tests.conftest import PASSWORD, LiveServer, Tenant, assert_error

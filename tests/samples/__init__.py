@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from labelarts.api.services import Services
 from labelarts.clock import now_ms
+from labelarts.container import Services
 from labelarts.storage.db.models import Sample, SampleLabel
 from tests.conftest import Tenant
 

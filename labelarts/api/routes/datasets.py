@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from labelarts.api.deps import PrincipalDep, ServicesDep
-from labelarts.api.schemas.datasets import CreateDatasetRequest, UpdateDatasetRequest
+from labelarts.schemas.datasets import CreateDatasetRequest, UpdateDatasetRequest
 from labelarts.services.datasets import DatasetListQuery, ensure_single_source
 
 router = APIRouter(prefix="/v2/{project_id}/datasets", tags=["datasets"])

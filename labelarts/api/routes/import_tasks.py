@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from labelarts.api.deps import PrincipalDep, ServicesDep
-from labelarts.api.schemas.imports import CreateImportTaskRequest
+from labelarts.schemas.imports import CreateImportTaskRequest
 
 router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/import-tasks", tags=["import"])
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from labelarts.api.deps import PrincipalDep, ServicesDep
-from labelarts.api.schemas.common import LabelProperty, LabelType
-from labelarts.api.schemas.labels import LabelsRequest
+from labelarts.schemas.common import LabelProperty, LabelType
+from labelarts.schemas.labels import LabelsRequest
 from labelarts.services.labels import DeletePolicy
 
 router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/data-annotations/labels", tags=["labels"])

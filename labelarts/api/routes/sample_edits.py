@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from labelarts.api.deps import PrincipalDep, ServicesDep
-from labelarts.api.schemas.samples import DeleteSamplesRequest, UpdateSamplesRequest, UploadSamplesRequest
+from labelarts.schemas.samples import DeleteSamplesRequest, UpdateSamplesRequest, UploadSamplesRequest
 
 router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/data-annotations", tags=["samples"])
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from labelarts.api.deps import PrincipalDep, ServicesDep
-from labelarts.api.services import Services
+from labelarts.container import Services
 from labelarts.errors import BadRequestError, ValidationFailedError
 from labelarts.media import ProcessParameterError, parse_process_parameter
 from labelarts.services.samples.presign import SourceRef

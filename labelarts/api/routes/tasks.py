@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from labelarts.api.deps import PrincipalDep, ServicesDep
-from labelarts.api.schemas.tasks import CreateTaskRequest
+from labelarts.schemas.tasks import CreateTaskRequest
 
 router = APIRouter(prefix="/v2/{project_id}/datasets/{dataset_id}/tasks", tags=["auto labeling"])
 

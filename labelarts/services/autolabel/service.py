@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 
-from labelarts.api.schemas.tasks import CreateTaskRequest, parse_confidence_scope
 from labelarts.clock import now_ms
 from labelarts.config import Settings
 from labelarts.errors import (
@@ -26,6 +25,7 @@ from labelarts.errors import (
 from labelarts.jobs.queries import find_task, page_tasks
 from labelarts.jobs.runner import TaskContext, TaskRunner
 from labelarts.jobs.states import ACTIVE, TaskStatus
+from labelarts.schemas.tasks import CreateTaskRequest, parse_confidence_scope
 from labelarts.services.autolabel.features import FeatureCache
 from labelarts.services.autolabel.job import MIN_PER_LABEL, MODALITY, AutoLabelJob, JobSpec
 from labelarts.services.ownership import get_owned_dataset

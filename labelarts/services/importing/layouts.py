@@ -30,8 +30,8 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
-from labelarts.api.schemas.common import LabelName
 from labelarts.errors import ValidationFailedError
+from labelarts.schemas.common import LabelName
 from labelarts.services.importing.sniff import Rejected
 from labelarts.services.samples.records import LabelInput
 

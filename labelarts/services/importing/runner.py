@@ -31,10 +31,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labelarts.api.schemas.common import LabelIn
 from labelarts.clock import now_ms
 from labelarts.errors import ImportFailedError, ImportParameterError, LabelArtsError
 from labelarts.jobs.runner import StopRequested, TaskContext
+from labelarts.schemas.common import LabelIn
 from labelarts.services.importing import sources
 from labelarts.services.importing.layouts import (
     TextFormat,

@@ -23,8 +23,16 @@ from PIL import Image
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from labelarts.api.schemas.common import LabelIn
-from labelarts.api.schemas.samples import (
+from labelarts.clock import new_resource_id, now_ms
+from labelarts.errors import (
+    LabelExistsError,
+    SampleNotFoundError,
+    SampleUploadError,
+    ValidationFailedError,
+)
+from labelarts.media import ImageDecodeError, image_size
+from labelarts.schemas.common import LabelIn
+from labelarts.schemas.samples import (
     HARD,
     HARD_COEFFICIENT,
     SIZE,
@@ -35,14 +43,6 @@ from labelarts.api.schemas.samples import (
     UploadSampleIn,
     UploadSamplesRequest,
 )
-from labelarts.clock import new_resource_id, now_ms
-from labelarts.errors import (
-    LabelExistsError,
-    SampleNotFoundError,
-    SampleUploadError,
-    ValidationFailedError,
-)
-from labelarts.media import ImageDecodeError, image_size
 from labelarts.services.labels import default_label_type, label_names_stay_unique, label_to_dict, new_labels
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import (

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from labelarts.api.schemas.common import Description, StrictModel, no_nul
+from labelarts.schemas.common import Description, StrictModel, no_nul
 
 _SCOPE = re.compile(r"^\s*([01](?:\.\d+)?)\s*-\s*([01](?:\.\d+)?)\s*$")
 

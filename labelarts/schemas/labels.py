@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from labelarts.api.schemas.common import LabelIn, StrictModel
+from labelarts.schemas.common import LabelIn, StrictModel
 
 
 class LabelsRequest(BaseModel):

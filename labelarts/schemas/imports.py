@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from labelarts.api.schemas.common import LabelIn, StrictModel, no_nul
-from labelarts.api.schemas.datasets import DataSourceIn, LabelFormatIn
+from labelarts.schemas.common import LabelIn, StrictModel, no_nul
+from labelarts.schemas.datasets import DataSourceIn, LabelFormatIn
 
 ImportPath = Annotated[str, StringConstraints(min_length=1, max_length=4096), AfterValidator(no_nul)]
 # The reference types these as Label objects; its own example sends bare names. Both are taken.

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from labelarts.api.schemas.common import DEFAULT_SHAPES, LabelName, LabelType, StrictModel, no_nul
-from labelarts.api.schemas.datasets import LabelFormatIn
+from labelarts.schemas.common import DEFAULT_SHAPES, LabelName, LabelType, StrictModel, no_nul
+from labelarts.schemas.datasets import LabelFormatIn
 
 SAMPLE_TYPES = frozenset({0, 1, 2, 4, 6, 9})
 ENCODINGS = frozenset({"UTF-8", "GBK", "GB2312"})

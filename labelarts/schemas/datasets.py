@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
-from labelarts.api.schemas.common import DATASET_TYPES, Description, LabelIn, StrictModel, no_nul
+from labelarts.schemas.common import DATASET_TYPES, Description, LabelIn, StrictModel, no_nul
 
 DatasetName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
 _SEPARATORS = set("!@#$%^&*_=|?/':.;,") | set("\t")
