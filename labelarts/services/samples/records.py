@@ -99,6 +99,8 @@ def set_sample_labels(
             )
         )
     scores = [label.score for label in labels if label.score is not None]
+    if not new:
+        sample.revision = (sample.revision or 0) + 1
     sample.top_score = max(scores) if scores else None
     if not labels:
         sample.sample_status = UNLABELED

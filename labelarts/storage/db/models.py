@@ -148,6 +148,9 @@ class Sample(Base):
     import_origin: Mapped[str | None] = mapped_column(String(64), nullable=True)
     labeler: Mapped[str | None] = mapped_column(String(256), nullable=True)
     parent_sample_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Bumped with every change to the sample's labels or status: a background writer (auto
+    # labeling) compares it to what it read and leaves samples a person changed meanwhile alone.
+    revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class SampleLabel(Base):
@@ -187,6 +190,10 @@ class Task(Base):
     start_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     end_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     update_time: Mapped[int] = mapped_column(BigInteger)
+    # The process that runs the task and until when (epoch ms) its claim holds; progress
+    # reports renew it. Only a task whose lease ran out may be recovered by another process.
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class SampleFeature(Base):
