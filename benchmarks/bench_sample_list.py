@@ -99,7 +99,7 @@ def insert_samples(database_url: str, dataset_id: str, count: int, seed: int = 1
                             "type": 0,
                             "score": score,
                             "property": {},
-                            "annotated_by": "human/manual",
+                            "annotated_by": "human",
                         }
                     )
                 samples.append(

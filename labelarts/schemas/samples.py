@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
@@ -36,9 +36,12 @@ RESERVED_PREFIX = "@labelarts:"
 _NAME_FORBIDDEN = re.compile(r"[!<>=&\"'/\\\x00-\x1f\x7f]")
 _MAX_PROPERTY_JSON = 256 * 1024
 _MAX_METADATA_JSON = 64 * 1024
+MAX_PROPERTY_KEYS = 64
+MAX_JSON_DEPTH = 8
 
 
-def _sample_name(value: str) -> str:
+def check_sample_name(value: str) -> str:
+    """A sample name (ValueError otherwise); the manifest importer checks names with it too."""
     if _NAME_FORBIDDEN.search(value):
         raise ValueError("sample name must not contain !<>=&\"', / or \\, or control characters")
     if value in (".", ".."):
@@ -52,7 +55,7 @@ def _one_of(value: Any, allowed: frozenset[Any], what: str) -> Any:
     return value
 
 
-SampleName = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_sample_name)]
+SampleName = Annotated[str, StringConstraints(max_length=1024), AfterValidator(check_sample_name)]
 SampleType = Annotated[int, AfterValidator(lambda v: _one_of(v, SAMPLE_TYPES, "sample_type"))]
 SampleId = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(no_nul)]
 SampleUsage = Annotated[str, AfterValidator(lambda v: _one_of(v, SAMPLE_USAGES, "sample_usage"))]
@@ -69,11 +72,14 @@ def _is_int(value: Any) -> bool:
 
 def _finite_json(value: Any, depth: int = 0) -> None:
     """Plain JSON (strings, finite numbers, booleans, null, lists and objects), not too deep."""
-    if depth > 8:
-        raise ValueError("values are nested too deeply")
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"values are nested more than {MAX_JSON_DEPTH} levels deep")
     if isinstance(value, float) and not math.isfinite(value):
-        # Python's JSON parser accepts NaN/Infinity; JSON responses (and PostgreSQL) cannot.
-        raise ValueError("numbers must be finite")
+        # Python's JSON parser accepts NaN/Infinity and reads 1e400 as Infinity; JSON responses
+        # (and PostgreSQL) cannot hold them.
+        raise ValueError("numbers must be finite (at most about 1.8e308)")
+    if _is_int(value) and not -(2**63) <= value < 2**63:
+        raise ValueError("integers must fit in 64 bits")
     if isinstance(value, str) and "\x00" in value:
         raise ValueError("strings must not contain NUL characters")
     if isinstance(value, list):
@@ -92,9 +98,12 @@ def _json_size(value: Any) -> int:
 
 # -- label property -------------------------------------------------------------------------------
 
-# Table 9 (SampleLabelProperty): these default attributes are Strings, these Integers.
+# Table 9 (SampleLabelProperty): these default attributes are Strings, these Integers; the
+# @labelarts: ones are what the manifest importer keeps (creation-time, a triplet label's id).
 _STRING_PROPERTIES = frozenset(
     {
+        "@labelarts:creation_time",
+        "@labelarts:id",
         "@modelarts:content",
         "@modelarts:end_time",
         "@modelarts:from",
@@ -110,7 +119,10 @@ _STRING_PROPERTIES = frozenset(
 _INTEGER_PROPERTIES = frozenset({"@modelarts:start_index", "@modelarts:end_index"})
 
 
-def _sample_label_property(value: dict[str, Any]) -> dict[str, Any]:
+def check_label_property(value: dict[str, Any]) -> dict[str, Any]:
+    """A label's ``property`` (ValueError otherwise): uploads, updates and manifest imports."""
+    if len(value) > MAX_PROPERTY_KEYS:
+        raise ValueError(f"a label's property has at most {MAX_PROPERTY_KEYS} keys")
     for key, item in value.items():
         if not key or len(key) > 128 or "\x00" in key:
             raise ValueError("property keys are 1 to 128 characters")
@@ -145,7 +157,7 @@ def _sample_label_property(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-SampleLabelProperty = Annotated[dict[str, Any], Field(max_length=64), AfterValidator(_sample_label_property)]
+SampleLabelProperty = Annotated[dict[str, Any], AfterValidator(check_label_property)]
 
 
 class SampleLabelIn(BaseModel):
@@ -157,7 +169,8 @@ class SampleLabelIn(BaseModel):
     type: LabelType | None = None
     score: Score | None = None
     property: SampleLabelProperty | None = None
-    annotated_by: Annotated[str, StringConstraints(max_length=128), AfterValidator(no_nul)] | None = None
+    # The reference's two values; what the sample list answers, so a read-modify-write works.
+    annotated_by: Literal["human", "auto"] | None = None
 
 
 # -- sample metadata ------------------------------------------------------------------------------
@@ -192,7 +205,11 @@ def _check_metadata_entry(key: str, item: Any) -> None:
         raise ValueError(f"{IMPORT_ORIGIN} must be a non-negative integer")
 
 
-def _sample_metadata(value: dict[str, Any]) -> dict[str, Any]:
+def check_sample_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """A sample's ``metadata`` (ValueError otherwise): uploads, updates and a manifest line's
+    ``property``."""
+    if len(value) > MAX_PROPERTY_KEYS:
+        raise ValueError(f"metadata has at most {MAX_PROPERTY_KEYS} keys")
     for key, item in value.items():
         if not key or len(key) > 128 or "\x00" in key:
             raise ValueError("metadata keys are 1 to 128 characters")
@@ -205,7 +222,7 @@ def _sample_metadata(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-SampleMetadata = Annotated[dict[str, Any], Field(max_length=64), AfterValidator(_sample_metadata)]
+SampleMetadata = Annotated[dict[str, Any], AfterValidator(check_sample_metadata)]
 Labels = Annotated[list[SampleLabelIn], Field(max_length=MAX_LABELS_PER_SAMPLE)]
 
 

@@ -147,7 +147,7 @@ def add_sample(
                     type=label_type,
                     score=0.9 if auto else None,
                     property={},
-                    annotated_by="modelarts/auto" if auto else "human/manual",
+                    annotated_by="auto" if auto else "human",
                 )
             )
     return sample_id

@@ -200,7 +200,7 @@ def test_labels_of_new_samples_match_set_sample_labels(world: World) -> None:
     that must give the same rows, status and top score as the general path."""
     dataset_id = create(world, 0)
     labels = [
-        LabelInput("a", 0, score=0.25, property={"k": "v"}, annotated_by="modelarts/auto"),
+        LabelInput("a", 0, score=0.25, property={"k": "v"}, annotated_by="auto"),
         LabelInput("b", 0),
         LabelInput("c", 0, score=0.75),
     ]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED
+import httpx
+import pytest
+
+from labelarts.services.samples.records import AUTO, MANUAL, SAMPLE_DATA_MAX_CHARS, UNLABELED
 from tests.api import World, unique_name
 from tests.imports import (
     create,
@@ -81,7 +85,7 @@ def test_image_classification_manifest_round_trip(world: World) -> None:
     assert sorted(rows) == ["bird.jpg", "cat.jpg", "dog.png", "plain.jpg"]
     cat = rows["cat.jpg"]
     assert label_view(cat) == [
-        ("animal", 0, 0.8, "modelarts/active-learning", {"@labelarts:creation_time": "2019-01-23 11:30:30"}),
+        ("animal", 0, 0.8, "auto", {"@labelarts:creation_time": "2019-01-23 11:30:30"}),
         (
             "cat",
             0,
@@ -326,3 +330,138 @@ def test_filters_and_unconfirmed_import(world: World) -> None:
     statuses = {name: row.sample.sample_status for name, row in samples_of(world, unconfirmed).items()}
     assert statuses == {"0.jpg": AUTO, "1.jpg": AUTO, "2.jpg": AUTO, "3.jpg": UNLABELED}
     assert task["unconfirmed_sample_count"] == 3
+
+
+def _api_samples(world: World, dataset_id: str, **params: Any) -> list[dict[str, Any]]:
+    response = world.alice.aksk.get(
+        world.alice.v2(f"/datasets/{dataset_id}/data-annotations/samples"), params={"limit": 100, **params}
+    )
+    assert response.status_code == 200, response.text
+    samples: list[dict[str, Any]] = response.json()["samples"]
+    return samples
+
+
+def test_annotated_by_is_human_or_auto_in_the_api(world: World) -> None:
+    root = world.imports / unique_name("by")
+    write(root, {"a.jpg": jpeg(11), "b.jpg": jpeg(12), "c.jpg": jpeg(13)})
+    lines = [
+        {"source": "a.jpg", "annotation": [{"type": "image_classification", "name": "cat"}]},
+        {
+            "source": "b.jpg",
+            "annotation": [
+                {"type": "image_classification", "name": "cat", "annotated-by": "modelarts/active-learning"},
+                {
+                    "type": "image_classification",
+                    "name": "pet",
+                    "annotated-by": "modelarts/hard_example_algo",
+                },
+            ],
+        },
+        {
+            "source": "c.jpg",
+            "annotation": [{"type": "image_classification", "name": "dog", "annotated-by": "human"}],
+        },
+    ]
+    write(root, {"by.manifest": manifest_text(lines)})
+    dataset_id = create(world, 0)
+    run_import(world, dataset_id, root / "by.manifest", import_type="manifest")
+    by_name = {
+        s["sample_name"]: sorted((label["name"], label["annotated_by"]) for label in s["labels"])
+        for s in _api_samples(world, dataset_id)
+    }
+    assert by_name == {
+        "a.jpg": [("cat", "human")],
+        "b.jpg": [("cat", "auto"), ("pet", "auto")],
+        "c.jpg": [("dog", "human")],
+    }
+    auto_id = next(s["sample_id"] for s in _api_samples(world, dataset_id) if s["sample_name"] == "b.jpg")
+    path = f"/datasets/{dataset_id}/data-annotations/samples/{auto_id}"
+    detail = world.alice.aksk.get(world.alice.v2(path))
+    assert {label["annotated_by"] for label in detail.json()["labels"]} == {"auto"}
+
+
+def test_text_samples_carry_their_text_and_the_line_id(world: World) -> None:
+    root = world.imports / unique_name("sd")
+    long_text = "x" * (SAMPLE_DATA_MAX_CHARS + 50)
+    lines = [
+        {"source": "content://I like this product", "id": "XGDVGS"},
+        {"source": "content://An id that is no name", "id": "a/b"},
+        {"source": "content://No id at all"},
+        {"source": f"content://{long_text}", "id": "long"},
+    ]
+    write(root, {"sd.manifest": manifest_text(lines)})
+    dataset_id = create(world, 100)
+    run_import(world, dataset_id, root / "sd.manifest", import_type="manifest")
+    samples = {s["sample_data"][0][:30]: s for s in _api_samples(world, dataset_id)}
+    assert set(samples) == {"I like this product", "An id that is no name", "No id at all", "x" * 30}
+    liked = samples["I like this product"]
+    assert liked["sample_name"] == "XGDVGS" and liked["sample_data"] == ["I like this product"]
+    assert liked["metadata"]["@labelarts:manifest_id"] == "XGDVGS"
+    # An id that cannot be a file name is kept in the metadata; the name is the text's hash.
+    odd = samples["An id that is no name"]
+    assert odd["sample_name"].endswith(".txt") and odd["metadata"]["@labelarts:manifest_id"] == "a/b"
+    assert samples["No id at all"]["sample_name"].endswith(".txt")
+    cut = samples["x" * 30]
+    assert cut["sample_data"] == ["x" * SAMPLE_DATA_MAX_CHARS]
+    assert cut["sample_size"] == len(long_text)
+    detail = world.alice.aksk.get(
+        world.alice.v2(f"/datasets/{dataset_id}/data-annotations/samples/{liked['sample_id']}")
+    ).json()
+    assert detail["sample_data"] == ["I like this product"]
+    # The whole text is behind the source URL.
+    assert httpx.get(cut["source"]).text == long_text
+    # Image samples have no sample_data.
+    image_ds = create(world, 0)
+    write(root, {"img.manifest": manifest_text([{"source": "i.jpg"}]), "i.jpg": jpeg(21)})
+    run_import(world, image_ds, root / "img.manifest", import_type="manifest")
+    (image,) = _api_samples(world, image_ds)
+    assert "sample_data" not in image
+
+
+DEEP = "[" * 5000 + "1" + "]" * 5000
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        ('{"source": "content://big", "property": {"size": 1e400}}', "finite"),
+        ('{"source": "content://big int", "property": {"n": 1' + "0" * 30 + "}}", "64 bits"),
+        ('{"source": "content://deep", "property": {"v": ' + DEEP + "}}", "nested"),
+        ('{"source": "content://deep9", "property": {"v": [[[[[[[[[[1]]]]]]]]]]}}', "nested"),
+        ('{"source": "content://hard", "property": {"@modelarts:hard": "yes"}}', "@modelarts:hard"),
+        ('{"source": "content://mine", "property": {"@labelarts:usage": "TRAIN"}}', "reserved"),
+        ('{"source": "content://notdict", "property": [1]}', "object"),
+        (
+            '{"source": "content://label", "annotation": [{"type": "text_classification", "name": "p", '
+            '"property": {"w": 1e400}}]}',
+            "finite",
+        ),
+        (
+            '{"source": "content://shape", "annotation": [{"type": "text_classification", "name": "p", '
+            '"property": {"@modelarts:start_index": "0"}}]}',
+            "@modelarts:start_index",
+        ),
+        (
+            '{"source": "content://lid", "annotation": [{"type": "text_classification", "name": "p", '
+            '"property": {"@labelarts:id": 5}}]}',
+            "@labelarts:id",
+        ),
+    ],
+)
+def test_bad_property_values_fail_their_line_alone(world: World, bad_line: str, reason: str) -> None:
+    root = world.imports / unique_name("prop")
+    good = {"source": "content://a fine line", "property": {"camera": "x100", "@modelarts:hard": 1}}
+    write(root, {"p.manifest": manifest_text([good, bad_line, {"source": "content://another"}])})
+    dataset_id = create(world, 100)
+    task = run_import(world, dataset_id, root / "p.manifest", import_type="manifest")
+    assert task["imported_sample_count"] == 2
+    assert [f["path"] for f in task["failed_files"]] == ["p.manifest:2"]
+    assert reason in task["failed_files"][0]["reason"]
+    samples = {s["sample_data"][0]: s for s in _api_samples(world, dataset_id)}
+    assert set(samples) == {"a fine line", "another"}
+    # @modelarts:hard in a line's property sets the hard flag, as in an upload's metadata.
+    assert samples["a fine line"]["metadata"]["@modelarts:hard"] == 1.0
+    # Metadata search keeps working on the dataset.
+    conditions = json.dumps([{"metadata": {"op": "AND", "props": {"camera": ["x100"]}}}])
+    found = _api_samples(world, dataset_id, search_conditions=conditions)
+    assert [s["sample_data"] for s in found] == [["a fine line"]]

@@ -134,7 +134,7 @@ def insert_sample(
                     type=0,
                     score=0.9 if status == "AUTO_ANNOTATION" else None,
                     property={},
-                    annotated_by="modelarts/auto" if status == "AUTO_ANNOTATION" else "human/manual",
+                    annotated_by="auto" if status == "AUTO_ANNOTATION" else "human",
                 )
             )
     return sample_id

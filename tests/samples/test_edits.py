@@ -196,7 +196,7 @@ def test_add_to_be_confirmed_labels(world: World) -> None:
     assert stats(world.alice, dataset_id)["auto_annotation"] == 1
     with world.services.db.session() as session:
         label = session.execute(select(SampleLabel).where(SampleLabel.dataset_id == dataset_id)).scalar_one()
-        assert (label.name, label.score, label.annotated_by) == ("Cat", 0.4, "modelarts/auto")
+        assert (label.name, label.score, label.annotated_by) == ("Cat", 0.4, "auto")
 
 
 def test_add_text_samples(world: World) -> None:

@@ -28,6 +28,7 @@ from labelarts.jobs.runner import StopRequested, TaskContext
 from labelarts.services.autolabel.features import CachedFeature, FeatureCache, chunks
 from labelarts.services.samples.records import (
     AUTO,
+    BY_AUTO,
     MANUAL,
     UNLABELED,
     LabelInput,
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 MIN_PER_LABEL = 5
 # Dataset type -> the modality of its feature encoder.
 MODALITY = {0: "image", 100: "text", 200: "audio"}
-ANNOTATED_BY = "modelarts/active-learning"
+ANNOTATED_BY = BY_AUTO
 _BATCH = 64
 # Feature-cache rows per write, and the least time between two progress reports: each is a
 # write transaction, and on SQLite a stop request must get the write lock between them.

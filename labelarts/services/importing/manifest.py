@@ -23,13 +23,18 @@ How LabelArts reads it:
   in ``annotation-loc`` (read like a folder import's XML) unless they carry ``name`` and
   ``property`` inline.
 * ``property`` is kept as the label's property; ``confidence`` is the score; ``annotated-by``
-  (default "human") is kept; ``hard``/``hard-coefficient`` become ``@modelarts:hard`` ("true"/
-  "false") and ``@modelarts:hard_coefficient`` (a string); ``creation-time`` becomes
-  ``@labelarts:creation_time``; a triplet ``id`` (E1, R1) becomes ``@labelarts:id``.
+  becomes the API's ``annotated_by`` (:func:`annotated_by_from_manifest`: ``modelarts/...``
+  agents are ``auto``, anything else ``human``); ``hard``/``hard-coefficient`` become
+  ``@modelarts:hard`` ("true"/"false") and ``@modelarts:hard_coefficient`` (a string);
+  ``creation-time`` becomes ``@labelarts:creation_time``; a triplet ``id`` (E1, R1) becomes ``@labelarts:id``.
 * Sample level: ``hard``/``hard-coefficient`` set the sample's hard flag and coefficient;
   ``usage`` is kept as metadata ``@labelarts:usage``, ``inference-loc`` as
-  ``@labelarts:inference_loc``, ``property`` merged into the metadata; ``id`` and
-  ``sample-type`` are ignored.
+  ``@labelarts:inference_loc``, ``id`` as ``@labelarts:manifest_id`` (and as the sample name
+  of a ``content://`` line, when it is a valid name); ``property`` is checked like an uploaded
+  sample's ``metadata`` and merged into it; ``sample-type`` is ignored.
+* Values are checked like an upload's (:mod:`labelarts.schemas.samples`): numbers JSON cannot
+  hold (``1e400``), reserved keys of the wrong type and values nested too deeply fail their
+  line alone.
 """
 
 from __future__ import annotations
@@ -39,12 +44,23 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from labelarts.schemas.samples import (
+    HARD,
+    HARD_COEFFICIENT,
+    MAX_JSON_DEPTH,
+    check_label_property,
+    check_sample_metadata,
+    check_sample_name,
+)
 from labelarts.services.importing.layouts import label_name
 from labelarts.services.importing.sniff import Rejected
-from labelarts.services.samples.records import LabelInput
+from labelarts.services.samples.records import BY_AUTO, BY_HUMAN, LabelInput
 
 CONTENT_SCHEME: Final = "content://"
 MAX_LINE_CHARS: Final = 16 * 1024 * 1024
+MANIFEST_AUTO: Final = "modelarts/active-learning"
+MANIFEST_ID: Final = "@labelarts:manifest_id"
+MAX_ID_CHARS: Final = 128
 ANNOTATION_TYPES: Final[dict[str, int]] = {
     "image_classification": 0,
     "object_detection": 1,
@@ -92,10 +108,21 @@ class ManifestRecord:
     hard_coefficient: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     ignored_annotations: int = 0
+    manifest_id: str | None = None
 
     @property
     def content(self) -> str | None:
         return self.source[len(CONTENT_SCHEME) :] if self.source.startswith(CONTENT_SCHEME) else None
+
+    @property
+    def sample_name(self) -> str | None:
+        """The name of a ``content://`` sample: the line's ``id`` when it makes a valid name."""
+        if self.manifest_id is None:
+            return None
+        try:
+            return check_sample_name(self.manifest_id)
+        except ValueError:
+            return None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -112,12 +139,16 @@ def parse_line(line: str, dataset_type: int, *, with_annotations: bool) -> Manif
         raw = json.loads(line, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise Rejected(f"invalid JSON: {exc}") from None
+    except RecursionError:  # the parser recurses per level: a 5,000-deep value must fail alone
+        raise Rejected(f"values are nested more than {MAX_JSON_DEPTH} levels deep") from None
     if not isinstance(raw, dict):
         raise Rejected("a manifest line must be a JSON object")
     try:  # a lone surrogate escape ("\\ud800") decodes, but no database can store it
         json.dumps(raw, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise Rejected("line contains an invalid Unicode escape (a lone surrogate)") from None
+    except RecursionError:
+        raise Rejected(f"values are nested more than {MAX_JSON_DEPTH} levels deep") from None
     source = raw.get("source")
     if not isinstance(source, str) or not source.strip():
         raise Rejected('"source" is missing or not a string')
@@ -131,9 +162,12 @@ def parse_line(line: str, dataset_type: int, *, with_annotations: bool) -> Manif
     inference = raw.get("inference-loc")
     if isinstance(inference, str) and inference:
         record.metadata["@labelarts:inference_loc"] = inference[:2048]
+    record.manifest_id = _manifest_id(raw.get("id"))
+    if record.manifest_id is not None:
+        record.metadata[MANIFEST_ID] = record.manifest_id
     props = raw.get("property")
-    if isinstance(props, dict):
-        record.metadata.update({str(k)[:128]: v for k, v in props.items()})
+    if props is not None:
+        _sample_property(record, props, explicit_hard=raw.get("hard") is not None)
     annotations = raw.get("annotation")
     if not with_annotations or annotations is None:
         return record
@@ -160,9 +194,7 @@ def _annotation(
     if label_type is None or label_type not in allowed:
         record.ignored_annotations += 1
         return
-    annotated_by = item.get("annotated-by")
-    if not isinstance(annotated_by, str) or not annotated_by or len(annotated_by) > 128:
-        annotated_by = "human"
+    annotated_by = annotated_by_from_manifest(item.get("annotated-by"))
     name = item.get("name")
     location = item.get("annotation-loc")
     if label_type in _VOC_TYPES and name is None:
@@ -182,9 +214,12 @@ def _annotation(
     except Rejected as exc:
         raise Rejected(f"{where}: {exc.reason}") from None
     prop = item.get("property") or {}
-    if not isinstance(prop, dict) or any(len(str(k)) > 128 for k in prop):
-        raise Rejected(f'{where}: "property" must be an object with keys of at most 128 characters')
-    prop = {str(k): v for k, v in prop.items()}
+    if not isinstance(prop, dict):
+        raise Rejected(f'{where}: "property" must be an object')
+    try:  # the rules of an uploaded label's property
+        prop = dict(check_label_property(prop))
+    except ValueError as exc:
+        raise Rejected(f"{where} property: {exc}") from None
     if item.get("hard") is not None:
         prop["@modelarts:hard"] = "true" if _flag(item["hard"], f"{where} hard") else "false"
     if item.get("hard-coefficient") is not None:
@@ -201,6 +236,49 @@ def _annotation(
     record.labels.append(
         LabelInput(name=name, type=label_type, score=score, property=prop, annotated_by=annotated_by)
     )
+
+
+def _manifest_id(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_ID_CHARS or "\x00" in value:
+        raise Rejected(f'"id" must be a string of at most {MAX_ID_CHARS} characters')
+    return value
+
+
+def _sample_property(record: ManifestRecord, props: Any, *, explicit_hard: bool) -> None:
+    """The line's ``property``, checked like an uploaded sample's ``metadata``, merged in."""
+    if not isinstance(props, dict):
+        raise Rejected('"property" must be an object')
+    try:
+        check_sample_metadata(props)
+    except ValueError as exc:
+        raise Rejected(f"property: {exc}") from None
+    for key, value in props.items():
+        if value is None:
+            continue
+        if key == HARD:  # as an upload: the flag and coefficient live in their own columns
+            if not explicit_hard:
+                record.hard = bool(value)
+        elif key == HARD_COEFFICIENT:
+            if record.hard_coefficient is None:
+                record.hard_coefficient = float(value)
+        else:
+            record.metadata[key] = value
+
+
+def annotated_by_from_manifest(value: Any) -> str:
+    """A manifest's ``annotated-by`` as the API's value: its machine agents (``modelarts/...``,
+    e.g. ``modelarts/active-learning``) and ``auto`` are ``auto``; ``human``, anything else
+    and no value are ``human`` (the manifest's default)."""
+    if isinstance(value, str) and (value == BY_AUTO or value.startswith("modelarts/")):
+        return BY_AUTO
+    return BY_HUMAN
+
+
+def manifest_annotated_by(value: str) -> str:
+    """The API's ``annotated_by`` as a manifest writes it (for export)."""
+    return MANIFEST_AUTO if value == BY_AUTO else "human"
 
 
 def _flag(value: Any, where: str) -> bool:

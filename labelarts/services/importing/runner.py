@@ -506,7 +506,8 @@ class Importer:
             metadata["@labelarts:source_line"] = number
             sample_dir, mtime = ref.sample_dir, ref.mtime_ms or now_ms()
         else:
-            name, sample_dir, mtime = f"{digest[:16]}.txt", "", now_ms()
+            record_name = candidate.record.sample_name if candidate.record is not None else None
+            name, sample_dir, mtime = record_name or f"{digest[:16]}.txt", "", now_ms()
         hard, coefficient = False, None
         if candidate.record is not None:
             metadata = {**candidate.record.metadata, **metadata}
@@ -660,6 +661,7 @@ class Importer:
             metadata=draft.metadata,
             content_hash=draft.content_hash,
             import_origin=self._ctx.task_id,
+            text=draft.text,
         )
         if draft.hard:
             sample.hard = True

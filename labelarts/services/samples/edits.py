@@ -47,6 +47,8 @@ from labelarts.services.labels import default_label_type, label_names_stay_uniqu
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import (
     AUTO,
+    BY_AUTO,
+    BY_HUMAN,
     MANUAL,
     SAMPLE_TYPE,
     LabelInput,
@@ -153,7 +155,7 @@ def resolve_labels(
     per_sample: Sequence[Sequence[SampleLabelIn]],
     where: Callable[[int], str],
     *,
-    annotated_by: str = "human/manual",
+    annotated_by: str = BY_HUMAN,
 ) -> list[list[LabelInput]]:
     """Turn request labels into :class:`LabelInput` s, creating the dataset labels they name.
 
@@ -213,6 +215,7 @@ class PreparedSample:
     labels: list[SampleLabelIn]
     metadata: dict[str, Any]
     computed: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None  # a text sample's text (sample_data)
 
 
 class SampleEditService:
@@ -290,6 +293,7 @@ class SampleEditService:
             )
         computed: dict[str, Any] = {}
         extension = ""
+        text: str | None = None
         if dataset_type in IMAGE_DATASET_TYPES:
             try:
                 width, height, depth, image_format = image_header(data)
@@ -300,7 +304,7 @@ class SampleEditService:
         elif dataset_type in TEXT_DATASET_TYPES:
             encoding = item.encoding or "UTF-8"
             try:
-                data.decode(_CODECS[encoding])
+                text = data.decode(_CODECS[encoding])
             except UnicodeDecodeError:
                 raise SampleUploadError(f"{where}: data is not {encoding} text.") from None
             extension = ".txt"
@@ -317,6 +321,7 @@ class SampleEditService:
             labels=list(item.labels or []),
             metadata=dict(item.metadata or {}),
             computed=computed,
+            text=text,
         )
 
     def _insert(
@@ -341,7 +346,7 @@ class SampleEditService:
             dataset,
             [p.labels for p in prepared],
             lambda i: f"samples[{i}]",
-            annotated_by="human/manual" if final else "modelarts/auto",
+            annotated_by=BY_HUMAN if final else BY_AUTO,
         )
         results: list[dict[str, Any]] = []
         unused: list[str] = []
@@ -361,6 +366,7 @@ class SampleEditService:
                     content_hash=item.content_hash,
                     import_origin=None,
                     sample_type=item.sample_type,
+                    text=item.text,
                 )
                 sample.id = item.sample_id
                 session.add(sample)

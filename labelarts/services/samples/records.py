@@ -17,6 +17,11 @@ UNLABELED, MANUAL, AUTO = "UN_ANNOTATION", "MANUAL_ANNOTATION", "AUTO_ANNOTATION
 WIRE_STATUS = {UNLABELED: "__NONE__", MANUAL: "__ALL__", AUTO: "__AUTO_ANNOTATION__"}
 # Sample type for each dataset type (0 image, 1 text, 2 audio, 4 table, 6 video, 9 other).
 SAMPLE_TYPE = {0: 0, 1: 0, 3: 0, 100: 1, 101: 1, 102: 1, 200: 2, 201: 2, 202: 2, 400: 4, 600: 6, 900: 9}
+# A label's annotated_by, as the reference enumerates it (stored and answered as is).
+BY_HUMAN, BY_AUTO = "human", "auto"
+# A text sample's text in the sample list and detail (sample_data) is cut to this many
+# characters (docs/api.md); the source URL serves all of it.
+SAMPLE_DATA_MAX_CHARS = 10_000
 
 
 @dataclass
@@ -27,7 +32,7 @@ class LabelInput:
     type: int
     score: float | None = None
     property: dict[str, Any] = field(default_factory=dict)
-    annotated_by: str = "human/manual"
+    annotated_by: str = BY_HUMAN
 
 
 def bump_data_version(session: Session, dataset_id: str) -> None:
@@ -52,7 +57,9 @@ def new_sample(
     content_hash: str | None,
     import_origin: str | None,
     sample_type: int | None = None,
+    text: str | None = None,
 ) -> Sample:
+    """A new sample row; ``text`` is a text sample's text (kept cut, for ``sample_data``)."""
     return Sample(
         id=new_resource_id(20),
         dataset_id=dataset.id,
@@ -68,6 +75,7 @@ def new_sample(
         metadata_=metadata,
         hard=False,
         import_origin=import_origin,
+        text=text[:SAMPLE_DATA_MAX_CHARS] if text is not None else None,
     )
 
 
@@ -153,6 +161,8 @@ def sample_to_wire(sample: Sample, labels: Sequence[SampleLabel], source: str) -
         "labels": [label_to_wire(label) for label in labels],
         "metadata": metadata,
     }
+    if sample.text is not None:
+        body["sample_data"] = [sample.text]  # Array of strings in the reference
     hard_details = metadata.pop("@labelarts:hard_details", None)
     if hard_details:
         body["hard_details"] = hard_details

@@ -151,6 +151,9 @@ class Sample(Base):
     # Bumped with every change to the sample's labels or status: a background writer (auto
     # labeling) compares it to what it read and leaves samples a person changed meanwhile alone.
     revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # A text sample's text, cut to records.SAMPLE_DATA_MAX_CHARS (the API's sample_data), so
+    # the list answers it without reading files; NULL for other samples.
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class SampleLabel(Base):
@@ -167,7 +170,8 @@ class SampleLabel(Base):
     type: Mapped[int] = mapped_column(Integer)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     property: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    annotated_by: Mapped[str] = mapped_column(String(128), default="human/manual")
+    # "human" or "auto" (the API's values; a manifest's agents are mapped on import, 0005).
+    annotated_by: Mapped[str] = mapped_column(String(128), default="human")
 
 
 class Task(Base):

@@ -1,0 +1,1 @@
+"""Operating LabelArts: migrations, logging, metrics, the public URL."""
