@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from labelarts import __version__
+from labelarts.api.authentication import AuthenticationMiddleware
 from labelarts.api.errors import RequestContextMiddleware, install_error_handlers
 from labelarts.api.routes import (
     datasets,
@@ -53,9 +54,17 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files):
+    modules = (health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files)
+    for module in modules:
         app.include_router(module.router)
+    app.add_middleware(
+        AuthenticationMiddleware,
+        routes=[route for module in modules for route in module.router.routes],
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_body_bytes=settings.max_upload_body_bytes,
+    )
+    # Added last, so it runs first: the request id is on every answer, also the one above's.
+    app.add_middleware(RequestContextMiddleware)
     _build_route_contexts(app.router.routes)
     return app
 

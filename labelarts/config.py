@@ -56,7 +56,15 @@ class Settings(BaseSettings):
         default=900, ge=1, description="Allowed X-Sdk-Date clock skew, either direction."
     )
     max_body_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted on routes that take no uploads (413 above).",
+    )
+    max_upload_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body of the routes that take uploads or large batches "
+        "(adding samples with base64 data, updating samples' labels).",
     )
     job_workers: int = Field(default=2, ge=1, description="Threads of the in-process executor.")
     log_level: str = Field(default="info", description="Log level of the server.")

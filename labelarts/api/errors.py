@@ -72,11 +72,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class RequestContextMiddleware:
-    """Adds ``X-Request-Id`` to every response and refuses bodies over the size limit."""
+    """Adds ``X-Request-Id`` to every response (body limits: api/authentication.py)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,26 +91,4 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    too_large = int(value) > self.max_body_bytes
-                except ValueError:
-                    too_large = True
-                if too_large:
-                    response = error_response(PayloadTooLargeError())
-                    await response(scope, receive, send_with_id)
-                    return
-
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise PayloadTooLargeError()
-            return message
-
-        await self.app(scope, limited_receive, send_with_id)
+        await self.app(scope, receive, send_with_id)

@@ -24,13 +24,45 @@ TOKEN_PREFIX = "LA1."
 
 @dataclass(frozen=True)
 class SignedRequest:
-    """The parts of an HTTP request that the signature covers."""
+    """The parts of an HTTP request that the signature covers.
+
+    ``body_sha256`` is the hex SHA-256 of the body as received: the caller hashes the body
+    while reading it (with its size limit), so the body never has to be parsed before the
+    signature is known to be good.
+    """
 
     method: str
     path: str
     raw_query: str
     headers: Mapping[str, str]
-    body: bytes
+    body_sha256: str
+
+
+@dataclass(frozen=True)
+class PendingSignature:
+    """An AK/SK Authorization whose form, date and access key are good; the body is not yet read.
+
+    ``verify`` finishes the check once the body's hash is known.
+    """
+
+    authorization: signing.ParsedAuthorization
+    sdk_date: str
+    secret_key: str
+    principal: Principal
+
+    def verify(self, request: SignedRequest) -> Principal:
+        signed_headers = self.authorization.signed_headers
+        try:
+            payload = signing.verified_payload_hash(request.body_sha256, request.headers, signed_headers)
+        except signing.PayloadHashRefused as exc:
+            raise UnauthorizedError(f"{exc}.", error_code="ModelArts.0208") from None
+        canonical = signing.canonical_request_for_hash(
+            request.method, request.path, request.raw_query, request.headers, signed_headers, payload
+        )
+        expected = signing.signature(self.secret_key, signing.string_to_sign(canonical, self.sdk_date))
+        if not hmac.compare_digest(expected, self.authorization.signature.lower()):
+            raise UnauthorizedError("The request signature does not match.", error_code="ModelArts.0208")
+        return self.principal
 
 
 @dataclass(frozen=True)
@@ -61,7 +93,8 @@ class AuthService:
         self._window_ms = signature_window_seconds * 1000
 
     # --- AK/SK -----------------------------------------------------------------------
-    def authenticate_signature(self, authorization: str, request: SignedRequest) -> Principal:
+    def begin_signature(self, authorization: str, headers: Mapping[str, str]) -> PendingSignature:
+        """Check everything a signature needs except the body: form, date window, access key."""
         try:
             parsed = signing.parse_authorization(authorization)
         except signing.MalformedAuthorization as exc:
@@ -73,7 +106,7 @@ class AuthService:
             raise UnauthorizedError(
                 "SignedHeaders must include host and x-sdk-date.", error_code="ModelArts.0206"
             )
-        lowered = {k.lower(): v for k, v in request.headers.items()}
+        lowered = {k.lower(): v for k, v in headers.items()}
         sdk_date = lowered.get("x-sdk-date")
         if not sdk_date:
             raise UnauthorizedError("X-Sdk-Date header is missing.", error_code="ModelArts.0206")
@@ -100,19 +133,11 @@ class AuthService:
                     "User credential (AK and SK) does not exist.", error_code="ModelArts.3801"
                 )
             key, user = row
-        secret_key = self._box.open(key.secret_encrypted)
-        canonical = signing.canonical_request(
-            request.method,
-            request.path,
-            request.raw_query,
-            request.headers,
-            parsed.signed_headers,
-            request.body,
-        )
-        expected = signing.signature(secret_key, signing.string_to_sign(canonical, sdk_date))
-        if not hmac.compare_digest(expected, parsed.signature.lower()):
-            raise UnauthorizedError("The request signature does not match.", error_code="ModelArts.0208")
-        return Principal(user.id, user.name, user.project_id, "aksk")
+            principal = Principal(user.id, user.name, user.project_id, "aksk")
+        return PendingSignature(parsed, sdk_date, self._box.open(key.secret_encrypted), principal)
+
+    def authenticate_signature(self, authorization: str, request: SignedRequest) -> Principal:
+        return self.begin_signature(authorization, request.headers).verify(request)
 
     # --- tokens ----------------------------------------------------------------------
     def issue_token(self, *, user_name: str, password: str, project_id: str | None) -> IssuedToken:

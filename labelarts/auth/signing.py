@@ -54,11 +54,42 @@ def canonical_query(raw_query: str) -> str:
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
+class PayloadHashRefused(ValueError):
+    """A signed ``X-Sdk-Content-Sha256`` that the server does not accept for this body."""
+
+
 def payload_hash(body: bytes, headers: Mapping[str, str]) -> str:
+    """The payload hash as the SDK's signer computes it (the signing side).
+
+    A non-empty body with an ``X-Sdk-Content-Sha256`` header is represented by that header.
+    """
     declared = _get_header(headers, CONTENT_SHA256_HEADER)
     if body and declared:
         return declared
     return hashlib.sha256(body).hexdigest()
+
+
+def verified_payload_hash(body_sha256: str, headers: Mapping[str, str], signed_headers: Sequence[str]) -> str:
+    """The payload hash the server puts in the canonical request (the verifying side).
+
+    ``body_sha256`` is the hex SHA-256 of the body actually received. A declared
+    ``X-Sdk-Content-Sha256`` counts only when it is among the signed headers, and then it
+    must equal the received body's hash: an unsigned one could be added by anyone to make a
+    signature over an old body cover a new one. ``UNSIGNED-PAYLOAD`` is refused (every
+    LabelArts route takes JSON, which the SDK always hashes; docs/api.md). An empty body is
+    the empty hash whatever the header says, as the SDK signs it.
+    """
+    if body_sha256 == EMPTY_SHA256:
+        return EMPTY_SHA256
+    declared = _get_header(headers, CONTENT_SHA256_HEADER)
+    if declared is None or CONTENT_SHA256_HEADER.lower() not in {h.lower() for h in signed_headers}:
+        return body_sha256
+    declared = declared.strip()
+    if declared == UNSIGNED_PAYLOAD:
+        raise PayloadHashRefused("UNSIGNED-PAYLOAD is not accepted: sign the body's SHA-256")
+    if declared.lower() != body_sha256:
+        raise PayloadHashRefused("X-Sdk-Content-Sha256 does not match the body")
+    return body_sha256
 
 
 def _get_header(headers: Mapping[str, str], name: str) -> str | None:
@@ -77,7 +108,21 @@ def canonical_request(
     signed_headers: Sequence[str],
     body: bytes,
 ) -> str:
-    """Build the canonical request. ``headers`` maps (any-case) names to received values."""
+    """Build the canonical request as the signer does. ``headers`` maps (any-case) names to values."""
+    return canonical_request_for_hash(
+        method, path, raw_query, headers, signed_headers, payload_hash(body, headers)
+    )
+
+
+def canonical_request_for_hash(
+    method: str,
+    path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    signed_headers: Sequence[str],
+    payload_sha256: str,
+) -> str:
+    """The canonical request with its payload hash already decided."""
     lowered = {k.lower(): v for k, v in headers.items()}
     canonical_headers = "".join(f"{name}:{lowered.get(name, '').strip()}\n" for name in signed_headers)
     return "\n".join(
@@ -87,7 +132,7 @@ def canonical_request(
             canonical_query(raw_query),
             canonical_headers,
             ";".join(signed_headers),
-            payload_hash(body, headers),
+            payload_sha256,
         ]
     )
 

@@ -1,4 +1,4 @@
-"""Security tests: files confined when opened, projects kept apart.
+"""Security tests: files confined when opened, projects kept apart, signed bodies, limits on abuse.
 
 :class:`Flipper` swaps a folder for a symbolic link and back, as fast as it can, in a thread:
 the attacker of issue 9 who can write into an import root. Race tests run a bounded number of

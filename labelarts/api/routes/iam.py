@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from labelarts.api.deps import ServicesDep, authenticate
+from labelarts.api.deps import CallerDep, ServicesDep
 from labelarts.auth.service import IssuedToken
 from labelarts.errors import InvalidJsonError, UnauthorizedError, ValidationFailedError
 
@@ -132,9 +132,8 @@ async def issue_token(request: Request, services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/auth/tokens")
-async def validate_token(request: Request, services: ServicesDep) -> JSONResponse:
+async def validate_token(request: Request, services: ServicesDep, caller: CallerDep) -> JSONResponse:
     """Keystone's token validation: ``X-Auth-Token`` asks about ``X-Subject-Token``."""
-    caller = await authenticate(request)
     subject = request.headers.get("x-subject-token", "")
     stored, user, project = await run_in_threadpool(services.auth.describe_token, subject)
     if user.id != caller.user_id:
@@ -144,9 +143,8 @@ async def validate_token(request: Request, services: ServicesDep) -> JSONRespons
 
 
 @router.delete("/auth/tokens", status_code=204)
-async def revoke_token(request: Request, services: ServicesDep) -> Response:
+async def revoke_token(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
     """Revoke ``X-Subject-Token`` (a user may revoke only their own tokens)."""
-    caller = await authenticate(request)
     subject = request.headers.get("x-subject-token", "")
     _stored, user, _project = await run_in_threadpool(services.auth.describe_token, subject)
     if user.id != caller.user_id:
