@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         description="Most samples per auto-labeling task whose predictions are re-checked under "
         "the 11 image perturbations (hard reasons 19-29); the least certain go first.",
     )
+    autolabel_memmap_bytes: int = Field(
+        default=1 << 30,
+        ge=0,
+        description="Largest feature matrix (rows x dimensions x 4 bytes) an auto-labeling task "
+        "holds in memory; a larger one is memory-mapped from a temporary file in <data_dir>/tmp.",
+    )
 
     @field_validator("import_roots", mode="before")
     @classmethod

@@ -16,7 +16,7 @@ sample without reasons, raised for each reason).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,11 +236,18 @@ def _transform_stats(stats: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
+def _batches(n: int) -> Iterator[slice]:
+    for start in range(0, n, _CHUNK_ROWS):
+        yield slice(start, min(n, start + _CHUNK_ROWS))
+
+
 def _features(name: str, value: np.ndarray, n_cols: int | None = None) -> NDArray[np.float32]:
-    """Features as float32 (ample for distances, half the memory of float64), checked to be finite."""
+    """Features as float32 (ample for distances, half the memory of float64), checked to be finite
+    batch by batch; a float32 array (or memmap) is used as it is, not copied."""
     arr = _as_matrix(name, value, n_cols, dtype=np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    for rows in _batches(len(arr)):
+        if not np.all(np.isfinite(arr[rows])):
+            raise ValueError(f"{name} contains NaN or infinite values")
     return arr
 
 
@@ -407,9 +414,13 @@ class HardExampleDetector:
             fired.update(self._augmentation_rules(augmented, predicted))
         if n == 0:
             return HardExamples(np.zeros(0, dtype=bool), np.zeros(0), [])
-        z = self._embed(x)
-        fired[CLUSTER] = self._cluster_rule(z, predicted)
-        fired[UNLIKE_CLASS] = self._class_rule(z, predicted)
+        # Rules 2 and 3 batch by batch: the unit-length copy of the features is never whole.
+        fired[CLUSTER] = np.zeros(n, dtype=bool)
+        fired[UNLIKE_CLASS] = np.zeros(n, dtype=bool)
+        for rows in _batches(n):
+            z = self._embed(x[rows])
+            fired[CLUSTER][rows] = self._cluster_rule(z, predicted[rows])
+            fired[UNLIKE_CLASS][rows] = self._class_rule(z, predicted[rows])
         fired[OUTLIER] = self._outlier_rule(x)
         codes = sorted(fired)
         table = np.stack([fired[c] for c in codes], axis=1)
@@ -473,31 +484,46 @@ class HardExampleDetector:
         norm, which is what sets off-topic inputs apart, and there a group of them sits as close together as
         any class.
         """
-        everything = np.concatenate([self._x_train, x])
-        total = len(everything)
+        n_train = len(self._x_train)
+        total = n_train + len(x)
         k = min(OUTLIER_K, total - 1)
         if k < 1:
             return np.zeros(len(x), dtype=bool)
+
+        def rows_of(indices: NDArray[np.intp]) -> NDArray[np.float32]:
+            """Rows of the labeled samples followed by ``x``, without concatenating them."""
+            from_train = indices < n_train
+            out = np.empty((len(indices), x.shape[1]), dtype=np.float32)
+            out[from_train] = self._x_train[indices[from_train]]
+            out[~from_train] = x[indices[~from_train] - n_train]
+            return out
+
         if total > OUTLIER_REFERENCE_MAX:
             reference = np.sort(np.random.default_rng(0).choice(total, OUTLIER_REFERENCE_MAX, replace=False))
         else:
             reference = np.arange(total)
-        ref = everything[reference].astype(np.float64)
+        ref = rows_of(reference).astype(np.float64)
         mean = ref.mean(axis=0)
         std = ref.std(axis=0)
         std = np.maximum(std, max(OUTLIER_STD_FLOOR * float(np.median(std)), 1e-12))
-        standardised = everything  # standardised in place, chunk by chunk, to bound memory
-        for start in range(0, total, _CHUNK_ROWS):
-            rows = slice(start, start + _CHUNK_ROWS)
-            standardised[rows] = (standardised[rows] - mean) / std
+
+        def standardised(rows: NDArray[np.float32]) -> NDArray[np.float32]:
+            out: NDArray[np.float32] = ((rows - mean) / std).astype(np.float32)
+            return out
+
         position = np.full(total, -1, dtype=np.intp)
         position[reference] = np.arange(len(reference))
-        index = NearestNeighbors(algorithm="brute").fit(standardised[reference])
-        dist, ind = index.kneighbors(standardised, n_neighbors=k + 1)
-        # Leave each sample out of its own neighbours; one outside the reference drops its farthest instead.
-        keep = ind != position[:, None]
-        keep[keep.all(axis=1), -1] = False
-        score = dist[keep].reshape(total, k).mean(axis=1)
+        index = NearestNeighbors(algorithm="brute").fit(standardised(rows_of(reference)))
+        score = np.empty(total)
+        # Batch by batch over the labeled samples, then x: no standardised copy of everything.
+        for rows in _batches(total):
+            batch = standardised(rows_of(np.arange(rows.start, rows.stop)))
+            dist, ind = index.kneighbors(batch, n_neighbors=k + 1)
+            # Leave each sample out of its own neighbours; one outside the reference drops its
+            # farthest instead.
+            keep = ind != position[rows, None]
+            keep[keep.all(axis=1), -1] = False
+            score[rows] = dist[keep].reshape(len(batch), k).mean(axis=1)
         median, spread = _robust_center_scale(score)
         top = score >= np.quantile(score, 1.0 - OUTLIER_TOP_FRACTION)
         robust_z = (score - median) / spread if spread > 0 else np.where(score > median, np.inf, 0.0)

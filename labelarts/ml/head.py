@@ -31,7 +31,7 @@ the estimated probability that the top class is right.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,7 +46,17 @@ from threadpoolctl import threadpool_limits
 from labelarts.ml.calibration import fit_logit_weights, fit_temperature, precision_thresholds
 from labelarts.ml.semi import SpreadingGraph
 
-__all__ = ["C_GRID", "MODES", "SCALINGS", "CalibratedHead", "check_features", "check_labels"]
+__all__ = [
+    "C_GRID",
+    "MODES",
+    "SCALINGS",
+    "SPREADING_MAX_UNLABELED",
+    "CalibratedHead",
+    "check_feature_rows",
+    "check_features",
+    "check_labels",
+    "row_batches",
+]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -64,6 +74,21 @@ L2-normalised sentence embeddings)."""
 C_GRID = (0.01, 0.1, 1.0)
 """Inverse L2 regularisation strengths the head chooses from."""
 _SPREAD_SHRINKAGE = 0.5
+SPREADING_MAX_UNLABELED = 50_000
+"""Accurate mode builds its kNN graph over the labeled samples and at most this many unlabeled
+ones (a fixed random subset when there are more); the others get their spread scores through
+their nearest graph nodes (:meth:`SpreadingGraph.extend`). Up to this size nothing changes; past
+it, the neighbour search stays within minutes instead of growing with the square of the dataset."""
+_BATCH_BYTES = 64 << 20
+"""Work on the unlabeled samples goes in row batches of about this many bytes of float64."""
+
+
+def row_batches(n_rows: int, n_features: int) -> Iterator[slice]:
+    """Slices of ``range(n_rows)`` covering it in order, each about ``_BATCH_BYTES`` of float64
+    features (at least 1,024 rows): what the batched steps work on at a time."""
+    size = max(1024, _BATCH_BYTES // max(1, 8 * n_features))
+    for start in range(0, n_rows, size):
+        yield slice(start, min(n_rows, start + size))
 
 
 def check_features(X: np.ndarray, name: str, *, n_features: int | None = None) -> FloatArray:
@@ -84,6 +109,33 @@ def check_features(X: np.ndarray, name: str, *, n_features: int | None = None) -
             "remove or re-encode those samples"
         )
     return out
+
+
+def check_feature_rows(X: np.ndarray, name: str, *, n_features: int | None = None) -> NDArray[np.floating]:
+    """Like :func:`check_features`, but a float32 or float64 array (an ndarray or a memmap) is
+    returned as it is, without a copy, its finiteness checked batch by batch: the large matrix
+    of samples to be labeled is never converted as a whole."""
+    arr = np.asarray(X)
+    if arr.dtype not in (np.float32, np.float64):
+        return check_features(arr, name, n_features=n_features)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d array (samples x features), got shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features per sample, expected {n_features}")
+    bad = 0
+    first = -1
+    for rows in row_batches(arr.shape[0], arr.shape[1]):
+        finite = np.isfinite(arr[rows]).all(axis=1)
+        if not finite.all():
+            if first < 0:
+                first = rows.start + int(np.flatnonzero(~finite)[0])
+            bad += int((~finite).sum())
+    if bad:
+        raise ValueError(
+            f"{name} has {bad} rows with NaN or infinite values (first at row {first}); "
+            "remove or re-encode those samples"
+        )
+    return arr
 
 
 def check_labels(y: np.ndarray, n_samples: int, n_classes: int) -> IntArray:
@@ -218,11 +270,12 @@ class CalibratedHead:
         X_lab = check_features(X, "X")
         labels = check_labels(y, X_lab.shape[0], n_classes)
         X_unl = (
-            check_features(X_unlabeled, "X_unlabeled", n_features=X_lab.shape[1])
+            check_feature_rows(X_unlabeled, "X_unlabeled", n_features=X_lab.shape[1])
             if X_unlabeled is not None
             else np.zeros((0, X_lab.shape[1]))
         )
-        if mode == "accurate" and X_unl.shape[0] == 0:
+        n_unl = X_unl.shape[0]
+        if mode == "accurate" and n_unl == 0:
             raise ValueError("accurate mode needs unlabeled samples (X_unlabeled)")
         present, counts = np.unique(labels, return_counts=True)
         if present.size < 2:
@@ -246,9 +299,7 @@ class CalibratedHead:
                 progress(done / (steps + 1))
 
         # Scaling statistics from labeled and unlabeled samples together.
-        X_all = np.vstack([X_lab, X_unl])
-        mean = X_all.mean(axis=0)
-        spread = X_all.std(axis=0)
+        mean, spread = _mean_std(X_lab, X_unl)
         typical = float(np.sqrt(np.mean(spread**2)))
         typical = typical if typical > 0 else 1.0
         scales = {
@@ -276,13 +327,18 @@ class CalibratedHead:
         self._mean, self._scale = mean, scales[self.scaling_]
         self._linear = _Linear.average(fold_models)
         Z_lab = self._scaled(X_lab)
-        Z_unl = self._scaled(X_unl)
 
         oof: list[FloatArray] = [oof_linear]
         self._graph = self._node_scores = None
+        # Graph node of each unlabeled sample (-1: not a node, see SPREADING_MAX_UNLABELED).
+        node_of = np.full(n_unl, -1, dtype=np.int64)
         if self.mode_ == "accurate":
+            in_graph = _spreading_subset(n_unl, seed)
+            node_of[in_graph] = n_lab + np.arange(in_graph.size)
+            Z_graph = self._scaled(X_unl if in_graph.size == n_unl else X_unl[in_graph])
             with threadpool_limits(limits=1, user_api="blas"):
-                graph = SpreadingGraph(np.vstack([Z_lab, Z_unl]), n_neighbors=self.n_neighbors, seed=seed)
+                graph = SpreadingGraph(np.vstack([Z_lab, Z_graph]), n_neighbors=self.n_neighbors, seed=seed)
+            del Z_graph
             oof_spread = np.zeros((n_lab, n_classes))
             fold_scores = []
             for train, held in folds:
@@ -295,16 +351,19 @@ class CalibratedHead:
             oof.append(oof_spread)
             self._graph = graph
             self._node_scores = np.mean(fold_scores, axis=0)
-            self.n_pseudo_labels_ = int(Z_unl.shape[0])
+            self.n_pseudo_labels_ = int(in_graph.size)
         self.weights_ = fit_logit_weights(oof, labels)
         combined = _combine(self.weights_, oof)
         self.cv_accuracy_ = float(np.mean(combined.argmax(axis=1) == labels))
 
         # The pool the thresholds are estimated on: the samples to be labeled (or, without them,
         # the out-of-fold predictions).
-        if Z_unl.shape[0]:
-            nodes = n_lab + np.arange(Z_unl.shape[0])
-            self.unlabeled_proba_ = softmax(self._combined_logits(Z_unl, nodes=nodes), axis=1)
+        if n_unl:
+            self.unlabeled_proba_ = np.empty((n_unl, n_classes))
+            for rows in row_batches(n_unl, X_lab.shape[1]):
+                self.unlabeled_proba_[rows] = softmax(
+                    self._unlabeled_logits(self._scaled(X_unl[rows]), node_of[rows]), axis=1
+                )
             pool = self.unlabeled_proba_
         else:
             self.unlabeled_proba_ = np.zeros((0, n_classes))
@@ -315,9 +374,21 @@ class CalibratedHead:
             progress(1.0)
         return self
 
-    def _scaled(self, X: FloatArray) -> FloatArray:
+    def _scaled(self, X: NDArray[np.floating]) -> FloatArray:
+        """Scaled features, float64 (a float32 input is widened exactly, row by row)."""
         assert self._mean is not None and self._scale is not None
-        return (X - self._mean) / self._scale
+        return np.asarray((X - self._mean) / self._scale, dtype=np.float64)
+
+    def _unlabeled_logits(self, Z: FloatArray, nodes: IntArray) -> FloatArray:
+        """Calibrated logits of unlabeled rows ``Z``; ``nodes``: each row's graph node, or -1."""
+        is_node = nodes >= 0
+        if self._graph is None or is_node.all():
+            return self._combined_logits(Z, nodes=nodes if self._graph is not None else None)
+        out = np.empty((Z.shape[0], self.n_classes_))
+        if is_node.any():
+            out[is_node] = self._combined_logits(Z[is_node], nodes=nodes[is_node])
+        out[~is_node] = self._combined_logits(Z[~is_node])
+        return out
 
     def _train(
         self, Z: FloatArray, labels: IntArray, C: float, sample_weight: FloatArray | None = None
@@ -371,6 +442,37 @@ class CalibratedHead:
             target_precision=target_precision,
             prior_strength=self.threshold_prior,
         )
+
+
+def _mean_std(X_lab: FloatArray, X_unl: NDArray[np.floating]) -> tuple[FloatArray, FloatArray]:
+    """Per-feature mean and standard deviation of the labeled and unlabeled rows together.
+
+    When the unlabeled rows fit in one batch this is ``np.vstack(...).mean/std`` exactly as
+    before; otherwise two passes over batches (float64 sums), so no float64 copy of the whole
+    matrix is made.
+    """
+    batches = list(row_batches(X_unl.shape[0], X_lab.shape[1]))
+    if len(batches) <= 1:
+        X_all = np.vstack([X_lab, np.asarray(X_unl, dtype=np.float64)])
+        return X_all.mean(axis=0), X_all.std(axis=0)
+    n = X_lab.shape[0] + X_unl.shape[0]
+    total = X_lab.sum(axis=0)
+    for rows in batches:
+        total += X_unl[rows].sum(axis=0, dtype=np.float64)
+    mean = total / n
+    squares = ((X_lab - mean) ** 2).sum(axis=0)
+    for rows in batches:
+        squares += ((np.asarray(X_unl[rows], dtype=np.float64) - mean) ** 2).sum(axis=0)
+    return mean, np.sqrt(squares / n)
+
+
+def _spreading_subset(n_unl: int, seed: int) -> IntArray:
+    """Indices of the unlabeled samples that become graph nodes: all of them up to
+    SPREADING_MAX_UNLABELED, else a sorted random subset of that size (fixed by ``seed``)."""
+    if n_unl <= SPREADING_MAX_UNLABELED:
+        return np.arange(n_unl, dtype=np.int64)
+    chosen = np.random.default_rng(seed).choice(n_unl, size=SPREADING_MAX_UNLABELED, replace=False)
+    return np.sort(chosen).astype(np.int64)
 
 
 def _nll(logits: FloatArray, labels: IntArray) -> float:

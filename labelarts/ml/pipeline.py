@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from labelarts.ml.hard import HardExampleDetector, HardExamples
-from labelarts.ml.head import MODES, CalibratedHead, check_features, check_labels
+from labelarts.ml.head import MODES, CalibratedHead, check_feature_rows, check_features, check_labels
 
 __all__ = ["AutoLabelOutcome", "auto_label"]
 
@@ -83,7 +83,9 @@ def auto_label(
     if n_classes < 2:
         raise ValueError(f"n_classes must be at least 2, got {n_classes}")
     X_lab = check_features(X_labeled, "X_labeled")
-    X_unl = check_features(X_unlabeled, "X_unlabeled", n_features=X_lab.shape[1])
+    # The samples to be labeled may be many (a float32 memmap, say): checked and used batch by
+    # batch, never copied whole.
+    X_unl = check_feature_rows(X_unlabeled, "X_unlabeled", n_features=X_lab.shape[1])
     labels = check_labels(y_labeled, X_lab.shape[0], n_classes)
     if X_unl.shape[0] == 0:
         raise ValueError("X_unlabeled has no samples: there is nothing to label")

@@ -111,6 +111,7 @@ def test_image_auto_labeling_labels_every_unlabeled_sample_and_people_confirm_or
     assert result["unconfirmed_sample_count"] == 10
     assert result["total_sample_count"] == 22
     assert result["classes"] == ["blue", "red"]
+    assert result["changed_during_task_count"] == 0
     assert body["unconfirmed_sample_count"] == 10
 
     for sample_id, kind in truth.items():

@@ -1,44 +1,54 @@
-"""The body of an auto-labeling task: snapshot, features (cached), learn, write.
+"""The body of an auto-labeling task, in three phases: read, compute, write.
 
-1. Snapshot which samples are labeled (the training set: manually labeled samples with one
-   label) and which are to be labeled (unlabeled, and earlier unconfirmed auto labels).
-2. Features for every sample, in batches, from the cache or the encoder; progress is reported
-   per batch, which is also where a stop request is noticed.
-3. :func:`labelarts.ml.pipeline.auto_label` trains the calibrated head, predicts and finds the
-   hard examples (images: also the perturbation checks, read back here).
-4. One transaction writes every result, so a stopped, failed or interrupted task leaves the
-   dataset exactly as it was. Samples a person labeled while the task ran are left alone.
+1. **Read** (:meth:`AutoLabelJob.read`): which samples are labeled (the training set: manually
+   labeled samples with one label) and which are to be labeled (unlabeled, and earlier
+   unconfirmed auto labels), with the ``revision`` each target had at that moment.
+2. **Compute** (:meth:`AutoLabelJob.compute`): features of every sample not yet in the cache
+   are encoded in batches (progress per batch, which is also where a stop is noticed); then all
+   features are read from the cache into one preallocated float32 matrix (memory-mapped past
+   ``LABELARTS_AUTOLABEL_MEMMAP_BYTES``) and :func:`labelarts.ml.pipeline.auto_label` trains the
+   calibrated head, predicts and finds the hard examples, in batches.
+3. **Write** (:meth:`AutoLabelJob.write`): short transactions of at most ``write_rows`` samples.
+   Each one claims its samples with ``UPDATE ... WHERE revision = <the revision read>``, so a
+   sample a person changed after the read (any label write bumps its revision) is skipped and
+   counted, never overwritten. The first transaction checks for a stop with the task row locked;
+   after it a stop is too late (the write goes on and the task succeeds), so a STOPPED task has
+   written nothing. Every transaction is complete on its own: a process that dies between two
+   leaves some samples auto-labeled and the rest as they were, each one consistent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import delete, select
+from numpy.typing import NDArray
+from sqlalchemy import delete, insert, select, tuple_, update
 
 from labelarts.errors import BadRequestError, LabelArtsError
 from labelarts.jobs.runner import StopRequested, TaskContext
-from labelarts.services.autolabel.features import CachedFeature, FeatureCache, chunks
+from labelarts.services.autolabel.features import FeatureCache, FeatureMatrix, chunks
 from labelarts.services.samples.records import (
     AUTO,
     BY_AUTO,
     MANUAL,
     UNLABELED,
-    LabelInput,
     bump_data_version,
     labels_of,
-    set_sample_labels,
 )
 from labelarts.services.samples.sources import SampleFile, SampleSourceService
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
+
+if TYPE_CHECKING:  # the ML modules load scikit-learn: only when a task runs
+    from labelarts.ml.hard import HardExamples
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +61,10 @@ _BATCH = 64
 # write transaction, and on SQLite a stop request must get the write lock between them.
 _SAVE_ROWS = 64
 _REPORT_EVERY_S = 0.5
-_WRITE_CHUNK = 500
+_READ_CHUNK = 500
+# Samples per result transaction: a few hundred keep each one to tens of milliseconds, which is
+# what another writer waits at most (SQLite's lock, PostgreSQL's dataset row).
+WRITE_ROWS = 250
 # Progress milestones (fractions of the whole task).
 _FEATURES_END, _LEARN_END = 0.80, 0.97
 
@@ -68,14 +81,37 @@ class JobSpec:
 
 
 @dataclass
-class _Snapshot:
+class Snapshot:
+    """What the read phase saw: the training set and the targets with their revisions."""
+
     dataset_type: int
     classes: list[str]
     label_types: dict[str, int]
-    labeled: list[SampleFile]
-    y: np.ndarray
-    targets: list[SampleFile]
+    labeled_ids: list[str]
+    y: NDArray[np.int64]
+    target_ids: list[str]
+    target_revisions: NDArray[np.int64]
     total: int
+
+
+@dataclass
+class Labeling:
+    """The compute phase's answer for each target it could read, in one order."""
+
+    sample_ids: list[str]
+    revisions: NDArray[np.int64]  # as read: the write skips a sample whose revision moved on
+    predicted: NDArray[np.int64]  # class index into Snapshot.classes
+    confidence: NDArray[np.float64]
+    hard: HardExamples
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    written: int
+    skipped: int  # changed by a person (or deleted) after the read: left alone
+
+
+ChunkCallback = Callable[[int, int], None]
 
 
 class AutoLabelJob:
@@ -88,12 +124,18 @@ class AutoLabelJob:
         models_dir: Path,
         threads: int | None,
         spec: JobSpec,
+        memmap_bytes: int,
+        scratch_dir: Path,
+        write_rows: int = WRITE_ROWS,
     ) -> None:
         self._db = db
         self._sources = sources
         self._cache = cache
         self._models_dir = models_dir
         self._threads = threads
+        self._memmap_bytes = memmap_bytes
+        self._scratch_dir = scratch_dir
+        self._write_rows = write_rows
         self.spec = spec
 
     def check_model(self) -> None:
@@ -117,81 +159,35 @@ class AutoLabelJob:
     # -- the task ---------------------------------------------------------------------------------
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
-        from labelarts.ml.features.registry import open_encoder
-        from labelarts.ml.pipeline import auto_label
-
-        snap = self._snapshot()
+        snap = self.read()
         counts = {
             "total_sample_count": snap.total,
-            "annotated_sample_count": len(snap.labeled),
+            "annotated_sample_count": len(snap.labeled_ids),
             "unconfirmed_sample_count": 0,
         }
         ctx.report(0.01, **counts, message="Extracting features.")
-        modality = MODALITY[snap.dataset_type]
-        encoder = open_encoder(
-            modality, self.spec.feature_model, model_dir=self._models_dir, threads=self._threads
-        )
-        everything = [*snap.labeled, *snap.targets]
-        X, stats = self._features(ctx, encoder, everything, modality)
-        n_labeled = len(snap.labeled)
-        usable = np.all(np.isfinite(X), axis=1)
-        train = usable[:n_labeled]
-        target_ok = usable[n_labeled:]
-        targets = [s for s, ok in zip(snap.targets, target_ok, strict=True) if ok]
-        X_train, y_train = X[:n_labeled][train], snap.y[train]
-        X_targets = X[n_labeled:][target_ok]
-        stats_train = stats[:n_labeled][train] if stats is not None else None
-        stats_targets = stats[n_labeled:][target_ok] if stats is not None else None
-        ctx.report(_FEATURES_END, message="Training the model and labeling.")
-        if not len(targets):
-            raise LabelArtsError("No sample to be labeled could be read.", error_code="ModelArts.4392")
-
-        def progress(fraction: float) -> None:
-            ctx.report(_FEATURES_END + (_LEARN_END - _FEATURES_END) * max(0.0, min(1.0, fraction)))
-
-        augmented: Callable[[np.ndarray], Mapping[int, np.ndarray]] | None = None
-        if modality == "image" and self.spec.augment_budget > 0:
-            augmented = self._augmenter(encoder, targets)
-        outcome = auto_label(
-            X_train,
-            y_train,
-            X_targets,
-            n_classes=len(snap.classes),
-            mode=self.spec.mode,
-            target_precision=self.spec.target_precision,
-            stats_labeled=stats_train,
-            stats_unlabeled=stats_targets,
-            augmented_features=augmented,
-            augment_budget=self.spec.augment_budget,
-            seed=0,
-            progress=progress,
-        )
-        hard = outcome.hard
-        if self.spec.confidence_scope is not None:
-            _apply_confidence_scope(hard, outcome.confidence, self.spec.confidence_scope)
+        labeling, summary = self.compute(ctx, snap)
         ctx.report(_LEARN_END, message="Writing the results.")
-        written, changed = self._write(ctx, snap, targets, outcome, hard)
-        thresholds = {
-            name: round(float(t), 4) for name, t in zip(snap.classes, outcome.thresholds, strict=True)
-        }
+        last_report = [time.monotonic()]
+
+        def reported(written: int, total: int) -> None:
+            if time.monotonic() - last_report[0] >= _REPORT_EVERY_S:
+                _report_too_late_to_stop(ctx, _LEARN_END + (1.0 - _LEARN_END) * written / total)
+                last_report[0] = time.monotonic()
+
+        outcome = self.write(ctx, snap, labeling, on_chunk=reported)
+        n_hard = int(np.sum(labeling.hard.hard))
         return {
             **counts,
-            "unconfirmed_sample_count": written,
-            "hard_sample_count": int(sum(bool(hard.hard[i]) for i in range(len(targets)))),
-            "auto_accepted_sample_count": int(np.sum(outcome.accepted)),
-            "failed_sample_count": int(len(snap.targets) - len(targets) + int(np.sum(~train))),
-            "changed_during_task_count": changed,
-            "classes": snap.classes,
-            "thresholds": thresholds,
-            "feature_model": encoder.name,
-            "algorithm_type": self.spec.mode,
-            "estimates": {k: round(float(v), 4) for k, v in outcome.estimates.items()},
-            "message": f"Labeled {written} samples; {int(np.sum(hard.hard))} marked as hard examples.",
+            **summary,
+            "unconfirmed_sample_count": outcome.written,
+            "changed_during_task_count": outcome.skipped,
+            "message": f"Labeled {outcome.written} samples; {n_hard} marked as hard examples.",
         }
 
-    # -- steps ------------------------------------------------------------------------------------
+    # -- read -------------------------------------------------------------------------------------
 
-    def _snapshot(self) -> _Snapshot:
+    def read(self) -> Snapshot:
         with self._db.session() as session:
             dataset = session.get(Dataset, self.spec.dataset_id)
             if dataset is None:
@@ -201,30 +197,29 @@ class AutoLabelJob:
                 for label in session.execute(select(Label).where(Label.dataset_id == dataset.id)).scalars()
             }
             rows = session.execute(
-                select(
-                    Sample.id,
-                    Sample.sample_status,
-                    Sample.sample_name,
-                    Sample.source_kind,
-                    Sample.source_key,
-                    Sample.content_hash,
-                )
+                select(Sample.id, Sample.sample_status, Sample.revision)
                 .where(Sample.dataset_id == dataset.id)
                 .order_by(Sample.id)
-            ).all()
-            manual = [r for r in rows if r.sample_status == MANUAL]
+                .execution_options(yield_per=10_000)
+            )
+            manual: list[str] = []
+            target_ids: list[str] = []
+            revisions: list[int] = []
+            total = 0
+            for sample_id, status, revision in rows:
+                total += 1
+                if status == MANUAL:
+                    manual.append(sample_id)
+                elif status in (UNLABELED, AUTO):
+                    target_ids.append(sample_id)
+                    revisions.append(revision)
             names: dict[str, str] = {}
-            for chunk in chunks([r.id for r in manual], _WRITE_CHUNK):
+            for chunk in chunks(manual, _READ_CHUNK):
                 for sample_id, labels in labels_of(session, chunk).items():
                     distinct_names = {label.name for label in labels}
                     if len(distinct_names) == 1:  # single-label classification trains on these
                         names[sample_id] = distinct_names.pop()
             dataset_type = dataset.dataset_type
-
-        def file(r: Any) -> SampleFile:
-            return SampleFile(
-                r.id, self.spec.dataset_id, r.sample_name, r.source_kind, r.source_key, r.content_hash
-            )
 
         per_class: dict[str, int] = {}
         for name in names.values():
@@ -235,17 +230,105 @@ class AutoLabelJob:
                 "Fewer than two labels have five labeled samples any more.", error_code="ModelArts.4406"
             )
         index = {name: i for i, name in enumerate(classes)}
-        labeled = [r for r in manual if names.get(r.id) in index]
-        targets = [file(r) for r in rows if r.sample_status in (UNLABELED, AUTO)]
-        return _Snapshot(
+        labeled = [sample_id for sample_id in manual if names.get(sample_id) in index]
+        return Snapshot(
             dataset_type=dataset_type,
             classes=classes,
             label_types={name: label_types.get(name, 0) for name in classes},
-            labeled=[file(r) for r in labeled],
-            y=np.array([index[names[r.id]] for r in labeled], dtype=np.int64),
-            targets=targets,
-            total=len(rows),
+            labeled_ids=labeled,
+            y=np.array([index[names[s]] for s in labeled], dtype=np.int64),
+            target_ids=target_ids,
+            target_revisions=np.array(revisions, dtype=np.int64),
+            total=total,
         )
+
+    def _files(self, sample_ids: Sequence[str]) -> list[SampleFile]:
+        """Where each sample's file is, in the order of ``sample_ids`` (deleted ones left out)."""
+        found: dict[str, SampleFile] = {}
+        with self._db.session() as session:
+            for chunk in chunks(sample_ids, _READ_CHUNK):
+                for r in session.execute(
+                    select(
+                        Sample.id,
+                        Sample.sample_name,
+                        Sample.source_kind,
+                        Sample.source_key,
+                        Sample.content_hash,
+                    ).where(Sample.id.in_(chunk))
+                ):
+                    found[r.id] = SampleFile(
+                        r.id, self.spec.dataset_id, r.sample_name, r.source_kind, r.source_key, r.content_hash
+                    )
+        return [found[s] for s in sample_ids if s in found]
+
+    # -- compute ----------------------------------------------------------------------------------
+
+    def compute(self, ctx: TaskContext, snap: Snapshot) -> tuple[Labeling, dict[str, Any]]:
+        """Features, learning, predictions and hard examples; returns the labeling and the
+        figures for the task result."""
+        from labelarts.ml.features.registry import open_encoder
+        from labelarts.ml.pipeline import auto_label
+
+        modality = MODALITY[snap.dataset_type]
+        encoder = open_encoder(
+            modality, self.spec.feature_model, model_dir=self._models_dir, threads=self._threads
+        )
+        matrix = self._features(ctx, encoder, snap, modality)
+        targets = np.flatnonzero(matrix.targets_ok)
+        target_ids = [snap.target_ids[i] for i in targets]
+        n_labeled = matrix.n_labeled
+        ctx.report(_FEATURES_END, message="Training the model and labeling.")
+        if not len(target_ids):
+            raise LabelArtsError("No sample to be labeled could be read.", error_code="ModelArts.4392")
+
+        def progress(fraction: float) -> None:
+            ctx.report(_FEATURES_END + (_LEARN_END - _FEATURES_END) * max(0.0, min(1.0, fraction)))
+
+        augmented: Callable[[np.ndarray], Mapping[int, np.ndarray]] | None = None
+        if modality == "image" and self.spec.augment_budget > 0:
+            augmented = self._augmenter(encoder, target_ids)
+        stats = matrix.stats
+        if stats is not None and not np.all(np.isfinite(stats)):
+            stats = None  # stats missing for some readable image: skip rules 5-10 rather than guess
+        outcome = auto_label(
+            matrix.labeled,
+            snap.y[matrix.labeled_ok],
+            matrix.targets,
+            n_classes=len(snap.classes),
+            mode=self.spec.mode,
+            target_precision=self.spec.target_precision,
+            stats_labeled=stats[:n_labeled] if stats is not None else None,
+            stats_unlabeled=stats[n_labeled:] if stats is not None else None,
+            augmented_features=augmented,
+            augment_budget=self.spec.augment_budget,
+            seed=0,
+            progress=progress,
+        )
+        del matrix  # the features (maybe a memory map) are not needed any more
+        hard = outcome.hard
+        if self.spec.confidence_scope is not None:
+            _apply_confidence_scope(hard, outcome.confidence, self.spec.confidence_scope)
+        labeling = Labeling(
+            sample_ids=target_ids,
+            revisions=snap.target_revisions[targets],
+            predicted=outcome.predicted,
+            confidence=outcome.confidence,
+            hard=hard,
+        )
+        n_unreadable_labeled = len(snap.labeled_ids) - n_labeled
+        summary = {
+            "hard_sample_count": int(np.sum(hard.hard)),
+            "auto_accepted_sample_count": int(np.sum(outcome.accepted)),
+            "failed_sample_count": len(snap.target_ids) - len(target_ids) + n_unreadable_labeled,
+            "classes": snap.classes,
+            "thresholds": {
+                name: round(float(t), 4) for name, t in zip(snap.classes, outcome.thresholds, strict=True)
+            },
+            "feature_model": encoder.name,
+            "algorithm_type": self.spec.mode,
+            "estimates": {k: round(float(v), 4) for k, v in outcome.estimates.items()},
+        }
+        return labeling, summary
 
     def _read(self, sample: SampleFile) -> bytes:
         try:
@@ -253,18 +336,32 @@ class AutoLabelJob:
         except LabelArtsError:
             return b""  # gone: the encoder gives a NaN row and the sample is skipped
 
-    def _features(
-        self, ctx: TaskContext, encoder: Any, samples: Sequence[SampleFile], modality: str
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _features(self, ctx: TaskContext, encoder: Any, snap: Snapshot, modality: str) -> FeatureMatrix:
+        """Encode what the cache lacks, then read every feature from the cache into one matrix."""
+        cached = self._cache.cached_ids(encoder.name, self.spec.dataset_id)
+        wanted = len(snap.labeled_ids) + len(snap.target_ids)
+        missing_ids = [s for s in (*snap.labeled_ids, *snap.target_ids) if s not in cached]
+        del cached
+        ctx.report(0.02, cached_feature_count=wanted - len(missing_ids), encoded_feature_count=0)
+        if missing_ids:
+            self._encode(ctx, encoder, self._files(missing_ids), modality)
+        return self._cache.read_matrix(
+            encoder.name,
+            self.spec.dataset_id,
+            snap.labeled_ids,
+            snap.target_ids,
+            encoder.dim,
+            with_stats=modality == "image",
+            memmap_bytes=self._memmap_bytes,
+            scratch_dir=self._scratch_dir,
+        )
+
+    def _encode(self, ctx: TaskContext, encoder: Any, missing: Sequence[SampleFile], modality: str) -> None:
+        """Encode ``missing`` into the cache (vectors and, for images, statistics)."""
         from labelarts.ml.image_stats import image_stats
 
-        cached = self._cache.load(encoder.name, [s.sample_id for s in samples])
-        missing = [s for s in samples if s.sample_id not in cached]
         done = 0
-        ctx.report(0.02, cached_feature_count=len(cached), encoded_feature_count=0)
-
         unsaved: list[tuple[str, np.ndarray, np.ndarray | None]] = []
-
         saved = [0]  # rows in the cache so far (what a restarted task will not encode again)
 
         def save() -> None:
@@ -280,13 +377,9 @@ class AutoLabelJob:
             for j, item in enumerate(decoded or []):
                 if item is not None:
                     stats_rows[j] = image_stats(item[0], item[1])
-            rows = [(s.sample_id, vectors[j], stats_rows[j]) for j, s in enumerate(batch)]
-            unsaved.extend(rows)
+            unsaved.extend((s.sample_id, vectors[j], stats_rows[j]) for j, s in enumerate(batch))
             if len(unsaved) >= _SAVE_ROWS:
                 save()
-            for sample_id, vector, stat in rows:
-                ok = bool(np.all(np.isfinite(vector)))
-                cached[sample_id] = CachedFeature(vector if ok else None, stat)
             return len(batch)
 
         # Three stages overlap: the encoder's threads read and decode the next files, the
@@ -312,19 +405,7 @@ class AutoLabelJob:
             for future in written:
                 done += future.result()
             writer.submit(save).result()
-            if missing:
-                ctx.report(_FEATURES_END, encoded_feature_count=done)
-        X = np.full((len(samples), encoder.dim), np.nan, dtype=np.float32)
-        stats = np.full((len(samples), 6), np.nan) if modality == "image" else None
-        for i, s in enumerate(samples):
-            item = cached[s.sample_id]
-            if item.vector is not None:
-                X[i] = item.vector
-            if stats is not None and item.stats is not None:
-                stats[i] = item.stats
-        if stats is not None and not np.all(np.isfinite(stats[np.all(np.isfinite(X), axis=1)])):
-            stats = None  # stats missing for some readable image: skip rules 5-10 rather than guess
-        return X, stats
+        ctx.report(_FEATURES_END, encoded_feature_count=done)
 
     def _encode_stream(
         self, encoder: Any, samples: Sequence[SampleFile], modality: str
@@ -349,7 +430,7 @@ class AutoLabelJob:
                 yield encoder.encode(payloads), None
 
     def _augmenter(
-        self, encoder: Any, targets: Sequence[SampleFile]
+        self, encoder: Any, target_ids: Sequence[str]
     ) -> Callable[[np.ndarray], Mapping[int, np.ndarray]]:
         from labelarts.ml.augment import AUGMENTATIONS
         from labelarts.ml.features.image import decode_image
@@ -357,10 +438,12 @@ class AutoLabelJob:
         def augmented(indices: np.ndarray) -> Mapping[int, np.ndarray]:
             out: dict[int, list[np.ndarray]] = {code: [] for code in AUGMENTATIONS}
             for chunk in chunks(list(indices), 32):
+                files = {f.sample_id: f for f in self._files([target_ids[int(i)] for i in chunk])}
                 images: list[Any] = []
                 for i in chunk:
+                    file = files.get(target_ids[int(i)])
                     try:
-                        images.append(decode_image(self._read(targets[int(i)]), size=256)[0])
+                        images.append(decode_image(self._read(file), size=256)[0] if file else None)
                     except ValueError:
                         images.append(None)
                 for code, perturb in AUGMENTATIONS.items():
@@ -376,55 +459,106 @@ class AutoLabelJob:
 
         return augmented
 
-    def _write(
-        self, ctx: TaskContext, snap: _Snapshot, targets: Sequence[SampleFile], outcome: Any, hard: Any
-    ) -> tuple[int, int]:
-        """All results in one transaction; returns (written, skipped because a person changed them)."""
-        by_id = {s.sample_id: i for i, s in enumerate(targets)}
+    # -- write ------------------------------------------------------------------------------------
+
+    def write(
+        self, ctx: TaskContext, snap: Snapshot, labeling: Labeling, *, on_chunk: ChunkCallback | None = None
+    ) -> WriteOutcome:
+        """Write ``labeling`` in transactions of at most ``write_rows`` samples.
+
+        A sample is written only if its revision is still the one read and it is still
+        unlabeled or auto-labeled; the others are skipped and counted. The first transaction
+        checks for a stop under the task's row lock (a stop that came first wins: StopRequested,
+        nothing written); after it the write runs to the end. ``on_chunk(written so far, total)``
+        is called after each committed transaction, outside any transaction.
+        """
+        total = len(labeling.sample_ids)
         written = 0
-        with self._db.session() as session:
-            # Under the task's row lock: a stop that comes now waits, and one that came first wins.
-            if ctx.stop_requested(session):
-                raise StopRequested
-            for chunk in chunks(list(by_id), _WRITE_CHUNK):
-                rows = list(
-                    session.execute(
-                        select(Sample).where(
-                            Sample.id.in_(chunk), Sample.sample_status.in_([UNLABELED, AUTO])
-                        )
-                    ).scalars()
+        for start in range(0, total, self._write_rows):
+            with self._db.session() as session:
+                if start == 0 and ctx.stop_requested(session):
+                    raise StopRequested
+                written += self._write_chunk(
+                    session, snap, labeling, range(start, min(total, start + self._write_rows))
                 )
-                session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_([r.id for r in rows])))
-                for sample in rows:
-                    i = by_id[sample.id]
-                    name = snap.classes[int(outcome.predicted[i])]
-                    score = round(float(outcome.confidence[i]), 6)
-                    is_hard = bool(hard.hard[i])
-                    coefficient = round(float(hard.coefficient[i]), 6)
-                    label = LabelInput(
-                        name=name,
-                        type=snap.label_types[name],
-                        score=score,
-                        property={
-                            "@modelarts:hard": "true" if is_hard else "false",
-                            "@modelarts:hard_coefficient": str(coefficient),
-                        },
-                        annotated_by=ANNOTATED_BY,
-                    )
-                    set_sample_labels(session, sample, [label], status=AUTO, new=True)
-                    sample.hard = is_hard
-                    sample.hard_coefficient = coefficient
-                    metadata = dict(sample.metadata_)
-                    metadata["@modelarts:hard_reasons"] = list(hard.reasons[i])
-                    details = hard.details(i)
-                    if details:
-                        metadata["@labelarts:hard_details"] = details
-                    else:
-                        metadata.pop("@labelarts:hard_details", None)
-                    sample.metadata_ = metadata
-                    written += 1
-            bump_data_version(session, self.spec.dataset_id)
-        return written, len(targets) - written
+            if on_chunk is not None:
+                on_chunk(min(total, start + self._write_rows), total)
+        return WriteOutcome(written=written, skipped=total - written)
+
+    def _write_chunk(self, session: Any, snap: Snapshot, labeling: Labeling, rows: range) -> int:
+        ids = [labeling.sample_ids[i] for i in rows]
+        position = {sample_id: i for i, sample_id in zip(rows, ids, strict=True)}
+        expected = [(labeling.sample_ids[i], int(labeling.revisions[i])) for i in rows]
+        # The claim: one UPDATE whose WHERE compares each sample's revision with the one read.
+        # It locks the rows it matches (PostgreSQL; SQLite holds its write lock from here), so
+        # nothing can change them before this transaction ends. ``id IN`` lets SQLite use the
+        # primary key; the row-value IN alone would scan the table.
+        claimed = session.execute(
+            update(Sample)
+            .where(
+                Sample.id.in_(ids),
+                tuple_(Sample.id, Sample.revision).in_(expected),
+                Sample.sample_status.in_([UNLABELED, AUTO]),
+            )
+            .values(revision=Sample.revision + 1)
+            .returning(Sample.id, Sample.metadata_)
+            .execution_options(synchronize_session=False)
+        ).all()
+        if not claimed:
+            return 0
+        hard = labeling.hard
+        labels: list[dict[str, Any]] = []
+        samples: list[dict[str, Any]] = []
+        for sample_id, metadata in claimed:
+            i = position[sample_id]
+            name = snap.classes[int(labeling.predicted[i])]
+            score = round(float(labeling.confidence[i]), 6)
+            is_hard = bool(hard.hard[i])
+            coefficient = round(float(hard.coefficient[i]), 6)
+            labels.append(
+                {
+                    "sample_id": sample_id,
+                    "dataset_id": self.spec.dataset_id,
+                    "name": name,
+                    "type": snap.label_types[name],
+                    "score": score,
+                    "property": {
+                        "@modelarts:hard": "true" if is_hard else "false",
+                        "@modelarts:hard_coefficient": str(coefficient),
+                    },
+                    "annotated_by": ANNOTATED_BY,
+                }
+            )
+            merged = dict(metadata or {})
+            merged["@modelarts:hard_reasons"] = list(hard.reasons[i])
+            details = hard.details(i)
+            if details:
+                merged["@labelarts:hard_details"] = details
+            else:
+                merged.pop("@labelarts:hard_details", None)
+            samples.append(
+                {
+                    "id": sample_id,
+                    "sample_status": AUTO,
+                    "top_score": score,
+                    "hard": is_hard,
+                    "hard_coefficient": coefficient,
+                    "metadata_": merged,
+                }
+            )
+        claimed_ids = [row[0] for row in claimed]
+        session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(claimed_ids)))
+        session.execute(insert(SampleLabel), labels)
+        session.execute(update(Sample), samples)  # by primary key, one statement for many rows
+        bump_data_version(session, self.spec.dataset_id)
+        return len(claimed)
+
+
+def _report_too_late_to_stop(ctx: TaskContext, progress: float) -> None:
+    """Progress while writing (which also renews the task's claim); a stop asked for now is too
+    late, as the first write transaction was the last check: the write goes on."""
+    with contextlib.suppress(StopRequested):
+        ctx.report(progress)
 
 
 def _apply_confidence_scope(hard: Any, confidence: np.ndarray, scope: tuple[float, float]) -> None:

@@ -108,6 +108,8 @@ class AutoLabelService:
             models_dir=self._settings.resolved_models_dir,
             threads=self._settings.ml_threads,
             spec=spec,
+            memmap_bytes=self._settings.autolabel_memmap_bytes,
+            scratch_dir=self._settings.resolved_data_dir / "tmp",
         )
         job.check_model()  # an unknown feature_model is a 400 now, not a failed task later
         task_id = self._claim(
