@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from typing import Annotated, Any
 
+from fontTools import unicodedata as unicode_scripts
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 # Integer fields take JSON numbers only ("0" as a string is a wrong type, 400).
@@ -17,7 +19,6 @@ DEFAULT_SHAPES = frozenset({"bndbox", "polygon", "circle", "line", "dashed", "po
 
 _FORBIDDEN_DESCRIPTION = re.compile(r"[\^!<>=&\"']")
 _FORBIDDEN_ATTRIBUTE_NAME = re.compile(r"[<>=&\"'!]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _description(value: str) -> str:
@@ -33,11 +34,76 @@ def no_nul(value: str) -> str:
     return value
 
 
+# Characters a label name may not hold: control (Cc), format (Cf: zero-width spaces and
+# joiners, bidirectional controls, soft hyphen, BOM), surrogates (Cs), private use (Co),
+# unassigned (Cn), line and paragraph separators (Zl, Zp).
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Invisible characters of other categories (Default_Ignorable_Code_Point fillers).
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
+# UTS #39 5.1: scripts that one writing system mixes count as one ("Jpan", "Kore", "Hanb").
+_AUGMENTED = {
+    "Hani": {"Hanb", "Jpan", "Kore"},
+    "Hira": {"Jpan"},
+    "Kana": {"Jpan"},
+    "Hang": {"Kore"},
+    "Bopo": {"Hanb"},
+}
+_ANY_SCRIPT = frozenset({"Zyyy", "Zinh"})  # Common and Inherited go with every script
+_WITH_LATIN = frozenset({"Jpan", "Kore", "Hanb"})  # UTS #39 "highly restrictive" mixes
+
+
+def normalize_label_name(value: str) -> str:
+    """The form a label name is stored and looked up in: Unicode NFC."""
+    return unicodedata.normalize("NFC", value)
+
+
+def _resolved_scripts(word: str) -> set[str] | None:
+    """The scripts every character of ``word`` belongs to (None: no script-specific character)."""
+    resolved: set[str] | None = None
+    for char in word:
+        scripts = set(unicode_scripts.script_extension(char))
+        if scripts & _ANY_SCRIPT:
+            continue
+        for script in list(scripts):
+            scripts |= _AUGMENTED.get(script, set())
+        resolved = scripts if resolved is None else resolved & scripts
+    return resolved
+
+
+def mixes_scripts(word: str) -> bool:
+    """True when ``word`` mixes scripts the way look-alikes do ("Cat" with a Cyrillic "a").
+
+    UTS #39's "highly restrictive" level: one script per word, where Han with Hiragana and
+    Katakana, Han with Hangul, and Han with Bopomofo each count as one, and Latin may join
+    those three (``Tシャツ``). Common characters (digits, punctuation) go with any script.
+    """
+    resolved = _resolved_scripts(word)
+    if resolved is None or resolved:
+        return False
+    latin_removed = "".join(c for c in word if "Latn" not in unicode_scripts.script_extension(c))
+    without_latin = _resolved_scripts(latin_removed)
+    return not (without_latin and without_latin & _WITH_LATIN)
+
+
+_WORD = re.compile(r"[^\W_]+")  # runs of letters, marks and digits
+
+
 def _label_name(value: str) -> str:
-    if _CONTROL.search(value) or value != value.strip():
-        raise ValueError("label name must not contain control characters or edge spaces")
+    value = normalize_label_name(value)
+    if value != value.strip():
+        raise ValueError("label name must not start or end with spaces")
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _REFUSED_CATEGORIES or char in _INVISIBLE or (category == "Zs" and char != " "):
+            raise ValueError(
+                f"label name must not contain control, invisible or bidirectional characters "
+                f"(U+{ord(char):04X}); spaces must be plain U+0020"
+            )
     if "/" in value or "\\" in value:
         raise ValueError("label name must not contain / or \\")
+    for word in _WORD.findall(value):
+        if mixes_scripts(word):
+            raise ValueError(f"label name mixes scripts within the word {word!r} (look-alike characters)")
     return value
 
 

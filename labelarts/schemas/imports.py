@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from labelarts.schemas.common import LabelIn, StrictModel, no_nul
+from labelarts.schemas.common import LabelIn, StrictModel, no_nul, normalize_label_name
 from labelarts.schemas.datasets import DataSourceIn, LabelFormatIn
 
 ImportPath = Annotated[str, StringConstraints(min_length=1, max_length=4096), AfterValidator(no_nul)]
@@ -41,4 +41,4 @@ class CreateImportTaskRequest(BaseModel):
     def label_names(self, which: Literal["included", "excluded"]) -> frozenset[str]:
         refs = self.included_labels if which == "included" else self.excluded_labels
         names = (ref if isinstance(ref, str) else ref.name for ref in refs or [])
-        return frozenset(name.strip() for name in names if name and name.strip())
+        return frozenset(normalize_label_name(name.strip()) for name in names if name and name.strip())

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from labelarts.clock import now_ms
 from labelarts.errors import LabelExistsError, LabelNotFoundError, ValidationFailedError
-from labelarts.schemas.common import LabelIn, LabelName
+from labelarts.schemas.common import LabelIn, LabelName, normalize_label_name
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import bump_data_version
 from labelarts.services.samples.sources import SampleFiles, SourceRow, unshared_sources
@@ -213,6 +213,7 @@ def check_new_name(name: object) -> str:
 
 
 def find_label(session: Session, dataset_id: str, name: str, label_type: int | None) -> Label:
+    name = normalize_label_name(name)  # stored names are NFC: so is what looks them up
     if "\x00" in name:  # no label has one, and PostgreSQL refuses NUL in a query
         raise LabelNotFoundError(f"Label not found: {name[:128]}.")
     query = select(Label).where(Label.dataset_id == dataset_id, Label.name == name)

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, func, select,
 from sqlalchemy.orm import Session
 
 from labelarts.errors import ValidationFailedError
+from labelarts.schemas.common import normalize_label_name
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED, labels_of, sample_to_wire
 from labelarts.services.samples.search import condition_to_sql
@@ -168,7 +169,7 @@ class SampleListService:
         if query.label_name is not None or query.label_type is not None:
             label_where = [SampleLabel.sample_id == Sample.id, SampleLabel.dataset_id == dataset_id]
             if query.label_name is not None:
-                label_where.append(SampleLabel.name == query.label_name)
+                label_where.append(SampleLabel.name == normalize_label_name(query.label_name))
             if query.label_type is not None:
                 label_where.append(SampleLabel.type == query.label_type)
             where.append(exists(select(SampleLabel.id).where(*label_where)))

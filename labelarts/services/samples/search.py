@@ -29,6 +29,7 @@ from urllib.parse import unquote
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
 from labelarts.errors import ValidationFailedError
+from labelarts.schemas.common import normalize_label_name
 from labelarts.storage.db.models import Sample, SampleLabel
 
 UNSUPPORTED_KEYS = frozenset({"kvp", "slice_thickness", "study_date", "time_in_video", "frame_in_video"})
@@ -165,7 +166,7 @@ def _label_condition(dataset_id: str, spec: Any) -> ColumnElement[bool]:
     ]
     name = spec.get("name")
     if name is not None:
-        where.append(SampleLabel.name == _as_text("label_list.labels.name", name))
+        where.append(SampleLabel.name == normalize_label_name(_as_text("label_list.labels.name", name)))
     label_type = spec.get("type")
     if label_type is not None:
         if isinstance(label_type, bool) or not isinstance(label_type, int | str):
