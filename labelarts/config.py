@@ -66,6 +66,18 @@ class Settings(BaseSettings):
         description="Largest request body of the routes that take uploads or large batches "
         "(adding samples with base64 data, updating samples' labels).",
     )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="`serve` closes a connection whose request head (request line and headers) "
+        "is not complete this many seconds after the connection opened or its last answer.",
+    )
+    body_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="`serve` closes a connection whose request body has not fully arrived this "
+        "many seconds after its head (the largest upload must fit in it).",
+    )
     job_workers: int = Field(default=2, ge=1, description="Threads of the in-process executor.")
     log_level: str = Field(default="info", description="Log level of the server.")
     models_dir: Path | None = Field(

@@ -27,6 +27,7 @@ def serve(
     # Imported here: the web stack would slow every other command's start.
     import uvicorn
 
+    from labelarts.api.timeouts import protocol_with_timeouts
     from labelarts.app import create_app
 
     settings = local_settings(
@@ -44,7 +45,12 @@ def serve(
         f"LabelArts listening on http://{settings.host}:{settings.port} "
         f"(data in {settings.resolved_data_dir}; API docs at /docs)"
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    # uvicorn has no read timeouts of its own: a connection that never finishes its request
+    # head or body would stay open (docs/security.md, "Timeouts").
+    http = protocol_with_timeouts(
+        head_timeout=settings.header_timeout_seconds, body_timeout=settings.body_timeout_seconds
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, http=http)
 
 
 def _bootstrap(settings: Settings) -> None:
