@@ -27,7 +27,7 @@ from labelarts.errors import ValidationFailedError
 from labelarts.schemas.common import normalize_label_name
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED, labels_of, sample_to_wire
-from labelarts.services.samples.search import condition_to_sql
+from labelarts.services.samples.search import conditions_to_sql
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
@@ -177,7 +177,7 @@ class SampleListService:
             # A sample matches when its top label score is in [low, high] (inclusive).
             where.append(Sample.top_score >= (query.low_score if query.low_score is not None else 0.0))
             where.append(Sample.top_score <= (query.high_score if query.high_score is not None else 1.0))
-        where.extend(condition_to_sql(dataset_id, c) for c in query.conditions)
+        where.extend(conditions_to_sql(dataset_id, query.conditions))
         return where
 
     @staticmethod

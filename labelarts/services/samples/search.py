@@ -17,16 +17,24 @@ hold several keys, also ANDed. Matching rules, one per key (docs/api.md repeats 
   as strings (``@modelarts:hard`` is answered from the hard flag).
 - ``kvp``, ``slice_thickness``, ``study_date``, ``time_in_video``, ``frame_in_video``: DICOM and
   video attributes, which no LabelArts sample has: a condition naming one matches nothing.
+
+Limits (400, never a database error): integers must fit the column they are compared with
+(label ``type``: 32 bits), ranges must be finite numbers, and the conditions together may bind
+at most :data:`MAX_SEARCH_VALUES` values (SQLite nests each ANDed/ORed term one level deeper
+and stops at 1,000 levels; PostgreSQL takes at most 65,535 parameters per statement).
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import BindParameter, ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.sql.visitors import iterate
 
 from labelarts.errors import ValidationFailedError
 from labelarts.schemas.common import normalize_label_name
@@ -52,6 +60,9 @@ KNOWN_KEYS = (
     | UNSUPPORTED_KEYS
 )
 MAX_CONDITIONS = 20
+# Values bound by all conditions of one request (an IN list counts each of its values).
+MAX_SEARCH_VALUES = 500
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 DAY_MS = 86_400_000
 
 
@@ -102,6 +113,8 @@ def _range(key: str, value: Any) -> tuple[float, float | None]:
         hi = float(high) if sep else None
     except ValueError:
         raise _bad(key, 'expected "x" or "x-y" numbers') from None
+    if not all(math.isfinite(bound) for bound in (lo, hi) if bound is not None):
+        raise _bad(key, "expected finite numbers")
     if hi is not None and lo > hi:
         raise _bad(key, "lower bound above upper bound")
     return lo, hi
@@ -172,9 +185,12 @@ def _label_condition(dataset_id: str, spec: Any) -> ColumnElement[bool]:
         if isinstance(label_type, bool) or not isinstance(label_type, int | str):
             raise _bad("label_list.labels.type", "expected an integer")
         try:
-            where.append(SampleLabel.type == int(label_type))
+            number = int(label_type)
         except ValueError:
             raise _bad("label_list.labels.type", "expected an integer") from None
+        if not INT32_MIN <= number <= INT32_MAX:
+            raise _bad("label_list.labels.type", "out of range (a 32-bit integer)")
+        where.append(SampleLabel.type == number)
     properties = spec.get("property") or {}
     if not isinstance(properties, dict):
         raise _bad("label_list.labels.property", "expected an object")
@@ -206,6 +222,28 @@ def _metadata_condition(spec: Any) -> ColumnElement[bool]:
         else:
             parts.append(Sample.metadata_[str(key)].as_string().in_(wanted))
     return _combine(_op("metadata.op", spec.get("op")), parts)
+
+
+def _bound_values(clause: ColumnElement[bool]) -> int:
+    count = 0
+    for element in iterate(clause):  # subqueries (EXISTS) included
+        if isinstance(element, BindParameter):
+            value = element.value
+            count += len(value) if element.expanding and isinstance(value, list | tuple) else 1
+    return count
+
+
+def conditions_to_sql(
+    dataset_id: str, conditions: Iterable[dict[str, Any]], *, now: datetime | None = None
+) -> list[ColumnElement[bool]]:
+    """All conditions of a request as SQL booleans; 400 if together they bind too many values."""
+    clauses = [condition_to_sql(dataset_id, condition, now=now) for condition in conditions]
+    total = sum(_bound_values(clause) for clause in clauses)
+    if total > MAX_SEARCH_VALUES:
+        raise ValidationFailedError(
+            f"search_conditions: too many terms ({total} values; at most {MAX_SEARCH_VALUES})."
+        )
+    return clauses
 
 
 def condition_to_sql(
