@@ -25,23 +25,28 @@ from labelarts.api.routes import (
 )
 from labelarts.config import Settings
 from labelarts.container import Services, build_services
+from labelarts.worker import WorkerProcesses
 
 log = logging.getLogger("labelarts")
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
-    """Build the ASGI app. Services (database, executor) start in the lifespan."""
+    """Build the ASGI app. Without ``services``, the lifespan builds them and starts
+    ``worker_processes`` worker processes that run the tasks; given ``services`` (tests, an
+    embedding program) run tasks however they were built to."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = services is None
-        app.state.services = services or build_services(settings)
-        interrupted = app.state.services.tasks.recover_interrupted()
-        if interrupted:
-            log.warning("marked %d tasks interrupted by the last shutdown as failed", interrupted)
+        app.state.services = services or build_services(settings, run_tasks=False)
+        workers = None
+        if own and settings.worker_processes > 0:
+            workers = WorkerProcesses(settings, settings.worker_processes).start()
         try:
             yield
         finally:
+            if workers is not None:
+                workers.stop(settings.worker_shutdown_seconds)
             if own:
                 app.state.services.close()
 

@@ -78,7 +78,32 @@ class Settings(BaseSettings):
         description="`serve` closes a connection whose request body has not fully arrived this "
         "many seconds after its head (the largest upload must fit in it).",
     )
-    job_workers: int = Field(default=2, ge=1, description="Threads of the in-process executor.")
+    job_workers: int = Field(
+        default=3,
+        ge=1,
+        description="Tasks one worker runs at once; one project may hold all but one of them "
+        "(with 1, one), so another project's task never waits for a whole queue.",
+    )
+    worker_processes: int = Field(
+        default=1,
+        ge=0,
+        description="Worker processes `serve` starts beside the API to run tasks (restarted if "
+        "they die). 0: none; run `labelarts worker` yourself, here or on another machine.",
+    )
+    task_lease_seconds: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=3600.0,
+        description="How long a worker's claim on a running task holds without a heartbeat "
+        "(sent every third of it); a task whose worker died ends FAILED this long after.",
+    )
+    worker_shutdown_seconds: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=3600.0,
+        description="On shutdown, how long a worker waits for running tasks to stop at their "
+        "next progress report (they end STOPPED); later ones are left to lease recovery.",
+    )
     log_level: str = Field(default="info", description="Log level of the server.")
     models_dir: Path | None = Field(
         default=None,

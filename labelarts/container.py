@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from labelarts.auth.crypto import SecretBox
 from labelarts.auth.service import AuthService
 from labelarts.config import Settings
-from labelarts.jobs.executor import Executor, InProcessExecutor
 from labelarts.jobs.runner import TaskRunner
-from labelarts.services.autolabel import AutoLabelService
+from labelarts.jobs.worker import TaskHandler, Worker
+from labelarts.services.autolabel import AUTO_LABEL_KIND, AutoLabelService
 from labelarts.services.datasets import DatasetService
-from labelarts.services.imports import ImportService
+from labelarts.services.imports import IMPORT_KIND, ImportService
 from labelarts.services.labels import LabelService
 from labelarts.services.paths import ImportRoots
 from labelarts.services.samples.edits import SampleEditService
@@ -28,7 +28,6 @@ class Services:
     settings: Settings
     db: Database
     objects: ObjectStore
-    executor: Executor
     tasks: TaskRunner
     auth: AuthService
     users: UserService
@@ -41,31 +40,46 @@ class Services:
     sample_edits: SampleEditService
     sample_list: SampleListService
     autolabel: AutoLabelService
+    worker: Worker | None = None
+
+    @property
+    def task_handlers(self) -> dict[str, TaskHandler]:
+        """Task kind -> the body that runs it from the task's row (what a worker runs)."""
+        return {IMPORT_KIND: self.imports.run_task, AUTO_LABEL_KIND: self.autolabel.run_task}
+
+    def start_worker(self) -> Worker:
+        """Run queued tasks in this process, ``job_workers`` at once."""
+        assert self.worker is None, "one worker per container"
+        self.worker = Worker(self.tasks, self.task_handlers, slots=self.settings.job_workers).start()
+        return self.worker
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
+        if self.worker is not None:
+            self.worker.shutdown(self.settings.worker_shutdown_seconds)
         self.db.dispose()
 
 
-def build_services(settings: Settings, *, executor: Executor | None = None) -> Services:
-    """Wire every service. Creates the data dir and migrates the database."""
+def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
+    """Wire every service. Creates the data dir and migrates the database.
+
+    ``run_tasks``: also start a worker in this process (the test fixtures and an embedded
+    server); ``labelarts serve`` runs tasks in worker processes instead.
+    """
     settings.prepare()
     db = Database(settings.resolved_database_url)
     db.migrate()
     box = SecretBox(settings.require_secret())
     objects = open_object_store(settings.resolved_object_store_url)
-    executor = executor or InProcessExecutor(settings.job_workers)
-    tasks = TaskRunner(db, executor)
-    datasets = DatasetService(db)
+    tasks = TaskRunner(db, lease_seconds=settings.task_lease_seconds)
     import_roots = ImportRoots(settings.resolved_import_roots, settings.resolved_data_dir)
     signer = SourceSigner(settings.require_secret(), settings.presign_ttl_seconds)
     local_files = LocalFiles(import_roots, settings.resolved_data_dir)
     sources = SampleSourceService(db, objects, signer, local_files)
-    return Services(
+    imports = ImportService(db, tasks, import_roots, objects)
+    services = Services(
         settings=settings,
         db=db,
         objects=objects,
-        executor=executor,
         tasks=tasks,
         auth=AuthService(
             db,
@@ -74,9 +88,9 @@ def build_services(settings: Settings, *, executor: Executor | None = None) -> S
             signature_window_seconds=settings.signature_window_seconds,
         ),
         users=UserService(db, box),
-        datasets=datasets,
+        datasets=DatasetService(db, imports, objects),
         labels=LabelService(db, SampleFiles(objects, local_files)),
-        imports=ImportService(db, tasks, datasets, import_roots, objects),
+        imports=imports,
         import_roots=import_roots,
         signer=signer,
         sources=sources,
@@ -84,3 +98,6 @@ def build_services(settings: Settings, *, executor: Executor | None = None) -> S
         sample_list=SampleListService(db),
         autolabel=AutoLabelService(db, tasks, sources, settings),
     )
+    if run_tasks:
+        services.start_worker()
+    return services

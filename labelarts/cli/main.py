@@ -11,6 +11,7 @@ from labelarts import __version__
 from labelarts.cli import autolabel, datasets, labels, users
 from labelarts.cli._common import state
 from labelarts.cli.serve import serve
+from labelarts.cli.worker import worker
 
 app = typer.Typer(
     help="LabelArts: self-hosted data labeling with the ModelArts data-management API.",
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve)
+app.command("worker")(worker)
 app.add_typer(users.app, name="user")
 app.add_typer(datasets.app, name="dataset")
 app.add_typer(labels.app, name="label")

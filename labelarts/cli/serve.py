@@ -22,8 +22,12 @@ def serve(
         list[Path] | None, typer.Option(help="Folder datasets may import from; repeatable.")
     ] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default SQLite).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Worker processes that run tasks (default 1; 0: run `labelarts worker`)."),
+    ] = None,
 ) -> None:
-    """Run the LabelArts API server."""
+    """Run the LabelArts API server, with worker processes that run its tasks."""
     # Imported here: the web stack would slow every other command's start.
     import uvicorn
 
@@ -36,6 +40,7 @@ def serve(
         data_dir=data_dir,
         import_roots=import_root or None,
         database_url=database_url,
+        worker_processes=workers,
     )
     _bootstrap(settings)
     # The app builds its services in its lifespan and closes them at shutdown: uvicorn

@@ -1,47 +1,108 @@
-"""Creates tasks, runs their bodies through an executor, and records every state change."""
+"""Tasks are rows: created in a caller's unit of work, claimed by one worker under a lease,
+reported on, finished, stopped and recovered, all in the database.
+
+Ownership: a worker claims a QUEUED task by setting ``owner`` and ``lease_expires_at`` in one
+statement; every later write of that worker (progress, heartbeat, the final transition) is
+conditional on still owning the task, so a task that another process recovered, a user
+deleted with its dataset, or a stop finished, is left alone instead of raising
+:class:`~labelarts.jobs.states.IllegalTransition`.
+
+Locking: each transaction that decides on a task's state starts with a conditional UPDATE
+of that row. It takes the row lock on PostgreSQL and the write lock on SQLite *before*
+anything is read, so two processes never act on the same stale read (pysqlite runs a SELECT
+that comes first outside any transaction).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from labelarts.clock import new_resource_id, now_ms
-from labelarts.errors import LabelArtsError
-from labelarts.jobs.executor import Executor
 from labelarts.jobs.states import ACTIVE, TaskStatus, transition
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Dataset, Task
 
 log = logging.getLogger(__name__)
 
+# The error of a task whose worker vanished (killed, lost power) without ending it.
+INTERRUPTED = ("ModelArts.4392", "Task interrupted: its worker stopped without finishing it; run it again.")
+# The error of a task a worker stopped because it was shutting down.
+SHUT_DOWN = ("ModelArts.4393", "Task stopped: its worker shut down; run it again.")
+_RUNNING = (TaskStatus.RUNNING.value, TaskStatus.STOPPING.value)
+_ACTIVE = [s.value for s in ACTIVE]
+
 
 class StopRequested(Exception):
-    """Raised inside a task body (via :meth:`TaskContext.report`) when a stop was asked for."""
+    """Raised inside a task body (by :meth:`TaskContext.report`) when it should stop: a user
+    asked for it, its worker is shutting down, or the task is no longer its worker's."""
+
+
+class LeaseLost(StopRequested):
+    """The task is no longer this worker's (recovered after its lease ran out, deleted with
+    its dataset, or already final): stop without writing anything more."""
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """What a task body may know of its row: everything it needs to run."""
+
+    id: str
+    project_id: str
+    dataset_id: str
+    kind: str
+    config: Mapping[str, Any]
 
 
 class TaskContext:
     """What a running task body may do: report progress and learn that it should stop."""
 
-    def __init__(self, runner: TaskRunner, task_id: str) -> None:
+    def __init__(
+        self, runner: TaskRunner, task: ClaimedTask, owner: str, shutting_down: threading.Event
+    ) -> None:
         self._runner = runner
-        self.task_id = task_id
+        self._owner = owner
+        self._shutting_down = shutting_down
+        self.task = task
+
+    @property
+    def task_id(self) -> str:
+        return self.task.id
+
+    @property
+    def project_id(self) -> str:
+        return self.task.project_id
+
+    @property
+    def dataset_id(self) -> str:
+        return self.task.dataset_id
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.task.config
 
     def report(self, progress: float, **result: Any) -> None:
-        """Record progress in [0, 1] and partial results; raise StopRequested if stopping."""
-        status = self._runner.update_progress(self.task_id, progress, result)
+        """Record progress in [0, 1] and partial results, renewing the lease; raise
+        :class:`StopRequested` if the task should stop (:class:`LeaseLost` if it is no longer
+        this worker's)."""
+        if self._shutting_down.is_set():
+            raise StopRequested
+        status = self._runner.report(self.task.id, self._owner, progress, result)
         if status == TaskStatus.STOPPING:
             raise StopRequested
 
     def stop_requested(self, session: Session) -> bool:
-        """See :meth:`TaskRunner.stop_requested`: for a body's final write, in its transaction."""
-        return self._runner.stop_requested(session, self.task_id)
-
-
-TaskFunction = Callable[[TaskContext], dict[str, Any]]
+        """For a body's final write, in its transaction: whether it must not write (a stop was
+        asked for, the worker is shutting down, or the task is no longer ours). The task's
+        row stays locked until that transaction ends, so a stop request waits for it."""
+        owned = self._runner.lock_owned(session, self.task.id, self._owner)
+        return owned != TaskStatus.RUNNING or self._shutting_down.is_set()
 
 
 def _new_task(task_id: str, project_id: str, dataset_id: str, kind: str, config: dict[str, Any]) -> Task:
@@ -61,14 +122,34 @@ def _new_task(task_id: str, project_id: str, dataset_id: str, kind: str, config:
 
 
 class TaskRunner:
-    def __init__(self, db: Database, executor: Executor) -> None:
-        self._db = db
-        self._executor = executor
+    """Every database operation on tasks. Workers (:mod:`labelarts.jobs.worker`) run them."""
 
-    def create(self, *, project_id: str, dataset_id: str, kind: str, config: dict[str, Any]) -> str:
+    def __init__(self, db: Database, *, lease_seconds: float = 30.0) -> None:
+        self._db = db
+        self.lease_ms = int(lease_seconds * 1000)
+        self._listeners: list[Callable[[], None]] = []
+
+    # --- queueing -----------------------------------------------------------------------------
+
+    def on_queued(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each commit that queued a task through this runner (a worker
+        in this process wakes at once instead of at its next poll)."""
+        self._listeners.append(listener)
+
+    def _notify_after_commit(self, session: Session) -> None:
+        def notify(_session: Session) -> None:
+            for listener in list(self._listeners):
+                listener()
+
+        event.listen(session, "after_commit", notify, once=True)
+
+    def create(
+        self, session: Session, *, project_id: str, dataset_id: str, kind: str, config: dict[str, Any]
+    ) -> str:
+        """Queue a task in the caller's unit of work (it runs once that commits)."""
         task_id = new_resource_id()
-        with self._db.session() as session:
-            session.add(_new_task(task_id, project_id, dataset_id, kind, config))
+        session.add(_new_task(task_id, project_id, dataset_id, kind, config))
+        self._notify_after_commit(session)
         return task_id
 
     def create_exclusive(
@@ -79,69 +160,173 @@ class TaskRunner:
         kind: str,
         config: dict[str, Any],
         on_conflict: Callable[[str], Exception],
-        dataset_values: Mapping[str, Any] | None = None,
     ) -> str:
-        """Create the task unless a task of ``kind`` is active on the dataset, atomically;
+        """Queue the task unless a task of ``kind`` is active on the dataset, atomically;
         otherwise raise ``on_conflict(active_task_id)``.
 
-        The UPDATE of the dataset row (``update_time`` and ``dataset_values``) comes first: it
-        takes the row lock (PostgreSQL) or the write lock (SQLite), so a concurrent claim, from
-        this instance or another, waits, then sees this task and is refused.
+        The UPDATE of the dataset row comes first: it takes the row lock (PostgreSQL) or the
+        write lock (SQLite), so a concurrent claim, from this instance or another, waits, then
+        sees this task and is refused.
         """
-        task_id = new_resource_id()
         with self._db.session() as session:
             session.execute(
                 update(Dataset)
                 .where(Dataset.id == dataset_id)
-                .values(update_time=now_ms(), **(dataset_values or {}))
+                .values(update_time=now_ms())
                 .execution_options(synchronize_session=False)
             )
             running = session.execute(
                 select(Task.id).where(
-                    Task.dataset_id == dataset_id,
-                    Task.kind == kind,
-                    Task.status.in_([s.value for s in ACTIVE]),
+                    Task.dataset_id == dataset_id, Task.kind == kind, Task.status.in_(_ACTIVE)
                 )
             ).first()
             if running is not None:
                 raise on_conflict(running[0])
-            session.add(_new_task(task_id, project_id, dataset_id, kind, config))
-        return task_id
+            return self.create(
+                session, project_id=project_id, dataset_id=dataset_id, kind=kind, config=config
+            )
 
-    def start(self, task_id: str, body: TaskFunction) -> None:
-        self._executor.submit(task_id, lambda: self._run(task_id, body))
+    # --- claiming ------------------------------------------------------------------------------
 
-    def _run(self, task_id: str, body: TaskFunction) -> None:
-        if not self._move(task_id, TaskStatus.RUNNING, start=True):
-            return
-        try:
-            result = body(TaskContext(self, task_id))
-        except StopRequested:
-            self._move(task_id, TaskStatus.STOPPED)
-        except LabelArtsError as exc:
-            self._move(task_id, TaskStatus.FAILED, error=(exc.code, exc.message))
-        except Exception as exc:
-            log.exception("task %s failed", task_id)
-            self._move(task_id, TaskStatus.FAILED, error=("ModelArts.4392", f"Task failed: {exc}"))
-        else:
-            self._move(task_id, TaskStatus.SUCCEEDED, result=result)
+    def claim(
+        self, owner: str, *, kinds: Collection[str], full_projects: Collection[str] = ()
+    ) -> ClaimedTask | None:
+        """Take the next QUEUED task of ``kinds`` for ``owner`` (RUNNING, leased), or None.
 
-    def update_progress(self, task_id: str, progress: float, result: dict[str, Any]) -> str:
+        Fairness: the task of the project with the fewest running tasks (over every worker)
+        goes first, then the oldest; projects in ``full_projects`` (those holding their share
+        of this worker) are passed over. One statement, so two workers never take one task:
+        PostgreSQL skips rows another claim has locked, SQLite runs one writer at a time.
+        """
+        waiting = [Task.status == TaskStatus.QUEUED.value, Task.kind.in_(list(kinds))]
+        if full_projects:
+            waiting.append(Task.project_id.not_in(list(full_projects)))
         with self._db.session() as session:
-            task = session.get(Task, task_id, with_for_update=True)
+            # A plain read first: an idle poll takes no write lock.
+            if session.execute(select(Task.id).where(*waiting).limit(1)).first() is None:
+                return None
+            busy = aliased(Task)
+            load = (
+                select(func.count())
+                .select_from(busy)
+                .where(busy.project_id == Task.project_id, busy.status.in_(_RUNNING))
+                .scalar_subquery()
+            )
+            pick = select(Task.id).where(*waiting).order_by(load, Task.create_time, Task.id).limit(1)
+            if session.get_bind().dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            now = now_ms()
+            row = session.execute(
+                update(Task)
+                .where(Task.id == pick.scalar_subquery(), Task.status == TaskStatus.QUEUED.value)
+                .values(
+                    status=transition(TaskStatus.QUEUED, TaskStatus.RUNNING).value,
+                    owner=owner,
+                    lease_expires_at=now + self.lease_ms,
+                    start_time=now,
+                    update_time=now,
+                )
+                .returning(Task.id, Task.project_id, Task.dataset_id, Task.kind, Task.config)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if row is None:
+                return None
+            return ClaimedTask(row.id, row.project_id, row.dataset_id, row.kind, dict(row.config or {}))
+
+    # --- while running ----------------------------------------------------------------------------
+
+    def _take_owned(self, session: Session, task_id: str, owner: str) -> Task | None:
+        """Lock the task if ``owner`` runs it (RUNNING or STOPPING) and renew its lease; the
+        row, or None if it is not ``owner``'s any more."""
+        now = now_ms()
+        locked = session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.owner == owner, Task.status.in_(_RUNNING))
+            .values(lease_expires_at=now + self.lease_ms, update_time=now)
+            .execution_options(synchronize_session=False)
+        )
+        if locked.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        task = session.get(Task, task_id, populate_existing=True)
+        return task
+
+    def report(self, task_id: str, owner: str, progress: float, result: Mapping[str, Any]) -> TaskStatus:
+        """Record progress (and renew the lease); the task's status. :class:`LeaseLost` if
+        ``owner`` no longer runs it."""
+        with self._db.session() as session:
+            task = self._take_owned(session, task_id, owner)
             if task is None:
-                raise StopRequested
+                raise LeaseLost
             task.progress = max(0.0, min(1.0, progress))
             if result:
                 task.result = {**task.result, **result}
-            task.update_time = now_ms()
-            return task.status
+            return TaskStatus(task.status)
+
+    def lock_owned(self, session: Session, task_id: str, owner: str) -> TaskStatus | None:
+        """In the caller's transaction: lock the task if ``owner`` runs it; its status, or
+        None if it is not ``owner``'s any more."""
+        task = self._take_owned(session, task_id, owner)
+        return None if task is None else TaskStatus(task.status)
+
+    def heartbeat(self, owner: str) -> int:
+        """Renew the lease of every task ``owner`` runs; how many it runs."""
+        now = now_ms()
+        with self._db.session() as session:
+            renewed = session.execute(
+                update(Task)
+                .where(Task.owner == owner, Task.status.in_(_RUNNING))
+                .values(lease_expires_at=now + self.lease_ms)
+                .execution_options(synchronize_session=False)
+            )
+            return int(renewed.rowcount)  # type: ignore[attr-defined]
+
+    def finish(
+        self,
+        task_id: str,
+        owner: str,
+        outcome: TaskStatus,
+        *,
+        result: Mapping[str, Any] | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> TaskStatus | None:
+        """End ``owner``'s task. ``outcome`` SUCCEEDED or FAILED as given; STOPPED means "the
+        body stopped" and becomes STOPPED. Returns the final status, or None when the task is
+        not ``owner``'s any more (someone else ended it; nothing is written)."""
+        with self._db.session() as session:
+            task = self._take_owned(session, task_id, owner)
+            if task is None:
+                log.warning("task %s ended here, but is no longer ours (%s); left as it is", task_id, owner)
+                return None
+            # A body that returns normally has written all its results, so a stop asked for
+            # after its last check came too late: STOPPING -> SUCCEEDED.
+            now = now_ms()
+            task.update_time = task.end_time = now
+            task.lease_expires_at = None
+            if outcome == TaskStatus.SUCCEEDED:
+                task.progress = 1.0
+            if result:
+                task.result = {**task.result, **result}
+            if outcome == TaskStatus.STOPPED and task.status == TaskStatus.RUNNING and error is None:
+                error = SHUT_DOWN  # no one asked for the stop: its worker is shutting down
+            task.status = transition(task.status, outcome)
+            if error:
+                task.error_code, task.error_msg = error
+            return outcome
+
+    # --- stopping and recovery --------------------------------------------------------------------
 
     def request_stop(self, task_id: str) -> TaskStatus:
         """Ask the task to stop; returns its status *before* the request (a final status means
-        there was nothing to stop). Checked and changed under the task's row lock."""
+        there was nothing to stop). A QUEUED task stops at once; a RUNNING one is STOPPING
+        until its body notices at its next progress report."""
         with self._db.session() as session:
-            task = session.get(Task, task_id, with_for_update=True)
+            session.execute(
+                update(Task)
+                .where(Task.id == task_id)
+                .values(update_time=now_ms())
+                .execution_options(synchronize_session=False)
+            )
+            task = session.get(Task, task_id, populate_existing=True)
             assert task is not None
             before = TaskStatus(task.status)
             if before == TaskStatus.QUEUED:
@@ -149,63 +334,38 @@ class TaskRunner:
                 task.end_time = now_ms()
             elif before == TaskStatus.RUNNING:
                 task.status = transition(task.status, TaskStatus.STOPPING)
-            task.update_time = now_ms()
             return before
 
-    def stop_requested(self, session: Session, task_id: str) -> bool:
-        """In the caller's transaction: whether a stop was asked for, with the task's row locked
-        until that transaction ends (a stop request then waits for it)."""
-        task = session.get(Task, task_id, with_for_update=True)
-        if task is None:
-            return True
-        # A write takes SQLite's database lock now (FOR UPDATE is PostgreSQL's way).
-        task.update_time = now_ms()
-        session.flush()
-        return task.status == TaskStatus.STOPPING
-
-    def _move(
-        self,
-        task_id: str,
-        target: TaskStatus,
-        *,
-        start: bool = False,
-        result: dict[str, Any] | None = None,
-        error: tuple[str, str] | None = None,
-    ) -> bool:
+    def recover_expired(self) -> list[str]:
+        """End the running tasks whose lease ran out (their worker is gone): FAILED, or STOPPED
+        if a stop was asked for. Each such task is recovered by exactly one caller: the
+        UPDATE that marks it is conditional on the expired lease, and row locks (PostgreSQL)
+        or the write lock (SQLite) make a second caller see it already ended."""
+        now = now_ms()
+        expired = (Task.status.in_(_RUNNING), Task.lease_expires_at.is_(None) | (Task.lease_expires_at < now))
         with self._db.session() as session:
-            task = session.get(Task, task_id, with_for_update=True)
-            if task is None:
-                return False
-            # A body that returns normally has done all its work (and written its results), so a
-            # stop asked for after its last check came too late: the task succeeded.
-            if target == TaskStatus.RUNNING and task.status != TaskStatus.QUEUED:
-                return False  # stopped before it started
-            task.status = transition(task.status, target)
-            now = now_ms()
-            task.update_time = now
-            if start:
-                task.start_time = now
-            if target in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.STOPPED):
+            # The plain read first: the usual answer, none, takes no write lock.
+            if session.execute(select(Task.id).where(*expired).limit(1)).first() is None:
+                return []
+            ids = list(
+                session.execute(
+                    update(Task)
+                    .where(*expired)
+                    .values(update_time=now)
+                    .returning(Task.id)
+                    .execution_options(synchronize_session=False)
+                ).scalars()
+            )
+            for task_id in ids:
+                task = session.get(Task, task_id, populate_existing=True)
+                assert task is not None
+                stopping = task.status == TaskStatus.STOPPING
+                task.status = transition(task.status, TaskStatus.STOPPED if stopping else TaskStatus.FAILED)
                 task.end_time = now
-            if target == TaskStatus.SUCCEEDED:
-                task.progress = 1.0
-            if result:
-                task.result = {**task.result, **result}
-            if error:
-                task.error_code, task.error_msg = error
-            return True
-
-    def recover_interrupted(self) -> int:
-        """At start-up: tasks a previous process left active can never finish; fail them."""
-        count = 0
-        with self._db.session() as session:
-            tasks = session.execute(select(Task).where(Task.status.in_([s.value for s in ACTIVE]))).scalars()
-            for task in tasks:
-                target = TaskStatus.STOPPED if task.status == TaskStatus.STOPPING else TaskStatus.FAILED
-                task.status = transition(task.status, target)
-                task.end_time = task.update_time = now_ms()
-                if target == TaskStatus.FAILED:
-                    task.error_code = "ModelArts.4392"
-                    task.error_msg = "Task interrupted by a server restart; run it again."
-                count += 1
-        return count
+                if not stopping:
+                    task.error_code, task.error_msg = INTERRUPTED
+                log.warning(
+                    "task %s of %s lost its worker %s; now %s", task.id, task.kind, task.owner, task.status
+                )
+                task.lease_expires_at = None
+            return ids

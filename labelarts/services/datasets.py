@@ -1,8 +1,14 @@
-"""Datasets: create (with its initial import task), list, detail, modify, delete, statistics."""
+"""Datasets: create (with its initial import task), list, detail, modify, delete, statistics.
+
+Create and delete each own one unit of work: a dataset is inserted together with its initial
+import task (a failure leaves neither), and deleted with every row that hangs on it; its
+stored objects go once that has committed.
+"""
 
 from __future__ import annotations
 
 import builtins
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +24,13 @@ from labelarts.errors import (
 )
 from labelarts.jobs.states import ACTIVE
 from labelarts.schemas.datasets import CreateDatasetRequest, UpdateDatasetRequest
+from labelarts.services.dataset_types import (
+    DATASET_TAGS,
+    STATUS_CREATING,
+    STATUS_IMPORTING,
+    STATUS_NORMAL,
+)
+from labelarts.services.imports import IMPORT_KIND, ImportService
 from labelarts.services.labels import (
     DeletePolicy,
     apply_label_update,
@@ -32,26 +45,13 @@ from labelarts.services.ownership import get_owned_dataset
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import is_unique_violation
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleFeature, SampleLabel, Task
+from labelarts.storage.objects import ObjectStore
 
-# Dataset status values (ModelArts "status").
-STATUS_CREATING, STATUS_NORMAL, STATUS_DELETING, STATUS_ABNORMAL, STATUS_IMPORTING = 0, 1, 2, 4, 8
+log = logging.getLogger(__name__)
+
 TABLE_DATASET = 400
 DATASET_NAME_CONSTRAINT = "uq_dataset_project_name"
 EXPORTABLE_TYPES = frozenset({0, 1, 900})
-DATASET_TAGS = {
-    0: ["Image", "Image classification"],
-    1: ["Image", "Object detection"],
-    3: ["Image", "Image segmentation"],
-    100: ["Text", "Text classification"],
-    101: ["Text", "Named entity recognition"],
-    102: ["Text", "Text triplet"],
-    200: ["Audio", "Sound classification"],
-    201: ["Audio", "Speech content"],
-    202: ["Audio", "Speech paragraph labeling"],
-    400: ["Table"],
-    600: ["Video"],
-    900: ["Custom format"],
-}
 
 
 @dataclass(frozen=True)
@@ -109,12 +109,17 @@ def inner_path(dataset: Dataset, leaf: str = "") -> str:
 class DatasetService:
     # ``builtins.list`` in annotations: the ``list`` method shadows the builtin in this class.
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, imports: ImportService, objects: ObjectStore) -> None:
         self._db = db
+        self._imports = imports
+        self._objects = objects
 
     # --- create ----------------------------------------------------------------------
-    def create(self, project_id: str, request: CreateDatasetRequest, *, data_path: str | None) -> Dataset:
-        """Insert the dataset and its labels. ``data_path`` is already confined by the caller."""
+    def create(self, project_id: str, request: CreateDatasetRequest) -> tuple[str, str]:
+        """Insert the dataset, its labels and its initial import task in one unit of work;
+        returns (dataset_id, import_task_id). The data source must be importable (400)."""
+        raw_path = ensure_single_source(request)
+        data_path = self._imports.resolve_data_path(raw_path) if raw_path else None
         now = now_ms()
         dataset = Dataset(
             id=new_resource_id(),
@@ -136,7 +141,7 @@ class DatasetService:
             managed=request.managed,
             label_format=request.label_format.model_dump(exclude_none=True) if request.label_format else None,
             schema=[f.model_dump(exclude_none=True) for f in request.schema_ or []] or None,
-            status=STATUS_CREATING,
+            status=STATUS_NORMAL,
             next_version_num=1,
             create_time=now,
             update_time=now,
@@ -149,24 +154,12 @@ class DatasetService:
                 session.flush()
                 if request.labels:
                     new_labels(session, dataset, request.labels)
+                dataset.import_task_id = self._imports.queue_initial_import(session, dataset, data_path)
         except IntegrityError:
             # Two concurrent creates with one name: the unique constraint decides.
             raise DatasetExistsError(f"Dataset {request.dataset_name} already exists.") from None
-        return dataset
-
-    def attach_import_task(self, dataset_id: str, task_id: str) -> None:
-        with self._db.session() as session:
-            dataset = session.get(Dataset, dataset_id)
-            if dataset is not None:
-                dataset.import_task_id = task_id
-                dataset.status = STATUS_IMPORTING
-
-    def mark_status(self, dataset_id: str, status: int) -> None:
-        with self._db.session() as session:
-            dataset = session.get(Dataset, dataset_id)
-            if dataset is not None and dataset.status != STATUS_DELETING:
-                dataset.status = status
-                dataset.update_time = now_ms()
+        assert dataset.import_task_id is not None
+        return dataset.id, dataset.import_task_id
 
     @staticmethod
     def _check_unique_name(
@@ -237,21 +230,31 @@ class DatasetService:
             ).scalars():
                 labels[label.dataset_id].append(label_to_dict(label))
         running: dict[str, list[str]] = {d: [] for d in ids}
+        importing: set[str] = set()
         if ids:
-            for task_id, dataset_id in session.execute(
-                select(Task.id, Task.dataset_id).where(
+            for task_id, dataset_id, kind in session.execute(
+                select(Task.id, Task.dataset_id, Task.kind).where(
                     Task.dataset_id.in_(ids), Task.status.in_([s.value for s in ACTIVE])
                 )
             ):
                 running[dataset_id].append(task_id)
+                if kind == IMPORT_KIND:
+                    importing.add(dataset_id)
         return [
-            self._to_dict(d, counts[d.id], labels[d.id] if with_labels else None, running[d.id])
+            self._to_dict(
+                d,
+                dataset_status(d.status, importing=d.id in importing),
+                counts[d.id],
+                labels[d.id] if with_labels else None,
+                running[d.id],
+            )
             for d in datasets
         ]
 
     @staticmethod
     def _to_dict(
         dataset: Dataset,
+        status: int,
         counts: SampleCounts,
         labels: builtins.list[dict[str, Any]] | None,
         running_tasks: builtins.list[str],
@@ -265,7 +268,7 @@ class DatasetService:
             "data_format": dataset.data_format,
             "data_sources": dataset.data_sources,
             "description": dataset.description,
-            "status": dataset.status,
+            "status": status,
             "create_time": dataset.create_time,
             "update_time": dataset.update_time,
             "data_update_time": dataset.data_update_time,
@@ -340,8 +343,9 @@ class DatasetService:
                 delete_label_rows(session, dataset, rows, DeletePolicy(False, False))
             dataset.update_time = now_ms()
 
-    def delete(self, project_id: str, dataset_id: str) -> builtins.list[str]:
-        """Delete the dataset with its labels, samples and tasks; return its object prefix."""
+    def delete(self, project_id: str, dataset_id: str) -> None:
+        """Delete the dataset with its labels, samples and tasks (a running task stops at its
+        next progress report), then its stored objects."""
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             ids = select(Sample.id).where(Sample.dataset_id == dataset.id)
@@ -351,7 +355,12 @@ class DatasetService:
             session.execute(delete(Label).where(Label.dataset_id == dataset.id))
             session.execute(delete(Task).where(Task.dataset_id == dataset.id))
             session.delete(dataset)
-        return [f"datasets/{dataset_id}", f"thumbnails/{dataset_id}"]
+        # After the commit: objects without rows are garbage, rows without objects are broken.
+        for prefix in (f"datasets/{dataset_id}", f"thumbnails/{dataset_id}"):
+            try:
+                self._objects.delete(prefix)
+            except OSError:
+                log.exception("deleting the objects of dataset %s (%s) failed", dataset_id, prefix)
 
     # --- statistics ------------------------------------------------------------------
     def statistics(self, project_id: str, dataset_id: str) -> dict[str, Any]:
@@ -401,6 +410,14 @@ class DatasetService:
                 "data_spliting_enable": counts.manual >= 2 and len(label_stats) > 0,
                 "data_path": inner_path(dataset, "data"),
             }
+
+
+def dataset_status(stored: int, *, importing: bool) -> int:
+    """The status a dataset shows: 8 while an import task of it is active, else the stored
+    status (normal; 8 and 0 left by earlier versions read as normal)."""
+    if importing:
+        return STATUS_IMPORTING
+    return STATUS_NORMAL if stored in (STATUS_CREATING, STATUS_IMPORTING) else stored
 
 
 def _escape_like(text: str) -> str:

@@ -1,9 +1,11 @@
 """Import tasks: the initial import of a new dataset, ``POST .../import-tasks``, list and detail.
 
-Both kinds of task run the same importer (:mod:`labelarts.services.importing`). A dataset has
-at most one running import: creating a second answers 400 ``ModelArts.4356``. While an import
-runs the dataset's status is 8 ("importing"); it is 1 again when the import ends, whatever its
-outcome (the task reports the outcome and every file it could not import).
+Both kinds of task run the same importer (:mod:`labelarts.services.importing`), from the
+task's row alone (:meth:`ImportService.run_task`, the ``import`` handler of every worker). A
+dataset has at most one active import: creating a second answers 400 ``ModelArts.4356``.
+While one is active the dataset shows status 8 ("importing"), derived from the task itself,
+so an import that ends in any way (or whose worker died) leaves the dataset normal again. The
+task reports the outcome and every file it could not import.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from labelarts.errors import (
     ImportParameterError,
     ImportRunningError,
-    LabelArtsError,
     ValidationFailedError,
 )
 from labelarts.jobs.queries import find_task, page_tasks
-from labelarts.jobs.runner import TaskContext, TaskRunner
+from labelarts.jobs.runner import LeaseLost, TaskContext, TaskRunner
 from labelarts.jobs.states import TaskStatus
 from labelarts.schemas.imports import CreateImportTaskRequest
-from labelarts.services.datasets import DATASET_TAGS, STATUS_IMPORTING, STATUS_NORMAL, DatasetService
+from labelarts.services.dataset_types import DATASET_TAGS
 from labelarts.services.importing import sources
 from labelarts.services.importing.layouts import TextFormat
 from labelarts.services.importing.runner import IMPORT_DIR, IMPORT_MANIFEST, Importer, ImportSpec, Target
@@ -63,17 +66,9 @@ _EXTRA_COUNTS = (
 
 
 class ImportService:
-    def __init__(
-        self,
-        db: Database,
-        runner: TaskRunner,
-        datasets: DatasetService,
-        roots: ImportRoots,
-        objects: ObjectStore,
-    ) -> None:
+    def __init__(self, db: Database, runner: TaskRunner, roots: ImportRoots, objects: ObjectStore) -> None:
         self._db = db
         self._runner = runner
-        self._datasets = datasets
         self._roots = roots
         self._objects = objects
 
@@ -84,56 +79,33 @@ class ImportService:
         (400 if it is neither importable nor existing)."""
         return sources.dir_location(self._roots, self._objects, raw).display
 
-    def start_initial_import(self, project_id: str, dataset_id: str, data_path: Path | str | None) -> str:
-        """The import task of a new dataset (from its data source, or empty without one).
+    def queue_initial_import(self, session: Session, dataset: Dataset, data_path: Path | str | None) -> str:
+        """Queue the import task of a new dataset in the caller's unit of work (the one that
+        creates the dataset): from its data source, or an empty import without one.
 
-        ``import_annotations`` and ``label_format`` come from the dataset row.
+        ``import_annotations`` and ``label_format`` come from the dataset row; a dataset type
+        that cannot import files fails the task (the dataset exists and stays usable).
         """
-        with self._db.session() as session:
-            dataset = session.get(Dataset, dataset_id)
-            assert dataset is not None
-            target = _target(dataset)
-            annotations, label_format = dataset.import_annotations, dataset.label_format
-        spec: ImportSpec | None = None
-        problem: LabelArtsError | None = None
+        config: dict[str, Any] = {"import_type": IMPORT_DIR, "import_path": None}
         if data_path is not None:
             raw = str(data_path)
-            try:
-                location = (
-                    sources.Location(sources.OBJECT, sources.object_key(raw))
-                    if sources.is_object_uri(raw)
-                    else sources.Location(sources.LOCAL, raw)
-                )
-                spec = ImportSpec(
-                    IMPORT_DIR,
-                    location,
-                    import_annotations=annotations,
-                    text_format=TextFormat.from_dict(label_format),
-                )
-                _check_supported(target)
-            except LabelArtsError as exc:
-                problem = exc  # the dataset exists already: the task reports the problem
-        config = spec.to_config() if spec else {"import_type": IMPORT_DIR, "import_path": None}
-        task_id = self._runner.create(
-            project_id=project_id, dataset_id=dataset_id, kind=IMPORT_KIND, config=config
+            location = (
+                sources.Location(sources.OBJECT, sources.object_key(raw))
+                if sources.is_object_uri(raw)
+                else sources.Location(sources.LOCAL, raw)
+            )
+            config = ImportSpec(
+                IMPORT_DIR,
+                location,
+                import_annotations=dataset.import_annotations,
+                text_format=TextFormat.from_dict(dataset.label_format),
+            ).to_config()
+        return self._runner.create(
+            session, project_id=dataset.project_id, dataset_id=dataset.id, kind=IMPORT_KIND, config=config
         )
-        self._datasets.attach_import_task(dataset_id, task_id)
-
-        def body(ctx: TaskContext) -> dict[str, Any]:
-            try:
-                if problem is not None:
-                    raise problem
-                if spec is None:
-                    return {"total_file_count": 0, "total_file_size": 0, "imported_sample_count": 0}
-                return self._import(ctx, target, spec)
-            finally:
-                self._datasets.mark_status(dataset_id, STATUS_NORMAL)
-
-        self._runner.start(task_id, body)
-        return task_id
 
     def create(self, project_id: str, dataset_id: str, request: CreateImportTaskRequest) -> str:
-        """Validate and start an import task; 400 if refused, ``ModelArts.4356`` if one runs."""
+        """Validate and queue an import task; 400 if refused, ``ModelArts.4356`` if one is active."""
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             target = _target(dataset)
@@ -157,20 +129,6 @@ class ImportService:
             included_labels=request.label_names("included"),
             excluded_labels=request.label_names("excluded"),
         )
-        task_id = self._claim(project_id, dataset_id, spec)
-
-        def body(ctx: TaskContext) -> dict[str, Any]:
-            try:
-                return self._import(ctx, target, spec)
-            finally:
-                self._datasets.mark_status(dataset_id, STATUS_NORMAL)
-
-        self._runner.start(task_id, body)
-        return task_id
-
-    def _claim(self, project_id: str, dataset_id: str, spec: ImportSpec) -> str:
-        """Create the task unless an import of the dataset is active (then 400, 4356); the
-        dataset shows "importing" from the same transaction on."""
         return self._runner.create_exclusive(
             project_id=project_id,
             dataset_id=dataset_id,
@@ -179,12 +137,27 @@ class ImportService:
             on_conflict=lambda running: ImportRunningError(
                 f"Dataset already has a running import task ({running})."
             ),
-            dataset_values={"status": STATUS_IMPORTING},
         )
 
-    def _import(self, ctx: TaskContext, target: Target, spec: ImportSpec) -> dict[str, Any]:
+    # --- run ------------------------------------------------------------------------------
+
+    def run_task(self, ctx: TaskContext) -> dict[str, Any]:
+        """The ``import`` task body, from the task's row alone."""
+        with self._db.session() as session:
+            dataset = session.get(Dataset, ctx.dataset_id)
+            if dataset is None:
+                raise LeaseLost  # deleted, with its tasks, before the import started
+            target = _target(dataset)
+        if ctx.config.get("import_path") is None:
+            return {"total_file_count": 0, "total_file_size": 0, "imported_sample_count": 0}
+        _check_supported(target)
         return Importer(
-            db=self._db, objects=self._objects, roots=self._roots, target=target, spec=spec, ctx=ctx
+            db=self._db,
+            objects=self._objects,
+            roots=self._roots,
+            target=target,
+            spec=spec_from_config(ctx.config),
+            ctx=ctx,
         ).run()
 
     # --- read -----------------------------------------------------------------------------
@@ -201,6 +174,21 @@ class ImportService:
             get_owned_dataset(session, project_id, dataset_id)
             rows, total = page_tasks(session, dataset_id, IMPORT_KIND, offset=offset, limit=limit)
             return [import_task_to_dict(t) for t in rows], total
+
+
+def spec_from_config(config: Any) -> ImportSpec:
+    """The :class:`ImportSpec` an import task's ``config`` holds (``ImportSpec.to_config``)."""
+    location = config["location"]
+    return ImportSpec(
+        int(config["import_type"]),
+        sources.Location(location["kind"], location["path"]),
+        import_annotations=bool(config.get("import_annotations", True)),
+        text_format=TextFormat.from_dict(config.get("label_format")),
+        final_annotation=bool(config.get("final_annotation", True)),
+        difficult_only=bool(config.get("difficult_only", False)),
+        included_labels=frozenset(config.get("included_labels", ())),
+        excluded_labels=frozenset(config.get("excluded_labels", ())),
+    )
 
 
 def _target(dataset: Dataset) -> Target:

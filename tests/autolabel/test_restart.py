@@ -1,6 +1,8 @@
-"""A server killed in the middle of an auto-labeling task (SIGKILL, no shutdown at all): after
-the restart the task is failed, never left running; no sample is half labeled; and running the
-task again finishes, reusing the features the killed task had already cached."""
+"""SIGKILL in the middle of an auto-labeling task, of the server (its worker process notices its
+parent is gone and stops the task) or of the worker process that runs the task (the server
+starts a new worker, and the task's lease runs out): the task ends failed or stopped, never
+left running; no sample is half labeled; and running the task again finishes, reusing the
+features the killed task had already cached."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy import create_engine, text
 
 from labelarts.client import SdkHmacAuth
 from tests.autolabel import picture, upload, wait_for_task
@@ -27,6 +31,8 @@ def server(data_dir: Path, port: int, database_url: str, log: Path) -> Iterator[
         LABELARTS_MODELS_DIR=os.environ["LABELARTS_MODELS_DIR"],
         # The perturbation checks are not what this test is about; they would triple its time.
         LABELARTS_AUTOLABEL_AUGMENT_BUDGET="0",
+        # A killed worker's task is recovered this long after its last heartbeat.
+        LABELARTS_TASK_LEASE_SECONDS="3",
     )
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -68,8 +74,26 @@ class _Tenant:
         return f"/v2/{self.project_id}{path}"
 
 
-def test_a_killed_server_fails_the_task_on_restart_and_a_rerun_reuses_cached_features(
-    tmp_path: Path, database_url: str
+UNLABELED = 160
+
+
+def worker_pid(database_url: str, task_id: str) -> int:
+    """The process id of the worker that runs the task (``tasks.owner`` is host:pid:random)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            owner = connection.execute(
+                text("SELECT owner FROM tasks WHERE id = :id"), {"id": task_id}
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert owner, "the task has no worker"
+    return int(owner.split(":")[1])
+
+
+@pytest.mark.parametrize("killed", ["server", "worker"])
+def test_a_kill_mid_task_ends_the_task_and_a_rerun_reuses_cached_features(
+    tmp_path: Path, database_url: str, killed: str
 ) -> None:
     data_dir, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
     base = f"http://127.0.0.1:{port}"
@@ -96,10 +120,13 @@ def test_a_killed_server_fails_the_task_on_restart_and_a_rerun_reuses_cached_fea
                 for i in range(5)
             ],
         )
-        unlabeled = upload(
+        upload(
             tenant,
             dataset_id,
-            [(f"u{i}.jpg", picture("red" if i % 2 else "blue", 7000 + i, 32), None) for i in range(160)],
+            [
+                (f"u{i}.jpg", picture("red" if i % 2 else "blue", 7000 + i, 32), None)
+                for i in range(UNLABELED)
+            ],
         )
         task_id = tenant.aksk.post(tenant.v2(f"/datasets/{dataset_id}/tasks"), json={}).json()["task_id"]
         # Kill it once some features are cached but long before the end.
@@ -111,20 +138,37 @@ def test_a_killed_server_fails_the_task_on_restart_and_a_rerun_reuses_cached_fea
                 break
             assert time.monotonic() < deadline, body
             time.sleep(0.05)
+        if killed == "worker":
+            os.kill(worker_pid(database_url, task_id), signal.SIGKILL)
+            check_after_kill(tenant, dataset_id, task_id, killed)
+            return
         proc.send_signal(signal.SIGKILL)
         proc.wait()
 
     with server(data_dir, port, database_url, log):
-        tenant = _Tenant(base, json.loads((data_dir / "initial-credentials.json").read_text()))
-        body = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}/tasks/{task_id}")).json()
+        check_after_kill(
+            _Tenant(base, json.loads((data_dir / "initial-credentials.json").read_text())),
+            dataset_id,
+            task_id,
+            killed,
+        )
+
+
+def check_after_kill(tenant: _Tenant, dataset_id: str, task_id: str, killed: str) -> None:
+    """The task ends (FAILED once its lease ran out, or STOPPED by an orphaned worker), no
+    sample carries an auto label, and a re-run labels every unlabeled sample."""
+    body = wait_for_task(tenant, dataset_id, task_id, timeout=60)
+    if killed == "worker":
         assert body["status"] == 2, body
         assert body["error_code"] == "ModelArts.4392"
-        assert "restart" in body["error_msg"]
-        auto = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}/auto-annotations/samples")).json()
-        assert auto["sample_count"] == 0
+        assert "interrupted" in body["error_msg"]
+    else:
+        assert body["status"] in (2, 5), body
+    auto = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}/auto-annotations/samples")).json()
+    assert auto["sample_count"] == 0
 
-        rerun = tenant.aksk.post(tenant.v2(f"/datasets/{dataset_id}/tasks"), json={}).json()["task_id"]
-        done = wait_for_task(tenant, dataset_id, rerun)
-        assert done["status"] == 3, done
-        assert done["result"]["cached_feature_count"] >= 64
-        assert done["result"]["unconfirmed_sample_count"] == len(unlabeled)
+    rerun = tenant.aksk.post(tenant.v2(f"/datasets/{dataset_id}/tasks"), json={}).json()["task_id"]
+    done = wait_for_task(tenant, dataset_id, rerun)
+    assert done["status"] == 3, done
+    assert done["result"]["cached_feature_count"] >= 64
+    assert done["result"]["unconfirmed_sample_count"] == UNLABELED

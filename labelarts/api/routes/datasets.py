@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from labelarts.api.deps import PrincipalDep, ServicesDep
 from labelarts.schemas.datasets import CreateDatasetRequest, UpdateDatasetRequest
-from labelarts.services.datasets import DatasetListQuery, ensure_single_source
+from labelarts.services.datasets import DatasetListQuery
 
 router = APIRouter(prefix="/v2/{project_id}/datasets", tags=["datasets"])
 
@@ -64,11 +64,8 @@ def create_dataset(
     project_id: str, body: CreateDatasetRequest, principal: PrincipalDep, services: ServicesDep
 ) -> JSONResponse:
     """201 with ``dataset_id`` and the ``import_task_id`` of the initial import."""
-    raw_path = ensure_single_source(body)
-    data_path = services.imports.resolve_data_path(raw_path) if raw_path else None
-    dataset = services.datasets.create(principal.project_id, body, data_path=data_path)
-    task_id = services.imports.start_initial_import(principal.project_id, dataset.id, data_path)
-    return JSONResponse({"dataset_id": dataset.id, "import_task_id": task_id}, status_code=201)
+    dataset_id, task_id = services.datasets.create(principal.project_id, body)
+    return JSONResponse({"dataset_id": dataset_id, "import_task_id": task_id}, status_code=201)
 
 
 @router.get("/{dataset_id}")
@@ -99,8 +96,7 @@ def update_dataset(
 def delete_dataset(
     project_id: str, dataset_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
-    for prefix in services.datasets.delete(principal.project_id, dataset_id):
-        services.objects.delete(prefix)
+    services.datasets.delete(principal.project_id, dataset_id)
     return Response(status_code=204)
 
 

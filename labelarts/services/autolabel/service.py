@@ -25,7 +25,7 @@ from labelarts.errors import (
 from labelarts.jobs.queries import find_task, page_tasks
 from labelarts.jobs.runner import TaskContext, TaskRunner
 from labelarts.jobs.states import ACTIVE, TaskStatus
-from labelarts.schemas.tasks import CreateTaskRequest, parse_confidence_scope
+from labelarts.schemas.tasks import CreateTaskRequest, SmartTaskConfig, parse_confidence_scope
 from labelarts.services.autolabel.features import FeatureCache
 from labelarts.services.autolabel.job import MIN_PER_LABEL, MODALITY, AutoLabelJob, JobSpec
 from labelarts.services.ownership import get_owned_dataset
@@ -88,31 +88,8 @@ class AutoLabelService:
             )
         self._check_preconditions(dataset_id)
         config = request.config.model_dump(exclude_none=True)
-        spec = JobSpec(
-            project_id=project_id,
-            dataset_id=dataset_id,
-            mode=request.config.algorithm_type,
-            target_precision=request.config.target_precision,
-            feature_model=request.config.feature_model,
-            confidence_scope=(
-                parse_confidence_scope(request.config.confidence_scope)
-                if request.config.confidence_scope
-                else None
-            ),
-            augment_budget=self._settings.autolabel_augment_budget,
-        )
-        job = AutoLabelJob(
-            self._db,
-            self._sources,
-            self._cache,
-            models_dir=self._settings.resolved_models_dir,
-            threads=self._settings.ml_threads,
-            spec=spec,
-            memmap_bytes=self._settings.autolabel_memmap_bytes,
-            scratch_dir=self._settings.resolved_data_dir / "tmp",
-        )
-        job.check_model()  # an unknown feature_model is a 400 now, not a failed task later
-        task_id = self._claim(
+        self._job(project_id, dataset_id, request.config).check_model()  # a 400 now, not a failed task
+        return self._claim(
             project_id,
             dataset_id,
             {
@@ -124,11 +101,33 @@ class AutoLabelService:
             },
         )
 
-        def body(ctx: TaskContext) -> dict[str, Any]:
-            return job.run(ctx)
+    def run_task(self, ctx: TaskContext) -> dict[str, Any]:
+        """The ``auto-label`` task body, from the task's row alone."""
+        config = SmartTaskConfig.model_validate(ctx.config.get("config", {}))
+        return self._job(ctx.project_id, ctx.dataset_id, config).run(ctx)
 
-        self._runner.start(task_id, body)
-        return task_id
+    def _job(self, project_id: str, dataset_id: str, config: SmartTaskConfig) -> AutoLabelJob:
+        spec = JobSpec(
+            project_id=project_id,
+            dataset_id=dataset_id,
+            mode=config.algorithm_type,
+            target_precision=config.target_precision,
+            feature_model=config.feature_model,
+            confidence_scope=(
+                parse_confidence_scope(config.confidence_scope) if config.confidence_scope else None
+            ),
+            augment_budget=self._settings.autolabel_augment_budget,
+        )
+        return AutoLabelJob(
+            self._db,
+            self._sources,
+            self._cache,
+            models_dir=self._settings.resolved_models_dir,
+            threads=self._settings.ml_threads,
+            spec=spec,
+            memmap_bytes=self._settings.autolabel_memmap_bytes,
+            scratch_dir=self._settings.resolved_data_dir / "tmp",
+        )
 
     def _check_preconditions(self, dataset_id: str) -> None:
         with self._db.session() as session:

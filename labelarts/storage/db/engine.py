@@ -8,12 +8,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from labelarts.storage.db.dialect import make_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Key of the PostgreSQL advisory lock held while migrating (any constant no one else uses).
+MIGRATION_LOCK_KEY = 0x4C41_4D49  # "LAMI"
 
 
 class Database:
@@ -25,8 +27,11 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision. Instances that start together
+        take turns (a lock held for the whole upgrade): the first migrates, the others then
+        find the schema current."""
         with self.engine.begin() as connection:
+            _lock_for_migration(connection)
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -38,6 +43,16 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _lock_for_migration(connection: Connection) -> None:
+    """PostgreSQL: a transaction-scoped advisory lock. SQLite: ``BEGIN IMMEDIATE``, the write
+    lock before Alembic reads the current revision (a plain BEGIN would read first and then
+    fail to write over the other process's migration)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(url: str) -> Config:

@@ -1,0 +1,32 @@
+"""``labelarts worker``: run queued tasks (imports, auto labeling) from the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from labelarts.cli._common import local_settings
+
+
+def worker(
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (default ./labelarts-data).")] = None,
+    import_root: Annotated[
+        list[Path] | None, typer.Option(help="Folder datasets may import from; repeatable.")
+    ] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default SQLite).")] = None,
+    tasks: Annotated[
+        int | None, typer.Option(min=1, help="Tasks run at once (default LABELARTS_JOB_WORKERS, 3).")
+    ] = None,
+    parent_pid: Annotated[int | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Run queued tasks until SIGTERM or Ctrl-C; running tasks then stop at their next
+    progress report. Start as many as you like, on any machine that reaches the database,
+    the object store and the import roots, with the same secret key."""
+    from labelarts.worker import run_worker
+
+    settings = local_settings(
+        data_dir=data_dir, import_roots=import_root or None, database_url=database_url, job_workers=tasks
+    )
+    run_worker(settings, parent_pid=parent_pid)

@@ -1,0 +1,144 @@
+"""Worker processes: ``labelarts worker`` (:func:`run_worker`), and the supervisor that
+``labelarts serve`` uses to run some beside the API (:class:`WorkerProcesses`).
+
+Task bodies (imports, model inference) run in worker processes, so they never compete with
+request threads for the API process's GIL, and a worker that crashes takes no request with
+it. A worker started by ``serve`` watches its parent and shuts down when it is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType
+
+from labelarts.config import Settings
+from labelarts.container import build_services
+
+log = logging.getLogger(__name__)
+
+# A worker that dies sooner than this after its start counts as crashing: restarts back off.
+_STABLE_S = 10.0
+_MAX_BACKOFF_S = 30.0
+_PARENT_CHECK_S = 0.5
+
+
+def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
+    """Run queued tasks until SIGTERM/SIGINT (or, with ``parent_pid``, until that process is
+    gone); then ask running tasks to stop and wait ``worker_shutdown_seconds`` for them."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s [worker %(process)d] %(message)s",
+        )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("worker: signal %d, stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    services = build_services(settings, run_tasks=False)
+    try:
+        worker = services.start_worker()
+        log.info("worker %s runs up to %d tasks at once", worker.owner, settings.job_workers)
+        while not stop.wait(_PARENT_CHECK_S):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.warning("worker: parent process %d is gone, stopping", parent_pid)
+                break
+    finally:
+        services.close()
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a worker process: this one's, plus every setting that differs from
+    its default (flags of ``serve`` included). The secret stays out: the worker reads it from
+    the same data dir, or from the inherited ``LABELARTS_SECRET_KEY``."""
+    env = dict(os.environ)
+    values = settings.model_dump(mode="json", exclude={"secret_key"}, exclude_defaults=True)
+    for name, value in values.items():
+        env[f"LABELARTS_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    env["LABELARTS_DATA_DIR"] = str(settings.resolved_data_dir)
+    return env
+
+
+class WorkerProcesses:
+    """``count`` ``labelarts worker`` processes, restarted (with back-off) when one dies."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        self._settings = settings
+        self._count = count
+        self._procs: list[subprocess.Popen[bytes] | None] = [None] * count
+        self._started = [0.0] * count
+        self._failures = [0] * count
+        self._next_start = [0.0] * count
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    @property
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [p.pid for p in self._procs if p is not None and p.poll() is None]
+
+    def start(self) -> WorkerProcesses:
+        with self._lock:
+            for slot in range(self._count):
+                self._spawn(slot)
+        self._monitor = threading.Thread(target=self._watch, name="labelarts-workers", daemon=True)
+        self._monitor.start()
+        return self
+
+    def _spawn(self, slot: int) -> None:
+        command = [sys.executable, "-m", "labelarts", "worker", "--parent-pid", str(os.getpid())]
+        self._procs[slot] = subprocess.Popen(command, env=worker_environment(self._settings))
+        self._started[slot] = time.monotonic()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                now = time.monotonic()
+                for slot, proc in enumerate(self._procs):
+                    if proc is not None and proc.poll() is not None:
+                        lived = now - self._started[slot]
+                        self._failures[slot] = self._failures[slot] + 1 if lived < _STABLE_S else 0
+                        delay = min(_MAX_BACKOFF_S, 0.5 * 2 ** max(0, self._failures[slot] - 1))
+                        log.warning(
+                            "worker process %d exited with %s; restarting in %.1f s",
+                            proc.pid,
+                            proc.returncode,
+                            delay,
+                        )
+                        self._procs[slot] = None
+                        self._next_start[slot] = now + delay
+                    if self._procs[slot] is None and now >= self._next_start[slot]:
+                        self._spawn(slot)
+
+    def stop(self, grace_seconds: float) -> None:
+        """SIGTERM every worker; SIGKILL those still running ``grace_seconds`` (plus their own
+        start-up and clean-up time) later."""
+        with self._lock:
+            self._stopping.set()
+            procs = [p for p in self._procs if p is not None]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + grace_seconds + 5.0
+        for proc in procs:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("worker process %d did not stop in time; killing it", proc.pid)
+                proc.kill()
+                proc.wait()
+        if self._monitor is not None:
+            self._monitor.join(2.0)
