@@ -198,7 +198,7 @@ def open_job(
     settings = Settings(
         data_dir=data_dir, database_url=database_url, secret_key="bench-secret-0123456789abcdef"
     )
-    services = build_services(settings)
+    services = build_services(settings, run_tasks=False)
     spec = JobSpec(
         project_id=project_id,
         dataset_id=dataset_id,
@@ -254,8 +254,6 @@ class PeakSampler:
 
 def child_task(args: argparse.Namespace) -> None:
     """Run one task's phases on the generated dataset; print the figures as JSON on stdout."""
-    from labelarts.jobs.runner import TaskContext
-
     services, job = open_job(
         Path(args.data_dir),
         args.database_url,
@@ -264,10 +262,9 @@ def child_task(args: argparse.Namespace) -> None:
         args.dim,
         memmap_bytes=args.memmap_bytes,
     )
-    task_id = services.tasks.create(
+    ctx = services.tasks.run_here(
         project_id=args.project_id, dataset_id=args.dataset_id, kind="auto-label", config={}
     )
-    ctx = TaskContext(services.tasks, task_id)
     floor_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     floor_anon = _status_kib("RssAnon")
     times: dict[str, float] = {}
@@ -405,7 +402,6 @@ def wait(args: argparse.Namespace) -> list[dict[str, Any]]:
     import httpx
 
     from labelarts.client import SdkHmacAuth
-    from labelarts.jobs.runner import TaskContext
     from labelarts.services.autolabel.job import Labeling
 
     rows = []
@@ -441,10 +437,9 @@ def wait(args: argparse.Namespace) -> list[dict[str, Any]]:
                     _wait_healthy(base, proc, log_path)
                     services, job = open_job(tmp / "data", url, project_id, dataset_id, args.dim)
                     snap = job.read()
-                    task_id = services.tasks.create(
+                    ctx = services.tasks.run_here(
                         project_id=project_id, dataset_id=dataset_id, kind="auto-label", config={}
                     )
-                    ctx = TaskContext(services.tasks, task_id)
                     labeling, _ = job.compute(ctx, snap)
                     labeled = snap.labeled_ids[:200]
                     names = [CLASSES[int(c)] for c in snap.y[:200]]

@@ -186,6 +186,22 @@ class TaskRunner:
                 session, project_id=project_id, dataset_id=dataset_id, kind=kind, config=config
             )
 
+    def run_here(
+        self, *, project_id: str, dataset_id: str, kind: str, config: dict[str, Any], owner: str = "here"
+    ) -> TaskContext:
+        """Create a task that is RUNNING at once, owned by the caller and run by no worker: the
+        context for a benchmark or test that drives a body's steps itself. Its lease lasts
+        until the task ends or the caller reports."""
+        task_id = new_resource_id()
+        with self._db.session() as session:
+            task = _new_task(task_id, project_id, dataset_id, kind, config)
+            task.status = transition(task.status, TaskStatus.RUNNING)
+            task.owner, task.start_time = owner, now_ms()
+            task.lease_expires_at = now_ms() + self.lease_ms
+            session.add(task)
+        claimed = ClaimedTask(task_id, project_id, dataset_id, kind, config)
+        return TaskContext(self, claimed, owner, threading.Event())
+
     # --- claiming ------------------------------------------------------------------------------
 
     def claim(

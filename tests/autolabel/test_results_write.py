@@ -79,10 +79,9 @@ def everything_is_a_cat(snap: Snapshot) -> Labeling:
 
 
 def task_context(world: World, dataset_id: str) -> TaskContext:
-    task_id = world.services.tasks.create(
+    return world.services.tasks.run_here(
         project_id=world.alice.project_id, dataset_id=dataset_id, kind="auto-label", config={}
     )
-    return TaskContext(world.services.tasks, task_id)
 
 
 def put_labels(tenant: Tenant, dataset_id: str, sample_id: str, labels: list[str]) -> httpx.Response:
