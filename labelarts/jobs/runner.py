@@ -284,6 +284,14 @@ class TaskRunner:
         task = self._take_owned(session, task_id, owner)
         return None if task is None else TaskStatus(task.status)
 
+    def owns(self, task_id: str, owner: str) -> bool:
+        """Whether ``owner`` still runs the task (a plain read)."""
+        with self._db.session() as session:
+            found = session.execute(
+                select(Task.id).where(Task.id == task_id, Task.owner == owner, Task.status.in_(_RUNNING))
+            ).first()
+            return found is not None
+
     def heartbeat(self, owner: str) -> int:
         """Renew the lease of every task ``owner`` runs; how many it runs."""
         now = now_ms()

@@ -150,7 +150,12 @@ class Worker:
             except StopRequested:
                 self._runner.finish(task.id, self.owner, TaskStatus.STOPPED)
             except Exception as exc:
-                self._runner.finish(task.id, self.owner, TaskStatus.FAILED, error=failure(exc, task))
+                if self._runner.owns(task.id, self.owner):
+                    self._runner.finish(task.id, self.owner, TaskStatus.FAILED, error=failure(exc, task))
+                else:  # e.g. its dataset was deleted under it: the error is a consequence
+                    log.warning(
+                        "task %s failed after it stopped being ours (%s): %r", task.id, self.owner, exc
+                    )
             else:
                 self._runner.finish(task.id, self.owner, TaskStatus.SUCCEEDED, result=result)
         except Exception:  # finishing failed (database away): its lease runs out, recovery ends it

@@ -91,6 +91,15 @@ def worker_pid(database_url: str, task_id: str) -> int:
     return int(owner.split(":")[1])
 
 
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie nobody reaped yet counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
 @pytest.mark.parametrize("killed", ["server", "worker"])
 def test_a_kill_mid_task_ends_the_task_and_a_rerun_reuses_cached_features(
     tmp_path: Path, database_url: str, killed: str
@@ -142,8 +151,14 @@ def test_a_kill_mid_task_ends_the_task_and_a_rerun_reuses_cached_features(
             os.kill(worker_pid(database_url, task_id), signal.SIGKILL)
             check_after_kill(tenant, dataset_id, task_id, killed)
             return
+        orphan = worker_pid(database_url, task_id)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        # The worker notices its parent is gone and ends (the task stops at its next report).
+        deadline = time.monotonic() + 30
+        while alive(orphan):
+            assert time.monotonic() < deadline, "the worker outlived its server"
+            time.sleep(0.05)
 
     with server(data_dir, port, database_url, log):
         check_after_kill(
@@ -166,6 +181,12 @@ def check_after_kill(tenant: _Tenant, dataset_id: str, task_id: str, killed: str
         assert body["status"] in (2, 5), body
     auto = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}/auto-annotations/samples")).json()
     assert auto["sample_count"] == 0
+    # Nothing lost or duplicated: detail, statistics and the sample list agree.
+    detail = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}")).json()
+    listed = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}/data-annotations/samples?limit=1")).json()
+    stats = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}/data-annotations/stats")).json()
+    assert detail["total_sample_count"] == listed["sample_count"] == stats["sample_stats"]["all"]
+    assert listed["sample_count"] == 10 + UNLABELED
 
     rerun = tenant.aksk.post(tenant.v2(f"/datasets/{dataset_id}/tasks"), json={}).json()["task_id"]
     done = wait_for_task(tenant, dataset_id, rerun)

@@ -32,14 +32,14 @@ SHUTDOWN_SECONDS = 10
 
 @contextmanager
 def serving(
-    data_dir: Path, root: Path, port: int, database_url: str, log: Path
+    data_dir: Path, root: Path, port: int, database_url: str, log: Path, *extra: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = cli_env(
         LABELARTS_DATABASE_URL=database_url,
         LABELARTS_TASK_LEASE_SECONDS=LEASE_SECONDS,
         LABELARTS_WORKER_SHUTDOWN_SECONDS=str(SHUTDOWN_SECONDS),
     )
-    args = ["serve", "--data-dir", str(data_dir), "--port", str(port), "--import-root", str(root)]
+    args = ["serve", "--data-dir", str(data_dir), "--port", str(port), "--import-root", str(root), *extra]
     with log.open("ab") as out:
         proc = subprocess.Popen([labelarts_executable(), *args], env=env, stdout=out, stderr=out)
     try:
