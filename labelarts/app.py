@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from labelarts import __version__
 from labelarts.api.authentication import AuthenticationMiddleware
 from labelarts.api.errors import RequestContextMiddleware, install_error_handlers
+from labelarts.api.metrics import install_metrics
 from labelarts.api.routes import (
     datasets,
     files,
@@ -70,6 +71,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     # Added last, so it runs first: the request id is on every answer, also the one above's.
     app.add_middleware(RequestContextMiddleware)
+    # Outermost of all: counts every answer, those of the middlewares above included.
+    install_metrics(app, settings)
     _build_route_contexts(app.router.routes)
     return app
 

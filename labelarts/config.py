@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -104,7 +105,22 @@ class Settings(BaseSettings):
         description="On shutdown, how long a worker waits for running tasks to stop at their "
         "next progress report (they end STOPPED); later ones are left to lease recovery.",
     )
-    log_level: str = Field(default="info", description="Log level of the server.")
+    log_level: str = Field(
+        default="info",
+        description="Log level (debug, info, warning, error); every line carries the request id.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The URL clients reach the server at, behind a proxy (https://host[:port][/prefix]): "
+        "the base of pre-signed source URLs and of the IAM token catalog. Default: the request's own "
+        "base URL.",
+    )
+    metrics_enabled: bool = Field(default=True, description="Serve Prometheus metrics at GET /metrics.")
+    metrics_token: str | None = Field(
+        default=None,
+        description="If set, GET /metrics requires Authorization: Bearer <this token>; default open "
+        "(aggregate counts only).",
+    )
     models_dir: Path | None = Field(
         default=None,
         description="Where exported ONNX models are kept (written once, on first use); "
@@ -125,6 +141,23 @@ class Settings(BaseSettings):
         description="Largest feature matrix (rows x dimensions x 4 bytes) an auto-labeling task "
         "holds in memory; a larger one is memory-mapped from a temporary file in <data_dir>/tmp.",
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("public_url must be http(s)://host[:port][/prefix], without query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.strip().lower() not in ("debug", "info", "warning", "error", "critical"):
+            raise ValueError("log_level must be debug, info, warning, error or critical")
+        return value.strip().lower()
 
     @field_validator("import_roots", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from labelarts import logs
 from labelarts.errors import (
     InvalidJsonError,
     LabelArtsError,
@@ -67,8 +68,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(LabelArtsError())
+        # The request id is also on the line through logs.RequestIdFilter; it is named here
+        # so the message alone leads from a client's report to the traceback.
+        request_id = request.scope.get("state", {}).get("request_id", "-")
+        log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id)
+        response = error_response(LabelArtsError())
+        # This handler answers outside RequestContextMiddleware, which cannot add the header.
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
 
 class RequestContextMiddleware:
@@ -83,6 +90,7 @@ class RequestContextMiddleware:
             return
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = logs.request_id.set(request_id)  # every log line of this request carries it
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -92,3 +100,6 @@ class RequestContextMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+        # Not reset when the app raised: Starlette's 500 handler runs outside this middleware,
+        # in the same task, and its log line must carry the id too (each request has a task).
+        logs.request_id.reset(token)

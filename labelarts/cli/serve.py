@@ -10,6 +10,7 @@ import typer
 
 from labelarts.cli._common import local_settings, print_message
 from labelarts.config import Settings
+from labelarts.logs import configure_logging
 
 INITIAL_CREDENTIALS = "initial-credentials.json"
 
@@ -26,6 +27,10 @@ def serve(
         int | None,
         typer.Option(min=0, help="Worker processes that run tasks (default 1; 0: run `labelarts worker`)."),
     ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="URL clients reach the server at behind a proxy (signed URLs, token catalog)."),
+    ] = None,
 ) -> None:
     """Run the LabelArts API server, with worker processes that run its tasks."""
     # Imported here: the web stack would slow every other command's start.
@@ -41,7 +46,9 @@ def serve(
         import_roots=import_root or None,
         database_url=database_url,
         worker_processes=workers,
+        public_url=public_url,
     )
+    configure_logging(settings.log_level)
     _bootstrap(settings)
     # The app builds its services in its lifespan and closes them at shutdown: uvicorn
     # re-raises SIGTERM/SIGINT once it has stopped, so code after uvicorn.run() may never run.
@@ -55,7 +62,10 @@ def serve(
     http = protocol_with_timeouts(
         head_timeout=settings.header_timeout_seconds, body_timeout=settings.body_timeout_seconds
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, http=http)
+    # log_config=None: uvicorn's loggers (its access log too) go through configure_logging.
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, http=http, log_config=None
+    )
 
 
 def _bootstrap(settings: Settings) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from labelarts.cli._common import local_settings
+from labelarts.logs import configure_logging
 
 
 def worker(
@@ -29,4 +30,5 @@ def worker(
     settings = local_settings(
         data_dir=data_dir, import_roots=import_root or None, database_url=database_url, job_workers=tasks
     )
+    configure_logging(settings.log_level)  # the API's format; "[-]": no request here
     run_worker(settings, parent_pid=parent_pid)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from labelarts.api.deps import CallerDep, ServicesDep
+from labelarts.api.links import public_origin
 from labelarts.auth.service import IssuedToken
 from labelarts.errors import InvalidJsonError, UnauthorizedError, ValidationFailedError
 
@@ -25,7 +26,7 @@ def _iso(ms: int) -> str:
 
 
 def _origin(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return public_origin(request)  # the catalog's endpoints (and version links) behind a proxy
 
 
 @router.get("")

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from labelarts.api.deps import PrincipalDep, ServicesDep
+from labelarts.api.links import public_origin
 from labelarts.container import Services
 from labelarts.errors import BadRequestError, ValidationFailedError
 from labelarts.media import ProcessParameterError, parse_process_parameter
@@ -30,14 +31,14 @@ Conditions = Annotated[str | None, Query(max_length=16_384, description="URL-enc
 def _source_maker(
     services: Services, request: Request, project_id: str, process_parameter: str | None
 ) -> Callable[[Sample], str]:
-    """Pre-signed source URLs on the request's origin; image processing only for images."""
+    """Pre-signed source URLs on the public origin; image processing only for images."""
     process: str | None = None
     if process_parameter:
         try:
             process = parse_process_parameter(process_parameter).cache_key().split(":", 1)[1]
         except ProcessParameterError as exc:
             raise ValidationFailedError(f"process_parameter: {exc}") from None
-    origin = str(request.base_url).rstrip("/")
+    origin = public_origin(request)
 
     def make(sample: Sample) -> str:
         ref = SourceRef(project_id, sample.dataset_id, sample.id)

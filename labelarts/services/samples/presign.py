@@ -44,7 +44,11 @@ class SourceSigner:
     def url(
         self, origin: str, ref: SourceRef, process: str | None = None, *, now: float | None = None
     ) -> str:
-        """An absolute URL on ``origin`` for the sample's bytes (optionally processed)."""
+        """An absolute URL on ``origin`` for the sample's bytes (optionally processed).
+
+        ``origin`` is the server's public URL (``public_url``, else the request's base URL):
+        only the path and query are signed, so a proxy may rewrite the origin and a prefix.
+        """
         expires = int((now if now is not None else time.time()) + self.ttl_seconds)
         query = {"AccessKeyId": ACCESS_KEY_ID, "Expires": str(expires)}
         if process:
