@@ -53,14 +53,15 @@ def test_requests_and_tasks_are_counted(live_server: LiveServer, tenant: Tenant)
     assert_error(tenant.aksk.get(tenant.v2("/datasets/nosuchdataset")), 404)
     assert_error(httpx.get(f"{url}/v2/{pid}/datasets"), 401)  # answered before routing
     assert_error(httpx.get(f"{url}/no/such/path/{uuid.uuid4().hex}"), 404)
-    # A task waiting in the queue (as another instance would leave it), queued a minute ago.
+    # A task waiting in the queue for a minute: of a kind no worker takes, so none claims it
+    # between the scrape's queries.
     with live_server.services.db.session() as session:
         session.add(
             Task(
                 id=uuid.uuid4().hex,
                 project_id=pid,
                 dataset_id=created["dataset_id"],
-                kind="auto-label",
+                kind="never-claimed",
                 status="QUEUED",
                 create_time=now_ms() - 60_000,
                 update_time=now_ms(),
@@ -87,8 +88,9 @@ def test_requests_and_tasks_are_counted(live_server: LiveServer, tenant: Tenant)
 
     assert value(samples, "labelarts_tasks", kind="import", status="SUCCEEDED") == 1
     assert value(samples, "labelarts_tasks", kind="import", status="QUEUED") == 0
-    assert value(samples, "labelarts_tasks", kind="auto-label", status="QUEUED") == 1
-    waited = value(samples, "labelarts_tasks_oldest_queued_seconds", kind="auto-label")
+    assert value(samples, "labelarts_tasks", kind="never-claimed", status="QUEUED") == 1
+    assert value(samples, "labelarts_tasks", kind="never-claimed", status="RUNNING") == 0
+    waited = value(samples, "labelarts_tasks_oldest_queued_seconds", kind="never-claimed")
     assert waited is not None and 60 <= waited < 3600
     assert value(samples, "labelarts_task_duration_seconds_count", kind="import", status="SUCCEEDED") == 1
     took = value(samples, "labelarts_task_duration_seconds_sum", kind="import", status="SUCCEEDED")
