@@ -6,16 +6,61 @@ directory when the service (or a CLI command) actually starts.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("labelarts-data")
 SECRET_FILE_NAME = "secret.key"
+
+
+_PROJECTS = re.compile(r"\*|[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64})*")
+DELETE_FLAG = "+delete"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A local folder (or object-store prefix) and the projects it is open to.
+
+    Written ``PATH``, ``PATH=*``, ``PATH=PROJECT_ID[,PROJECT_ID...]``, each optionally followed
+    by ``+delete`` (``PATH=*+delete``): ``delete_source`` may then remove files there.
+    ``projects`` None means every project; ``bare`` marks a ``PATH`` written without ``=``,
+    open to every project only while the install has one project (docs/security.md).
+    """
+
+    path: str
+    projects: frozenset[str] | None
+    bare: bool = False
+    delete: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Grant:
+        text = text.strip()
+        path, eq, spec = text.rpartition("=")
+        if not eq:
+            return cls(text, None, bare=True)
+        delete = spec.endswith(DELETE_FLAG)
+        if delete:
+            spec = spec[: -len(DELETE_FLAG)]
+        if not path or not _PROJECTS.fullmatch(spec):
+            raise ValueError(
+                f"invalid grant {text!r}: expected PATH=* or PATH=PROJECT_ID[,PROJECT_ID...], "
+                "optionally followed by +delete"
+            )
+        return cls(path, None if spec == "*" else frozenset(spec.split(",")), delete=delete)
+
+    def opens_to(self, project_id: str, *, single_project: bool) -> bool:
+        if self.bare:
+            return single_project
+        return self.projects is None or project_id in self.projects
 
 
 class Settings(BaseSettings):
@@ -38,10 +83,23 @@ class Settings(BaseSettings):
         default=None,
         description="fsspec URL of the object store; default file://<data_dir>/objects.",
     )
-    import_roots: list[Path] = Field(
+    import_roots: Annotated[list[Grant], NoDecode] = Field(
         default_factory=list,
-        description="Local folders that datasets may import from (repeatable --import-root; "
-        "env: JSON list). Nothing outside them, and never the data dir, is importable.",
+        description="Local folders datasets may import from, each granted to projects: "
+        "PATH=PROJECT_ID[,PROJECT_ID...] or PATH=* (every project), with +delete to let "
+        "delete_source remove files there; a bare PATH is open to every project only while one "
+        "project exists (repeatable --import-root; env: JSON list or os.pathsep-separated).",
+    )
+    object_prefixes: Annotated[list[Grant], NoDecode] = Field(
+        default_factory=list,
+        description="Object-store key prefixes that obs:// and s3:// data sources may name, "
+        "granted like import roots (PREFIX=PROJECT_ID,... or PREFIX=*; '/' is the whole store).",
+    )
+    thumbnail_cache_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=0,
+        description="Size quota of the cache of rendered x-image-process results (thumbnails); "
+        "the least recently used are evicted beyond it.",
     )
     secret_key: str | None = Field(
         default=None,
@@ -159,13 +217,22 @@ class Settings(BaseSettings):
             raise ValueError("log_level must be debug, info, warning, error or critical")
         return value.strip().lower()
 
-    @field_validator("import_roots", mode="before")
+    @field_validator("import_roots", "object_prefixes", mode="before")
     @classmethod
-    def _split_roots(cls, value: object) -> object:
-        # Env var may be a JSON list (pydantic-settings) or an os.pathsep-separated string.
+    def _parse_grants(cls, value: object) -> object:
+        # Env: a JSON list, or an os.pathsep-separated string; flags and code: a list.
         if isinstance(value, str):
-            return [p for p in value.split(os.pathsep) if p]
-        return value
+            text = value.strip()
+            items: object = json.loads(text) if text.startswith("[") else text.split(os.pathsep)
+        else:
+            items = value
+        if not isinstance(items, list | tuple):
+            raise ValueError("expected a list of PATH[=PROJECTS] grants")
+        return [
+            item if isinstance(item, Grant) else Grant.parse(os.fspath(item))
+            for item in items
+            if not isinstance(item, str | os.PathLike) or os.fspath(item).strip()
+        ]
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -188,10 +255,6 @@ class Settings(BaseSettings):
         if self.models_dir is not None:
             return self.models_dir.expanduser().resolve()
         return self.resolved_data_dir / "models"
-
-    @property
-    def resolved_import_roots(self) -> list[Path]:
-        return [p.expanduser().resolve() for p in self.import_roots]
 
     def prepare(self) -> None:
         """Create the data dir and make sure a server secret exists."""

@@ -13,11 +13,12 @@ from labelarts.services.autolabel import AUTO_LABEL_KIND, AutoLabelService
 from labelarts.services.datasets import DatasetService
 from labelarts.services.imports import IMPORT_KIND, ImportService
 from labelarts.services.labels import LabelService
-from labelarts.services.paths import ImportRoots
+from labelarts.services.paths import Grants, project_counter
 from labelarts.services.samples.edits import SampleEditService
 from labelarts.services.samples.presign import SourceSigner
 from labelarts.services.samples.query import SampleListService
 from labelarts.services.samples.sources import LocalFiles, SampleFiles, SampleSourceService
+from labelarts.services.samples.thumbnails import ThumbnailCache
 from labelarts.services.users import UserService
 from labelarts.storage.db import Database
 from labelarts.storage.objects import ObjectStore, open_object_store
@@ -34,7 +35,7 @@ class Services:
     datasets: DatasetService
     labels: LabelService
     imports: ImportService
-    import_roots: ImportRoots
+    grants: Grants
     signer: SourceSigner
     sources: SampleSourceService
     sample_edits: SampleEditService
@@ -71,11 +72,18 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
     box = SecretBox(settings.require_secret())
     objects = open_object_store(settings.resolved_object_store_url)
     tasks = TaskRunner(db, lease_seconds=settings.task_lease_seconds)
-    import_roots = ImportRoots(settings.resolved_import_roots, settings.resolved_data_dir)
+    grants = Grants(
+        settings.import_roots,
+        settings.object_prefixes,
+        settings.resolved_data_dir,
+        count_projects=project_counter(db),
+    )
     signer = SourceSigner(settings.require_secret(), settings.presign_ttl_seconds)
-    local_files = LocalFiles(import_roots, settings.resolved_data_dir)
-    sources = SampleSourceService(db, objects, signer, local_files)
-    imports = ImportService(db, tasks, import_roots, objects)
+    local_files = LocalFiles(grants)
+    thumbnails = ThumbnailCache(objects, settings.thumbnail_cache_bytes)
+    sample_files = SampleFiles(objects, local_files, grants, thumbnails)
+    sources = SampleSourceService(db, objects, signer, local_files, thumbnails)
+    imports = ImportService(db, tasks, grants, objects)
     services = Services(
         settings=settings,
         db=db,
@@ -89,12 +97,12 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         ),
         users=UserService(db, box),
         datasets=DatasetService(db, imports, objects),
-        labels=LabelService(db, SampleFiles(objects, local_files)),
+        labels=LabelService(db, sample_files),
         imports=imports,
-        import_roots=import_roots,
+        grants=grants,
         signer=signer,
         sources=sources,
-        sample_edits=SampleEditService(db, objects, local_files),
+        sample_edits=SampleEditService(db, objects, sample_files),
         sample_list=SampleListService(db),
         autolabel=AutoLabelService(db, tasks, sources, settings),
     )

@@ -35,9 +35,7 @@ PG_ADMIN_URL = os.environ.get(
 PASSWORD = "correct-horse-battery"
 # Every test server shares one models folder: EfficientNet-Lite is exported to ONNX once per
 # machine (tens of seconds), not once per server.
-os.environ.setdefault(
-    "LABELARTS_MODELS_DIR", str(Path(tempfile.gettempdir()) / "labelarts-test-models")
-)
+os.environ.setdefault("LABELARTS_MODELS_DIR", str(Path(tempfile.gettempdir()) / "labelarts-test-models"))
 
 
 def test_database_kind() -> str:
@@ -81,7 +79,8 @@ def make_settings(tmp_dir: Path, database_url: str, import_root: Path) -> Settin
     return Settings(
         data_dir=tmp_dir / "data",
         database_url=database_url,
-        import_roots=[import_root],
+        import_roots=[f"{import_root}=*"],
+        object_prefixes=["/=*"],
         secret_key="test-server-secret-0123456789",
     )
 

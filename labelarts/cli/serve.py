@@ -20,7 +20,16 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (default ./labelarts-data).")] = None,
     import_root: Annotated[
-        list[Path] | None, typer.Option(help="Folder datasets may import from; repeatable.")
+        list[str] | None,
+        typer.Option(
+            help="Folder datasets may import from: PATH=PROJECT_ID[,...] or PATH=* (every "
+            "project), +delete to allow delete_source there; a bare PATH is open while the "
+            "install has one project. Repeatable."
+        ),
+    ] = None,
+    object_prefix: Annotated[
+        list[str] | None,
+        typer.Option(help="Object-store key prefix obs:// imports may name, granted like --import-root."),
     ] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default SQLite).")] = None,
     workers: Annotated[
@@ -44,6 +53,7 @@ def serve(
         port=port,
         data_dir=data_dir,
         import_roots=import_root or None,
+        object_prefixes=object_prefix or None,
         database_url=database_url,
         worker_processes=workers,
         public_url=public_url,

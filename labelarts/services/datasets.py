@@ -119,7 +119,7 @@ class DatasetService:
         """Insert the dataset, its labels and its initial import task in one unit of work;
         returns (dataset_id, import_task_id). The data source must be importable (400)."""
         raw_path = ensure_single_source(request)
-        data_path = self._imports.resolve_data_path(raw_path) if raw_path else None
+        data_path = self._imports.resolve_data_path(project_id, raw_path) if raw_path else None
         now = now_ms()
         dataset = Dataset(
             id=new_resource_id(),

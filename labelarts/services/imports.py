@@ -30,7 +30,7 @@ from labelarts.services.importing.layouts import TextFormat
 from labelarts.services.importing.runner import IMPORT_DIR, IMPORT_MANIFEST, Importer, ImportSpec, Target
 from labelarts.services.importing.sniff import dataset_kind
 from labelarts.services.ownership import get_owned_dataset
-from labelarts.services.paths import ImportRoots
+from labelarts.services.paths import Grants
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Dataset, Task
 from labelarts.storage.objects import ObjectStore
@@ -66,18 +66,18 @@ _EXTRA_COUNTS = (
 
 
 class ImportService:
-    def __init__(self, db: Database, runner: TaskRunner, roots: ImportRoots, objects: ObjectStore) -> None:
+    def __init__(self, db: Database, runner: TaskRunner, grants: Grants, objects: ObjectStore) -> None:
         self._db = db
         self._runner = runner
-        self._roots = roots
+        self._grants = grants
         self._objects = objects
 
     # --- create ---------------------------------------------------------------------------
 
-    def resolve_data_path(self, raw: str) -> str:
-        """A dataset's ``data_path`` as stored: a resolved local folder or ``obs://prefix/``
-        (400 if it is neither importable nor existing)."""
-        return sources.dir_location(self._roots, self._objects, raw).display
+    def resolve_data_path(self, project_id: str, raw: str) -> str:
+        """A dataset's ``data_path`` as stored: a local folder under a root granted to the
+        project, or a granted ``obs://prefix/`` (400 if it is neither granted nor existing)."""
+        return sources.dir_location(self._grants.scope(project_id), self._objects, raw).display
 
     def queue_initial_import(self, session: Session, dataset: Dataset, data_path: Path | str | None) -> str:
         """Queue the import task of a new dataset in the caller's unit of work (the one that
@@ -89,8 +89,9 @@ class ImportService:
         config: dict[str, Any] = {"import_type": IMPORT_DIR, "import_path": None}
         if data_path is not None:
             raw = str(data_path)
+            scope = self._grants.scope(dataset.project_id)
             location = (
-                sources.Location(sources.OBJECT, sources.object_key(raw))
+                sources.Location(sources.OBJECT, sources.object_key(scope, raw))
                 if sources.is_object_uri(raw)
                 else sources.Location(sources.LOCAL, raw)
             )
@@ -121,7 +122,7 @@ class ImportService:
         locate = sources.file_location if manifest else sources.dir_location
         spec = ImportSpec(
             IMPORT_MANIFEST if manifest else IMPORT_DIR,
-            locate(self._roots, self._objects, request.import_path),
+            locate(self._grants.scope(project_id), self._objects, request.import_path),
             import_annotations=request.import_annotations,
             text_format=TextFormat.from_dict(label_format),
             final_annotation=request.final_annotation,
@@ -154,7 +155,7 @@ class ImportService:
         return Importer(
             db=self._db,
             objects=self._objects,
-            roots=self._roots,
+            scope=self._grants.scope(ctx.project_id),
             target=target,
             spec=spec_from_config(ctx.config),
             ctx=ctx,

@@ -291,7 +291,7 @@ class LabelService:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             rows = [find_label(session, dataset.id, require_label_name(x), x.type) for x in labels]
             deleted = delete_label_rows(session, dataset, rows, policy)
-        self._files.remove(dataset_id, deleted.rows, deleted.sources)
+        self._files.remove(project_id, dataset_id, deleted.rows, deleted.sources)
 
     def delete_label_and_samples(
         self,
@@ -306,4 +306,4 @@ class LabelService:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             row = find_label(session, dataset.id, label_name, label_type)
             deleted = delete_label_rows(session, dataset, [row], DeletePolicy(True, delete_source))
-        self._files.remove(dataset_id, deleted.rows, deleted.sources)
+        self._files.remove(project_id, dataset_id, deleted.rows, deleted.sources)

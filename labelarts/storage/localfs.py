@@ -186,20 +186,26 @@ class LocalRoot:
 
     # --- files ------------------------------------------------------------------------------
 
-    @contextmanager
-    def open_file(self, rel: str) -> Iterator[BinaryIO]:
-        """``rel`` opened for reading; it must be a regular file (``OSError`` otherwise)."""
+    def open_binary(self, rel: str) -> BinaryIO:
+        """``rel`` opened for reading (the caller closes it); it must be a regular file."""
         with self.opened() as root_fd:
             fd = self.open_fd(root_fd, rel, _FILE_FLAGS)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), rel)
+            if not stat.S_ISREG(mode):
                 raise OSError(errno.EINVAL, "not a regular file", rel)
             # The reads that follow may block: a regular file ignores O_NONBLOCK anyway.
-            fh = os.fdopen(fd, "rb")
+            return os.fdopen(fd, "rb")
         except BaseException:
             os.close(fd)
             raise
-        with fh:
+
+    @contextmanager
+    def open_file(self, rel: str) -> Iterator[BinaryIO]:
+        """:meth:`open_binary`, closed on leaving the block."""
+        with self.open_binary(rel) as fh:
             yield fh
 
     def read_bytes(self, rel: str, limit: int | None = None) -> bytes:
@@ -298,7 +304,7 @@ def _walk_open(root_fd: int, parts: list[str], flags: int) -> int:
 
 # --- errors ---------------------------------------------------------------------------------
 
-_NOT_FOUND: Final = frozenset({errno.ENOENT, errno.ENOTDIR})
+_NOT_FOUND: Final = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
 _REASONS: Final = {
     errno.ENAMETOOLONG: "a name in the path is longer than the file system allows",
     errno.ELOOP: "the path goes through a symbolic link (links are not followed)",
@@ -327,8 +333,8 @@ def path_reason(exc: OSError) -> str:
 def path_error(exc: OSError, what: str = "The path") -> LabelArtsError:
     """The 400 for an ``OSError`` raised by a path a request named.
 
-    Missing or a file in the way (``ENOENT``, ``ENOTDIR``): ``ModelArts.4312`` like any missing
-    path; anything else (too long, a link, permission, not a regular file...):
+    Missing, or a file where a folder is expected or the reverse (``ENOENT``, ``ENOTDIR``,
+    ``EISDIR``): ``ModelArts.4312`` like any missing path; anything else (too long, a link, permission, not a regular file...):
     ``ModelArts.4374`` like any refused path.
     """
     reason = f"{what}: {path_reason(exc)}."

@@ -45,7 +45,8 @@ TERMINAL_IMPORT_STATES = ("COMPLETED", "FAILED")
 class World:
     """One running server with two tenants in two projects.
 
-    ``root`` is the configured import root; it holds the server's ``data`` dir (which must
+    ``root`` is the configured import root (open to every project, deletions allowed:
+    ``ROOT=*+delete``); it holds the server's ``data`` dir (which must
     stay unimportable although it lies under an import root) and an ``imports`` folder.
     """
 
@@ -78,7 +79,8 @@ def shared_world(tmp: Path) -> Iterator[World]:
         settings = Settings(
             data_dir=root / "data",
             database_url=url,
-            import_roots=[root],
+            import_roots=[f"{root}=*+delete"],
+            object_prefixes=["/=*"],
             secret_key="test-server-secret-0123456789",
         )
         services = build_services(settings)

@@ -80,7 +80,7 @@ def test_bad_files_fail_alone_with_a_reason(world: World) -> None:
     (root / "escape.jpg").symlink_to("/etc/passwd")
     (root / "to-data.jpg").symlink_to(world.data_dir / "labelarts.db")
     (root / "dir-link").symlink_to(root / "Cat")
-    (root / "inside.jpg").symlink_to(root / "Cat" / "good.png")  # inside the root: followed
+    (root / "inside.jpg").symlink_to(root / "Cat" / "good.png")  # inside the root: not followed either
     (world.imports / "outside-target.jpg").write_bytes(jpeg(6))
     deep = "/".join(["d" * 200] * 5)  # a folder path longer than sample_dir may be
     (root / deep).mkdir(parents=True)
@@ -101,26 +101,23 @@ def test_bad_files_fail_alone_with_a_reason(world: World) -> None:
         "bad\\nname.jpg": "name contains control characters",
         "latin\\udce9.jpg": "name is not valid UTF-8",
         "pipe.jpg": "not a regular file",
-        "escape.jpg": "symbolic link leads outside the import roots",
-        "to-data.jpg": "symbolic link leads outside the import roots",
+        "escape.jpg": "symbolic link (not followed)",
+        "to-data.jpg": "symbolic link (not followed)",
+        "inside.jpg": "symbolic link (not followed)",
+        "dir-link": "symbolic link (not followed)",
         f"{deep}/deep.jpg": "path is too long",
     }
     assert set(got) == set(expected), got
     for path, reason in expected.items():
         assert reason in got[path], (path, got[path])
 
-    # inside.jpg points at Cat/good.png: one source, imported once (named after whichever the
-    # walk meets first).
+    # No link is followed, not even inside.jpg, which points at Cat/good.png in the root.
     rows = samples_of(world, dataset_id, key="source")
     assert sorted(rows) == sorted(str(root.resolve() / p) for p in ("good.jpg", "Cat/good.png"))
     assert task["imported_sample_count"] == 2
     assert task["failed_file_count"] == len(expected)
-    assert task["skipped_reasons"] == {
-        "hidden file": 1,
-        "symbolic link to a folder (not followed)": 1,
-        "duplicate": 1,
-    }
-    assert task["total_file_count"] == 2 + len(expected) + 3
+    assert task["skipped_reasons"] == {"hidden file": 1}
+    assert task["total_file_count"] == 2 + len(expected) + 1
     assert task["finished_file_count"] == task["total_file_count"]
 
 
@@ -170,7 +167,7 @@ def test_manifest_lines_pointing_outside_are_refused_one_by_one(world: World) ->
     task = run_import(world, dataset_id, root / "m.manifest", import_type="manifest")
     got = reasons(task)
     assert sorted(got) == sorted(f"m.manifest:{n}" for n in range(1, len(bad) + 1)), got
-    assert "outside the configured import roots" in got["m.manifest:1"]
+    assert "outside the import roots granted to this project" in got["m.manifest:1"]
     assert "'..'" in got["m.manifest:2"] and "'..'" in got["m.manifest:3"]
     assert "reserved" in got["m.manifest:5"] and "reserved" in got["m.manifest:6"]
     assert "unsupported source scheme" in got["m.manifest:7"]

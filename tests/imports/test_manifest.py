@@ -161,7 +161,7 @@ def test_object_detection_manifest_reads_annotation_loc(world: World) -> None:
     assert label.property["@modelarts:feature"] == [[108, 101], [251, 238]]
     assert label.property["@modelarts:shape"] == "bndbox"
     assert [f["path"] for f in task["failed_files"]] == ["d.manifest:2"]
-    assert "outside the configured import roots" in task["failed_files"][0]["reason"]
+    assert "outside the import roots granted to this project" in task["failed_files"][0]["reason"]
 
 
 def test_text_manifests_classification_entities_and_triplets(world: World) -> None:

@@ -6,12 +6,25 @@ No credential besides the URL's own signature (COMPATIBILITY.md 2.10); see
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import BinaryIO
+
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from labelarts.api.deps import ServicesDep
 
 router = APIRouter(prefix="/files", tags=["files"])
+_CHUNK = 256 * 1024
+
+
+def _chunks(fh: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := fh.read(_CHUNK):
+            yield chunk
+    finally:
+        fh.close()
 
 
 @router.get("/{project_id}/{dataset_id}/{sample_id}")
@@ -28,6 +41,12 @@ def get_sample_source(
     )
     if content.not_modified:
         return Response(status_code=304, headers=content.headers)
-    if content.path is not None:
-        return FileResponse(content.path, media_type=content.content_type, headers=content.headers)
+    if content.file is not None:
+        # Streamed from the descriptor the service opened (and checked): never reopened by name.
+        return StreamingResponse(
+            _chunks(content.file),
+            media_type=content.content_type,
+            headers=content.headers,
+            background=BackgroundTask(content.file.close),
+        )
     return Response(content.body, media_type=content.content_type, headers=content.headers)

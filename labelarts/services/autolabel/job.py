@@ -257,7 +257,13 @@ class AutoLabelJob:
                     ).where(Sample.id.in_(chunk))
                 ):
                     found[r.id] = SampleFile(
-                        r.id, self.spec.dataset_id, r.sample_name, r.source_kind, r.source_key, r.content_hash
+                        r.id,
+                        self.spec.dataset_id,
+                        r.sample_name,
+                        r.source_kind,
+                        r.source_key,
+                        r.content_hash,
+                        self.spec.project_id,
                     )
         return [found[s] for s in sample_ids if s in found]
 

@@ -24,7 +24,6 @@ import os
 import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any, Final
 
 from sqlalchemy import select
@@ -58,7 +57,7 @@ from labelarts.services.importing.sniff import (
 )
 from labelarts.services.importing.sources import FileRef, Location
 from labelarts.services.labels import new_labels
-from labelarts.services.paths import ImportRoots
+from labelarts.services.paths import ProjectScope
 from labelarts.services.samples.records import (
     AUTO,
     MANUAL,
@@ -70,6 +69,7 @@ from labelarts.services.samples.records import (
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import is_unique_violation, refresh_statistics
 from labelarts.storage.db.models import Dataset, Label, Sample
+from labelarts.storage.localfs import path_reason
 from labelarts.storage.objects import ObjectStore
 
 CHUNK: Final = 256
@@ -158,14 +158,14 @@ class Importer:
         *,
         db: Database,
         objects: ObjectStore,
-        roots: ImportRoots,
+        scope: ProjectScope,
         target: Target,
         spec: ImportSpec,
         ctx: TaskContext,
     ) -> None:
         self._db = db
         self._objects = objects
-        self._roots = roots
+        self._scope = scope
         if target.kind is None:
             raise ImportParameterError("This dataset type cannot import files.")
         self._target = target
@@ -242,7 +242,7 @@ class Importer:
         location = self._spec.location
         tree: sources.LocalTree | sources.ObjectTree
         if location.kind == sources.LOCAL:
-            tree = sources.LocalTree(self._roots, self._roots.resolve(location.path))
+            tree = sources.LocalTree(self._scope.folder(location.path))
         else:
             tree = sources.ObjectTree(self._objects, location.path)
         self._estimate = tree.count()
@@ -260,7 +260,7 @@ class Importer:
     def _manifest_entries(self) -> Iterator[Candidate | sources.Failed | sources.Skipped | None]:
         location = self._spec.location
         name = posixpath.basename(location.path)
-        with sources.open_ref(self._objects, location.kind, location.path) as fh:
+        with sources.open_ref(self._objects, self._scope, location.kind, location.path) as fh:
             size = _size_of(fh)
             offset = 0
             for number in itertools.count(1):
@@ -299,9 +299,9 @@ class Importer:
             return Candidate(rel=rel, ref=None, record=record)
         shown = sources.printable(record.source[:200])
         try:
-            found = sources.relative_to(self._roots, location, record.source)
+            found = sources.relative_to(self._scope, location, record.source)
             if found.kind == sources.LOCAL:
-                ref = sources.local_ref(Path(found.path), rel)
+                ref = sources.local_ref(sources.granted(self._scope, found.path), rel)
             else:
                 if not self._objects.exists(found.path):
                     return sources.Failed(rel, f"source {shown}: the object does not exist")
@@ -309,7 +309,7 @@ class Importer:
         except LabelArtsError as exc:
             return sources.Failed(rel, f"source {shown}: {exc.message}")
         except OSError as exc:
-            return sources.Failed(rel, f"source {shown}: cannot be read: {exc.strerror or exc}")
+            return sources.Failed(rel, f"source {shown}: {path_reason(exc)}")
         self._tally.bytes_seen += max(ref.size, 0)
         return Candidate(rel=rel, ref=ref, record=record)
 
@@ -336,20 +336,15 @@ class Importer:
         return posixpath.join(posixpath.dirname(ref.source_key), name)
 
     def _sibling_exists(self, ref: FileRef, name: str) -> bool:
-        path = self._sibling_path(ref, name)
-        if ref.source_kind == sources.LOCAL:
-            return os.path.isfile(path) and not os.path.islink(path)
-        try:
-            return self._objects.exists(path)
-        except LabelArtsError:
-            return False
+        return sources.ref_exists(self._objects, self._scope, ref.source_kind, self._sibling_path(ref, name))
 
     def _read_sibling(self, ref: FileRef, name: str) -> bytes | None:
         """A sidecar beside ``ref`` (None if there is none). :class:`Rejected` if unreadable."""
         if not self._sibling_exists(ref, name):
             return None
         try:
-            with sources.open_ref(self._objects, ref.source_kind, self._sibling_path(ref, name)) as fh:
+            path = self._sibling_path(ref, name)
+            with sources.open_ref(self._objects, self._scope, ref.source_kind, path) as fh:
                 return sources.read_capped(fh, MAX_SIDECAR_BYTES, f"annotation file {name}")
         except OSError as exc:
             raise Rejected(f"annotation file {name} cannot be read: {exc.strerror or exc}") from None
@@ -414,7 +409,7 @@ class Importer:
             raise Rejected("empty file")
         if ref.size > max(MAX_BYTES.values()):
             raise Rejected(f"file is larger than the limit of {max(MAX_BYTES.values())} bytes")
-        with sources.open_ref(self._objects, ref.source_kind, ref.source_key) as fh:
+        with sources.open_ref(self._objects, self._scope, ref.source_kind, ref.source_key) as fh:
             head = fh.read(HEAD_BYTES)
             if not head:
                 raise Rejected("empty file")
@@ -460,13 +455,14 @@ class Importer:
 
     def _manifest_voc(self, raw: str, label_type: int, annotated_by: str) -> list[LabelInput]:
         try:
-            found = sources.relative_to(self._roots, self._spec.location, raw)
-            with sources.open_ref(self._objects, found.kind, found.path) as fh:
+            found = sources.relative_to(self._scope, self._spec.location, raw)
+            with sources.open_ref(self._objects, self._scope, found.kind, found.path) as fh:
                 data = sources.read_capped(fh, MAX_SIDECAR_BYTES * 4, "annotation file")
         except LabelArtsError as exc:
             raise Rejected(f"annotation-loc {sources.printable(raw[:200])}: {exc.message}") from None
         except OSError as exc:
-            raise Rejected(f"annotation-loc {sources.printable(raw[:200])}: cannot be read: {exc}") from None
+            shown = sources.printable(raw[:200])
+            raise Rejected(f"annotation-loc {shown}: {path_reason(exc)}") from None
         labels = parse_voc(data, label_type)
         for label in labels:
             label.annotated_by = annotated_by

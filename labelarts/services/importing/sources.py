@@ -1,47 +1,52 @@
-"""Where imported files come from: a local folder under an import root, or object-store keys.
+"""Where imported files come from: a local folder under a granted import root, or object-store keys.
 
 Locations
 ---------
-* An absolute local path must lie under a configured import root and never in the data dir
-  (:class:`labelarts.services.paths.ImportRoots`); symbolic links are resolved first, so a link
-  cannot lead out. Local files are referenced in place: ``source_kind`` "local", ``source_key``
-  the resolved absolute path.
+* An absolute local path must lie under an import root granted to the importing project and
+  never in the data dir (:class:`labelarts.services.paths.ProjectScope`). It is matched
+  lexically (``..`` refused, nothing resolved) and every file and folder below it is then opened
+  relative to the root's descriptor with symbolic links refused by the kernel
+  (:mod:`labelarts.storage.localfs`): what is checked is what is read. Local files are
+  referenced in place: ``source_kind`` "local", ``source_key`` the absolute path below the
+  root's resolved path.
 * ``obs://<key prefix>`` or ``s3://<key prefix>`` names keys in LabelArts' own configured object
-  store (there are no buckets: the whole text after the scheme is a key prefix). Keys under the
-  store's reserved prefixes (:data:`RESERVED_PREFIXES`: LabelArts' own dataset files and
-  thumbnails, which belong to projects) are refused. ``source_kind`` "object",
-  ``source_key`` the key.
+  store (there are no buckets: the whole text after the scheme is a key prefix). The prefix
+  must be granted to the project (``--object-prefix``); keys under the store's reserved
+  prefixes (:data:`RESERVED_PREFIXES`: LabelArts' own dataset files and thumbnails) are always
+  refused. ``source_kind`` "object", ``source_key`` the key.
 
 Walking
 -------
-:class:`LocalTree` walks a folder with ``os.scandir`` and an explicit stack of folders (no
-recursion, no list of files): memory stays flat whatever the folder holds. Symbolic links to
-files are followed only if the target lies under an import root (and outside the data dir);
-links to folders are not followed. Hidden folders (``.name``) are not entered; hidden files are
-skipped. Names with control characters or bytes that are not UTF-8 are refused.
+:class:`LocalTree` walks a folder with ``os.scandir`` on each folder's descriptor and an explicit
+stack of relative folder paths (no recursion, no list of files): memory stays flat whatever the
+folder holds, and each folder is opened afresh from the root, confined. Symbolic links are never
+followed (to files or folders: a failure "symbolic link (not followed)"). Hidden folders
+(``.name``) are not entered; hidden files are skipped. Names with control characters or bytes
+that are not UTF-8 are refused.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
 import posixpath
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Final
 
 from labelarts.errors import InvalidPathError, LabelArtsError, PathNotFoundError
 from labelarts.services.importing.sniff import Rejected
-from labelarts.services.paths import ImportRoots
+from labelarts.services.paths import RESERVED_PREFIXES, LocalPath, ProjectScope, checked_key, clean_local
+from labelarts.storage.localfs import path_reason
 from labelarts.storage.objects import FsspecObjectStore, ObjectStore
 from labelarts.storage.objects.store import normalize_key
 
+__all__ = ["RESERVED_PREFIXES", "checked_key"]
+
 OBJECT_SCHEMES: Final = ("obs://", "s3://")
-RESERVED_PREFIXES: Final = ("datasets", "thumbnails")
 LOCAL, OBJECT = "local", "object"
 _CHUNK: Final = 1024 * 1024
 
@@ -115,96 +120,81 @@ def is_object_uri(raw: str) -> bool:
     return raw.startswith(OBJECT_SCHEMES)
 
 
-def object_key(raw: str) -> str:
-    """The key an ``obs://`` / ``s3://`` URI names, refused (400) if invalid or reserved."""
+def object_key(scope: ProjectScope, raw: str) -> str:
+    """The key an ``obs://`` / ``s3://`` URI names, refused (400) unless granted to the project."""
     scheme = next(s for s in OBJECT_SCHEMES if raw.startswith(s))
-    return checked_key(raw[len(scheme) :])
+    return scope.object_key(raw[len(scheme) :])
 
 
-def checked_key(key: str) -> str:
-    parts = key.strip("/").split("/")
-    if ".." in parts or "\x00" in key:
-        raise InvalidPathError("Object paths must not contain '..' or NUL.")
-    cleaned = normalize_key(key.strip("/") or ".")  # "." is refused: a prefix must be named
-    if cleaned.split("/", 1)[0] in RESERVED_PREFIXES:
-        raise InvalidPathError("This object-store prefix is reserved for LabelArts' own files.")
-    return cleaned
-
-
-def local_file(roots: ImportRoots, raw: str) -> Path:
-    """A regular file under an import root (resolved), or a 400 saying why not."""
-    if "\x00" in raw or not raw.startswith("/"):
-        raise InvalidPathError("A local path must be absolute.")
-    real = Path(raw).resolve()
-    roots.resolve(str(real.parent))  # confinement: roots, never the data dir
-    if not real.is_file():
-        raise PathNotFoundError("The file does not exist or is not a regular file.")
-    return real
-
-
-def dir_location(roots: ImportRoots, objects: ObjectStore, raw: str) -> Location:
+def dir_location(scope: ProjectScope, objects: ObjectStore, raw: str) -> Location:
     if is_object_uri(raw):
-        key = object_key(raw)
+        key = object_key(scope, raw)
         if next(iter(objects.list(key)), None) is None:
             raise PathNotFoundError("No object exists under this prefix.")
         return Location(OBJECT, key)
-    return Location(LOCAL, str(roots.resolve(raw)))
+    return Location(LOCAL, scope.folder(raw).path)
 
 
-def file_location(roots: ImportRoots, objects: ObjectStore, raw: str) -> Location:
+def file_location(scope: ProjectScope, objects: ObjectStore, raw: str) -> Location:
     if is_object_uri(raw):
-        key = object_key(raw)
+        key = object_key(scope, raw)
         if not objects.exists(key):
             raise PathNotFoundError("The manifest object does not exist.")
         return Location(OBJECT, key)
-    return Location(LOCAL, str(local_file(roots, raw)))
+    return Location(LOCAL, scope.file(raw, "import_path").path)
 
 
-def relative_to(roots: ImportRoots, base: Location, raw: str) -> Location:
+def relative_to(scope: ProjectScope, base: Location, raw: str) -> Location:
     """Resolve a path found inside a manifest (``source``, ``annotation-loc``).
 
     Absolute local paths, ``file://`` paths and ``obs://``/``s3://`` URIs stand for
     themselves; a relative path is relative to the manifest's folder (or key prefix). Each is
-    confined like an import path; ``..`` is refused outright. Raises :class:`LabelArtsError`.
+    confined like an import path (granted to the project; ``..`` refused outright). Whether
+    it exists is found out when it is opened. Raises :class:`LabelArtsError`.
     """
     if "\x00" in raw:
         raise InvalidPathError("path contains NUL")
     if is_object_uri(raw):
-        return Location(OBJECT, object_key(raw))
+        return Location(OBJECT, object_key(scope, raw))
     if raw.startswith("file://"):
         raw = raw[len("file://") :]
     if "://" in raw:
         raise InvalidPathError(f"unsupported source scheme: {raw.split('://', 1)[0]}")
     if ".." in raw.replace("\\", "/").split("/"):
         raise InvalidPathError("path contains '..'")
-    if raw.startswith("/"):
-        return Location(LOCAL, str(local_file(roots, raw)))
-    if base.kind == OBJECT:
-        return Location(OBJECT, checked_key(posixpath.join(posixpath.dirname(base.path), raw)))
-    return Location(LOCAL, str(local_file(roots, str(Path(base.path).parent / raw))))
+    if not raw.startswith("/"):
+        folder = posixpath.dirname(base.path)
+        if base.kind == OBJECT:
+            return Location(OBJECT, scope.object_key(posixpath.join(folder, raw)))
+        raw = posixpath.join(folder, raw)
+    return Location(LOCAL, scope.local(clean_local(raw)).path)
 
 
-def _inside(roots: ImportRoots, real: Path) -> bool:
-    try:
-        roots.resolve(str(real.parent))
-    except LabelArtsError:
-        return False
-    return True
+def granted(scope: ProjectScope, path: str) -> LocalPath:
+    """The granted place of a stored local path; ``PermissionError`` if the project lost it."""
+    found = scope.find_local(path)
+    if found is None:
+        raise PermissionError(errno.EACCES, "not under an import root granted to this project")
+    return found
 
 
 # --- file references ------------------------------------------------------------------------
 
 
-def local_ref(path: Path, rel: str, *, name: str | None = None, label_dir: str | None = None) -> FileRef:
-    """A reference to a resolved local file (``stat`` follows nothing: the path is real)."""
-    st = path.stat()
+def local_ref(
+    found: LocalPath, rel: str, *, name: str | None = None, label_dir: str | None = None
+) -> FileRef:
+    """A reference to a local file (``stat`` of the file opened confined; ``OSError`` if not one)."""
+    st = found.root.stat_file(found.rel)
+    path = found.path
+    folder = posixpath.dirname(path)
     return FileRef(
         rel=rel,
-        name=name or path.name,
+        name=name or posixpath.basename(path),
         label_dir=label_dir,
-        sample_dir=f"{path.parent}/" if str(path.parent) != "/" else "/",
+        sample_dir=f"{folder}/" if folder != "/" else "/",
         source_kind=LOCAL,
-        source_key=str(path),
+        source_key=path,
         size=st.st_size,
         mtime_ms=st.st_mtime_ns // 1_000_000,
     )
@@ -241,23 +231,27 @@ def _object_info(objects: ObjectStore, key: str) -> tuple[int, int | None]:
 
 
 class LocalTree:
-    """Every file under a resolved local folder, in ``os.scandir`` order, folder by folder."""
+    """Every file under a granted local folder, in ``os.scandir`` order, folder by folder.
 
-    def __init__(self, roots: ImportRoots, root: Path) -> None:
-        self._roots = roots
-        self.root = root
+    Each folder is opened from the root's descriptor (links refused) and listed from its own
+    descriptor, so a folder swapped for a link while the walk runs is refused, not followed.
+    """
+
+    def __init__(self, base: LocalPath) -> None:
+        self.base = base
 
     def count(self) -> int:
         """A quick count of the files (no ``stat``), for progress estimates."""
         total = 0
-        stack = [self.root]
+        stack = [self.base.rel]
         while stack:
+            folder = stack.pop()
             try:
-                with os.scandir(stack.pop()) as entries:
+                with self.base.root.scandir(folder) as entries:
                     for entry in entries:
                         if entry.is_dir(follow_symlinks=False):
                             if not entry.name.startswith("."):
-                                stack.append(Path(entry.path))
+                                stack.append(posixpath.join(folder, entry.name))
                         else:
                             total += 1
             except OSError:
@@ -265,58 +259,57 @@ class LocalTree:
         return total
 
     def walk(self) -> Iterator[WalkItem]:
-        stack: list[tuple[Path, str]] = [(self.root, "")]
+        root = self.base.root
+        stack: list[tuple[str, str]] = [(self.base.rel, "")]
         while stack:
             folder, rel_dir = stack.pop()
+            label_dir = posixpath.basename(folder) if rel_dir else None
+            sample_dir = f"{root.path / folder}/" if folder else f"{root.path}/"
             try:
-                entries = os.scandir(folder)
+                with root.scandir(folder) as entries:
+                    for entry in entries:
+                        yield from self._entry(entry, folder, rel_dir, label_dir, sample_dir, stack)
             except OSError as exc:
-                yield Failed(printable(rel_dir or "."), f"folder cannot be read: {exc.strerror}")
-                continue
-            label_dir = folder.name if rel_dir else None
-            with entries:
-                for entry in entries:
-                    rel = rel_dir + entry.name
-                    bad = bad_name(entry.name)
-                    if bad is not None:
-                        yield Failed(printable(rel), bad)
-                        continue
-                    try:
-                        if entry.is_symlink():
-                            yield self._link(Path(entry.path), rel, entry.name, label_dir)
-                        elif entry.is_dir(follow_symlinks=False):
-                            if not entry.name.startswith("."):
-                                stack.append((Path(entry.path), rel + "/"))
-                        elif entry.name.startswith("."):
-                            yield Skipped(rel, "hidden file")
-                        elif not entry.is_file(follow_symlinks=False):
-                            yield Failed(rel, "not a regular file")
-                        else:
-                            st = entry.stat(follow_symlinks=False)
-                            yield FileRef(
-                                rel=rel,
-                                name=entry.name,
-                                label_dir=label_dir,
-                                sample_dir=f"{folder}/",
-                                source_kind=LOCAL,
-                                source_key=entry.path,
-                                size=st.st_size,
-                                mtime_ms=st.st_mtime_ns // 1_000_000,
-                            )
-                    except OSError as exc:
-                        yield Failed(rel, f"cannot be read: {exc.strerror}")
+                yield Failed(printable(rel_dir or "."), f"folder cannot be read: {path_reason(exc)}")
 
-    def _link(self, link: Path, rel: str, name: str, label_dir: str | None) -> WalkItem:
-        real = link.resolve()
-        if not _inside(self._roots, real):
-            return Failed(rel, "symbolic link leads outside the import roots")
-        if real.is_dir():
-            return Skipped(rel, "symbolic link to a folder (not followed)")
-        if not real.is_file():
-            return Failed(rel, "broken symbolic link or not a regular file")
-        if name.startswith("."):
-            return Skipped(rel, "hidden file")
-        return local_ref(real, rel, name=name, label_dir=label_dir)
+    @staticmethod
+    def _entry(
+        entry: os.DirEntry[str],
+        folder: str,
+        rel_dir: str,
+        label_dir: str | None,
+        sample_dir: str,
+        stack: list[tuple[str, str]],
+    ) -> Iterator[WalkItem]:
+        rel = rel_dir + entry.name
+        bad = bad_name(entry.name)
+        if bad is not None:
+            yield Failed(printable(rel), bad)
+            return
+        try:
+            if entry.is_symlink():
+                yield Failed(rel, "symbolic link (not followed)")
+            elif entry.is_dir(follow_symlinks=False):
+                if not entry.name.startswith("."):
+                    stack.append((posixpath.join(folder, entry.name), rel + "/"))
+            elif entry.name.startswith("."):
+                yield Skipped(rel, "hidden file")
+            elif not entry.is_file(follow_symlinks=False):
+                yield Failed(rel, "not a regular file")
+            else:
+                st = entry.stat(follow_symlinks=False)
+                yield FileRef(
+                    rel=rel,
+                    name=entry.name,
+                    label_dir=label_dir,
+                    sample_dir=sample_dir,
+                    source_kind=LOCAL,
+                    source_key=sample_dir + entry.name,
+                    size=st.st_size,
+                    mtime_ms=st.st_mtime_ns // 1_000_000,
+                )
+        except OSError as exc:
+            yield Failed(rel, f"cannot be read: {path_reason(exc)}")
 
 
 class ObjectTree:
@@ -354,23 +347,16 @@ class ObjectTree:
 
 
 @contextmanager
-def open_ref(objects: ObjectStore, kind: str, key: str) -> Iterator[IO[bytes]]:
+def open_ref(objects: ObjectStore, scope: ProjectScope, kind: str, key: str) -> Iterator[IO[bytes]]:
     """Open a referenced file for reading.
 
-    Local files are opened with ``O_NOFOLLOW | O_NONBLOCK`` and must be regular files, so a
-    file swapped for a link or a FIFO after the walk is refused instead of followed or waited on.
+    Local files are opened below their granted root's descriptor, links refused, and must be
+    regular files (:mod:`labelarts.storage.localfs`): a file or folder swapped for a link or a
+    FIFO after the walk is refused instead of followed or waited on.
     """
     if kind == LOCAL:
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        fd = os.open(key, flags | getattr(os, "O_CLOEXEC", 0))
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError(0, "not a regular file")
-            fh = os.fdopen(fd, "rb")
-        except BaseException:
-            os.close(fd)
-            raise
-        with fh:
+        found = granted(scope, key)
+        with found.root.open_file(found.rel) as fh:
             yield fh
         return
     if isinstance(objects, FsspecObjectStore):
@@ -378,6 +364,17 @@ def open_ref(objects: ObjectStore, kind: str, key: str) -> Iterator[IO[bytes]]:
             yield fh
         return
     yield io.BytesIO(objects.get(key))
+
+
+def ref_exists(objects: ObjectStore, scope: ProjectScope, kind: str, key: str) -> bool:
+    """Whether a referenced file exists (a local one: a regular file reachable without links)."""
+    try:
+        if kind == LOCAL:
+            found = granted(scope, key)
+            return found.root.is_file(found.rel)
+        return objects.exists(key)
+    except (LabelArtsError, OSError):
+        return False
 
 
 def read_capped(fh: IO[bytes], limit: int, what: str) -> bytes:

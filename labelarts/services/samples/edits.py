@@ -56,7 +56,7 @@ from labelarts.services.samples.records import (
     new_sample,
     set_sample_labels,
 )
-from labelarts.services.samples.sources import LocalFiles, SampleFiles, unshared_sources
+from labelarts.services.samples.sources import SampleFiles, unshared_sources
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
 from labelarts.storage.objects import ObjectStore
@@ -219,11 +219,10 @@ class PreparedSample:
 
 
 class SampleEditService:
-    def __init__(self, db: Database, objects: ObjectStore, local: LocalFiles) -> None:
+    def __init__(self, db: Database, objects: ObjectStore, files: SampleFiles) -> None:
         self._db = db
         self._objects = objects
-        self._local = local
-        self._files = SampleFiles(objects, local)
+        self._files = files
 
     # -- add --------------------------------------------------------------------------------------
 
@@ -385,9 +384,10 @@ class SampleEditService:
     def delete_samples(self, project_id: str, dataset_id: str, request: DeleteSamplesRequest) -> int:
         """Delete the samples (all or none: an unknown id is a 404 and nothing is deleted).
 
-        With ``delete_source`` their files go too, after the commit: stored objects, and local
-        files that still lie under an import root (outside it they are left alone). A file
-        another sample still uses is kept. Cached thumbnails are always deleted.
+        With ``delete_source`` their files go too, after the commit: the dataset's own stored
+        objects, and imported files only where the operator opened their root or prefix to
+        deletion (:class:`SampleFiles`). A file another sample still uses is kept. Cached
+        thumbnails are always deleted.
         """
         ids = list(dict.fromkeys(request.samples or []))
         with self._db.session() as session:
@@ -406,7 +406,7 @@ class SampleEditService:
                 session.execute(delete(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(chunk)))
             sources = unshared_sources(session, rows) if request.delete_source else []
             bump_data_version(session, dataset.id)
-        self._files.remove(dataset_id, rows, sources)
+        self._files.remove(project_id, dataset_id, rows, sources)
         return len(rows)
 
     # -- update -----------------------------------------------------------------------------------

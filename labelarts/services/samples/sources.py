@@ -9,7 +9,14 @@ With ``x-image-process`` (OBS ``image/resize`` syntax, :mod:`labelarts.media`) t
 resized once and the result kept in the object store under
 ``thumbnails/{dataset_id}/{sample_id}/{sha256(ResizeSpec.cache_key())}``; later requests
 are served from there without decoding. A sample's bytes never change (an upload always
-makes a new sample id), so cached results never go stale; they are deleted with the sample.
+makes a new sample id), so cached results never go stale; they are deleted with the sample,
+and the cache as a whole stays under its size quota (:mod:`.thumbnails`, least recently used
+first out).
+
+Local files (samples imported from an import root) are read only below a root granted to the
+sample's project, opened relative to the root's descriptor with links refused
+(:mod:`labelarts.storage.localfs`), and served from the descriptor that was checked: nothing
+is opened a second time by name.
 
 Files are served with a content type sniffed from their first bytes (JPEG, PNG, GIF, BMP,
 WebP) or guessed from the name; anything a browser could run (HTML, SVG, XML, scripts) goes
@@ -23,11 +30,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,15 +55,15 @@ from labelarts.media import (
     resize_image,
 )
 from labelarts.media.resize import DEFAULT_MAX_PIXELS
-from labelarts.services.paths import ImportRoots
+from labelarts.services.paths import Grants
 from labelarts.services.samples.presign import ACCESS_KEY_ID, SourceRef, SourceSigner
+from labelarts.services.samples.thumbnails import THUMBNAIL_PREFIX, ThumbnailCache
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Dataset, Sample
 from labelarts.storage.objects import ObjectStore
 
 log = logging.getLogger("labelarts.sources")
 
-THUMBNAIL_PREFIX = "thumbnails"
 SIGNED_QUERY_KEYS = ("AccessKeyId", "Expires", "Signature", "x-image-process")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -121,41 +129,40 @@ def _complete_image(data: bytes) -> bool:
 
 
 class LocalFiles:
-    """Local sample files (``source_kind == "local"``), confined to the import roots.
+    """Local sample files (``source_kind == "local"``), confined to the roots granted to the
+    sample's project.
 
-    A path qualifies only while it resolves (symlinks followed) to a regular file under a
-    configured import root and outside the server's data dir: a root removed from the
-    settings, or a file replaced by a link leading elsewhere, is no longer read or deleted.
+    A stored path is read only while it lies below an import root granted to the project
+    (a root taken out of the settings, or out of the project's grants, is no longer read) and
+    is opened below that root's descriptor with links refused, so a file, folder or parent
+    replaced by a link is refused rather than followed. Deleting needs a root the operator
+    opened to deletion (``PATH=...+delete``).
     """
 
-    def __init__(self, roots: ImportRoots, data_dir: Path) -> None:
-        self._roots = roots
-        self._data_dir = data_dir.resolve()
+    def __init__(self, grants: Grants) -> None:
+        self._grants = grants
 
-    def confine(self, raw: str) -> Path | None:
-        if not raw or "\x00" in raw or not raw.startswith("/"):
-            return None
+    def open(self, project_id: str, raw: str) -> BinaryIO:
+        """The file opened for reading (the caller closes it); 404 (``ModelArts.4338``) when
+        it is not granted, gone, or not a regular file reachable without links."""
+        found = self._grants.scope(project_id).find_local(raw)
+        if found is None:
+            raise SourceUnavailableError()
         try:
-            path = Path(raw).resolve()
-        except (OSError, RuntimeError):
-            return None
-        if path == self._data_dir or self._data_dir in path.parents:
-            return None
-        if not any(root in path.parents for root in self._roots.roots):
-            return None
-        return path if path.is_file() else None
+            return found.root.open_binary(found.rel)
+        except OSError:
+            raise SourceUnavailableError() from None
 
-    def delete(self, raw: str) -> bool:
-        """Delete the file if it still qualifies; return whether a file was deleted."""
-        path = self.confine(raw)
-        if path is None:
+    def delete(self, project_id: str, raw: str) -> bool:
+        """Delete the file if its root allows deletion; return whether a file was deleted."""
+        found = self._grants.scope(project_id).find_local(raw)
+        if found is None or not found.delete_allowed:
             return False
         try:
-            path.unlink()
+            return found.root.unlink(found.rel)
         except OSError as exc:
-            log.warning("could not delete local sample file %s: %s", path, exc)
+            log.warning("could not delete local sample file %s: %s", found.path, exc)
             return False
-        return True
 
 
 SourceRow = tuple[str, str, str]  # (sample_id, source_kind, source_key)
@@ -180,22 +187,35 @@ def unshared_sources(session: Session, rows: Sequence[SourceRow]) -> list[tuple[
 
 class SampleFiles:
     """Removes what deleted samples leave behind, after their rows are committed away:
-    cached thumbnails always, and their source files when asked (stored objects, and local
-    files only while :class:`LocalFiles` still confines them)."""
+    cached thumbnails always, and with ``delete_source`` their source files, but only files
+    LabelArts itself stored (the dataset's own objects: uploads, text lines) unless the
+    operator opened the granted root or prefix to deletion (``+delete``)."""
 
-    def __init__(self, objects: ObjectStore, local: LocalFiles) -> None:
+    def __init__(
+        self, objects: ObjectStore, local: LocalFiles, grants: Grants, thumbnails: ThumbnailCache
+    ) -> None:
         self._objects = objects
         self._local = local
+        self._grants = grants
+        self._thumbnails = thumbnails
 
     def remove(
-        self, dataset_id: str, deleted: Sequence[SourceRow], sources: Sequence[tuple[str, str]]
+        self,
+        project_id: str,
+        dataset_id: str,
+        deleted: Sequence[SourceRow],
+        sources: Sequence[tuple[str, str]],
     ) -> None:
         for sample_id, _kind, _key in deleted:
-            self.delete_objects(self._objects.list(thumbnail_prefix(dataset_id, sample_id)))
+            prefix = thumbnail_prefix(dataset_id, sample_id)
+            self._thumbnails.forget_prefix(prefix)
+            self.delete_objects(self._objects.list(prefix))
+        scope = self._grants.scope(project_id)
+        own = f"datasets/{dataset_id}/"
         for kind, key in sources:
             if kind == "local":
-                self._local.delete(key)
-            else:
+                self._local.delete(project_id, key)
+            elif key.startswith(own) or scope.may_delete_object(key):
                 self.delete_objects([key])
 
     def delete_objects(self, keys: Iterable[str]) -> None:
@@ -217,16 +237,18 @@ class SampleFile:
     source_kind: str
     source_key: str
     content_hash: str | None
+    project_id: str
 
 
 @dataclass
 class SourceContent:
-    """A response to serve: ``body`` (bytes) or ``path`` (a local file), or neither for 304."""
+    """A response to serve: ``body`` (bytes) or ``file`` (an open local file, which the
+    response reads to its end and closes), or neither for 304."""
 
     content_type: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
-    path: Path | None = None
+    file: BinaryIO | None = None
     not_modified: bool = False
 
 
@@ -237,6 +259,7 @@ class SampleSourceService:
         objects: ObjectStore,
         signer: SourceSigner,
         local: LocalFiles,
+        thumbnails: ThumbnailCache,
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
@@ -244,6 +267,7 @@ class SampleSourceService:
         self._objects = objects
         self._signer = signer
         self.local = local
+        self.thumbnails = thumbnails
         self._max_pixels = max_pixels
         # Concurrent first requests for one thumbnail render it once (per process).
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
@@ -275,13 +299,11 @@ class SampleSourceService:
     def read_bytes(self, sample: SampleFile) -> bytes:
         """The sample's file content; 404 (ModelArts.4338) when the file is gone."""
         if sample.source_kind == "local":
-            path = self.local.confine(sample.source_key)
-            if path is None:
-                raise SourceUnavailableError()
-            try:
-                return path.read_bytes()
-            except OSError:
-                raise SourceUnavailableError() from None
+            with self.local.open(sample.project_id, sample.source_key) as fh:
+                try:
+                    return fh.read()
+                except OSError:
+                    raise SourceUnavailableError() from None
         try:
             return self._objects.get(sample.source_key)
         except (FileNotFoundError, IsADirectoryError):
@@ -297,6 +319,7 @@ class SampleSourceService:
                     Sample.source_kind,
                     Sample.source_key,
                     Sample.content_hash,
+                    Dataset.project_id,
                 )
                 .join(Dataset, Dataset.id == Sample.dataset_id)
                 .where(
@@ -358,21 +381,13 @@ class SampleSourceService:
         if if_none_match is not None and _etag_matches(if_none_match, etag):
             return _not_modified(etag, max_age)
         if sample.source_kind == "local":
-            path = self.local.confine(sample.source_key)
-            if path is None:
-                raise SourceUnavailableError()
-            try:
-                with path.open("rb") as fh:
-                    head = fh.read(16)
-            except OSError:
-                raise SourceUnavailableError() from None
-            content = SourceContent(sniff_content_type(head, sample.name), path=path)
+            content = self._local_original(sample)
         else:
             data = self.read_bytes(sample)
             content = SourceContent(sniff_content_type(data[:16], sample.name), body=data)
         if not is_inline(content.content_type):
             content.content_type = "application/octet-stream"
-        content.headers = self._headers(etag, max_age, content.content_type)
+        content.headers.update(self._headers(etag, max_age, content.content_type))
         return content
 
     def _thumbnail(
@@ -388,18 +403,27 @@ class SampleSourceService:
                 data = self._cached(key)
                 if data is None:
                     data = self._render(sample, spec)
-                    self._objects.put(key, data)
+                    self.thumbnails.put(key, data)
         content_type = sniff_content_type(data[:16], "")
         return SourceContent(content_type, headers=self._headers(etag, max_age, content_type), body=data)
 
-    def _cached(self, key: str) -> bytes | None:
-        if not self._objects.exists(key):
-            return None
+    def _local_original(self, sample: SampleFile) -> SourceContent:
+        """A local original, left open: the response streams it from this very descriptor."""
+        fh = self.local.open(sample.project_id, sample.source_key)
         try:
-            data = self._objects.get(key)
-        except FileNotFoundError:
-            return None
-        return data if _complete_image(data) else None
+            head = fh.read(16)
+            fh.seek(0)
+            size = os.fstat(fh.fileno()).st_size
+        except OSError:
+            fh.close()
+            raise SourceUnavailableError() from None
+        content = SourceContent(sniff_content_type(head, sample.name), file=fh)
+        content.headers["Content-Length"] = str(size)
+        return content
+
+    def _cached(self, key: str) -> bytes | None:
+        data = self.thumbnails.get(key)
+        return data if data is not None and _complete_image(data) else None
 
     def _render(self, sample: SampleFile, spec: ResizeSpec) -> bytes:
         source = self.read_bytes(sample)
