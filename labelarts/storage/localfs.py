@@ -334,8 +334,8 @@ def path_error(exc: OSError, what: str = "The path") -> LabelArtsError:
     """The 400 for an ``OSError`` raised by a path a request named.
 
     Missing, or a file where a folder is expected or the reverse (``ENOENT``, ``ENOTDIR``,
-    ``EISDIR``): ``ModelArts.4312`` like any missing path; anything else (too long, a link, permission, not a regular file...):
-    ``ModelArts.4374`` like any refused path.
+    ``EISDIR``): ``ModelArts.4312`` like any missing path; anything else (too long, a link,
+    permission, not a regular file...): ``ModelArts.4374`` like any refused path.
     """
     reason = f"{what}: {path_reason(exc)}."
     if exc.errno in _NOT_FOUND:
