@@ -103,7 +103,7 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         signer=signer,
         sources=sources,
         sample_edits=SampleEditService(db, objects, sample_files),
-        sample_list=SampleListService(db),
+        sample_list=SampleListService(db, grants),
         autolabel=AutoLabelService(db, tasks, sources, settings),
     )
     if run_tasks:

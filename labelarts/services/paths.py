@@ -121,10 +121,11 @@ class Grants:
     def single_project(self) -> bool:
         """Whether the install has at most one project (bare grants are open while it does).
 
-        Once a second project is seen the answer stays False for the life of the process.
+        Once a second project is seen the answer stays False for the life of the process;
+        until then each call counts them (one small query; a :class:`ProjectScope` asks once).
         """
-        if self._several or not any(g.bare for g in self._all_grants()):
-            return not self._several
+        if self._several:
+            return False
         with self._lock:
             if not self._several and self._count_projects() > 1:
                 self._several = True
@@ -133,10 +134,6 @@ class Grants:
                     "without projects are closed to all projects (grant them with =PROJECT_ID or =*)"
                 )
         return not self._several
-
-    def _all_grants(self) -> Iterable[Grant]:
-        yield from (root.grant for root in self._roots)
-        yield from (grant for _prefix, grant in self._prefixes)
 
     def scope(self, project_id: str) -> ProjectScope:
         return ProjectScope(self, project_id)
@@ -148,10 +145,13 @@ class ProjectScope:
     def __init__(self, grants: Grants, project_id: str) -> None:
         self._grants = grants
         self.project_id = project_id
+        self._single: bool | None = None  # asked once per scope (a scope lives for one call)
 
     def _open(self, grant: Grant) -> bool:
         if grant.bare:
-            return self._grants.single_project()
+            if self._single is None:
+                self._single = self._grants.single_project()
+            return self._single
         return grant.opens_to(self.project_id, single_project=False)
 
     # --- local paths ------------------------------------------------------------------------

@@ -192,6 +192,32 @@ def test_thumbnails_are_resized_and_cached(scene: Scene) -> None:
     assert httpx.get(scene.url()).content == b"no longer an image"
 
 
+def thumbnail_bytes(world: World) -> int:
+    """Bytes under thumbnails/ in the object store, as the file system sees them."""
+    root = world.data_dir / "objects" / "thumbnails"
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def test_many_process_parameters_keep_the_thumbnail_cache_under_its_quota(scene: Scene) -> None:
+    """Each distinct process_parameter is a new rendering; the cache evicts the least
+    recently used ones to stay under LABELARTS_THUMBNAIL_CACHE_BYTES."""
+    cache = scene.world.services.sources.thumbnails
+    saved = cache.quota_bytes
+    first = httpx.get(scene.url("image/resize,m_lfit,h_100"))
+    assert first.status_code == 200
+    cache.quota_bytes = 6 * len(first.content)  # a few renderings
+    try:
+        for height in range(40, 140):
+            response = httpx.get(scene.url(f"image/resize,m_lfit,h_{height}"))
+            assert response.status_code == 200, response.text
+            assert Image.open(io.BytesIO(response.content)).size[1] == height
+            assert thumbnail_bytes(scene.world) <= cache.quota_bytes
+            assert cache.total_bytes <= cache.quota_bytes
+        assert len(list(scene.world.services.objects.list("thumbnails"))) < 100
+    finally:
+        cache.quota_bytes = saved
+
+
 @pytest.mark.parametrize(
     ("name", "data"),
     [

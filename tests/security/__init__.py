@@ -41,11 +41,11 @@ class Flipper:
         while not self._stop.is_set():
             os.rename(self.path, self._aside)
             os.rename(self._link, self.path)  # now a link
+            time.sleep(0)  # let the reader in while it is one...
             os.rename(self.path, self._link)
             os.rename(self._aside, self.path)  # the folder again
+            time.sleep(0)  # ...and while it is the folder
             self.flips += 1
-            if self.flips % 8 == 0:
-                time.sleep(0)  # let the reader in
 
     def __enter__(self) -> Flipper:
         self._thread.start()

@@ -500,8 +500,11 @@ class SampleEditService:
             if any(origins):
                 metadata["import_origin"] = [str(v) for v in origins if v]
             folders = values(Sample.sample_dir, Sample.sample_dir != "")
-            if folders:
-                metadata["sample_dir"] = [str(v) for v in folders]
+            # Only folders the project may still see (docs/security.md).
+            scope = self._files.scope(project_id)
+            shown = [str(v) for v in folders if scope.shows(str(v))]
+            if shown:
+                metadata["sample_dir"] = shown
         return {"labels": labels, "labelers": [str(v) for v in labelers], "metadata": metadata}
 
 

@@ -26,8 +26,10 @@ from sqlalchemy.orm import Session
 from labelarts.errors import ValidationFailedError
 from labelarts.schemas.common import normalize_label_name
 from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.paths import Grants
 from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED, labels_of, sample_to_wire
 from labelarts.services.samples.search import conditions_to_sql
+from labelarts.services.samples.sources import hide_ungranted_paths
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
@@ -146,9 +148,15 @@ def validate_scores(low: str | None, high: str | None) -> tuple[float | None, fl
 
 class SampleListService:
     def __init__(
-        self, db: Database, *, deep_offset: int = DEEP_OFFSET, anchor_every: int = ANCHOR_EVERY
+        self,
+        db: Database,
+        grants: Grants,
+        *,
+        deep_offset: int = DEEP_OFFSET,
+        anchor_every: int = ANCHOR_EVERY,
     ) -> None:
         self._db = db
+        self._grants = grants
         self._cache = _ListCache(CACHE_ENTRIES)
         self.deep_offset = deep_offset
         self.anchor_every = anchor_every
@@ -212,7 +220,11 @@ class SampleListService:
             ids = self._page_ids(session, dataset, where, query, start, entry)
             samples = {s.id: s for s in session.execute(select(Sample).where(Sample.id.in_(ids))).scalars()}
             labels = labels_of(session, ids)
-            page = [sample_to_wire(samples[i], labels[i], source_url(samples[i])) for i in ids]
+            scope = self._grants.scope(project_id)
+            page = [
+                hide_ungranted_paths(sample_to_wire(samples[i], labels[i], source_url(samples[i])), scope)
+                for i in ids
+            ]
             return page, entry.count
 
     def _page_ids(
@@ -273,4 +285,5 @@ class SampleListService:
             ).scalar_one_or_none()
             if sample is None:
                 raise SampleNotFoundError()
-            return sample_to_wire(sample, labels_of(session, [sample.id])[sample.id], source_url(sample))
+            body = sample_to_wire(sample, labels_of(session, [sample.id])[sample.id], source_url(sample))
+            return hide_ungranted_paths(body, self._grants.scope(project_id))

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,7 +55,7 @@ from labelarts.media import (
     resize_image,
 )
 from labelarts.media.resize import DEFAULT_MAX_PIXELS
-from labelarts.services.paths import Grants
+from labelarts.services.paths import Grants, ProjectScope
 from labelarts.services.samples.presign import ACCESS_KEY_ID, SourceRef, SourceSigner
 from labelarts.services.samples.thumbnails import THUMBNAIL_PREFIX, ThumbnailCache
 from labelarts.storage.db import Database
@@ -165,6 +165,23 @@ class LocalFiles:
             return False
 
 
+# Metadata keys that hold a host path (a text sample's file).
+PATH_METADATA = ("@labelarts:source_file",)
+
+
+def hide_ungranted_paths(body: dict[str, Any], scope: ProjectScope) -> dict[str, Any]:
+    """A sample answer without host paths outside what the project is granted (now)."""
+    if body.get("sample_dir") and not scope.shows(body["sample_dir"]):
+        body["sample_dir"] = ""
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        for key in PATH_METADATA:
+            value = metadata.get(key)
+            if isinstance(value, str) and not scope.shows(value):
+                del metadata[key]
+    return body
+
+
 SourceRow = tuple[str, str, str]  # (sample_id, source_kind, source_key)
 _CHUNK = 500
 
@@ -217,6 +234,10 @@ class SampleFiles:
                 self._local.delete(project_id, key)
             elif key.startswith(own) or scope.may_delete_object(key):
                 self.delete_objects([key])
+
+    def scope(self, project_id: str) -> ProjectScope:
+        """What the project may reach (and answers to it may show)."""
+        return self._grants.scope(project_id)
 
     def delete_objects(self, keys: Iterable[str]) -> None:
         """Delete stored objects, logging (not raising) what cannot be deleted."""
