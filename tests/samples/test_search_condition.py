@@ -50,13 +50,15 @@ def test_values_present_in_the_dataset(world: World) -> None:
     services = world.services
     add_sample(services, dataset_id, [])
     labeled = add_sample(services, dataset_id, [])
-    insert_sample(services, dataset_id, b"x", sample_dir="/imports/a/", import_origin="17")
-    insert_sample(services, dataset_id, b"y", sample_dir="/imports/b/")
+    folder = f"{world.imports}/"  # under the import root: the project may see it
+    insert_sample(services, dataset_id, b"x", sample_dir=f"{folder}a/", import_origin="17")
+    insert_sample(services, dataset_id, b"y", sample_dir=f"{folder}b/")
+    insert_sample(services, dataset_id, b"z", sample_dir="/elsewhere/c/")  # not granted: not shown
     body = search_condition(world.alice, dataset_id)
     assert body["metadata"] == {
         "@modelarts:hard": ["0"],
         "import_origin": ["17"],
-        "sample_dir": ["/imports/a/", "/imports/b/"],
+        "sample_dir": [f"{folder}a/", f"{folder}b/"],
     }
     response = world.alice.aksk.put(
         edits_path(world.alice, dataset_id),

@@ -11,6 +11,7 @@ import pytest
 
 from labelarts.errors import InvalidPathError, PathNotFoundError
 from labelarts.storage.localfs import OPENAT2, WALK, LocalRoot, openat2_available, path_error
+from labelarts.storage.objects import LocalObjectStore
 from tests.security import CANARY, Flipper, RaceTally, race
 
 MODES = [WALK, pytest.param(OPENAT2, marks=pytest.mark.skipif(not openat2_available(), reason="no openat2"))]
@@ -153,3 +154,26 @@ def test_a_delete_through_a_flipping_parent_never_deletes_outside(tree: tuple[Pa
     os.close(real_sub)
     assert victim.read_bytes() == CANARY
     assert tally.outcomes.get("refused", 0) > 0, tally
+
+
+def test_the_local_object_store_never_follows_a_link(tree: tuple[Path, Path], mode: str) -> None:
+    """Operators may let programs drop files into the store for obs:// imports."""
+    root, outside = tree
+    store = LocalObjectStore(root / "objects", mode=mode)
+    store.put("incoming/a/ok.bin", b"ok")
+    assert store.get("incoming/a/ok.bin") == b"ok"
+    assert store.info("incoming/a/ok.bin")[0] == 2
+    (root / "objects" / "incoming" / "a" / "leak.bin").symlink_to(outside / "file.txt")
+    (root / "objects" / "incoming" / "dir").symlink_to(outside)
+    assert list(store.list("incoming")) == ["incoming/a/ok.bin"]
+    assert list(store.list("incoming/dir")) == []
+    for key in ("incoming/a/leak.bin", "incoming/dir/file.txt"):
+        with pytest.raises(FileNotFoundError):
+            store.get(key)
+        assert not store.exists(key)
+    with pytest.raises(OSError):
+        store.put("incoming/dir/new.bin", b"x")  # a write through a linked folder is refused
+    store.delete("incoming/dir")  # removes the link, not what it points at
+    store.delete("incoming")
+    assert (outside / "file.txt").read_bytes() == CANARY
+    assert list(store.list("incoming")) == []

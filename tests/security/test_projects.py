@@ -192,6 +192,20 @@ def test_object_prefixes_are_granted_per_project(pair: Pair) -> None:
             assert_error(new_dataset(tenant, path), 400)
         run_import(tenant, dataset_id, f"s3://{own}/obs/")
         assert [s["sample_dir"] for s in samples(tenant, dataset_id)] == [f"obs://{own}/obs/"]
+    # A link dropped into the store (operators may let programs write there) is not followed.
+    outside = pair.roots.parent / "outside-store.jpg"
+    outside.write_bytes(jpeg(12))
+    store = pair.server.settings.resolved_data_dir / "objects"
+    (store / "a-in" / "links").mkdir(parents=True)
+    (store / "a-in" / "links" / "leak.jpg").symlink_to(outside)
+    (store / "a-in" / "linked-dir").symlink_to(outside.parent)
+    dataset_id = empty_dataset(pair.a)
+    assert_error(start_import(pair.a, dataset_id, "obs://a-in/links/"), 400, "ModelArts.4312")
+    assert_error(start_import(pair.a, dataset_id, "obs://a-in/linked-dir/"), 400, "ModelArts.4312")
+    lines = [{"source": "obs://a-in/links/leak.jpg"}, {"source": "obs://a-in/linked-dir/outside-store.jpg"}]
+    objects.put("a-in/mf/links.manifest", manifest_text(lines).encode())
+    task = run_import(pair.a, dataset_id, "obs://a-in/mf/links.manifest", import_type="manifest")
+    assert task["failed_file_count"] == 2 and samples(pair.a, dataset_id) == []
 
 
 def test_delete_source_removes_only_what_labelarts_stored_or_the_operator_allowed(pair: Pair) -> None:

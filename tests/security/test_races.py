@@ -25,7 +25,7 @@ from labelarts.services.samples.sources import SampleFile
 from labelarts.storage.db.models import Sample
 from tests.api import World, shared_world, unique_name, wait_for_import
 from tests.conftest import create_dataset
-from tests.imports import manifest_text
+from tests.imports import create, manifest_text
 from tests.samples import insert_sample
 from tests.security import CANARY, Flipper, RaceTally, race
 
@@ -178,9 +178,7 @@ def imported_hashes(world: World, dataset_id: str) -> list[str]:
 
 
 def import_once(world: World, import_path: Path, **body: object) -> tuple[str, dict[str, object]]:
-    dataset_id = create_dataset(
-        world.alice.aksk, world.alice.project_id, unique_name("race"), dataset_type=900
-    )
+    dataset_id = create(world, 900)  # waits for the (empty) initial import
     response = world.alice.aksk.post(
         world.alice.v2(f"/datasets/{dataset_id}/import-tasks"), json={"import_path": str(import_path), **body}
     )

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import os
 import posixpath
 from collections.abc import Iterator
@@ -41,7 +40,7 @@ from labelarts.errors import InvalidPathError, LabelArtsError, PathNotFoundError
 from labelarts.services.importing.sniff import Rejected
 from labelarts.services.paths import RESERVED_PREFIXES, LocalPath, ProjectScope, checked_key, clean_local
 from labelarts.storage.localfs import path_reason
-from labelarts.storage.objects import FsspecObjectStore, ObjectStore
+from labelarts.storage.objects import ObjectStore
 from labelarts.storage.objects.store import normalize_key
 
 __all__ = ["RESERVED_PREFIXES", "checked_key"]
@@ -217,17 +216,11 @@ def object_ref(objects: ObjectStore, key: str, rel: str, *, label_dir: str | Non
 
 def _object_info(objects: ObjectStore, key: str) -> tuple[int, int | None]:
     """Size (-1 if unknown) and modification time (epoch ms) of an object."""
-    if not isinstance(objects, FsspecObjectStore):
-        return -1, None
     try:
-        info = objects.fs.info(f"{objects.root}/{normalize_key(key)}")
-    except (OSError, ValueError):
+        size, mtime = objects.info(key)
+    except (OSError, ValueError, LabelArtsError):
         return -1, None
-    size = int(info.get("size") or 0)
-    mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
-    if hasattr(mtime, "timestamp"):
-        mtime = mtime.timestamp()
-    return size, int(float(mtime) * 1000) if isinstance(mtime, int | float) else None
+    return size, int(mtime * 1000) if mtime else None
 
 
 class LocalTree:
@@ -359,11 +352,8 @@ def open_ref(objects: ObjectStore, scope: ProjectScope, kind: str, key: str) -> 
         with found.root.open_file(found.rel) as fh:
             yield fh
         return
-    if isinstance(objects, FsspecObjectStore):
-        with objects.fs.open(f"{objects.root}/{normalize_key(key)}", "rb") as fh:
-            yield fh
-        return
-    yield io.BytesIO(objects.get(key))
+    with objects.open(normalize_key(key)) as fh:
+        yield fh
 
 
 def ref_exists(objects: ObjectStore, scope: ProjectScope, kind: str, key: str) -> bool:

@@ -19,9 +19,9 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Final
 
-from labelarts.storage.objects import FsspecObjectStore, ObjectStore
+from labelarts.storage.objects import ObjectStore
 
 log = logging.getLogger("labelarts.thumbnails")
 
@@ -110,16 +110,9 @@ class ThumbnailCache:
 
 def _listing(objects: ObjectStore, prefix: str) -> Iterable[tuple[str, int, float]]:
     """(key, size, mtime) of every object under ``prefix``."""
-    if isinstance(objects, FsspecObjectStore):
-        base = f"{objects.root}/{prefix}"
-        if not objects.fs.exists(base):
-            return
-        details: dict[str, dict[str, Any]] = objects.fs.find(base, detail=True)
-        for path, info in details.items():
-            mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
-            if hasattr(mtime, "timestamp"):
-                mtime = mtime.timestamp()
-            yield path[len(objects.root) + 1 :], int(info.get("size") or 0), float(mtime)
-        return
     for key in objects.list(prefix):
-        yield key, len(objects.get(key)), 0.0
+        try:
+            size, mtime = objects.info(key)
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+        yield key, size, mtime

@@ -206,9 +206,7 @@ class SampleFeature(Base):
 
     __tablename__ = "sample_features"
 
-    sample_id: Mapped[str] = mapped_column(
-        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True
-    )
+    sample_id: Mapped[str] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
     encoder: Mapped[str] = mapped_column(String(64), primary_key=True)
     dataset_id: Mapped[str] = mapped_column(String(32), index=True)
     # float16, little-endian, ``dim`` values; NULL when the file could not be decoded.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
-from typing import Protocol
+from pathlib import Path
+from typing import IO, Protocol
 
 import fsspec
 
@@ -21,6 +22,14 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def list(self, prefix: str) -> Iterator[str]: ...
+
+    def open(self, key: str) -> IO[bytes]:
+        """The object opened for reading (``FileNotFoundError`` if there is none)."""
+        ...
+
+    def info(self, key: str) -> tuple[int, float]:
+        """Size in bytes and modification time (epoch seconds) of an object."""
+        ...
 
 
 def normalize_key(key: str) -> str:
@@ -56,6 +65,17 @@ class FsspecObjectStore:
             data: bytes = fh.read()
             return data
 
+    def open(self, key: str) -> IO[bytes]:
+        fh: IO[bytes] = self.fs.open(self._path(key), "rb")
+        return fh
+
+    def info(self, key: str) -> tuple[int, float]:
+        details = self.fs.info(self._path(key))
+        mtime = details.get("mtime") or details.get("LastModified") or details.get("created") or 0
+        if hasattr(mtime, "timestamp"):
+            mtime = mtime.timestamp()
+        return int(details.get("size") or 0), float(mtime)
+
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(key)))
 
@@ -73,4 +93,10 @@ class FsspecObjectStore:
 
 
 def open_object_store(url: str) -> ObjectStore:
+    """A local folder (``file://``) through :class:`LocalObjectStore` (links never followed);
+    any other fsspec URL through :class:`FsspecObjectStore`."""
+    if url.startswith("file://"):
+        from labelarts.storage.objects.local import LocalObjectStore  # it imports this module
+
+        return LocalObjectStore(Path(url[len("file://") :]))
     return FsspecObjectStore(url)
