@@ -99,7 +99,7 @@ def _make_rows(dataset_id: str, count: int) -> list[Row]:
                 status=status,
                 sample_type=rng.choice([0, 0, 1]),
                 name=f"img_{i % 40}.jpg",
-                dir=rng.choice(["/a/", "/b/", "/a/c/"]),
+                dir=rng.choice(["obs://a/", "obs://b/", "obs://a/c/"]),  # granted: shown as stored
                 # A few equal times, so the id tie-break matters.
                 time=base + rng.randrange(0, 60) * DAY + (i % 3),
                 hard=hard,
@@ -303,7 +303,7 @@ CONDITIONS: list[tuple[str, list[dict[str, Any]], Callable[[Row], bool]]] = [
     ),
     ("score range", [{"score": "0.3-0.8"}], lambda r: r.top_score is not None and 0.3 <= r.top_score <= 0.8),
     ("sample_name", [{"sample_name": "img_3.jpg"}], lambda r: r.name == "img_3.jpg"),
-    ("sample_dir", [{"sample_dir": "/a/"}], lambda r: r.dir == "/a/"),
+    ("sample_dir", [{"sample_dir": "obs://a/"}], lambda r: r.dir == "obs://a/"),
     (
         "sample_time range",
         [{"sample_time": f"{D1:%Y%m%d}-{D2:%Y%m%d}"}],
@@ -341,7 +341,11 @@ CONDITIONS: list[tuple[str, list[dict[str, Any]], Callable[[Row], bool]]] = [
     ),
     ("metadata props", [{"metadata": {"props": {"camera": ["z9"]}}}], lambda r: r.metadata["camera"] == "z9"),
     ("metadata hard", [{"metadata": {"props": {"@modelarts:hard": ["1"]}}}], lambda r: r.hard),
-    ("two conditions are ANDed", [{"hard": "1"}, {"sample_dir": "/b/"}], lambda r: r.hard and r.dir == "/b/"),
+    (
+        "two conditions are ANDed",
+        [{"hard": "1"}, {"sample_dir": "obs://b/"}],
+        lambda r: r.hard and r.dir == "obs://b/",
+    ),
     (
         "two keys are ANDed",
         [{"hard": "0", "labeler": "ann@example.com"}],
