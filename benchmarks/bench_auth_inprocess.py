@@ -64,7 +64,7 @@ def measure(database: str, database_url: str | None, number: int) -> dict[str, f
             password = secrets.token_urlsafe(16)
             creds = services.users.create_user("bench", project_id=project_id, password=password)
             token = services.auth.issue_token(
-                user_name="bench", password=password, project_id=project_id
+                user_name="bench", password=password, project_id=project_id, client_address="127.0.0.1"
             ).token
             dataset = services.datasets.create(
                 project_id, CreateDatasetRequest.model_validate(DATASET_BODY), data_path=None
@@ -77,7 +77,7 @@ def measure(database: str, database_url: str | None, number: int) -> dict[str, f
             request = next(SdkHmacAuth(creds.access_key, creds.secret_key, project_id).auth_flow(request))
             authorization = request.headers["Authorization"]
             headers = dict(request.headers)
-            signed = SignedRequest("GET", path, "", headers, b"")
+            signed = SignedRequest("GET", path, "", headers, signing.EMPTY_SHA256)
             with services.db.session() as session:
                 sealed = session.execute(
                     select(AccessKey.secret_encrypted).where(AccessKey.access_key == creds.access_key)

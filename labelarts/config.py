@@ -108,6 +108,21 @@ class Settings(BaseSettings):
         "instance) when several API instances share one database.",
     )
     token_ttl_seconds: int = Field(default=86_400, ge=60, description="IAM token lifetime.")
+    sign_in_max_failures_per_user: int = Field(
+        default=10,
+        ge=1,
+        description="Wrong passwords per user name within sign_in_window_seconds before password "
+        "checks for that name answer 429 (sign-in and password change).",
+    )
+    sign_in_max_failures_per_address: int = Field(
+        default=50,
+        ge=1,
+        description="Wrong passwords from one client address within sign_in_window_seconds "
+        "before password checks from it answer 429.",
+    )
+    sign_in_window_seconds: int = Field(
+        default=900, ge=1, description="Sliding window of the sign-in limits."
+    )
     presign_ttl_seconds: int = Field(
         default=3600, ge=1, description="Lifetime of pre-signed sample source URLs."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labelarts.auth.crypto import SecretBox
+from labelarts.auth.limits import SignInLimiter
 from labelarts.auth.service import AuthService
 from labelarts.config import Settings
 from labelarts.jobs.runner import TaskRunner
@@ -94,6 +95,12 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
             box,
             token_ttl_seconds=settings.token_ttl_seconds,
             signature_window_seconds=settings.signature_window_seconds,
+            sign_in_limiter=SignInLimiter(
+                db,
+                max_per_user=settings.sign_in_max_failures_per_user,
+                max_per_address=settings.sign_in_max_failures_per_address,
+                window_seconds=settings.sign_in_window_seconds,
+            ),
         ),
         users=UserService(db, box),
         datasets=DatasetService(db, imports, objects),

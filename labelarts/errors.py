@@ -26,7 +26,8 @@
     │   ├── SourceUnavailableError (ModelArts.4338)
     │   └── TaskNotFoundError (ModelArts.4612)
     ├── MethodNotAllowedError (405, ModelArts.4201)
-    └── PayloadTooLargeError (413, ModelArts.4200)
+    ├── PayloadTooLargeError (413, ModelArts.4200)
+    └── TooManyRequestsError (429, ModelArts.4206)
 
 Codes come from the ModelArts error-code appendix; where the appendix files a code under
 another HTTP status (for example "Dataset does not exist" under 400), LabelArts keeps the
@@ -185,3 +186,15 @@ class PayloadTooLargeError(LabelArtsError):
     status_code = 413
     error_code = "ModelArts.4200"
     default_message = "Request body too large."
+
+
+class TooManyRequestsError(LabelArtsError):
+    """Rate limited; ``retry_after`` (seconds) becomes the ``Retry-After`` header."""
+
+    status_code = 429
+    error_code = "ModelArts.4206"
+    default_message = "Excessive number of requests."
+
+    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

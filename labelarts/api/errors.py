@@ -18,6 +18,7 @@ from labelarts.errors import (
     MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
+    TooManyRequestsError,
     ValidationFailedError,
 )
 
@@ -26,7 +27,11 @@ REQUEST_ID_HEADER = "X-Request-Id"
 
 
 def error_response(error: LabelArtsError) -> JSONResponse:
-    return JSONResponse({"error_code": error.code, "error_msg": error.message}, status_code=error.status_code)
+    body = {"error_code": error.code, "error_msg": error.message}
+    response = JSONResponse(body, status_code=error.status_code)
+    if isinstance(error, TooManyRequestsError):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import secrets
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,9 +19,28 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+_dummy_lock = threading.Lock()
+_dummy_hash: str | None = None
+
+
+def dummy_password_hash() -> str:
+    """A hash of a random password, made once with the same parameters as every new hash."""
+    global _dummy_hash
+    with _dummy_lock:
+        if _dummy_hash is None:
+            _dummy_hash = _hasher.hash(secrets.token_urlsafe(32))
+        return _dummy_hash
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check ``password``; ``None`` (no such user) is checked against a dummy hash and fails.
+
+    Unknown and known user names so take the same path and the same argon2 work: the time
+    of an answer does not tell which names exist.
+    """
     try:
-        return _hasher.verify(password_hash, password)
+        matches = _hasher.verify(password_hash or dummy_password_hash(), password)
+        return matches and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

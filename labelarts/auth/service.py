@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 
 from labelarts.auth import signing
-from labelarts.auth.crypto import SecretBox, verify_password
+from labelarts.auth.crypto import SecretBox, hash_password, verify_password
+from labelarts.auth.limits import SignInKeys, SignInLimiter
 from labelarts.auth.principal import Principal
 from labelarts.clock import now_ms
-from labelarts.errors import ForbiddenError, UnauthorizedError
+from labelarts.errors import ForbiddenError, UnauthorizedError, ValidationFailedError
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import AccessKey, Project, Token, User
 
@@ -86,8 +87,10 @@ class AuthService:
         *,
         token_ttl_seconds: int,
         signature_window_seconds: int,
+        sign_in_limiter: SignInLimiter,
     ) -> None:
         self._db = db
+        self._limiter = sign_in_limiter
         self._box = secret_box
         self._token_ttl_ms = token_ttl_seconds * 1000
         self._window_ms = signature_window_seconds * 1000
@@ -140,15 +143,39 @@ class AuthService:
         return self.begin_signature(authorization, request.headers).verify(request)
 
     # --- tokens ----------------------------------------------------------------------
-    def issue_token(self, *, user_name: str, password: str, project_id: str | None) -> IssuedToken:
+    def _check_password(self, user: User | None, password: str, keys: SignInKeys) -> bool:
+        """Verify under the sign-in limits (429 when over them); a success is not counted."""
+        reservation = self._limiter.reserve(keys)
+        ok = verify_password(user.password_hash if user is not None else None, password)
+        if ok:
+            self._limiter.release(reservation)
+        return ok
+
+    def issue_token(
+        self, *, user_name: str, password: str, project_id: str | None, client_address: str
+    ) -> IssuedToken:
+        keys = SignInKeys(user=user_name, address=client_address)
+        # No transaction stays open while argon2 works (and the limiter writes its rows).
         with self._db.session() as session:
             user = session.execute(select(User).where(User.name == user_name)).scalar_one_or_none()
-            if user is None or not verify_password(user.password_hash, password):
-                raise UnauthorizedError("Incorrect username or password.", error_code="ModelArts.4122")
-            if project_id is not None and project_id != user.project_id:
-                raise UnauthorizedError(
-                    "The user has no role on the requested project.", error_code="ModelArts.4119"
-                )
+            if user is not None:
+                session.expunge(user)
+        # Unknown names take the same path (a dummy hash is verified): no name oracle.
+        if not self._check_password(user, password, keys) or user is None:
+            raise UnauthorizedError("Incorrect username or password.", error_code="ModelArts.4122")
+        if user.password_must_change:
+            # Keystone's answer to an expired password: change it with the old one first.
+            raise UnauthorizedError(
+                "The password is expired and needs to be changed for user: "
+                f"{user.id}. POST /v3/users/{user.id}/password, or run `labelarts user "
+                "set-password`.",
+                error_code="ModelArts.4122",
+            )
+        if project_id is not None and project_id != user.project_id:
+            raise UnauthorizedError(
+                "The user has no role on the requested project.", error_code="ModelArts.4119"
+            )
+        with self._db.session() as session:
             project = session.get(Project, user.project_id)
             assert project is not None
             token = TOKEN_PREFIX + secrets.token_urlsafe(48)
@@ -165,6 +192,37 @@ class AuthService:
                 )
             )
             return IssuedToken(token, user, project, issued, expires)
+
+    def change_password(
+        self, *, user_id: str, original_password: str, new_password: str, client_address: str
+    ) -> None:
+        """Keystone's self-service change: the old password proves who asks, no token needed.
+
+        The user's tokens are revoked. Limited like sign-in (per user and per address).
+        """
+        if len(new_password) < 8:
+            raise ValidationFailedError("Password must have at least 8 characters.")
+        with self._db.session() as session:
+            user = session.get(User, user_id) if len(user_id) <= 64 else None
+            name = user.name if user is not None else f"id:{user_id}"
+            stored_hash = user.password_hash if user is not None else None
+        keys = SignInKeys(user=name, address=client_address)
+        reservation = self._limiter.reserve(keys)
+        if not verify_password(stored_hash, original_password):
+            raise UnauthorizedError("Incorrect username or password.", error_code="ModelArts.4122")
+        self._limiter.release(reservation)
+        if original_password == new_password:
+            raise ValidationFailedError("The new password must differ from the original one.")
+        new_hash = hash_password(new_password)
+        with self._db.session() as session:
+            user = session.get(User, user_id)
+            if user is None:  # deleted meanwhile
+                raise UnauthorizedError("Incorrect username or password.", error_code="ModelArts.4122")
+            user.password_hash = new_hash
+            user.password_must_change = False
+            session.execute(
+                update(Token).where(Token.user_id == user.id, Token.revoked.is_(False)).values(revoked=True)
+            )
 
     def authenticate_token(self, token: str) -> Principal:
         if not token:

@@ -79,7 +79,14 @@ def serve(
 
 
 def _bootstrap(settings: Settings) -> None:
-    """On an empty database: create a default project and user, and say where the keys are."""
+    """On an empty database: create a default project and user ``admin``, and say where the keys are.
+
+    The generated password is written once, with the access keys, to
+    ``initial-credentials.json`` (mode 0600) and never printed (terminals end up in logs). It
+    can only be changed: a token request with it answers 401 "expired", as Keystone does,
+    until ``POST /v3/users/{user_id}/password`` or ``labelarts user set-password admin``
+    replaces it (the latter also removes it from the file). The access keys work at once.
+    """
     import json
     import os
 
@@ -89,8 +96,9 @@ def _bootstrap(settings: Settings) -> None:
     try:
         if users.count_users() > 0:
             return
-        password = secrets.token_urlsafe(12)
-        creds = users.create_user("admin", project_id=None, password=password)
+        password = secrets.token_urlsafe(18)
+        creds = users.create_user("admin", project_id=None, password=password, must_change_password=True)
+        user_id = users.user_id("admin")
     finally:
         db.dispose()
     path = settings.resolved_data_dir / INITIAL_CREDENTIALS
@@ -99,7 +107,10 @@ def _bootstrap(settings: Settings) -> None:
         json.dump(
             {
                 "user": creds.user,
+                "user_id": user_id,
                 "password": password,
+                "password_note": "generated; good only for changing it "
+                f"(POST /v3/users/{user_id}/password or `labelarts user set-password admin`)",
                 "project_id": creds.project_id,
                 "access_key": creds.access_key,
                 "secret_key": creds.secret_key,
@@ -109,7 +120,9 @@ def _bootstrap(settings: Settings) -> None:
         )
     print_message(
         f"First start: created project {creds.project_id} and user 'admin'.\n"
-        f"Their password and access keys are in {path} (readable only by you).\n"
+        f"Their access keys and a one-time password are in {path} (readable only by you).\n"
+        f"Change the password before signing in with it: labelarts --data-dir "
+        f"{settings.resolved_data_dir} user set-password admin\n"
         f"More users: labelarts --data-dir {settings.resolved_data_dir} user create NAME "
         f"--project-id PID --password PW"
     )

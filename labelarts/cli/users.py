@@ -107,6 +107,30 @@ def set_password(
     name: str,
     password: PasswordOption = None,
 ) -> None:
-    """Change a user's password."""
+    """Change a user's password (their tokens are revoked)."""
     secret = password if password is not None else _prompt_password(confirm=True)
     _run(lambda users: users.set_password(name, secret))
+    _forget_initial_password(name)
+
+
+def _forget_initial_password(name: str) -> None:
+    """The first-start password in initial-credentials.json is obsolete once changed: drop it."""
+    import json
+    import os
+
+    from labelarts.cli.serve import INITIAL_CREDENTIALS
+
+    path = local_settings().resolved_data_dir / INITIAL_CREDENTIALS
+    try:
+        creds = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(creds, dict) or creds.get("user") != name or "password" not in creds:
+        return
+    creds.pop("password")
+    creds["password_note"] = "changed with `labelarts user set-password`; no longer kept here"
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(creds, fh, indent=2)
+    os.replace(temporary, path)

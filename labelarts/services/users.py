@@ -7,7 +7,7 @@ import secrets
 import string
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from labelarts.auth.crypto import SecretBox, hash_password
@@ -51,7 +51,11 @@ class UserService:
         self._db = db
         self._box = secret_box
 
-    def create_user(self, name: str, *, project_id: str | None, password: str) -> Credentials:
+    def create_user(
+        self, name: str, *, project_id: str | None, password: str, must_change_password: bool = False
+    ) -> Credentials:
+        """Create a user with one access key. ``must_change_password``: the password is a
+        generated one that can change itself (``POST /v3/users/{id}/password``) but gets no token."""
         if not USER_NAME_PATTERN.match(name):
             raise ValidationFailedError("User name must be 1-64 of A-Z a-z 0-9 _ . @ -.")
         if project_id is None:
@@ -73,6 +77,7 @@ class UserService:
                 password_hash=hash_password(password),
                 project_id=project_id,
                 create_time=now_ms(),
+                password_must_change=must_change_password,
             )
             session.add(user)
             session.flush()
@@ -85,6 +90,10 @@ class UserService:
                 )
             )
         return Credentials(name, project_id, access_key, secret_key)
+
+    def user_id(self, name: str) -> str:
+        with self._db.session() as session:
+            return self._get(session, name).id
 
     def list_users(self) -> list[UserSummary]:
         with self._db.session() as session:
@@ -125,7 +134,11 @@ class UserService:
         if len(password) < 8:
             raise ValidationFailedError("Password must have at least 8 characters.")
         with self._db.session() as session:
-            self._get(session, name).password_hash = hash_password(password)
+            user = self._get(session, name)
+            user.password_hash = hash_password(password)
+            user.password_must_change = False
+            # As Keystone does: a changed password ends the sessions the old one opened.
+            session.execute(update(Token).where(Token.user_id == user.id).values(revoked=True))
 
     def count_users(self) -> int:
         with self._db.session() as session:

@@ -113,17 +113,29 @@ def _catalog_entry(service_type: str, url: str) -> dict[str, Any]:
     }
 
 
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidJsonError() from None
+
+
+def _client_address(request: Request) -> str:
+    # The peer, or X-Forwarded-For's client when uvicorn trusts the proxy that sent it
+    # (--forwarded-allow-ips): sign-in limits count per address (docs/security.md).
+    return request.client.host if request.client is not None else "unknown"
+
+
 @router.post("/auth/tokens", status_code=201)
 async def issue_token(request: Request, services: ServicesDep) -> JSONResponse:
     """Password authentication scoped to a project; the token is in ``X-Subject-Token``."""
-    raw = await request.body()
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidJsonError() from None
-    name, password, project_id = _parse_password_auth(body)
+    name, password, project_id = _parse_password_auth(await _json_body(request))
     issued = await run_in_threadpool(
-        services.auth.issue_token, user_name=name, password=password, project_id=project_id
+        services.auth.issue_token,
+        user_name=name,
+        password=password,
+        project_id=project_id,
+        client_address=_client_address(request),
     )
     return JSONResponse(
         token_body(issued, _origin(request)),
@@ -151,4 +163,27 @@ async def revoke_token(request: Request, services: ServicesDep, caller: CallerDe
     if user.id != caller.user_id:
         raise UnauthorizedError("Token belongs to another user.")
     await run_in_threadpool(services.auth.revoke_token, subject)
+    return Response(status_code=204)
+
+
+@router.post("/users/{user_id}/password", status_code=204)
+async def change_password(user_id: str, request: Request, services: ServicesDep) -> Response:
+    """Keystone's password change: ``{"user": {"original_password", "password"}}``; no token.
+
+    Answers 204; the user's tokens are revoked. This is how the first-start ``admin``
+    replaces its generated password (docs/security.md, "Sign-in").
+    """
+    body = await _json_body(request)
+    user = body.get("user") if isinstance(body, dict) else None
+    original = user.get("original_password") if isinstance(user, dict) else None
+    new = user.get("password") if isinstance(user, dict) else None
+    if not isinstance(original, str) or not isinstance(new, str):
+        raise ValidationFailedError("Expected user.original_password and user.password, both strings.")
+    await run_in_threadpool(
+        services.auth.change_password,
+        user_id=user_id,
+        original_password=original,
+        new_password=new,
+        client_address=_client_address(request),
+    )
     return Response(status_code=204)

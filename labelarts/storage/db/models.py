@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -40,6 +41,23 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
     create_time: Mapped[int] = mapped_column(BigInteger)
+    # A generated first password (the first-start admin's): good for changing it, not for a token.
+    password_must_change: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class SignInFailure(Base):
+    """A failed (or, while it is being checked, pending) password check, for rate limiting.
+
+    ``key_hash`` is the SHA-256 of ``user:<name>`` or ``address:<client ip>``: the names
+    people typed are not kept. Rows older than the window are deleted as new ones come.
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_key_at", "key_hash", "at_ms"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class AccessKey(Base):
