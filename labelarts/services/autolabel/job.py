@@ -19,18 +19,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 
 from labelarts.errors import BadRequestError, LabelArtsError
 from labelarts.jobs.runner import StopRequested, TaskContext
@@ -544,27 +543,49 @@ class AutoLabelJob:
                 merged.pop("@labelarts:hard_details", None)
             samples.append(
                 {
-                    "id": sample_id,
+                    "sample_key": sample_id,
                     "sample_status": AUTO,
                     "top_score": score,
                     "hard": is_hard,
                     "hard_coefficient": coefficient,
-                    "metadata_": merged,
+                    "metadata": merged,
                 }
             )
         claimed_ids = [row[0] for row in claimed]
         session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(claimed_ids)))
-        session.execute(insert(SampleLabel), labels)
-        session.execute(update(Sample), samples)  # by primary key, one statement for many rows
+        # Core statements, one executemany each: the ORM's per-row bookkeeping would double the time.
+        session.execute(insert(_sample_labels), labels)
+        session.execute(_UPDATE_RESULT, samples)
         bump_data_version(session, self.spec.dataset_id)
         return len(claimed)
 
 
+_samples = cast(Table, Sample.__table__)
+_sample_labels = cast(Table, SampleLabel.__table__)
+# One auto-labeled sample's own columns, by primary key (executemany).
+_UPDATE_RESULT = (
+    update(_samples)
+    .where(_samples.c.id == bindparam("sample_key"))
+    .values(
+        sample_status=bindparam("sample_status"),
+        top_score=bindparam("top_score"),
+        hard=bindparam("hard"),
+        hard_coefficient=bindparam("hard_coefficient"),
+        metadata=bindparam("metadata"),
+    )
+)
+
+
 def _report_too_late_to_stop(ctx: TaskContext, progress: float) -> None:
-    """Progress while writing (which also renews the task's claim); a stop asked for now is too
-    late, as the first write transaction was the last check: the write goes on."""
-    with contextlib.suppress(StopRequested):
+    """Progress while writing (which also renews the task's claim). A stop asked for now is too
+    late, as the first write transaction was the last check: the write goes on. A subclass of
+    StopRequested (the task is no longer this process's: its lease was lost) still ends the
+    write here, between two complete transactions."""
+    try:
         ctx.report(progress)
+    except StopRequested as exc:
+        if type(exc) is not StopRequested:
+            raise
 
 
 def _apply_confidence_scope(hard: Any, confidence: np.ndarray, scope: tuple[float, float]) -> None:
