@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 
 from labelarts.errors import BadRequestError, LabelArtsError
-from labelarts.jobs.runner import StopRequested, TaskContext
+from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
 from labelarts.services.autolabel.features import FeatureCache, FeatureMatrix, chunks
 from labelarts.services.samples.records import (
     AUTO,
@@ -577,15 +577,16 @@ _UPDATE_RESULT = (
 
 
 def _report_too_late_to_stop(ctx: TaskContext, progress: float) -> None:
-    """Progress while writing (which also renews the task's claim). A stop asked for now is too
-    late, as the first write transaction was the last check: the write goes on. A subclass of
-    StopRequested (the task is no longer this process's: its lease was lost) still ends the
+    """Progress while writing (which also renews the task's lease). A stop asked for now (by a
+    user, or by the worker shutting down) is too late, as the first write transaction was the
+    last check: the write goes on. A lost lease (the task is no longer this worker's) ends the
     write here, between two complete transactions."""
     try:
         ctx.report(progress)
-    except StopRequested as exc:
-        if type(exc) is not StopRequested:
-            raise
+    except LeaseLost:
+        raise
+    except StopRequested:
+        pass
 
 
 def _apply_confidence_scope(hard: Any, confidence: np.ndarray, scope: tuple[float, float]) -> None:
