@@ -222,6 +222,25 @@ def open_job(
     return services, job
 
 
+@contextlib.contextmanager
+def heartbeat(services: Any, owner: str = "here") -> Iterator[None]:
+    """Renew the leases of the tasks this process drives (as a worker does), so that the
+    server's worker never recovers them as abandoned while a long step runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(5.0):
+            services.tasks.heartbeat(owner)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _status_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -436,6 +455,8 @@ def wait(args: argparse.Namespace) -> list[dict[str, Any]]:
                     base = f"http://{HOST}:{port}"
                     _wait_healthy(base, proc, log_path)
                     services, job = open_job(tmp / "data", url, project_id, dataset_id, args.dim)
+                    beating = heartbeat(services)
+                    beating.__enter__()
                     snap = job.read()
                     ctx = services.tasks.run_here(
                         project_id=project_id, dataset_id=dataset_id, kind="auto-label", config={}
@@ -472,6 +493,7 @@ def wait(args: argparse.Namespace) -> list[dict[str, Any]]:
                             done.set()
                             thread.join()
                             figures[label] = (result["latencies"], result["failed"], write_s, outcome.written)
+                    beating.__exit__(None, None, None)
                     services.close()
                 finally:
                     _stop(proc)
