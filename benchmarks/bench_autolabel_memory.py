@@ -142,7 +142,7 @@ def generate(database_url: str, project_id: str, n_samples: int, n_labeled: int,
                         "name": CLASSES[int(classes[j])],
                         "type": 0,
                         "property": {},
-                        "annotated_by": "human/manual",
+                        "annotated_by": "human",
                     }
                 )
             feats.append(

@@ -32,6 +32,7 @@ def _search(world: World, dataset_id: str, conditions: list[dict[str, Any]]) -> 
     return world.alice.aksk.get(
         world.alice.v2(f"/datasets/{dataset_id}/data-annotations/samples"),
         params={"search_conditions": json.dumps(conditions, separators=(",", ":"))},
+        timeout=60,  # 500 JSON comparisons compile and run in ~0.1 s, but CI machines are shared
     )
 
 
