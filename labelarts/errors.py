@@ -27,7 +27,8 @@
     │   └── TaskNotFoundError (ModelArts.4612)
     ├── MethodNotAllowedError (405, ModelArts.4201)
     ├── PayloadTooLargeError (413, ModelArts.4200)
-    └── TooManyRequestsError (429, ModelArts.4206)
+    ├── TooManyRequestsError (429, ModelArts.4206)
+    └── BusyError (429, ModelArts.6101)
 
 Codes come from the ModelArts error-code appendix; where the appendix files a code under
 another HTTP status (for example "Dataset does not exist" under 400), LabelArts keeps the
@@ -198,3 +199,12 @@ class TooManyRequestsError(LabelArtsError):
     def __init__(self, message: str | None = None, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class BusyError(LabelArtsError):
+    """The database stayed locked by other writers past the wait limit (or PostgreSQL broke a
+    lock cycle): nothing was written, and the same request can be sent again."""
+
+    status_code = 429
+    error_code = "ModelArts.6101"
+    default_message = "The system is busy now. Please try again later."

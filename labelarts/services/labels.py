@@ -1,4 +1,10 @@
-"""Dataset labels: create, modify, rename, delete (optionally with their samples)."""
+"""Dataset labels: create, modify, rename, delete (optionally with their samples).
+
+Renames and deletes are set-based (one statement per :data:`IN_LIST_CHUNK` label names,
+however many samples carry them) and bump the ``revision`` of every sample they change. They
+take the write lock first (SQLite), then lock the labels and the samples carrying them in a
+stable order (PostgreSQL): labels by name, then samples by id, as every writer does.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, exists, func, select
 from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -17,10 +23,10 @@ from labelarts.clock import now_ms
 from labelarts.errors import LabelExistsError, LabelNotFoundError, ValidationFailedError
 from labelarts.schemas.common import LabelIn, LabelName, normalize_label_name
 from labelarts.services.ownership import get_owned_dataset
-from labelarts.services.samples.records import bump_data_version
+from labelarts.services.samples.records import UNLABELED, bump_data_version
 from labelarts.services.samples.sources import SampleFiles, SourceRow, unshared_sources
 from labelarts.storage.db import Database
-from labelarts.storage.db.dialect import is_unique_violation
+from labelarts.storage.db.dialect import begin_write, chunked, is_unique_violation, uses_row_locks
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
 
 RENAME_KEY = "@modelarts:rename_to"
@@ -80,11 +86,13 @@ def new_labels(
     names = [require_label_name(label) for label in labels]
     if len(set(names)) != len(names):
         raise LabelExistsError("The label list names a label twice.")
-    present = set(
-        session.execute(
-            select(Label.name).where(Label.dataset_id == dataset.id, Label.name.in_(names))
-        ).scalars()
-    )
+    present: set[str] = set()
+    for chunk in chunked(names):
+        present.update(
+            session.execute(
+                select(Label.name).where(Label.dataset_id == dataset.id, Label.name.in_(chunk))
+            ).scalars()
+        )
     if present and not existing_ok:
         raise LabelExistsError(f"Label already exists: {sorted(present)[0]}.")
     created = []
@@ -106,6 +114,26 @@ def new_labels(
     return created
 
 
+def share_labels(session: Session, dataset_id: str, names: Sequence[str]) -> dict[str, int]:
+    """Name -> type of the dataset's labels among ``names``; on PostgreSQL they stay locked
+    ``FOR SHARE`` (in name order) until the transaction ends. A writer that puts labels on
+    samples calls this before locking samples: a concurrent delete or rename of one of the
+    labels then waits for it, or it sees the label gone and creates it anew, so no sample
+    carries a label the dataset no longer has."""
+    found: dict[str, int] = {}
+    locking = uses_row_locks(session)
+    for chunk in chunked(sorted(set(names))):
+        query = (
+            select(Label.name, Label.type)
+            .where(Label.dataset_id == dataset_id, Label.name.in_(chunk))
+            .order_by(Label.name)
+        )
+        if locking:
+            query = query.with_for_update(read=True)
+        found.update((name, label_type) for name, label_type in session.execute(query))
+    return found
+
+
 def require_label_name(label: LabelIn) -> str:
     if not label.name:
         raise ValidationFailedError("Every label needs a name.")
@@ -120,7 +148,10 @@ def apply_label_update(
     *,
     label_type: int | None,
 ) -> None:
-    row = find_label(session, dataset.id, name, label_type)
+    """Change one label in the caller's transaction; a rename carries its samples along (and
+    bumps their revision)."""
+    begin_write(session)
+    row = find_label(session, dataset.id, name, label_type, lock=True)
     prop = dict(update.property or {})
     new_name = prop.pop(RENAME_KEY, None)
     if prop:
@@ -134,6 +165,16 @@ def apply_label_update(
         ).first()
         if clash:
             raise LabelExistsError(f"Label already exists: {new_name}.")
+        lock_label_holders(session, dataset.id, [row.name])
+        carriers = select(SampleLabel.sample_id).where(
+            SampleLabel.dataset_id == dataset.id, SampleLabel.name == row.name
+        )
+        session.execute(
+            update_rows(Sample)
+            .where(Sample.dataset_id == dataset.id, Sample.id.in_(carriers))
+            .values(revision=Sample.revision + 1)
+            .execution_options(synchronize_session=False)
+        )
         session.execute(
             update_rows(SampleLabel)
             .where(SampleLabel.dataset_id == dataset.id, SampleLabel.name == row.name)
@@ -155,52 +196,115 @@ class DeletedSamples:
 def delete_label_rows(
     session: Session, dataset: Dataset, rows: Sequence[Label], policy: DeletePolicy
 ) -> DeletedSamples:
-    """Delete labels (and maybe the samples carrying only them), in the caller's transaction."""
-    names = [r.name for r in rows]
+    """Delete labels (and maybe the samples carrying only them), in the caller's transaction.
+
+    Set-based, a chunk of label names at a time: a label carried by any number of samples is
+    a few statements. Handling the names chunk by chunk gives the same result as all at once
+    (a sample whose labels are all deleted goes, or becomes unlabeled, in the chunk that takes
+    its last label). A label a concurrent request deleted first is a 400 (4410).
+    """
+    begin_write(session)
+    names = sorted({r.name for r in rows})
+    locked = lock_labels(session, dataset.id, names)
+    gone = [name for name in names if name not in locked]
+    if gone:
+        raise LabelNotFoundError(f"Label not found: {gone[0][:128]}.")
+    lock_label_holders(session, dataset.id, names)
     victims: list[SourceRow] = []
-    if policy.delete_samples:
-        # Samples whose every label is one of the deleted labels.
-        other = select(SampleLabel.sample_id).where(
-            SampleLabel.dataset_id == dataset.id, SampleLabel.name.not_in(names)
+    in_dataset = Sample.dataset_id == dataset.id
+    for chunk in chunked(names):
+        carriers = select(SampleLabel.sample_id).where(
+            SampleLabel.dataset_id == dataset.id, SampleLabel.name.in_(chunk)
         )
-        only = select(SampleLabel.sample_id).where(
-            SampleLabel.dataset_id == dataset.id,
-            SampleLabel.name.in_(names),
-            SampleLabel.sample_id.not_in(other),
+        carries = Sample.id.in_(carriers)
+        keeps_other = exists().where(SampleLabel.sample_id == Sample.id, SampleLabel.name.not_in(chunk))
+        if policy.delete_samples:
+            # Samples whose every label is being deleted go. Their ids are needed anyway (their
+            # files go after the commit); deleting by id, labels first, is several times
+            # faster than one DELETE whose foreign keys cascade row by row.
+            going = session.execute(
+                select(Sample.id, Sample.source_kind, Sample.source_key).where(
+                    in_dataset, carries, ~keeps_other
+                )
+            ).all()
+            victims.extend((sample_id, kind, key) for sample_id, kind, key in going)
+            for id_chunk in chunked(sorted(row[0] for row in going)):
+                session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(id_chunk)))
+                session.execute(
+                    delete(Sample).where(Sample.id.in_(id_chunk)).execution_options(synchronize_session=False)
+                )
+        # The others lose the labels: top score from the labels they keep, unlabeled if none.
+        kept_score = (
+            select(func.max(SampleLabel.score))
+            .where(SampleLabel.sample_id == Sample.id, SampleLabel.name.not_in(chunk))
+            .scalar_subquery()
         )
-        victims = [
-            (sample_id, kind, key)
-            for sample_id, kind, key in session.execute(
-                select(Sample.id, Sample.source_kind, Sample.source_key).where(Sample.id.in_(only))
-            )
-        ]
-        ids = [v[0] for v in victims]
-        if ids:
-            session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(ids)))
-            session.execute(delete(Sample).where(Sample.id.in_(ids)))
-    # Remaining samples lose the label; those left with no label become unlabeled.
-    touched = select(SampleLabel.sample_id).where(
-        SampleLabel.dataset_id == dataset.id, SampleLabel.name.in_(names)
-    )
-    touched_ids = list(session.execute(touched).scalars())
-    session.execute(
-        delete(SampleLabel).where(SampleLabel.dataset_id == dataset.id, SampleLabel.name.in_(names))
-    )
-    if touched_ids:
-        still = select(SampleLabel.sample_id).where(SampleLabel.sample_id.in_(touched_ids))
         session.execute(
             update_rows(Sample)
-            .where(Sample.id.in_(touched_ids), Sample.id.not_in(still))
-            .values(sample_status="UN_ANNOTATION", top_score=None)
+            .where(in_dataset, carries)
+            .values(
+                revision=Sample.revision + 1,
+                top_score=kept_score,
+                sample_status=case((keeps_other, Sample.sample_status), else_=UNLABELED),
+            )
             .execution_options(synchronize_session=False)
         )
-    for row in rows:
-        session.delete(row)
+        session.execute(
+            delete(SampleLabel)
+            .where(SampleLabel.dataset_id == dataset.id, SampleLabel.name.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+    for label_ids in chunked(sorted(label.id for label in locked.values())):
+        session.execute(
+            delete(Label).where(Label.id.in_(label_ids)).execution_options(synchronize_session=False)
+        )
+    for label in locked.values():
+        session.expunge(label)
     dataset.update_time = dataset.data_update_time = now_ms()
     session.flush()
     bump_data_version(session, dataset.id)
     sources = unshared_sources(session, victims) if policy.delete_source else []
     return DeletedSamples(victims, sources)
+
+
+def lock_labels(session: Session, dataset_id: str, names: Sequence[str]) -> dict[str, Label]:
+    """The dataset's labels with these names, read fresh and (PostgreSQL) locked ``FOR
+    UPDATE`` in name order until the transaction ends."""
+    found: dict[str, Label] = {}
+    locking = uses_row_locks(session)
+    for chunk in chunked(sorted(set(names))):
+        query = (
+            select(Label)
+            .where(Label.dataset_id == dataset_id, Label.name.in_(chunk))
+            .order_by(Label.name)
+            .execution_options(populate_existing=True)
+        )
+        if locking:
+            query = query.with_for_update()
+        found.update((label.name, label) for label in session.execute(query).scalars())
+    return found
+
+
+def lock_label_holders(session: Session, dataset_id: str, names: Sequence[str]) -> None:
+    """Lock (PostgreSQL, ``FOR UPDATE`` in id order) every sample carrying one of the labels,
+    before a set-based statement changes them: the set-based UPDATE alone would lock them in
+    scan order and could deadlock with a sample edit, which locks in id order. Call it with the
+    labels locked, so no sample gains one of them meanwhile."""
+    if not uses_row_locks(session):
+        return
+    carriers: set[str] = set()
+    for chunk in chunked(sorted(set(names))):
+        carriers.update(
+            session.execute(
+                select(SampleLabel.sample_id)
+                .where(SampleLabel.dataset_id == dataset_id, SampleLabel.name.in_(chunk))
+                .distinct()
+            ).scalars()
+        )
+    for chunk in chunked(sorted(carriers)):
+        session.execute(
+            select(Sample.id).where(Sample.id.in_(chunk)).order_by(Sample.id).with_for_update()
+        ).all()
 
 
 def check_new_name(name: object) -> str:
@@ -212,13 +316,20 @@ def check_new_name(name: object) -> str:
         raise ValidationFailedError(f"Invalid new label name ({RENAME_KEY}): {reason}") from None
 
 
-def find_label(session: Session, dataset_id: str, name: str, label_type: int | None) -> Label:
+def find_label(
+    session: Session, dataset_id: str, name: str, label_type: int | None, *, lock: bool = False
+) -> Label:
+    """The label, or a 400 (4410). ``lock``: read it fresh and lock it ``FOR UPDATE`` (PostgreSQL)."""
     name = normalize_label_name(name)  # stored names are NFC: so is what looks them up
     if "\x00" in name:  # no label has one, and PostgreSQL refuses NUL in a query
         raise LabelNotFoundError(f"Label not found: {name[:128]}.")
     query = select(Label).where(Label.dataset_id == dataset_id, Label.name == name)
     if label_type is not None:
         query = query.where(Label.type == label_type)
+    if lock:
+        query = query.execution_options(populate_existing=True)
+        if uses_row_locks(session):
+            query = query.with_for_update()
     row = session.execute(query).scalar_one_or_none()
     if row is None:
         raise LabelNotFoundError(f"Label not found: {name[:128]}.")
@@ -250,7 +361,7 @@ class LabelService:
     def create_labels(self, project_id: str, dataset_id: str, labels: Sequence[LabelIn]) -> None:
         if not labels:
             raise ValidationFailedError("labels must name at least one label.")
-        with label_names_stay_unique(), self._db.session() as session:
+        with label_names_stay_unique(), self._db.session(write=True) as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             new_labels(session, dataset, labels)
             dataset.update_time = dataset.data_update_time = now_ms()
@@ -259,8 +370,12 @@ class LabelService:
         """Modify labels in batches; ``@modelarts:rename_to`` renames (samples follow)."""
         if not labels:
             raise ValidationFailedError("labels must name at least one label.")
-        with label_names_stay_unique(), self._db.session() as session:
+        with label_names_stay_unique(), self._db.session(write=True) as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
+            # Every label of the batch, then the samples of those renamed, in the lock order.
+            lock_labels(session, dataset.id, [require_label_name(label) for label in labels])
+            renamed = [label.name for label in labels if label.name and RENAME_KEY in (label.property or {})]
+            lock_label_holders(session, dataset.id, renamed)
             for label in labels:
                 apply_label_update(session, dataset, require_label_name(label), label, label_type=None)
             dataset.update_time = dataset.data_update_time = now_ms()
@@ -277,7 +392,7 @@ class LabelService:
         # The path name is only looked up: a name no label could have is "not found" (400
         # 4410), not a validation failure of the request.
         update = LabelIn.model_validate({"property": properties})
-        with label_names_stay_unique(), self._db.session() as session:
+        with label_names_stay_unique(), self._db.session(write=True) as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             apply_label_update(session, dataset, label_name, update, label_type=label_type)
             dataset.update_time = dataset.data_update_time = now_ms()
@@ -287,7 +402,7 @@ class LabelService:
     ) -> None:
         if not labels:
             raise ValidationFailedError("labels must name at least one label.")
-        with self._db.session() as session:
+        with self._db.session(write=True) as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             rows = [find_label(session, dataset.id, require_label_name(x), x.type) for x in labels]
             deleted = delete_label_rows(session, dataset, rows, policy)
@@ -302,7 +417,7 @@ class LabelService:
         label_type: int | None,
         delete_source: bool,
     ) -> None:
-        with self._db.session() as session:
+        with self._db.session(write=True) as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             row = find_label(session, dataset.id, label_name, label_type)
             deleted = delete_label_rows(session, dataset, [row], DeletePolicy(True, delete_source))

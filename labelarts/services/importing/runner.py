@@ -8,11 +8,12 @@ Flow, with memory flat whatever the source holds:
    reading the files, so re-importing a folder costs a walk and one query per chunk;
 3. every other file is read once: its kind is checked against the dataset type
    (:mod:`.sniff`), its SHA-256 computed, its labels read (:mod:`.layouts`, :mod:`.manifest`);
-4. samples are inserted :data:`BATCH` at a time, one transaction each (labels created in the
-   dataset's label table as needed, ``data_version`` bumped), skipping content hashes the
-   dataset already holds ("duplicate");
-5. after each chunk the counts go to the task (``TaskContext.report``), which is also where
-   a stop request is noticed.
+4. samples are inserted :data:`BATCH` rows at a time, one short write transaction each (labels
+   created in the dataset's label table as needed, ``data_version`` bumped), skipping content
+   hashes the dataset already holds ("duplicate"). Batches count rows, not files: a text file
+   of 100,000 lines is 200 transactions, never one statement binding every line;
+5. after each chunk and each batch the counts go to the task (``TaskContext.report``), which is
+   also where a stop request is noticed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import io
 import itertools
 import os
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
@@ -56,7 +57,7 @@ from labelarts.services.importing.sniff import (
     inspect_image,
 )
 from labelarts.services.importing.sources import FileRef, Location
-from labelarts.services.labels import new_labels
+from labelarts.services.labels import new_labels, share_labels
 from labelarts.services.paths import ProjectScope
 from labelarts.services.samples.records import (
     AUTO,
@@ -67,8 +68,8 @@ from labelarts.services.samples.records import (
     set_sample_labels,
 )
 from labelarts.storage.db import Database
-from labelarts.storage.db.dialect import is_unique_violation, refresh_statistics
-from labelarts.storage.db.models import Dataset, Label, Sample
+from labelarts.storage.db.dialect import chunked, is_unique_violation, refresh_statistics
+from labelarts.storage.db.models import Dataset, Sample
 from labelarts.storage.localfs import path_reason
 from labelarts.storage.objects import ObjectStore
 
@@ -174,7 +175,6 @@ class Importer:
         self._ctx = ctx
         self._tally = Tally()
         self._pending: list[Draft] = []
-        self._known_labels: set[str] = set()
         self._estimate = 0
         self._added_since_start = 0
         self._analyze_at = ANALYZE_FIRST
@@ -191,15 +191,9 @@ class Importer:
             raise ImportFailedError(f"The import source cannot be read: {exc.strerror or exc}") from None
 
     def _run(self) -> dict[str, Any]:
-        with self._db.session() as session:
-            self._known_labels = set(
-                session.execute(
-                    select(Label.name).where(Label.dataset_id == self._target.dataset_id)
-                ).scalars()
-            )
         entries = self._manifest_entries() if self._origin == IMPORT_MANIFEST else self._folder_entries()
         self._ctx.report(0.0, **self._tally.result())
-        for chunk in _chunks(entries, CHUNK):
+        for chunk in chunked(entries, CHUNK):
             self._handle_chunk(chunk)
             self._ctx.report(self._progress_now(), **self._tally.result())
         self._flush()
@@ -233,8 +227,6 @@ class Importer:
                 self._candidate(candidate)
             self._tally.files_done += 1
             self._tally.bytes_done += max(ref.size, 0) if ref is not None else 0
-            if len(self._pending) >= BATCH:
-                self._flush()
 
     # --- entries ----------------------------------------------------------------------------
 
@@ -538,6 +530,9 @@ class Importer:
         if not self._spec.import_annotations:
             draft.labels = []
         self._pending.append(draft)
+        if len(self._pending) >= BATCH:  # per batch of rows, even inside one text file
+            self._flush()
+            self._ctx.report(self._progress_now(), **self._tally.result())
 
     def _keep(self, draft: Draft) -> bool:
         spec = self._spec
@@ -551,30 +546,31 @@ class Importer:
     # --- database ---------------------------------------------------------------------------
 
     def _existing_keys(self, keys: list[str]) -> set[str]:
-        if not keys:
-            return set()
+        found: set[str] = set()
         with self._db.session() as session:
-            return set(
-                session.execute(
-                    select(Sample.source_key).where(
-                        Sample.dataset_id == self._target.dataset_id, Sample.source_key.in_(keys)
-                    )
-                ).scalars()
-            )
+            for chunk in chunked(keys):
+                found.update(
+                    session.execute(
+                        select(Sample.source_key).where(
+                            Sample.dataset_id == self._target.dataset_id, Sample.source_key.in_(chunk)
+                        )
+                    ).scalars()
+                )
+        return found
 
     def _flush(self) -> None:
         drafts, self._pending = self._pending, []
         if not drafts:
             return
+        self._write_texts(drafts)
         for attempt in (1, 2):
             try:
-                added, labels = self._insert(drafts)
+                added = self._insert(drafts)
                 break
             except IntegrityError as exc:
                 # Another writer added one of these sources meanwhile; look again once.
                 if attempt == 2 or not is_unique_violation(exc, _SAMPLE_CONSTRAINT, "samples"):
                     raise
-        self._known_labels.update(labels)  # only once committed
         self._refresh_statistics(len(added))
         inserted = {id(d) for d in added}
         for draft in drafts:
@@ -599,29 +595,38 @@ class Importer:
         self._analyze_at = self._added_since_start * 2
         refresh_statistics(self._db.engine, ("samples", "sample_labels"))
 
-    def _insert(self, drafts: list[Draft]) -> tuple[list[Draft], set[str]]:
-        """Insert the drafts that are new to the dataset; return them and the labels created."""
+    def _write_texts(self, drafts: list[Draft]) -> None:
+        """Text samples' objects, before the batch's transaction (which then stays short). Their
+        keys are content hashes, so a duplicate or a failed batch rewrites the same bytes."""
+        for draft in drafts:
+            if draft.text is not None:
+                self._objects.put(draft.source_key, draft.text.encode("utf-8"))
+
+    def _insert(self, drafts: list[Draft]) -> list[Draft]:
+        """Insert the drafts that are new to the dataset (one write transaction); return them."""
         dataset_id = self._target.dataset_id
-        with self._db.session() as session:
+        with self._db.session(write=True) as session:
             dataset = session.get(Dataset, dataset_id)
             if dataset is None:
                 raise StopRequested  # the dataset was deleted while importing
-            keys = {d.source_key for d in drafts}
-            hashes = {d.content_hash for d in drafts}
-            seen_keys = set(
-                session.execute(
-                    select(Sample.source_key).where(
-                        Sample.dataset_id == dataset_id, Sample.source_key.in_(keys)
-                    )
-                ).scalars()
-            )
-            seen_hashes = set(
-                session.execute(
-                    select(Sample.content_hash).where(
-                        Sample.dataset_id == dataset_id, Sample.content_hash.in_(hashes)
-                    )
-                ).scalars()
-            )
+            seen_keys: set[str] = set()
+            for chunk in chunked(sorted({d.source_key for d in drafts})):
+                seen_keys.update(
+                    session.execute(
+                        select(Sample.source_key).where(
+                            Sample.dataset_id == dataset_id, Sample.source_key.in_(chunk)
+                        )
+                    ).scalars()
+                )
+            seen_hashes: set[str | None] = set()
+            for chunk in chunked(sorted({d.content_hash for d in drafts})):
+                seen_hashes.update(
+                    session.execute(
+                        select(Sample.content_hash).where(
+                            Sample.dataset_id == dataset_id, Sample.content_hash.in_(chunk)
+                        )
+                    ).scalars()
+                )
             fresh: list[Draft] = []
             for draft in drafts:
                 if draft.source_key in seen_keys or draft.content_hash in seen_hashes:
@@ -630,11 +635,8 @@ class Importer:
                 seen_hashes.add(draft.content_hash)
                 fresh.append(draft)
             if not fresh:
-                return [], set()
-            created = self._ensure_labels(session, dataset, fresh)
-            for draft in fresh:
-                if draft.text is not None:
-                    self._objects.put(draft.source_key, draft.text.encode("utf-8"))
+                return []
+            self._ensure_labels(session, dataset, fresh)
             samples = [self._sample(dataset, draft) for draft in fresh]
             session.add_all(samples)
             status = MANUAL if self._spec.final_annotation else AUTO
@@ -643,7 +645,7 @@ class Importer:
                     set_sample_labels(session, sample, draft.labels, status=status, new=True)
             session.flush()
             bump_data_version(session, dataset_id)
-            return fresh, created
+            return fresh
 
     def _sample(self, dataset: Dataset, draft: Draft) -> Sample:
         sample = new_sample(
@@ -665,24 +667,20 @@ class Importer:
             sample.hard_coefficient = draft.hard_coefficient
         return sample
 
-    def _ensure_labels(self, session: Session, dataset: Dataset, drafts: list[Draft]) -> set[str]:
-        """Every label the drafts carry exists in the dataset's label table afterwards."""
+    def _ensure_labels(self, session: Session, dataset: Dataset, drafts: list[Draft]) -> None:
+        """Every label the drafts carry exists in the dataset's label table afterwards, and
+        stays (locked ``FOR SHARE`` on PostgreSQL) until the batch commits: a label deleted
+        during the import is created again rather than left dangling on new samples."""
         wanted: dict[str, int] = {}
         for draft in drafts:
             for label in draft.labels:
-                if label.name not in self._known_labels:
-                    wanted.setdefault(label.name, label.type)
-        if wanted:
-            new_labels(
-                session, dataset, [LabelIn(name=n, type=t) for n, t in wanted.items()], existing_ok=True
-            )
-        return set(wanted)
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
+                wanted.setdefault(label.name, label.type)
+        if not wanted:
+            return
+        present = share_labels(session, dataset.id, list(wanted))
+        missing = [LabelIn(name=n, type=t) for n, t in wanted.items() if n not in present]
+        if missing:
+            new_labels(session, dataset, missing, existing_ok=True)
 
 
 def _size_of(fh: IO[bytes]) -> int:

@@ -306,23 +306,19 @@ class LocalTree:
 
 
 class ObjectTree:
-    """Every object under a key prefix (the store lists them sorted)."""
+    """Every object under a key prefix, streamed from the store's listing: memory stays flat
+    whatever the prefix holds (no list of keys is kept)."""
 
     def __init__(self, objects: ObjectStore, prefix: str) -> None:
         self._objects = objects
         self.prefix = prefix
-        self._keys: list[str] | None = None
-
-    def _all(self) -> list[str]:
-        if self._keys is None:
-            self._keys = list(self._objects.list(self.prefix))
-        return self._keys
 
     def count(self) -> int:
-        return len(self._all())
+        """The number of objects (for progress estimates): one more pass over the listing."""
+        return sum(1 for _key in self._objects.list(self.prefix))
 
     def walk(self) -> Iterator[WalkItem]:
-        for key in self._all():
+        for key in self._objects.list(self.prefix):
             rel = key[len(self.prefix) + 1 :] if key.startswith(self.prefix + "/") else key
             parts = rel.split("/")
             bad = next((b for b in map(bad_name, parts) if b), None)

@@ -4,6 +4,11 @@ Every batch is all or nothing: it is checked as a whole and written in one trans
 an error anywhere (a bad sample, an unknown sample id) leaves the dataset as it was. Objects
 are written before the transaction (and removed again if it fails) and deleted only after it
 committed, so a failure never leaves a row without its file. See docs/api.md ("Sample edits").
+
+Concurrent edits of the same samples serialise: each write transaction holds the write lock
+from its first read (SQLite) and locks the labels it uses, then the samples it changes, in a
+stable order (PostgreSQL), so labels and status are always written from fresh rows and a
+sample deleted meanwhile is a 404 (docs/architecture.md, "Integrity").
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import io
 import logging
 import re
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -43,7 +48,13 @@ from labelarts.schemas.samples import (
     UploadSampleIn,
     UploadSamplesRequest,
 )
-from labelarts.services.labels import default_label_type, label_names_stay_unique, label_to_dict, new_labels
+from labelarts.services.labels import (
+    default_label_type,
+    label_names_stay_unique,
+    label_to_dict,
+    new_labels,
+    share_labels,
+)
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import (
     AUTO,
@@ -53,11 +64,13 @@ from labelarts.services.samples.records import (
     SAMPLE_TYPE,
     LabelInput,
     bump_data_version,
+    lock_samples,
     new_sample,
     set_sample_labels,
 )
 from labelarts.services.samples.sources import SampleFiles, unshared_sources
 from labelarts.storage.db import Database
+from labelarts.storage.db.dialect import chunked
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
 from labelarts.storage.objects import ObjectStore
 
@@ -71,7 +84,6 @@ UPLOAD_MAX_PIXELS = 150_000_000
 """Largest image (width x height, read from its header) an upload accepts."""
 MAX_LABELS_PER_REQUEST = 10_000
 SEARCH_VALUES_LIMIT = 1_000
-_CHUNK = 500
 _MAX_KEY_NAME_BYTES = 200
 _IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
 _EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp"}
@@ -79,11 +91,6 @@ _DEPTH = {"1": 1, "L": 1, "P": 3, "I": 1, "F": 1, "I;16": 1, "LA": 2, "RGBA": 4,
 _CODECS = {"UTF-8": "utf-8", "GBK": "gbk", "GB2312": "gb2312"}
 _WHITESPACE = re.compile(r"\s+")
 T = TypeVar("T")
-
-
-def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def decode_base64(text: str) -> bytes:
@@ -160,13 +167,12 @@ def resolve_labels(
     """Turn request labels into :class:`LabelInput` s, creating the dataset labels they name.
 
     A label the dataset has keeps its type (a different explicit ``type`` is a 400); a new one
-    gets the given type or the dataset's default label type.
+    gets the given type or the dataset's default label type. The labels stay locked until the
+    transaction ends (:func:`~labelarts.services.labels.share_labels`): call it before locking
+    samples.
     """
     names = sorted({label.name for labels in per_sample for label in labels if label.name})
-    known: dict[str, int] = {}
-    for chunk in _chunks(names):
-        query = select(Label.name, Label.type).where(Label.dataset_id == dataset.id, Label.name.in_(chunk))
-        known.update((name, label_type) for name, label_type in session.execute(query))
+    known = share_labels(session, dataset.id, names)
     created: dict[str, int] = {}
     result: list[list[LabelInput]] = []
     for i, labels in enumerate(per_sample):
@@ -255,7 +261,7 @@ class SampleEditService:
                 written.append(sample.key)
 
             def write() -> tuple[list[dict[str, Any]], list[str]]:
-                with label_names_stay_unique(), self._db.session() as session:
+                with label_names_stay_unique(), self._db.session(write=True) as session:
                     dataset = get_owned_dataset(session, project_id, dataset_id)
                     done = self._insert(session, dataset, prepared, request.final_annotation, labeler)
                     bump_data_version(session, dataset.id)
@@ -331,15 +337,6 @@ class SampleEditService:
         final: bool,
         labeler: str,
     ) -> tuple[list[dict[str, Any]], list[str]]:
-        seen: dict[tuple[str, str], Sample] = {}
-        hashes = sorted({p.content_hash for p in prepared})
-        for chunk in _chunks(hashes):
-            for row in session.execute(
-                select(Sample)
-                .where(Sample.dataset_id == dataset.id, Sample.content_hash.in_(chunk))
-                .order_by(Sample.sample_time, Sample.id)
-            ).scalars():
-                seen.setdefault((row.sample_name, row.content_hash or ""), row)
         labels = resolve_labels(
             session,
             dataset,
@@ -347,6 +344,19 @@ class SampleEditService:
             lambda i: f"samples[{i}]",
             annotated_by=BY_HUMAN if final else BY_AUTO,
         )
+        # Samples with the same bytes already in the dataset are updated, not duplicated: find
+        # them, then lock them (id order) before changing their labels.
+        same_bytes: list[str] = []
+        for chunk in chunked(sorted({p.content_hash for p in prepared})):
+            same_bytes.extend(
+                session.execute(
+                    select(Sample.id).where(Sample.dataset_id == dataset.id, Sample.content_hash.in_(chunk))
+                ).scalars()
+            )
+        seen: dict[tuple[str, str], Sample] = {}
+        locked = lock_samples(session, dataset.id, same_bytes)
+        for row in sorted(locked.values(), key=lambda s: (s.sample_time, s.id)):
+            seen.setdefault((row.sample_name, row.content_hash or ""), row)
         results: list[dict[str, Any]] = []
         unused: list[str] = []
         now = now_ms()
@@ -390,18 +400,14 @@ class SampleEditService:
         thumbnails are always deleted.
         """
         ids = list(dict.fromkeys(request.samples or []))
-        with self._db.session() as session:
+        with self._db.session(write=True) as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             if not ids:
                 raise ValidationFailedError("samples must list at least one sample id.")
-            rows: list[tuple[str, str, str]] = []
-            for chunk in _chunks(ids):
-                query = select(Sample.id, Sample.source_kind, Sample.source_key).where(
-                    Sample.dataset_id == dataset.id, Sample.id.in_(chunk)
-                )
-                rows.extend((sample_id, kind, key) for sample_id, kind, key in session.execute(query))
-            _require_all(ids, {row[0] for row in rows})
-            for chunk in _chunks(ids):
+            found = lock_samples(session, dataset.id, ids)
+            _require_all(ids, set(found))
+            rows = [(s.id, s.source_kind, s.source_key) for s in found.values()]
+            for chunk in chunked(ids):
                 session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(chunk)))
                 session.execute(delete(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(chunk)))
             sources = unshared_sources(session, rows) if request.delete_source else []
@@ -438,16 +444,13 @@ class SampleEditService:
     def _update(
         self, project_id: str, dataset_id: str, items: Sequence[UpdateSampleIn], ids: Sequence[str], who: str
     ) -> None:
-        with label_names_stay_unique(), self._db.session() as session:
+        with label_names_stay_unique(), self._db.session(write=True) as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
-            samples: dict[str, Sample] = {}
-            for chunk in _chunks(ids):
-                samples.update(
-                    (s.id, s)
-                    for s in session.execute(
-                        select(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(chunk))
-                    ).scalars()
-                )
+            # Labels first, then samples: the lock order of every writer (no deadlock cycles).
+            labels = resolve_labels(
+                session, dataset, [item.labels or [] for item in items], lambda i: f"samples[{i}]"
+            )
+            samples = lock_samples(session, dataset.id, ids)
             _require_all(ids, set(samples))
             for i, item in enumerate(items):
                 sample = samples[ids[i]]
@@ -456,9 +459,6 @@ class SampleEditService:
                         f"samples[{i}].sample_type is {item.sample_type}, but the sample's type is "
                         f"{sample.sample_type}."
                     )
-            labels = resolve_labels(
-                session, dataset, [item.labels or [] for item in items], lambda i: f"samples[{i}]"
-            )
             for i, item in enumerate(items):
                 sample = samples[ids[i]]
                 set_sample_labels(session, sample, labels[i])

@@ -1,11 +1,44 @@
-"""Everything that differs between SQLite and PostgreSQL lives here."""
+"""Everything that differs between SQLite and PostgreSQL lives here.
+
+Two rules every statement follows (docs/architecture.md, "Integrity"):
+
+* **Bounded statements.** No statement binds a list whose length depends on the data or the
+  request: write it set-based (a subquery, ``EXISTS``), or bind the list :data:`IN_LIST_CHUNK`
+  values at a time with :func:`chunked`. SQLite refuses more than 32,766 variables per
+  statement and PostgreSQL more than 65,535 parameters.
+* **Serialised writers.** A unit of work that reads rows and then writes what it decided
+  holds the write lock from its first read: :func:`begin_write` (SQLite: ``BEGIN IMMEDIATE``)
+  and :func:`uses_row_locks` (PostgreSQL: ``SELECT ... FOR UPDATE``, taken in a stable order).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+IN_LIST_CHUNK: Final = 500
+"""The most values one statement binds in an ``IN`` list (a statement may bind a chunk a few
+times, e.g. ``IN`` and ``NOT IN``): far below both databases' caps, and still few round trips."""
+
+SQLITE_MAX_VARIABLES: Final = 32_766
+"""SQLite's own default cap on variables per statement. Distributions build it higher (Debian:
+250,000), so it is set on every connection: a statement that runs here runs on any build."""
+
+SQLITE_BUSY_TIMEOUT_S: Final = 30
+"""How long a SQLite writer waits for the write lock before giving up (then a 429, not a 500)."""
+
+# PostgreSQL SQLSTATEs that mean "lost a race for a lock", not "broken": deadlock_detected,
+# lock_not_available, serialization_failure.
+_PG_LOCK_STATES: Final = frozenset({"40P01", "55P03", "40001"})
+_SQLITE_BUSY_MESSAGES: Final = ("database is locked", "database table is locked", "database is busy")
 
 
 def is_sqlite(url: str) -> bool:
@@ -17,7 +50,7 @@ def make_engine(url: str) -> Engine:
     if is_sqlite(url):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
             pool_size=8,
             max_overflow=16,
         )
@@ -28,11 +61,53 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
             cur.close()
+            if isinstance(dbapi_conn, sqlite3.Connection):
+                dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, SQLITE_MAX_VARIABLES)
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def chunked(items: Iterable[T], size: int = IN_LIST_CHUNK) -> Iterator[list[T]]:
+    """``items`` in lists of at most ``size`` (the one way to bind a long list: a chunk at a time)."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def begin_write(session: Session) -> None:
+    """Make the session's transaction a writer from here on, before it reads what it will change.
+
+    SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock now (waiting up to the busy
+    timeout), so the reads that follow see the state the writes apply to, and a second writer
+    waits instead of deciding on stale rows. The driver otherwise starts a transaction only at
+    the first INSERT/UPDATE/DELETE, after the reads. Nothing to do when a write already opened
+    the transaction (it holds the lock). PostgreSQL: nothing; writers lock the rows they change
+    with ``SELECT ... FOR UPDATE`` (see :func:`uses_row_locks`).
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def uses_row_locks(session: Session) -> bool:
+    """Whether writers must lock rows with ``SELECT ... FOR UPDATE`` (PostgreSQL). On SQLite a
+    writer already holds the whole database (:func:`begin_write`), and FOR UPDATE does not exist."""
+    return session.connection().dialect.name != "sqlite"
+
+
+def is_lock_timeout(exc: DBAPIError) -> bool:
+    """Whether ``exc`` means the statement lost a race for a lock (SQLite's busy timeout ran out,
+    a PostgreSQL deadlock or lock timeout), as opposed to a broken statement."""
+    if getattr(exc.orig, "sqlstate", None) in _PG_LOCK_STATES:
+        return True
+    text = str(exc.orig).lower()
+    return any(message in text for message in _SQLITE_BUSY_MESSAGES)
 
 
 def is_unique_violation(exc: IntegrityError, constraint: str, table: str) -> bool:

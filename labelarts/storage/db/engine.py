@@ -9,9 +9,11 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from labelarts.storage.db.dialect import make_engine
+from labelarts.errors import BusyError
+from labelarts.storage.db.dialect import begin_write, is_lock_timeout, make_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Key of the PostgreSQL advisory lock held while migrating (any constant no one else uses).
@@ -37,9 +39,23 @@ class Database:
             command.upgrade(config, "head")
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """A unit of work. ``write``: it reads rows and then changes them, so it takes the write
+        lock before the first read (:func:`~labelarts.storage.db.dialect.begin_write`; rows it
+        changes on PostgreSQL are still locked with ``FOR UPDATE`` by the caller).
+
+        A lock wait that runs out (SQLite's busy timeout, a PostgreSQL deadlock) is a
+        :class:`~labelarts.errors.BusyError` (429, retryable), not a 500: nothing was written.
+        """
+        try:
+            with self._sessions() as session, session.begin():
+                if write:
+                    begin_write(session)
+                yield session
+        except DBAPIError as exc:
+            if is_lock_timeout(exc):
+                raise BusyError() from exc
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()

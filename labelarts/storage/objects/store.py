@@ -85,11 +85,18 @@ class FsspecObjectStore:
             self.fs.rm(path, recursive=True)
 
     def list(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix``, streamed one folder listing at a time (never the whole
+        tree in memory): a folder's objects sorted by name, then its sub-folders in name order."""
         base = self._path(prefix)
         if not self.fs.exists(base):
             return
-        for path in sorted(self.fs.find(base)):
-            yield path[len(self.root) + 1 :]
+        if self.fs.isfile(base):
+            yield base[len(self.root) + 1 :]
+            return
+        for folder, dirs, files in self.fs.walk(base):
+            dirs.sort()  # walk() descends in the order left in ``dirs``
+            for name in sorted(files):
+                yield f"{folder}/{name}"[len(self.root) + 1 :]
 
 
 def open_object_store(url: str) -> ObjectStore:
