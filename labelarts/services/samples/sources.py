@@ -59,6 +59,7 @@ from labelarts.services.paths import Grants, ProjectScope
 from labelarts.services.samples.presign import ACCESS_KEY_ID, SourceRef, SourceSigner
 from labelarts.services.samples.thumbnails import THUMBNAIL_PREFIX, ThumbnailCache
 from labelarts.storage.db import Database
+from labelarts.storage.db.dialect import chunked
 from labelarts.storage.db.models import Dataset, Sample
 from labelarts.storage.objects import ObjectStore
 
@@ -183,7 +184,6 @@ def hide_ungranted_paths(body: dict[str, Any], scope: ProjectScope) -> dict[str,
 
 
 SourceRow = tuple[str, str, str]  # (sample_id, source_kind, source_key)
-_CHUNK = 500
 
 
 def unshared_sources(session: Session, rows: Sequence[SourceRow]) -> list[tuple[str, str]]:
@@ -193,11 +193,8 @@ def unshared_sources(session: Session, rows: Sequence[SourceRow]) -> list[tuple[
     """
     wanted = sorted({(kind, key) for _id, kind, key in rows})
     still: set[tuple[str, str]] = set()
-    keys = [key for _kind, key in wanted]
-    for start in range(0, len(keys), _CHUNK):
-        query = select(Sample.source_kind, Sample.source_key).where(
-            Sample.source_key.in_(keys[start : start + _CHUNK])
-        )
+    for keys in chunked(key for _kind, key in wanted):
+        query = select(Sample.source_kind, Sample.source_key).where(Sample.source_key.in_(keys))
         still.update((kind, key) for kind, key in session.execute(query))
     return [source for source in wanted if source not in still]
 

@@ -1,0 +1,70 @@
+"""A lock wait that runs out is a retryable 429 ``BusyError``, never a 500 "database is locked"."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from labelarts.clock import now_ms
+from labelarts.errors import BusyError
+from labelarts.storage.db import Database, dialect
+from labelarts.storage.db.models import Project
+from tests.api import database_kind
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    database = Database(database_url)
+    database.migrate()
+    with database.session() as session:
+        session.add_all(Project(id=name * 32, name=name, create_time=now_ms()) for name in "ab")
+    return database
+
+
+@pytest.mark.skipif(database_kind() != "sqlite", reason="SQLite's busy timeout")
+def test_sqlite_writer_that_waits_past_the_busy_timeout_is_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 1)
+    database = Database(database_url)
+    database.migrate()
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with pytest.raises(BusyError), database.session(write=True) as session:
+            session.execute(text("SELECT 1")).all()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with database.session(write=True) as session:  # and goes through once the lock is free
+        session.add(Project(id="c" * 32, name="c", create_time=now_ms()))
+    database.dispose()
+
+
+@pytest.mark.skipif(database_kind() != "postgresql", reason="PostgreSQL's deadlock detector")
+def test_postgresql_writer_caught_in_a_lock_cycle_is_busy(db: Database) -> None:
+    both_locked_one = threading.Barrier(2, timeout=30)
+    outcomes: list[str] = []
+
+    def writer(first: str, second: str) -> None:
+        try:
+            with db.session(write=True) as session:
+                lock = "SELECT id FROM projects WHERE id = :id FOR UPDATE"
+                session.execute(text(lock), {"id": first * 32}).all()
+                both_locked_one.wait()
+                session.execute(text(lock), {"id": second * 32}).all()
+            outcomes.append("committed")
+        except BusyError:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=writer, args=pair) for pair in (("a", "b"), ("b", "a"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["busy", "committed"]
+    db.dispose()
