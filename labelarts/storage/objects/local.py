@@ -71,7 +71,9 @@ class LocalObjectStore:
         return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
 
     def list(self, prefix: str) -> Iterator[str]:
-        """Every object key under ``prefix`` (a folder) or equal to it, sorted; links skipped."""
+        """Every object key under ``prefix`` (a folder) or equal to it; links skipped. Streamed
+        one folder at a time, as :meth:`FsspecObjectStore.list`: a folder's objects sorted by
+        name, then its sub-folders in name order (never the whole tree in memory)."""
         parts = self._parts(prefix)
         base = "/".join(parts)
         try:
@@ -83,22 +85,25 @@ class LocalObjectStore:
             return
         except OSError:
             return
-        yield from sorted(self._walk(base))
+        yield from self._walk(base)
 
     def _walk(self, base: str) -> Iterator[str]:
         stack = [base]
         while stack:
             folder = stack.pop()
+            files: list[str] = []
+            folders: list[str] = []
             try:
                 with self.root.scandir(folder) as entries:
                     for entry in entries:
-                        rel = f"{folder}/{entry.name}"
                         if entry.is_dir(follow_symlinks=False):
-                            stack.append(rel)
+                            folders.append(entry.name)
                         elif entry.is_file(follow_symlinks=False):
-                            yield rel
+                            files.append(entry.name)
             except OSError:
                 continue
+            yield from (f"{folder}/{name}" for name in sorted(files))
+            stack.extend(f"{folder}/{name}" for name in sorted(folders, reverse=True))
 
     # --- writing --------------------------------------------------------------------------
 
