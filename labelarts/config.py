@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_serializer, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("labelarts-data")
@@ -56,6 +56,14 @@ class Grant:
                 "optionally followed by +delete"
             )
         return cls(path, None if spec == "*" else frozenset(spec.split(",")), delete=delete)
+
+    @property
+    def text(self) -> str:
+        """The grant as written (``Grant.parse(g.text) == g``): settings dump it so."""
+        if self.bare:
+            return self.path
+        projects = "*" if self.projects is None else ",".join(sorted(self.projects))
+        return f"{self.path}={projects}{DELETE_FLAG if self.delete else ''}"
 
     def opens_to(self, project_id: str, *, single_project: bool) -> bool:
         if self.bare:
@@ -244,10 +252,15 @@ class Settings(BaseSettings):
         if not isinstance(items, list | tuple):
             raise ValueError("expected a list of PATH[=PROJECTS] grants")
         return [
-            item if isinstance(item, Grant) else Grant.parse(os.fspath(item))
+            item if isinstance(item, Grant | dict) else Grant.parse(os.fspath(item))
             for item in items
             if not isinstance(item, str | os.PathLike) or os.fspath(item).strip()
         ]
+
+    @field_serializer("import_roots", "object_prefixes")
+    def _dump_grants(self, grants: list[Grant]) -> list[str]:
+        # Dumped as written, so settings round-trip (serve hands them to workers as env vars).
+        return [grant.text for grant in grants]
 
     @property
     def resolved_data_dir(self) -> Path:

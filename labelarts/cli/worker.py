@@ -14,7 +14,11 @@ from labelarts.logs import configure_logging
 def worker(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (default ./labelarts-data).")] = None,
     import_root: Annotated[
-        list[Path] | None, typer.Option(help="Folder datasets may import from; repeatable.")
+        list[str] | None,
+        typer.Option(help="Folder datasets may import from, granted as for serve --import-root; repeatable."),
+    ] = None,
+    object_prefix: Annotated[
+        list[str] | None, typer.Option(help="Object-store prefix granted as for serve --object-prefix.")
     ] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default SQLite).")] = None,
     tasks: Annotated[
@@ -28,7 +32,11 @@ def worker(
     from labelarts.worker import run_worker
 
     settings = local_settings(
-        data_dir=data_dir, import_roots=import_root or None, database_url=database_url, job_workers=tasks
+        data_dir=data_dir,
+        import_roots=import_root or None,
+        object_prefixes=object_prefix or None,
+        database_url=database_url,
+        job_workers=tasks,
     )
     configure_logging(settings.log_level)  # the API's format; "[-]": no request here
     run_worker(settings, parent_pid=parent_pid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,16 @@ def test_a_bare_grant_opens_only_while_one_project_exists() -> None:
     assert bare.opens_to("p1", single_project=True) and not bare.opens_to("p1", single_project=False)
     assert everyone.opens_to("p9", single_project=False)
     assert some.opens_to("p1", single_project=False) and not some.opens_to("p2", single_project=True)
+
+
+def test_settings_with_grants_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve hands its settings to worker processes as LABELARTS_* variables (labelarts/worker.py)."""
+    settings = Settings(import_roots=["/a=p2,p1+delete", "/b", "/c=*"], object_prefixes=["/=*"])
+    dumped = settings.model_dump(mode="json")
+    assert dumped["import_roots"] == ["/a=p1,p2+delete", "/b", "/c=*"]
+    assert Settings.model_validate(settings.model_dump()).import_roots == settings.import_roots
+    monkeypatch.setenv("LABELARTS_IMPORT_ROOTS", json.dumps(dumped["import_roots"]))
+    monkeypatch.setenv("LABELARTS_OBJECT_PREFIXES", json.dumps(dumped["object_prefixes"]))
+    again = Settings()
+    assert again.import_roots == settings.import_roots
+    assert again.object_prefixes == settings.object_prefixes
