@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import case, event, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from labelarts.clock import new_resource_id, now_ms
@@ -36,6 +36,8 @@ INTERRUPTED = ("ModelArts.4392", "Task interrupted: its worker stopped without f
 # The error of a task a worker stopped because it was shutting down.
 SHUT_DOWN = ("ModelArts.4393", "Task stopped: its worker shut down; run it again.")
 _RUNNING = (TaskStatus.RUNNING.value, TaskStatus.STOPPING.value)
+# The lease of a task run by its caller (run_here): no heartbeat renews it, so it is long.
+_HERE_LEASE_MS = 24 * 3600 * 1000
 _ACTIVE = [s.value for s in ACTIVE]
 
 
@@ -190,14 +192,14 @@ class TaskRunner:
         self, *, project_id: str, dataset_id: str, kind: str, config: dict[str, Any], owner: str = "here"
     ) -> TaskContext:
         """Create a task that is RUNNING at once, owned by the caller and run by no worker: the
-        context for a benchmark or test that drives a body's steps itself. Its lease lasts
-        until the task ends or the caller reports."""
+        context for a benchmark or test that drives a body's steps itself. Nothing renews its
+        lease, so it lasts a day."""
         task_id = new_resource_id()
         with self._db.session() as session:
             task = _new_task(task_id, project_id, dataset_id, kind, config)
             task.status = transition(task.status, TaskStatus.RUNNING)
             task.owner, task.start_time = owner, now_ms()
-            task.lease_expires_at = now_ms() + self.lease_ms
+            task.lease_expires_at = now_ms() + _HERE_LEASE_MS
             session.add(task)
         claimed = ClaimedTask(task_id, project_id, dataset_id, kind, config)
         return TaskContext(self, claimed, owner, threading.Event())
@@ -251,6 +253,11 @@ class TaskRunner:
 
     # --- while running ----------------------------------------------------------------------------
 
+    def _renewed(self, now: int) -> Any:
+        """The renewed lease: ``lease`` from now, never shorter than it was."""
+        renewed = now + self.lease_ms
+        return case((Task.lease_expires_at > renewed, Task.lease_expires_at), else_=renewed)
+
     def _take_owned(self, session: Session, task_id: str, owner: str) -> Task | None:
         """Lock the task if ``owner`` runs it (RUNNING or STOPPING) and renew its lease; the
         row, or None if it is not ``owner``'s any more."""
@@ -258,7 +265,7 @@ class TaskRunner:
         locked = session.execute(
             update(Task)
             .where(Task.id == task_id, Task.owner == owner, Task.status.in_(_RUNNING))
-            .values(lease_expires_at=now + self.lease_ms, update_time=now)
+            .values(lease_expires_at=self._renewed(now), update_time=now)
             .execution_options(synchronize_session=False)
         )
         if locked.rowcount != 1:  # type: ignore[attr-defined]
@@ -299,7 +306,7 @@ class TaskRunner:
             renewed = session.execute(
                 update(Task)
                 .where(Task.owner == owner, Task.status.in_(_RUNNING))
-                .values(lease_expires_at=now + self.lease_ms)
+                .values(lease_expires_at=self._renewed(now))
                 .execution_options(synchronize_session=False)
             )
             return int(renewed.rowcount)  # type: ignore[attr-defined]

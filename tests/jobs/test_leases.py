@@ -350,3 +350,19 @@ def test_a_failed_tasks_error_is_short_with_an_id_and_the_details_are_logged(
     error_id = row.error_msg.split("error id ")[1].split(")")[0]
     logged = [r for r in caplog.records if error_id in r.getMessage()]
     assert logged and logged[0].exc_info is not None and statement in str(logged[0].exc_info[1])
+
+
+def test_a_task_run_by_its_caller_keeps_its_long_lease_through_reports(
+    databases: tuple[Database, Database],
+) -> None:
+    """run_here (benchmarks, tests): no heartbeat renews it, and a report never shortens it."""
+    db_a, db_b = databases
+    runner = TaskRunner(db_a, lease_seconds=1)
+    ctx = runner.run_here(
+        project_id=PROJECT_A, dataset_id=make_dataset(db_a, PROJECT_A), kind="auto-label", config={}
+    )
+    ctx.report(0.5)
+    row = task_row(db_b, ctx.task_id)
+    assert row.status == TaskStatus.RUNNING
+    assert row.lease_expires_at is not None and row.lease_expires_at > row.update_time + 3600_000
+    assert TaskRunner(db_b).recover_expired() == []
