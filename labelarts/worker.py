@@ -18,8 +18,9 @@ import threading
 import time
 from types import FrameType
 
-from labelarts.config import Settings
+from labelarts.config import DELETE_FLAG, Grant, Settings
 from labelarts.container import build_services
+from labelarts.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,7 @@ _PARENT_CHECK_S = 0.5
 def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
     """Run queued tasks until SIGTERM/SIGINT (or, with ``parent_pid``, until that process is
     gone); then ask running tasks to stop and wait ``worker_shutdown_seconds`` for them."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s [worker %(process)d] %(message)s",
-        )
+    configure_logging(settings.log_level)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -58,15 +55,30 @@ def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
-    """The environment of a worker process: this one's, plus every setting that differs from
-    its default (flags of ``serve`` included). The secret stays out: the worker reads it from
-    the same data dir, or from the inherited ``LABELARTS_SECRET_KEY``."""
+    """The environment of a worker process: this one's, plus every setting given to this one
+    (flags of ``serve`` included), written as its ``LABELARTS_*`` variable. The secret stays
+    out: the worker reads it from the same data dir, or from the inherited variable."""
     env = dict(os.environ)
-    values = settings.model_dump(mode="json", exclude={"secret_key"}, exclude_defaults=True)
-    for name, value in values.items():
-        env[f"LABELARTS_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    for name in sorted(settings.model_fields_set - {"secret_key"}):
+        env[f"LABELARTS_{name.upper()}"] = _env_value(getattr(settings, name))
     env["LABELARTS_DATA_DIR"] = str(settings.resolved_data_dir)
     return env
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return json.dumps([_grant_text(item) if isinstance(item, Grant) else str(item) for item in value])
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _grant_text(grant: Grant) -> str:
+    """A grant as ``Grant.parse`` reads it (``PATH``, ``PATH=*``, ``PATH=P1,P2``, ``+delete``)."""
+    if grant.bare:
+        return grant.path
+    projects = "*" if grant.projects is None else ",".join(sorted(grant.projects))
+    return f"{grant.path}={projects}{DELETE_FLAG if grant.delete else ''}"
 
 
 class WorkerProcesses:
