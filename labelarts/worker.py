@@ -18,7 +18,7 @@ import threading
 import time
 from types import FrameType
 
-from labelarts.config import DELETE_FLAG, Grant, Settings
+from labelarts.config import Grant, Settings
 from labelarts.container import build_services
 from labelarts.logs import configure_logging
 
@@ -67,18 +67,10 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 
 def _env_value(value: object) -> str:
     if isinstance(value, list | tuple):
-        return json.dumps([_grant_text(item) if isinstance(item, Grant) else str(item) for item in value])
+        return json.dumps([item.text if isinstance(item, Grant) else str(item) for item in value])
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
-
-
-def _grant_text(grant: Grant) -> str:
-    """A grant as ``Grant.parse`` reads it (``PATH``, ``PATH=*``, ``PATH=P1,P2``, ``+delete``)."""
-    if grant.bare:
-        return grant.path
-    projects = "*" if grant.projects is None else ",".join(sorted(grant.projects))
-    return f"{grant.path}={projects}{DELETE_FLAG if grant.delete else ''}"
 
 
 class WorkerProcesses:
