@@ -24,7 +24,7 @@ nothing being written. A request that fails (the old single transaction on SQLit
 is locked" after 30 s) is counted.
 
     python -m benchmarks.bench_autolabel_memory rss --sizes 100000,1000000
-    python -m benchmarks.bench_autolabel_memory wait --size 100000 --databases sqlite,postgresql
+    python -m benchmarks.bench_autolabel_memory wait --size 50000 --labeled 200 --databases sqlite,postgresql
 """
 
 from __future__ import annotations
