@@ -324,13 +324,11 @@ class DatasetService:
     def _update(self, project_id: str, dataset_id: str, request: UpdateDatasetRequest) -> None:
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
-            if request.dataset_name is not None and request.dataset_name != dataset.name:
-                self._check_unique_name(session, project_id, request.dataset_name, except_id=dataset.id)
-                dataset.name = request.dataset_name
-            if request.description is not None:
-                dataset.description = request.description
             if request.current_version_id is not None:
                 raise BadRequestError("Dataset version does not exist.", error_code="ModelArts.4353")
+            # Labels first, the dataset row last: the lock order every writer follows (labels,
+            # samples, dataset; docs/architecture.md "Integrity"). Changing the name first would
+            # lock the dataset row before the labels and could deadlock with a sample edit.
             if request.add_labels:
                 new_labels(session, dataset, request.add_labels)
             for label in request.update_labels or []:
@@ -341,6 +339,11 @@ class DatasetService:
                     for x in request.delete_labels
                 ]
                 delete_label_rows(session, dataset, rows, DeletePolicy(False, False))
+            if request.dataset_name is not None and request.dataset_name != dataset.name:
+                self._check_unique_name(session, project_id, request.dataset_name, except_id=dataset.id)
+                dataset.name = request.dataset_name
+            if request.description is not None:
+                dataset.description = request.description
             dataset.update_time = now_ms()
 
     def delete(self, project_id: str, dataset_id: str) -> None:
