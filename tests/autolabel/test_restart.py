@@ -21,7 +21,8 @@ from sqlalchemy import create_engine, text
 
 from labelarts.client import SdkHmacAuth
 from tests.autolabel import picture, upload, wait_for_task
-from tests.cli import cli_env, free_port, labelarts_executable
+from tests.cli import cli_env, free_port
+from tests.processes import running
 
 
 @contextmanager
@@ -34,28 +35,9 @@ def server(data_dir: Path, port: int, database_url: str, log: Path) -> Iterator[
         # A killed worker's task is recovered this long after its last heartbeat.
         LABELARTS_TASK_LEASE_SECONDS="3",
     )
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [labelarts_executable(), "serve", "--data-dir", str(data_dir), "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    args = ["serve", "--data-dir", str(data_dir), "--port", str(port)]
+    with running(args, env, log, health_url=f"http://127.0.0.1:{port}") as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
 
 
 class _Tenant:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import stat
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +13,8 @@ import httpx
 import pytest
 
 from labelarts.client import SdkHmacAuth
-from tests.cli import cli_env, free_port, labelarts_executable
+from tests.cli import cli_env, free_port
+from tests.processes import running
 
 INITIAL_CREDENTIALS = "initial-credentials.json"
 
@@ -28,28 +27,9 @@ def serving(args: list[str], env: dict[str, str], log_dir: Path) -> Iterator[Pat
     """
     port = int(env.get("LABELARTS_PORT") or args[args.index("--port") + 1])
     stdout_path, stderr_path = log_dir / "serve.out", log_dir / "serve.err"
-    with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
-        proc = subprocess.Popen(
-            [labelarts_executable(), "serve", *args], env=env, stdout=stdout, stderr=stderr
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"serve exited {proc.returncode}: {stderr_path.read_text()}"
-            assert time.monotonic() < deadline, f"serve did not answer: {stderr_path.read_text()}"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    health_url = f"http://127.0.0.1:{port}"
+    with running(["serve", *args], env, stdout_path, stderr_log=stderr_path, health_url=health_url) as proc:
         yield stdout_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     # uvicorn re-raises the signal once it has shut down cleanly (exit 0 before 0.29).
     assert proc.returncode in (0, -signal.SIGTERM), stderr_path.read_text()
     assert "Application shutdown complete" in stderr_path.read_text()

@@ -23,7 +23,8 @@ from sqlalchemy import create_engine, func, select
 
 from labelarts.client import SdkHmacAuth
 from labelarts.storage.db.models import Sample, Task
-from tests.cli import cli_env, free_port, labelarts_executable
+from tests.cli import cli_env, free_port
+from tests.processes import running
 
 FILES = 5000
 LEASE_SECONDS = "3"
@@ -40,23 +41,8 @@ def serving(
         LABELARTS_WORKER_SHUTDOWN_SECONDS=str(SHUTDOWN_SECONDS),
     )
     args = ["serve", "--data-dir", str(data_dir), "--port", str(port), "--import-root", str(root), *extra]
-    with log.open("ab") as out:
-        proc = subprocess.Popen([labelarts_executable(), *args], env=env, stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with running(args, env, log, health_url=f"http://127.0.0.1:{port}") as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
 
 
 class Client:

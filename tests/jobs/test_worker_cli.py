@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import logging
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,10 +13,11 @@ import pytest
 from PIL import Image
 
 from labelarts.storage.db.models import Task
-from tests.cli import cli_env, free_port, labelarts_executable
+from tests.cli import cli_env, free_port
 from tests.conftest import LiveServer, Tenant, assert_error
 from tests.jobs import wait_until
 from tests.jobs.test_processes import Client, serving, wait_for
+from tests.processes import running
 
 
 def write_images(folder: Path, count: int) -> None:
@@ -49,25 +49,18 @@ def test_a_separate_worker_runs_the_tasks_of_a_server_without_workers(
         dataset_id, task_id = created["dataset_id"], created["import_task_id"]
         assert client.get(f"/datasets/{dataset_id}")["status"] == 8  # queued: importing
         worker_log = tmp_path / "worker.log"
-        with worker_log.open("wb") as out:
-            worker = subprocess.Popen(
-                [
-                    labelarts_executable(),
-                    "worker",
-                    "--data-dir",
-                    str(data_dir),
-                    "--database-url",
-                    database_url,
-                    "--import-root",
-                    str(root),
-                    "--tasks",
-                    "1",
-                ],
-                env=cli_env(),
-                stdout=out,
-                stderr=out,
-            )
-        try:
+        worker_args = [
+            "worker",
+            "--data-dir",
+            str(data_dir),
+            "--database-url",
+            database_url,
+            "--import-root",
+            str(root),
+            "--tasks",
+            "1",
+        ]
+        with running(worker_args, cli_env(), worker_log) as worker:
             task = wait_for(
                 client,
                 f"/datasets/{dataset_id}/import-tasks/{task_id}",
@@ -80,10 +73,6 @@ def test_a_separate_worker_runs_the_tasks_of_a_server_without_workers(
             assert detail["status"] == 1 and detail["total_sample_count"] == 3
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(30) == 0, worker_log.read_text()
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
 
 
 def test_deleting_a_dataset_mid_import_stops_its_task_cleanly(

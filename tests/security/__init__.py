@@ -70,6 +70,11 @@ class RaceTally:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
+def seen(**at_least: int) -> Callable[[RaceTally], bool]:
+    """An ``enough`` for ``race``: each named outcome seen at least so many times."""
+    return lambda tally: all(tally.outcomes.get(name, 0) >= count for name, count in at_least.items())
+
+
 def race(
     attempt: Callable[[], str],
     *,

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tests.cli import cli_env, free_port, labelarts_executable
+from tests.cli import cli_env, free_port
+from tests.processes import running
 
 
 @dataclass
@@ -39,30 +37,7 @@ def serve(tmp_path: Path, database_url: str, **settings: str) -> Iterator[Served
         LABELARTS_DATABASE_URL=database_url,
         **{f"LABELARTS_{name.upper()}": value for name, value in settings.items()},
     )
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [labelarts_executable(), "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    args = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
+    with running(args, env, tmp_path / "serve.log", health_url=url) as process:
         yield Served(url, port, process, data_dir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()

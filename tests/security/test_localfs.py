@@ -12,7 +12,7 @@ import pytest
 from labelarts.errors import InvalidPathError, PathNotFoundError
 from labelarts.storage.localfs import OPENAT2, WALK, LocalRoot, openat2_available, path_error
 from labelarts.storage.objects import LocalObjectStore
-from tests.security import CANARY, Flipper, RaceTally, race
+from tests.security import CANARY, Flipper, race, seen
 
 MODES = [WALK, pytest.param(OPENAT2, marks=pytest.mark.skipif(not openat2_available(), reason="no openat2"))]
 
@@ -110,10 +110,6 @@ def test_path_errors_are_400s(code: int, error: type[Exception], reason: str) ->
     assert reason in found.message and "/secret" not in found.message
 
 
-def saw_both(tally: RaceTally) -> bool:
-    return tally.outcomes.get("inside", 0) >= 20 and tally.outcomes.get("refused", 0) >= 20
-
-
 def test_a_parent_flipped_to_a_link_never_lets_a_byte_out(tree: tuple[Path, Path], mode: str) -> None:
     root, outside = tree
     local = LocalRoot(root, mode=mode)
@@ -126,7 +122,12 @@ def test_a_parent_flipped_to_a_link_never_lets_a_byte_out(tree: tuple[Path, Path
         assert data == b"inside", data
         return "inside"
 
-    tally = race(attempt, flipper=Flipper(root / "sub", outside), max_attempts=20_000, enough=saw_both)
+    tally = race(
+        attempt,
+        flipper=Flipper(root / "sub", outside),
+        max_attempts=20_000,
+        enough=seen(inside=20, refused=20),
+    )
     assert tally.outcomes.get("refused", 0) > 0, tally  # the race really took place
 
 
@@ -149,7 +150,7 @@ def test_a_delete_through_a_flipping_parent_never_deletes_outside(tree: tuple[Pa
         attempt,
         flipper=Flipper(root / "sub", outside),
         max_attempts=5_000,
-        enough=lambda t: t.outcomes.get("deleted", 0) >= 20 and t.outcomes.get("refused", 0) >= 20,
+        enough=seen(deleted=20, refused=20),
     )
     os.close(real_sub)
     assert victim.read_bytes() == CANARY

@@ -27,7 +27,7 @@ from tests.api import World, shared_world, unique_name, wait_for_import
 from tests.conftest import create_dataset
 from tests.imports import create, manifest_text
 from tests.samples import insert_sample
-from tests.security import CANARY, Flipper, RaceTally, race
+from tests.security import CANARY, Flipper, RaceTally, race, seen
 
 INSIDE = b"inside-the-root-" * 4
 
@@ -71,10 +71,6 @@ def staged(world: World, files: dict[str, bytes]) -> Path:
     return base
 
 
-def saw(outcome: str, at_least: int) -> object:
-    return lambda tally: tally.outcomes.get(outcome, 0) >= at_least and tally.outcomes.get("ok", 0) >= 1
-
-
 def check(tally: RaceTally, raced: str = "refused") -> None:
     assert tally.outcomes.get(raced, 0) > 0, tally  # the link was really met: the race took place
 
@@ -105,7 +101,7 @@ def test_presigned_originals_never_serve_the_server_secret(world: World) -> None
             attempt,
             flipper=Flipper(base / "sub", world.data_dir),
             max_attempts=400,
-            enough=lambda t: t.outcomes.get("refused", 0) >= 20 and t.outcomes.get("ok", 0) >= 20,
+            enough=seen(refused=20, ok=20),
         )
     check(tally)
 
@@ -135,7 +131,7 @@ def test_thumbnails_never_render_a_file_from_outside(world: World) -> None:
             attempt,
             flipper=Flipper(base / "sub", outside_of(world)),
             max_attempts=300,
-            enough=lambda t: t.outcomes.get("refused", 0) >= 10 and t.outcomes.get("ok", 0) >= 10,
+            enough=seen(refused=10, ok=10),
         )
     check(tally)
 
@@ -162,7 +158,7 @@ def test_the_auto_label_reader_never_reads_from_outside(world: World) -> None:
         attempt,
         flipper=Flipper(base / "sub", world.data_dir),
         max_attempts=5_000,
-        enough=lambda t: t.outcomes.get("refused", 0) >= 20 and t.outcomes.get("ok", 0) >= 20,
+        enough=seen(refused=20, ok=20),
     )
     check(tally)
 
@@ -209,7 +205,7 @@ def test_imports_never_take_a_file_from_outside(world: World, how: str) -> None:
         attempt,
         flipper=Flipper(base / "sub", outside_of(world)),
         max_attempts=25,
-        enough=lambda t: t.outcomes.get("refused", 0) >= 3,
+        enough=seen(refused=3),
     )
     check(tally)
 
@@ -243,7 +239,7 @@ def test_delete_source_never_deletes_outside(world: World) -> None:
             attempt,
             flipper=Flipper(base / "sub", outside_of(world)),
             max_attempts=300,
-            enough=lambda t: t.outcomes.get("refused", 0) >= 5 and t.outcomes.get("ok", 0) >= 5,
+            enough=seen(refused=5, ok=5),
         )
     finally:
         os.close(real_sub)

@@ -20,9 +20,15 @@ def _dataset_body(name: str) -> bytes:
 
 
 def _signed_headers(
-    server: LiveServer, tenant: Tenant, path: str, body: bytes, extra: dict[str, str] | None = None
+    server: LiveServer,
+    tenant: Tenant,
+    path: str,
+    body: bytes,
+    extra: dict[str, str] | None = None,
+    method: str = "POST",
 ) -> dict[str, str]:
-    """Headers and Authorization for ``POST path`` with ``body``, as the Huawei SDK signs them."""
+    """Headers and Authorization for ``METHOD path`` with ``body``, as the Huawei SDK signs them
+    (``extra`` adds headers or replaces the defaults)."""
     headers = {
         "Host": server.url.removeprefix("http://"),
         "Content-Type": "application/json",
@@ -34,7 +40,7 @@ def _signed_headers(
     headers["Authorization"] = signing.sign_headers(
         access_key=tenant.creds.access_key,
         secret_key=tenant.creds.secret_key,
-        method="POST",
+        method=method,
         path=path,
         raw_query="",
         headers=headers,
@@ -97,22 +103,8 @@ def test_unsigned_payload_on_an_empty_body_is_the_empty_hash(live_server: LiveSe
     # The SDK adds UNSIGNED-PAYLOAD for any non-JSON Content-Type, also on a GET, and then
     # signs the empty body's hash: that must keep working.
     path = tenant.v2("/datasets")
-    headers = {
-        "Host": live_server.url.removeprefix("http://"),
-        "Content-Type": "text/plain",
-        "X-Sdk-Content-Sha256": "UNSIGNED-PAYLOAD",
-        "X-Project-Id": tenant.project_id,
-        "X-Sdk-Date": signing.format_sdk_date(datetime.now(UTC)),
-    }
-    headers["Authorization"] = signing.sign_headers(
-        access_key=tenant.creds.access_key,
-        secret_key=tenant.creds.secret_key,
-        method="GET",
-        path=path,
-        raw_query="",
-        headers=headers,
-        body=b"",
-    )
+    unsigned = {"Content-Type": "text/plain", "X-Sdk-Content-Sha256": "UNSIGNED-PAYLOAD"}
+    headers = _signed_headers(live_server, tenant, path, b"", unsigned, method="GET")
     response = httpx.get(f"{live_server.url}{path}", headers=headers)
     assert response.status_code == 200, response.text
 
