@@ -26,7 +26,13 @@ from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import UNLABELED, bump_data_version
 from labelarts.services.samples.sources import SampleFiles, SourceRow, unshared_sources
 from labelarts.storage.db import Database
-from labelarts.storage.db.dialect import begin_write, chunked, is_unique_violation, uses_row_locks
+from labelarts.storage.db.dialect import (
+    begin_write,
+    chunked,
+    is_unique_violation,
+    lock_rows_in_order,
+    uses_row_locks,
+)
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
 
 RENAME_KEY = "@modelarts:rename_to"
@@ -270,19 +276,7 @@ def delete_label_rows(
 def lock_labels(session: Session, dataset_id: str, names: Sequence[str]) -> dict[str, Label]:
     """The dataset's labels with these names, read fresh and (PostgreSQL) locked ``FOR
     UPDATE`` in name order until the transaction ends."""
-    found: dict[str, Label] = {}
-    locking = uses_row_locks(session)
-    for chunk in chunked(sorted(set(names))):
-        query = (
-            select(Label)
-            .where(Label.dataset_id == dataset_id, Label.name.in_(chunk))
-            .order_by(Label.name)
-            .execution_options(populate_existing=True)
-        )
-        if locking:
-            query = query.with_for_update()
-        found.update((label.name, label) for label in session.execute(query).scalars())
-    return found
+    return lock_rows_in_order(session, Label, Label.name, names, Label.dataset_id == dataset_id)
 
 
 def lock_label_holders(session: Session, dataset_id: str, names: Sequence[str]) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from labelarts.clock import new_resource_id, now_ms
-from labelarts.storage.db.dialect import chunked, uses_row_locks
+from labelarts.storage.db.dialect import chunked, lock_rows_in_order
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
 UNLABELED, MANUAL, AUTO = "UN_ANNOTATION", "MANUAL_ANNOTATION", "AUTO_ANNOTATION"
@@ -53,19 +53,7 @@ def lock_samples(session: Session, dataset_id: str, sample_ids: Iterable[str]) -
     overlapping samples queue instead of deadlocking (docs/architecture.md, "Integrity"). A
     sample deleted by a writer that committed while this one waited is simply absent.
     """
-    found: dict[str, Sample] = {}
-    locking = uses_row_locks(session)
-    for chunk in chunked(sorted(set(sample_ids))):
-        query = (
-            select(Sample)
-            .where(Sample.dataset_id == dataset_id, Sample.id.in_(chunk))
-            .order_by(Sample.id)
-            .execution_options(populate_existing=True)
-        )
-        if locking:
-            query = query.with_for_update()
-        found.update((sample.id, sample) for sample in session.execute(query).scalars())
-    return found
+    return lock_rows_in_order(session, Sample, Sample.id, sample_ids, Sample.dataset_id == dataset_id)
 
 
 def new_sample(

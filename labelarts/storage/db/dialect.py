@@ -18,11 +18,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 IN_LIST_CHUNK: Final = 500
 """The most values one statement binds in an ``IN`` list (a statement may bind a chunk a few
@@ -99,6 +100,28 @@ def uses_row_locks(session: Session) -> bool:
     """Whether writers must lock rows with ``SELECT ... FOR UPDATE`` (PostgreSQL). On SQLite a
     writer already holds the whole database (:func:`begin_write`), and FOR UPDATE does not exist."""
     return session.connection().dialect.name != "sqlite"
+
+
+def lock_rows_in_order(
+    session: Session, model: type[R], key: Any, keys: Iterable[Any], *where: Any
+) -> dict[Any, R]:
+    """The rows of ``model`` whose ``key`` column is one of ``keys`` (and match ``where``), read
+    fresh, a chunk at a time, and on PostgreSQL locked ``FOR UPDATE`` in key order until the
+    transaction ends: writers that lock overlapping rows in one order queue instead of
+    deadlocking. Absent keys are left out."""
+    found: dict[Any, R] = {}
+    locking = uses_row_locks(session)
+    for chunk in chunked(sorted(set(keys))):
+        query = (
+            select(model)
+            .where(*where, key.in_(chunk))
+            .order_by(key)
+            .execution_options(populate_existing=True)
+        )
+        if locking:
+            query = query.with_for_update()
+        found.update((getattr(row, key.key), row) for row in session.execute(query).scalars())
+    return found
 
 
 def is_lock_timeout(exc: DBAPIError) -> bool:
