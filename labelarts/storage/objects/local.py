@@ -17,7 +17,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -108,7 +108,13 @@ class LocalObjectStore:
     # --- writing --------------------------------------------------------------------------
 
     def put(self, key: str, data: bytes) -> None:
+        self.put_stream(key, (data,))
+
+    def put_stream(self, key: str, chunks: Iterable[bytes]) -> int:
+        """Write ``chunks`` to a temporary name beside ``key``, renamed into place once
+        complete (nothing half written is ever found at ``key``); the bytes written."""
         parts = self._parts(key)
+        written = 0
         with self.root.opened() as root_fd:
             parent = self._make_dirs(root_fd, parts[:-1])
         try:
@@ -116,7 +122,9 @@ class LocalObjectStore:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=parent)
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
+                    for chunk in chunks:
+                        fh.write(chunk)
+                        written += len(chunk)
                 os.replace(temporary, parts[-1], src_dir_fd=parent, dst_dir_fd=parent)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -124,6 +132,7 @@ class LocalObjectStore:
                 raise
         finally:
             os.close(parent)
+        return written
 
     @staticmethod
     def _make_dirs(root_fd: int, names: Sequence[str]) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator
+import secrets
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -14,6 +15,12 @@ from labelarts.errors import InvalidPathError
 
 class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
+
+    def put_stream(self, key: str, chunks: Iterable[bytes]) -> int:
+        """Write the object from ``chunks`` (never all held at once) under a temporary name,
+        renamed to ``key`` once complete: a write that fails or is interrupted leaves no
+        object at ``key`` that looks whole. Returns the number of bytes written."""
+        ...
 
     def get(self, key: str) -> bytes: ...
 
@@ -59,6 +66,24 @@ class FsspecObjectStore:
         self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
         with self.fs.open(path, "wb") as fh:
             fh.write(data)
+
+    def put_stream(self, key: str, chunks: Iterable[bytes]) -> int:
+        path = self._path(key)
+        folder, name = posixpath.split(path)
+        self.fs.makedirs(folder, exist_ok=True)
+        temporary = f"{folder}/.{name}.{secrets.token_hex(6)}.tmp"
+        written = 0
+        try:
+            with self.fs.open(temporary, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+                    written += len(chunk)
+            self.fs.mv(temporary, path)
+        except BaseException:
+            if self.fs.exists(temporary):
+                self.fs.rm(temporary)
+            raise
+        return written
 
     def get(self, key: str) -> bytes:
         with self.fs.open(self._path(key), "rb") as fh:
