@@ -22,6 +22,7 @@ from labelarts.api.routes import (
     labels,
     sample_edits,
     samples,
+    sync,
     tasks,
 )
 from labelarts.config import Settings
@@ -60,7 +61,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
-    modules = (health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files)
+    modules = (health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files, sync)
     for module in modules:
         app.include_router(module.router)
     app.add_middleware(

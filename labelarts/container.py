@@ -20,6 +20,7 @@ from labelarts.services.samples.presign import SourceSigner
 from labelarts.services.samples.query import SampleListService
 from labelarts.services.samples.sources import LocalFiles, SampleFiles, SampleSourceService
 from labelarts.services.samples.thumbnails import ThumbnailCache
+from labelarts.services.sync import SYNC_KIND, SyncService
 from labelarts.services.users import UserService
 from labelarts.storage.db import Database
 from labelarts.storage.objects import ObjectStore, open_object_store
@@ -42,12 +43,17 @@ class Services:
     sample_edits: SampleEditService
     sample_list: SampleListService
     autolabel: AutoLabelService
+    sync: SyncService
     worker: Worker | None = None
 
     @property
     def task_handlers(self) -> dict[str, TaskHandler]:
         """Task kind -> the body that runs it from the task's row (what a worker runs)."""
-        return {IMPORT_KIND: self.imports.run_task, AUTO_LABEL_KIND: self.autolabel.run_task}
+        return {
+            IMPORT_KIND: self.imports.run_task,
+            AUTO_LABEL_KIND: self.autolabel.run_task,
+            SYNC_KIND: self.sync.run_task,
+        }
 
     def start_worker(self) -> Worker:
         """Run queued tasks in this process, ``job_workers`` at once."""
@@ -112,6 +118,7 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         sample_edits=SampleEditService(db, objects, sample_files),
         sample_list=SampleListService(db, grants),
         autolabel=AutoLabelService(db, tasks, sources, settings),
+        sync=SyncService(db, tasks, grants, objects, sample_files),
     )
     if run_tasks:
         services.start_worker()

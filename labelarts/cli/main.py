@@ -9,6 +9,7 @@ import typer
 
 from labelarts import __version__
 from labelarts.cli import autolabel, datasets, labels, users
+from labelarts.cli import sync as sync_cli
 from labelarts.cli._common import state
 from labelarts.cli.serve import serve
 from labelarts.cli.worker import worker
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.command("worker")(worker)
+app.command("sync")(sync_cli.sync)
 app.add_typer(users.app, name="user")
 app.add_typer(datasets.app, name="dataset")
 app.add_typer(labels.app, name="label")

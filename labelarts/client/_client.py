@@ -140,6 +140,48 @@ class LabelArtsClient:
         result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/import-tasks/{task_id}")
         return result
 
+    # --- data-source sync and monitoring ---------------------------------------------------
+    def sync_data(self, dataset_id: str) -> dict[str, Any]:
+        """Start a sync of the dataset with its data source; ``{"task_id": ...}``."""
+        result: dict[str, Any] = self.request("POST", f"/datasets/{dataset_id}/sync-data")
+        return result
+
+    def get_sync_status(self, dataset_id: str) -> dict[str, Any]:
+        """The latest sync's status and counts (``status`` ``NOT_EXIST`` if none ran)."""
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/sync-data/status")
+        return result
+
+    def wait_for_sync(
+        self,
+        dataset_id: str,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll the sync status until it is COMPLETED, FAILED or NOT_EXIST and return it;
+        TimeoutError after ``timeout`` seconds (the sync keeps running)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            body = self.get_sync_status(dataset_id)
+            if on_progress is not None:
+                on_progress(body)
+            if body.get("status") in ("COMPLETED", "FAILED", "NOT_EXIST"):
+                return body
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"the sync of dataset {dataset_id} has not ended after {timeout} s")
+            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+
+    def get_dataset_metrics(
+        self, dataset_id: str, *, start_time: int, end_time: int, workforce_task_id: str | None = None
+    ) -> dict[str, Any]:
+        """``{"metrics": {series: {epoch ms: value}}}`` between the two times (epoch ms)."""
+        params: dict[str, Any] = {"start_time": start_time, "end_time": end_time}
+        if workforce_task_id is not None:
+            params["workforce_task_id"] = workforce_task_id
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/metrics", params=params)
+        return result
+
     # --- labels --------------------------------------------------------------------------
     def _labels_path(self, dataset_id: str) -> str:
         return f"/datasets/{dataset_id}/data-annotations/labels"

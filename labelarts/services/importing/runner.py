@@ -192,12 +192,19 @@ class Importer:
 
     def _run(self) -> dict[str, Any]:
         entries = self._manifest_entries() if self._origin == IMPORT_MANIFEST else self._folder_entries()
-        self._ctx.report(0.0, **self._tally.result())
+        self._ctx.report(0.0, **self._result())
         for chunk in chunked(entries, CHUNK):
             self._handle_chunk(chunk)
-            self._ctx.report(self._progress_now(), **self._tally.result())
+            self._report()
         self._flush()
+        return self._result()
+
+    def _result(self) -> dict[str, Any]:
+        """The task's result so far (a sync reports its own counts: :mod:`.sync`)."""
         return self._tally.result()
+
+    def _report(self) -> None:
+        self._ctx.report(self._progress_now(), **self._result())
 
     def _progress_now(self) -> float:
         if self._origin == IMPORT_DIR:
@@ -218,7 +225,7 @@ class Importer:
             else:  # an annotation file, read with its sample
                 self._tally.annotation_files += 1
                 self._tally.files_done += 1
-        present = self._existing_keys([c.ref.source_key for c in candidates if c.ref is not None])
+        present = self._present([c.ref for c in candidates if c.ref is not None])
         for candidate in candidates:
             ref = candidate.ref
             if ref is not None and ref.source_key in present:
@@ -227,6 +234,11 @@ class Importer:
                 self._candidate(candidate)
             self._tally.files_done += 1
             self._tally.bytes_done += max(ref.size, 0) if ref is not None else 0
+
+    def _present(self, refs: list[FileRef]) -> set[str]:
+        """The source keys among ``refs`` the dataset already holds: they are not read again
+        (a sync also re-reads the ones that changed, :mod:`.sync`)."""
+        return self._existing_keys([ref.source_key for ref in refs])
 
     # --- entries ----------------------------------------------------------------------------
 
@@ -532,7 +544,7 @@ class Importer:
         self._pending.append(draft)
         if len(self._pending) >= BATCH:  # per batch of rows, even inside one text file
             self._flush()
-            self._ctx.report(self._progress_now(), **self._tally.result())
+            self._report()
 
     def _keep(self, draft: Draft) -> bool:
         spec = self._spec

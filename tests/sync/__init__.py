@@ -1,0 +1,1 @@
+"""Data-source sync and dataset monitoring over a real server on loopback."""
