@@ -20,6 +20,7 @@ from labelarts.api.routes import (
     iam,
     import_tasks,
     labels,
+    monitoring,
     sample_edits,
     samples,
     sync,
@@ -61,7 +62,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
-    modules = (health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files, sync)
+    modules = (
+        *(health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files),
+        *(sync, monitoring),
+    )
     for module in modules:
         app.include_router(module.router)
     app.add_middleware(

@@ -14,6 +14,7 @@ from labelarts.services.autolabel import AUTO_LABEL_KIND, AutoLabelService
 from labelarts.services.datasets import DatasetService
 from labelarts.services.imports import IMPORT_KIND, ImportService
 from labelarts.services.labels import LabelService
+from labelarts.services.monitoring import MonitoringService, record_point
 from labelarts.services.paths import Grants, project_counter
 from labelarts.services.samples.edits import SampleEditService
 from labelarts.services.samples.presign import SourceSigner
@@ -44,6 +45,7 @@ class Services:
     sample_list: SampleListService
     autolabel: AutoLabelService
     sync: SyncService
+    monitoring: MonitoringService
     worker: Worker | None = None
 
     @property
@@ -119,7 +121,9 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         sample_list=SampleListService(db, grants),
         autolabel=AutoLabelService(db, tasks, sources, settings),
         sync=SyncService(db, tasks, grants, objects, sample_files),
+        monitoring=MonitoringService(db),
     )
+    tasks.on_finished(record_point)
     if run_tasks:
         services.start_worker()
     return services

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import typer
@@ -20,7 +21,7 @@ from labelarts.cli._common import (
     print_table,
 )
 
-app = typer.Typer(help="Datasets (list, create, show, update, delete, stats).")
+app = typer.Typer(help="Datasets (list, create, show, update, delete, stats, metrics).")
 COLUMNS = [
     "dataset_id",
     "dataset_name",
@@ -167,6 +168,31 @@ def dataset_stats(
         return
     print_table([result["sample_stats"]], list(result["sample_stats"]), title="samples")
     print_table(result["label_stats"], ["name", "type", "count", "sample_count"], title="labels")
+
+
+@app.command("metrics")
+@api_errors
+def dataset_metrics(
+    dataset_id: str,
+    endpoint: EndpointOption,
+    project_id: ProjectOption,
+    ak: AkOption = None,
+    sk: SkOption = None,
+    token: TokenOption = None,
+    hours: Annotated[float, typer.Option(min=0, help="How far back to look, in hours.")] = 24.0,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Monitoring series (sample counts and tasks by state) over the last HOURS, one row a point."""
+    end = int(time.time() * 1000)
+    with make_client(endpoint, project_id, ak, sk, token) as client:
+        result = client.get_dataset_metrics(dataset_id, start_time=end - int(hours * 3_600_000), end_time=end)
+    if output == OutputFormat.json:
+        print_json(result)
+        return
+    series: dict[str, dict[str, int]] = result["metrics"]
+    times = sorted({at for points in series.values() for at in points}, key=int)
+    rows = [{"time": at, **{name: points.get(at, "") for name, points in series.items()}} for at in times]
+    print_table(rows, ["time", *series], title=f"{len(rows)} points")
 
 
 def parse_properties(values: list[str] | None) -> dict[str, Any]:

@@ -130,6 +130,7 @@ class TaskRunner:
         self._db = db
         self.lease_ms = int(lease_seconds * 1000)
         self._listeners: list[Callable[[], None]] = []
+        self._finish_listeners: list[Callable[[Session, Task], None]] = []
 
     # --- queueing -----------------------------------------------------------------------------
 
@@ -137,6 +138,21 @@ class TaskRunner:
         """Call ``listener`` after each commit that queued a task through this runner (a worker
         in this process wakes at once instead of at its next poll)."""
         self._listeners.append(listener)
+
+    def on_finished(self, listener: Callable[[Session, Task], None]) -> None:
+        """Call ``listener(session, task)`` in the transaction that ends a task (after its final
+        status is set): what it writes commits with the task's end, or not at all. A listener
+        that raises is logged and its writes are rolled back (a savepoint); the task still ends.
+        """
+        self._finish_listeners.append(listener)
+
+    def _notify_finished(self, session: Session, task: Task) -> None:
+        for listener in list(self._finish_listeners):
+            try:
+                with session.begin_nested():
+                    listener(session, task)
+            except Exception:
+                log.exception("a task-end listener failed for task %s; the task ends anyway", task.id)
 
     def _notify_after_commit(self, session: Session) -> None:
         def notify(_session: Session) -> None:
@@ -342,6 +358,7 @@ class TaskRunner:
             task.status = transition(task.status, outcome)
             if error:
                 task.error_code, task.error_msg = error
+            self._notify_finished(session, task)
             return outcome
 
     # --- stopping and recovery --------------------------------------------------------------------

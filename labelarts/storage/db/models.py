@@ -231,3 +231,18 @@ class SampleFeature(Base):
     vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     stats: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     create_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class DatasetMetricPoint(Base):
+    """A dataset's monitoring figures at one moment (``GET .../metrics``): sample counts by
+    status and its tasks by state, written when one of its tasks ends, at most one per hour
+    (a later one replaces the hour's earlier point)."""
+
+    __tablename__ = "dataset_metric_points"
+    __table_args__ = (Index("ix_dataset_metric_points_dataset_at", "dataset_id", "at_ms"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    # Series name -> value (docs/api.md, "Dataset monitoring").
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
