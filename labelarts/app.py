@@ -25,6 +25,7 @@ from labelarts.api.routes import (
     samples,
     sync,
     tasks,
+    versions,
 )
 from labelarts.config import Settings
 from labelarts.container import Services, build_services
@@ -64,7 +65,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     install_error_handlers(app)
     modules = (
         *(health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files),
-        *(sync, monitoring),
+        *(sync, monitoring, versions),
     )
     for module in modules:
         app.include_router(module.router)

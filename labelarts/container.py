@@ -23,6 +23,7 @@ from labelarts.services.samples.sources import LocalFiles, SampleFiles, SampleSo
 from labelarts.services.samples.thumbnails import ThumbnailCache
 from labelarts.services.sync import SYNC_KIND, SyncService
 from labelarts.services.users import UserService
+from labelarts.services.versions import PUBLISH_KIND, VersionService
 from labelarts.storage.db import Database
 from labelarts.storage.objects import ObjectStore, open_object_store
 
@@ -46,6 +47,7 @@ class Services:
     autolabel: AutoLabelService
     sync: SyncService
     monitoring: MonitoringService
+    versions: VersionService
     worker: Worker | None = None
 
     @property
@@ -55,6 +57,7 @@ class Services:
             IMPORT_KIND: self.imports.run_task,
             AUTO_LABEL_KIND: self.autolabel.run_task,
             SYNC_KIND: self.sync.run_task,
+            PUBLISH_KIND: self.versions.run_task,
         }
 
     def start_worker(self) -> Worker:
@@ -122,6 +125,7 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         autolabel=AutoLabelService(db, tasks, sources, settings),
         sync=SyncService(db, tasks, grants, objects, sample_files),
         monitoring=MonitoringService(db),
+        versions=VersionService(db, tasks, objects, grants),
     )
     tasks.on_finished(record_point)
     if run_tasks:

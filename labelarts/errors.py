@@ -17,14 +17,20 @@
     │   ├── TaskConflictError (ModelArts.4409)
     │   ├── NoLabelsError (ModelArts.4405)
     │   ├── TooFewLabeledError (ModelArts.4406)
-    │   └── NoUnlabeledError (ModelArts.4407)
+    │   ├── NoUnlabeledError (ModelArts.4407)
+    │   ├── PublishRunningError (ModelArts.4343)
+    │   ├── VersionExistsError (ModelArts.4371)
+    │   ├── VersionStateError (ModelArts.4828)
+    │   ├── VersionEmptyError (ModelArts.4825)
+    │   └── PublishFailedError (ModelArts.4712)
     ├── UnauthorizedError (401, ModelArts.0203 / 0201 / 0202 / 3801 / 4122)
     ├── ForbiddenError (403, ModelArts.4630)
     ├── NotFoundError (404, ModelArts.4338)
     │   ├── DatasetNotFoundError (ModelArts.4352)
     │   ├── SampleNotFoundError (ModelArts.4420)
     │   ├── SourceUnavailableError (ModelArts.4338)
-    │   └── TaskNotFoundError (ModelArts.4612)
+    │   ├── TaskNotFoundError (ModelArts.4612)
+    │   └── VersionNotFoundError (ModelArts.4353)
     ├── MethodNotAllowedError (405, ModelArts.4201)
     ├── PayloadTooLargeError (413, ModelArts.4200)
     ├── TooManyRequestsError (429, ModelArts.4206)
@@ -138,6 +144,31 @@ class NoUnlabeledError(BadRequestError):
     default_message = "Dataset must contains unlabeled files."
 
 
+class PublishRunningError(BadRequestError):
+    error_code = "ModelArts.4343"
+    default_message = "Dataset is publishing, the operation is forbidden."
+
+
+class VersionExistsError(BadRequestError):
+    error_code = "ModelArts.4371"
+    default_message = "Dataset version already exists."
+
+
+class VersionStateError(BadRequestError):
+    error_code = "ModelArts.4828"
+    default_message = "The version in the current state cannot be deleted."
+
+
+class VersionEmptyError(BadRequestError):
+    error_code = "ModelArts.4825"
+    default_message = "Dataset version is empty."
+
+
+class PublishFailedError(BadRequestError):
+    error_code = "ModelArts.4712"
+    default_message = "Dataset publish version failed."
+
+
 class UnauthorizedError(LabelArtsError):
     status_code = 401
     error_code = "ModelArts.0203"
@@ -175,6 +206,11 @@ class SourceUnavailableError(NotFoundError):
 class TaskNotFoundError(NotFoundError):
     error_code = "ModelArts.4612"
     default_message = "Task not found."
+
+
+class VersionNotFoundError(NotFoundError):
+    error_code = "ModelArts.4353"
+    default_message = "Dataset version does not exist."
 
 
 class MethodNotAllowedError(LabelArtsError):

@@ -44,7 +44,17 @@ from labelarts.services.labels import (
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import is_unique_violation
-from labelarts.storage.db.models import Dataset, Label, Sample, SampleFeature, SampleLabel, Task
+from labelarts.storage.db.models import (
+    Dataset,
+    DatasetVersion,
+    Label,
+    Sample,
+    SampleFeature,
+    SampleLabel,
+    Task,
+    VersionLabel,
+    VersionSample,
+)
 from labelarts.storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -98,6 +108,34 @@ def sample_counts(session: Session, dataset_ids: list[str]) -> dict[str, SampleC
     for dataset_id, total, manual, auto, hard in rows:
         counts[dataset_id] = SampleCounts(int(total), int(manual or 0), int(auto or 0), int(hard or 0))
     return counts
+
+
+VERSION_NORMAL = 1  # a published version's status (services.versions)
+
+
+def _version_summary(
+    session: Session, datasets: builtins.list[Dataset]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Versions per dataset, and the names of their current versions (two small queries)."""
+    ids = [d.id for d in datasets]
+    if not ids:
+        return {}, {}
+    counts = {
+        dataset_id: int(n)
+        for dataset_id, n in session.execute(
+            select(DatasetVersion.dataset_id, func.count())
+            .where(DatasetVersion.dataset_id.in_(ids))
+            .group_by(DatasetVersion.dataset_id)
+        ).all()
+    }
+    current = [d.current_version_id for d in datasets if d.current_version_id]
+    names: dict[str, str] = {}
+    if current:
+        for version_id, name in session.execute(
+            select(DatasetVersion.id, DatasetVersion.name).where(DatasetVersion.id.in_(current))
+        ):
+            names[version_id] = name
+    return counts, names
 
 
 def inner_path(dataset: Dataset, leaf: str = "") -> str:
@@ -240,7 +278,7 @@ class DatasetService:
                 running[dataset_id].append(task_id)
                 if kind == IMPORT_KIND:
                     importing.add(dataset_id)
-        return [
+        bodies = [
             self._to_dict(
                 d,
                 dataset_status(d.status, importing=d.id in importing),
@@ -250,6 +288,12 @@ class DatasetService:
             )
             for d in datasets
         ]
+        version_counts, current_names = _version_summary(session, datasets)
+        for dataset, body in zip(datasets, bodies, strict=True):
+            body["dataset_version_count"] = version_counts.get(dataset.id, 0)
+            if dataset.current_version_id in current_names:
+                body["current_version_name"] = current_names[dataset.current_version_id]
+        return bodies
 
     @staticmethod
     def _to_dict(
@@ -324,8 +368,19 @@ class DatasetService:
     def _update(self, project_id: str, dataset_id: str, request: UpdateDatasetRequest) -> None:
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
+            current = None
             if request.current_version_id is not None:
-                raise BadRequestError("Dataset version does not exist.", error_code="ModelArts.4353")
+                current = session.execute(
+                    select(DatasetVersion.id).where(
+                        DatasetVersion.id == request.current_version_id,
+                        DatasetVersion.dataset_id == dataset.id,
+                        DatasetVersion.status == VERSION_NORMAL,
+                    )
+                ).scalar_one_or_none()
+                if current is None:
+                    raise BadRequestError(
+                        "Dataset version does not exist (or is not published).", error_code="ModelArts.4353"
+                    )
             # Labels first, the dataset row last: the lock order every writer follows (labels,
             # samples, dataset; docs/architecture.md "Integrity"). Changing the name first would
             # lock the dataset row before the labels and could deadlock with a sample edit.
@@ -344,6 +399,8 @@ class DatasetService:
                 dataset.name = request.dataset_name
             if request.description is not None:
                 dataset.description = request.description
+            if current is not None:
+                dataset.current_version_id = current
             dataset.update_time = now_ms()
 
     def delete(self, project_id: str, dataset_id: str) -> None:
@@ -357,6 +414,10 @@ class DatasetService:
             session.execute(delete(Sample).where(Sample.dataset_id == dataset.id))
             session.execute(delete(Label).where(Label.dataset_id == dataset.id))
             session.execute(delete(Task).where(Task.dataset_id == dataset.id))
+            versions = select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset.id)
+            session.execute(delete(VersionLabel).where(VersionLabel.version_id.in_(versions)))
+            session.execute(delete(VersionSample).where(VersionSample.version_id.in_(versions)))
+            session.execute(delete(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id))
             session.delete(dataset)
         # After the commit: objects without rows are garbage, rows without objects are broken.
         for prefix in (f"datasets/{dataset_id}", f"thumbnails/{dataset_id}"):

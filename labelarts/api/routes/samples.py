@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from labelarts.api.deps import PrincipalDep, ServicesDep
 from labelarts.api.links import public_origin
 from labelarts.container import Services
-from labelarts.errors import BadRequestError, ValidationFailedError
+from labelarts.errors import ValidationFailedError
 from labelarts.media import ProcessParameterError, parse_process_parameter
 from labelarts.services.samples.presign import SourceRef
 from labelarts.services.samples.query import SampleQuery, validate_scores
@@ -73,12 +73,9 @@ def _query(
     low_score: str | None,
     high_score: str | None,
     search_conditions: str | None,
-    version_id: str | None,
     email: str | None,
     fixed_status: str | None = None,
 ) -> SampleQuery:
-    if version_id:
-        raise BadRequestError("Dataset version does not exist.", error_code="ModelArts.4353")
     low, high = validate_scores(low_score, high_score)
     conditions = list(parse_search_conditions(search_conditions))
     if email:
@@ -133,9 +130,14 @@ def list_samples(
         low_score=low_score,
         high_score=high_score,
         search_conditions=search_conditions,
-        version_id=version_id,
         email=email,
     )
+    if version_id:  # the samples and labels the version froze
+        make_source = _source_maker(services, request, principal.project_id, process_parameter)
+        samples, count = services.versions.list_samples(
+            principal.project_id, dataset_id, version_id, query, source_url=make_source
+        )
+        return {"sample_count": count, "samples": samples}
     return _page(services, request, principal.project_id, dataset_id, query, process_parameter)
 
 
@@ -183,7 +185,6 @@ def list_auto_annotation_samples(
         low_score=low_score,
         high_score=high_score,
         search_conditions=search_conditions,
-        version_id=None,
         email=None,
         fixed_status=AUTO,
     )

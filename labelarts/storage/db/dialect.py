@@ -96,6 +96,19 @@ def begin_write(session: Session) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def begin_snapshot(session: Session) -> None:
+    """Make every statement of the session's (new) transaction read one snapshot: a writer that
+    copies rows with several ``INSERT ... SELECT`` statements (publishing a version) copies
+    one moment of the data. PostgreSQL: ``REPEATABLE READ`` (readers and writers of the copied
+    rows are not blocked; it must run before the transaction's first statement). SQLite: the
+    write lock (:func:`begin_write`), which keeps other writers out until the commit."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        begin_write(session)
+    else:
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
 def uses_row_locks(session: Session) -> bool:
     """Whether writers must lock rows with ``SELECT ... FOR UPDATE`` (PostgreSQL). On SQLite a
     writer already holds the whole database (:func:`begin_write`), and FOR UPDATE does not exist."""

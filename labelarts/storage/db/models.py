@@ -246,3 +246,101 @@ class DatasetMetricPoint(Base):
     at_ms: Mapped[int] = mapped_column(BigInteger)
     # Series name -> value (docs/api.md, "Dataset monitoring").
     values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DatasetVersion(Base):
+    """A published version: its settings, its state and the statistics of what it froze.
+
+    ``status`` is the reference's: 0 creating (the publish task is queued or running),
+    1 normal (the reference's "running"), 4 error (publishing failed or was stopped).
+    ``stats`` holds the figures the answer shows (counts, ``label_stats``, per split).
+    """
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "name", name="uq_dataset_version_name"),
+        Index("ix_dataset_versions_dataset_time", "dataset_id", "create_time"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(32))
+    status: Mapped[int] = mapped_column(Integer, default=0)
+    version_format: Mapped[str] = mapped_column(String(16), default="Default")
+    description: Mapped[str] = mapped_column(String(256), default="")
+    # As the request gave it ("0.8"); ``train_ratio`` is its value.
+    train_evaluate_sample_ratio: Mapped[str] = mapped_column(String(16), default="1.00")
+    train_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+    # The split's seed: the same frozen samples, ratio and seed give the same split.
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    clear_hard_property: Mapped[bool] = mapped_column(Boolean, default=True)
+    export_images: Mapped[bool] = mapped_column(Boolean, default=False)
+    remove_sample_usage: Mapped[bool] = mapped_column(Boolean, default=True)
+    with_column_header: Mapped[bool] = mapped_column(Boolean, default=True)
+    sample_state: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    dataset_type: Mapped[int] = mapped_column(Integer)
+    previous_version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Object-store keys of what publishing wrote (None until written).
+    manifest_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    csv_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class VersionSample(Base):
+    """A sample as a version froze it: a copy, so that later edits, deletions and syncs of the
+    live sample change nothing here. ``position`` numbers the version's samples by sample id;
+    ``stratum`` is the label the split stratified on, ``usage`` TRAIN or EVAL (None: no labels)."""
+
+    __tablename__ = "version_samples"
+    __table_args__ = (Index("ix_version_samples_version_time", "version_id", "sample_time", "sample_id"),)
+
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    sample_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    sample_type: Mapped[int] = mapped_column(Integer)
+    sample_status: Mapped[str] = mapped_column(String(32))
+    sample_name: Mapped[str] = mapped_column(String(1024))
+    sample_dir: Mapped[str] = mapped_column(String(1024))
+    source_kind: Mapped[str] = mapped_column(String(16))
+    source_key: Mapped[str] = mapped_column(String(2048))
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sample_size: Mapped[int] = mapped_column(BigInteger)
+    sample_time: Mapped[int] = mapped_column(BigInteger)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    hard: Mapped[bool] = mapped_column(Boolean, default=False)
+    hard_coefficient: Mapped[float | None] = mapped_column(Float, nullable=True)
+    top_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    import_origin: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    labeler: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    stratum: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    usage: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class VersionLabel(Base):
+    """A label of a frozen sample (a copy of its ``sample_labels`` row when published)."""
+
+    __tablename__ = "version_labels"
+    __table_args__ = (
+        Index("ix_version_labels_version_sample", "version_id", "sample_id"),
+        Index("ix_version_labels_version_name", "version_id", "name"),
+    )
+
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The live label row's id, answered as the label's ``id`` (as the live list does).
+    label_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sample_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(1024))
+    type: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    property: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    annotated_by: Mapped[str] = mapped_column(String(128), default="human")
