@@ -28,10 +28,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
+    Float,
     String,
     and_,
     case,
+    cast,
     distinct,
     except_,
     exists,
@@ -132,8 +135,8 @@ def freeze(session: Session, spec: FreezeSpec) -> None:
             Sample.sample_size,
             Sample.sample_time,
             Sample.metadata_.label("metadata"),
-            (literal(False) if spec.clear_hard else Sample.hard).label("hard"),
-            (null() if spec.clear_hard else Sample.hard_coefficient).label("hard_coefficient"),
+            (literal(False, Boolean) if spec.clear_hard else Sample.hard).label("hard"),
+            (cast(null(), Float) if spec.clear_hard else Sample.hard_coefficient).label("hard_coefficient"),
             Sample.top_score,
             Sample.import_origin,
             Sample.labeler,
