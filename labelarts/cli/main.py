@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from labelarts import __version__
-from labelarts.cli import autolabel, datasets, labels, users
+from labelarts.cli import autolabel, datasets, labels, users, versions
 from labelarts.cli import sync as sync_cli
 from labelarts.cli._common import state
 from labelarts.cli.serve import serve
@@ -26,6 +26,7 @@ app.add_typer(users.app, name="user")
 app.add_typer(datasets.app, name="dataset")
 app.add_typer(labels.app, name="label")
 app.add_typer(autolabel.app, name="autolabel")
+app.add_typer(versions.app, name="version")
 
 
 def _version(value: bool) -> None:

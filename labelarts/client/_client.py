@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -15,6 +15,8 @@ from labelarts.client._auth import SdkHmacAuth, TokenAuth
 # Intelligent task statuses: -1 queued, 1 running, 2 failed, 3 succeeded, 4 stopping, 5 stopped.
 TASK_FAILED, TASK_SUCCEEDED, TASK_STOPPED = 2, 3, 5
 FINAL_TASK_STATUSES = frozenset({TASK_FAILED, TASK_SUCCEEDED, TASK_STOPPED})
+# Dataset version statuses: 0 creating, 1 normal, 4 error.
+VERSION_CREATING, VERSION_NORMAL, VERSION_ERROR = 0, 1, 4
 
 
 class LabelArtsError(Exception):
@@ -304,6 +306,72 @@ class LabelArtsClient:
             if remaining <= 0:
                 raise TimeoutError(f"task {task_id} has not ended after {timeout} s")
             time.sleep(min(poll, remaining))  # one last look at the deadline itself
+
+    # --- versions ------------------------------------------------------------------------
+    def publish_version(self, dataset_id: str, **body: Any) -> str:
+        """Publish a version (fields of "Creating a Dataset Labeling Version": ``version_name``,
+        ``train_evaluate_sample_ratio``, ``version_format``, ...); its ``version_id``. It is
+        published in the background: see :meth:`wait_for_version`."""
+        result: dict[str, Any] = self.request("POST", f"/datasets/{dataset_id}/versions", json=body)
+        return str(result["version_id"])
+
+    def list_versions(self, dataset_id: str, **params: Any) -> dict[str, Any]:
+        """``versions`` and ``total_number``; params ``status``, ``train_evaluate_ratio``,
+        ``version_format``, ``offset`` (a page), ``limit``."""
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/versions", params=params)
+        return result
+
+    def get_version(self, dataset_id: str, version_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/versions/{_quote(version_id)}")
+        return result
+
+    def delete_version(self, dataset_id: str, version_id: str) -> None:
+        self.request("DELETE", f"/datasets/{dataset_id}/versions/{_quote(version_id)}")
+
+    def download_manifest(self, dataset_id: str, version_id: str, out: IO[bytes]) -> int:
+        """Write the version's ModelArts manifest to ``out`` as it streams; the bytes written."""
+        path = f"/v2/{self.project_id}/datasets/{dataset_id}/versions/{_quote(version_id)}/manifest"
+        written = 0
+        with self._http.stream("GET", path) as response:
+            if not response.is_success:
+                response.read()
+                self._check(response)
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+                written += len(chunk)
+        return written
+
+    def list_version_samples(self, dataset_id: str, version_id: str, **params: Any) -> dict[str, Any]:
+        """One page of the samples a version froze (the sample list with ``version_id``)."""
+        result: dict[str, Any] = self.request(
+            "GET",
+            f"/datasets/{dataset_id}/data-annotations/samples",
+            params={**params, "version_id": version_id},
+        )
+        return result
+
+    def wait_for_version(
+        self,
+        dataset_id: str,
+        version_id: str,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the version is no longer being published (status 1 normal, 4 error) and
+        return it. ``on_progress`` gets every polled body (``progress`` is in percent while it
+        is published). Raises TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            body = self.get_version(dataset_id, version_id)
+            if on_progress is not None:
+                on_progress(body)
+            if body.get("status") != VERSION_CREATING:
+                return body
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"version {version_id} is still being published after {timeout} s")
+            time.sleep(poll)
 
 
 def _quote(segment: str) -> str:

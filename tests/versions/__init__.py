@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
 
-from tests.api import World
+from tests.api import World, unique_name
+from tests.imports import create, jpeg, run_import, write
 
 TIMEOUT = 60.0
+_seeds = itertools.count(1)
+
+
+def classes(world: World, counts: dict[str, int], unlabeled: int = 0) -> str:
+    """A new image-classification dataset imported from class folders (``counts[name]``
+    pictures of each class) and ``unlabeled`` pictures at the root; its id."""
+    root = world.imports / unique_name("v")
+    files: dict[str, bytes | str] = {
+        f"{name}/{name}{i}.jpg": jpeg(next(_seeds)) for name, n in counts.items() for i in range(n)
+    }
+    files.update({f"u{i}.jpg": jpeg(next(_seeds)) for i in range(unlabeled)})
+    write(root, files)
+    dataset_id = create(world, 0)
+    run_import(world, dataset_id, root)
+    return dataset_id
 
 
 def publish(world: World, dataset_id: str, **body: Any) -> str:

@@ -3,7 +3,6 @@ frozen; the split; the statistics; the manifest imports back; errors; project is
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,24 +15,9 @@ from labelarts.storage.db.models import Task
 from tests.api import World, add_sample, unique_name
 from tests.conftest import assert_error
 from tests.imports import create, jpeg, run_import, voc_xml, world_fixture, write
-from tests.versions import all_samples, label_view, manifest_lines, published, wait_version
+from tests.versions import _seeds, all_samples, classes, label_view, manifest_lines, published, wait_version
 
 world = world_fixture("versions")
-_seeds = itertools.count(1)
-
-
-def classes(world: World, counts: dict[str, int], unlabeled: int = 0) -> str:
-    """A new image-classification dataset imported from class folders (``counts[name]``
-    pictures of each class) and ``unlabeled`` pictures at the root; its id."""
-    root = world.imports / unique_name("v")
-    files: dict[str, bytes | str] = {
-        f"{name}/{name}{i}.jpg": jpeg(next(_seeds)) for name, n in counts.items() for i in range(n)
-    }
-    files.update({f"u{i}.jpg": jpeg(next(_seeds)) for i in range(unlabeled)})
-    write(root, files)
-    dataset_id = create(world, 0)
-    run_import(world, dataset_id, root)
-    return dataset_id
 
 
 def by_name(world: World, dataset_id: str) -> dict[str, str]:
