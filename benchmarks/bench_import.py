@@ -4,20 +4,26 @@ What it does:
 
 1. writes ``--count`` distinct 64x64 JPEGs into a temporary import root (one encoded image whose
    copies differ by a JPEG comment segment holding the file number: every file is a valid image
-   with its own content hash), flat or spread over ``--classes`` class folders;
+   with its own content hash), flat or spread over ``--classes`` class folders; with
+   ``--manifest`` also a ModelArts manifest listing every image with one label (its class,
+   ``--classes`` of them, 10 if 0) and a score (``confidence``), which is what is imported;
 2. creates a user with the CLI and starts ``labelarts serve --import-root ...`` as a subprocess
    (SQLite in the data dir, or a throw-away PostgreSQL database);
-3. creates an image-classification dataset, starts an import task of the folder and polls it
-   every 0.5 s, sampling the server's resident memory from ``/proc/<pid>/status``;
+3. creates an image-classification dataset, starts an import task of the folder (or manifest)
+   and polls it every 0.5 s, sampling the resident memory of the API process and of the
+   worker process that runs the task (``/proc/<pid>/status``);
 4. imports the same folder again (every file is skipped as a duplicate, without being read);
-5. prints files/s (task time: the task's ``update_ms - create_time``), the server's resident
-   memory (``VmRSS`` before the import and the highest seen while importing, and ``VmHWM``, the
-   peak since start-up) and optionally writes the figures as JSON.
+5. prints files/s (task time: the task's ``update_ms - create_time``), the worker's CPU
+   seconds for the import (``utime + stime`` from ``/proc/<pid>/stat``, less noisy than wall
+   time on a shared machine), the resident memory of the API process and of the worker
+   (``VmRSS`` before the import and the highest seen while importing, and ``VmHWM``, the peak
+   since start-up) and optionally writes the figures as JSON.
 
 Run from the repository root with the project's virtualenv active::
 
     python -m benchmarks.bench_import --count 100000
-    python -m benchmarks.bench_import --count 20000 --classes 10 --database postgresql
+    python -m benchmarks.bench_import --count 20000 --classes 10 --databases postgresql
+    python -m benchmarks.bench_import --count 100000 --manifest --databases sqlite,postgresql
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ TIMEOUT_S = 3600.0
 @dataclass(frozen=True)
 class Result:
     database: str
+    source: str  # "folder" or "manifest"
     files: int
     classes: int
     bytes_total: int
@@ -78,6 +85,12 @@ class Result:
     rss_max_mib: float  # highest VmRSS seen while importing (sampled every 0.5 s)
     hwm_mib: float  # VmHWM (peak RSS since start, includes start-up) at the end
     rss_end_mib: float
+    cpu_s: float  # the worker's CPU seconds (user + system) for the first import
+    files_per_cpu_s: float
+    reimport_cpu_s: float
+    worker_rss_idle_mib: float  # the worker process's VmRSS before the import
+    worker_rss_max_mib: float  # its highest VmRSS seen while importing (and re-importing)
+    worker_hwm_mib: float  # its VmHWM at the end
 
 
 def base_jpeg(size: int = 64) -> bytes:
@@ -115,6 +128,55 @@ def memory_kib(pid: int) -> dict[str, int]:
             if key in ("VmRSS", "VmHWM"):
                 values[key] = int(rest.split()[0])
     return values
+
+
+def write_manifest(path: Path, images: Path, count: int, classes: int) -> None:
+    """A ModelArts manifest of the images :func:`write_images` wrote, one label with a score each."""
+    folders = [images / f"class_{c:03d}" for c in range(classes)] if classes else [images]
+    names = max(classes, 10)
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(count):
+            line = {
+                "source": str(folders[i % len(folders)] / f"img_{i:07d}.jpg"),
+                "usage": "TRAIN",
+                "annotation": [
+                    {
+                        "type": "modelarts/image_classification",
+                        "name": f"class_{i % names:03d}",
+                        "confidence": round((i * 7919 % 1000) / 1000, 3),
+                        "annotated-by": "modelarts/active-learning",
+                    }
+                ],
+            }
+            fh.write(json.dumps(line) + "\n")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (``/proc/<pid>/stat`` fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (the worker processes ``labelarts serve`` starts)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                found.extend(int(c) for c in fh.read().split())
+    return found
+
+
+def worker_pid(pid: int) -> int:
+    """The one worker process of the server (the benchmark starts it with one)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        kids = children(pid)
+        if kids:
+            return kids[0]
+        time.sleep(0.1)
+    raise RuntimeError("the server started no worker process")
 
 
 @dataclass
@@ -169,11 +231,16 @@ def running_server(database_url: str | None, tmp: Path) -> Iterator[Session]:
             _stop(proc)
 
 
-def run_import(session: Session, dataset_id: str, path: Path, peak: list[int]) -> dict[str, Any]:
-    """Start an import task and poll it to the end, tracking the server's peak RSS."""
+def run_import(
+    session: Session, dataset_id: str, path: Path, peak: list[int], worker: int, worker_peak: list[int]
+) -> dict[str, Any]:
+    """Start an import task and poll it to the end, tracking the server's and worker's peak RSS."""
     with _http_client(TokenAuth(session.token), session.base_url) as client:
         base = f"/v2/{session.project_id}/datasets/{dataset_id}/import-tasks"
-        resp = client.post(base, json={"import_path": str(path)})
+        body: dict[str, Any] = {"import_path": str(path)}
+        if path.suffix == ".manifest":
+            body["import_type"] = "manifest"
+        resp = client.post(base, json=body)
         if resp.status_code != 200:
             raise RuntimeError(f"POST {base} -> {resp.status_code}: {resp.text}")
         task_id = resp.json()["task_id"]
@@ -183,6 +250,9 @@ def run_import(session: Session, dataset_id: str, path: Path, peak: list[int]) -
             memory = memory_kib(session.pid)
             peak[0] = max(peak[0], memory["VmHWM"])
             peak[1] = max(peak[1], memory["VmRSS"])
+            worker_memory = memory_kib(worker)
+            worker_peak[0] = max(worker_peak[0], worker_memory["VmHWM"])
+            worker_peak[1] = max(worker_peak[1], worker_memory["VmRSS"])
             task: dict[str, Any] = client.get(f"{base}/{task_id}").json()
             if task["status"] in ("COMPLETED", "FAILED"):
                 if task["status"] == "FAILED":
@@ -195,7 +265,7 @@ def run_import(session: Session, dataset_id: str, path: Path, peak: list[int]) -
     raise RuntimeError("import did not finish in time")
 
 
-def bench(database: str, count: int, classes: int, pg_admin_url: str) -> Result:
+def bench(database: str, count: int, classes: int, manifest: bool, pg_admin_url: str) -> Result:
     with tempfile.TemporaryDirectory(prefix="labelarts-bench-import-") as raw_tmp:
         tmp = Path(raw_tmp)
         pg = postgres_database(pg_admin_url) if database == "postgresql" else contextlib.nullcontext(None)
@@ -204,6 +274,10 @@ def bench(database: str, count: int, classes: int, pg_admin_url: str) -> Result:
             print(f"[{database}] writing {count} images...", file=sys.stderr)
             started = time.perf_counter()
             size = write_images(folder, count, classes)
+            source = folder
+            if manifest:
+                source = session.import_root / "images.manifest"
+                write_manifest(source, folder, count, classes)
             generate_s = time.perf_counter() - started
             with _http_client(TokenAuth(session.token), session.base_url) as client:
                 resp = client.post(
@@ -216,14 +290,22 @@ def bench(database: str, count: int, classes: int, pg_admin_url: str) -> Result:
             time.sleep(1.0)  # the (empty) initial import ends
             idle = memory_kib(session.pid)
             peak = [idle["VmHWM"], idle["VmRSS"]]
+            worker = worker_pid(session.pid)
+            worker_idle = memory_kib(worker)
+            worker_peak = [worker_idle["VmHWM"], worker_idle["VmRSS"]]
             print(f"[{database}] importing...", file=sys.stderr)
-            task = run_import(session, dataset_id, folder, peak)
-            again = run_import(session, dataset_id, folder, peak)
+            cpu_0 = cpu_seconds(worker)
+            task = run_import(session, dataset_id, source, peak, worker, worker_peak)
+            cpu_1 = cpu_seconds(worker)
+            again = run_import(session, dataset_id, source, peak, worker, worker_peak)
+            cpu_2 = cpu_seconds(worker)
             end = memory_kib(session.pid)
+            worker_end = memory_kib(worker)
     import_s = (task["update_ms"] - task["create_time"]) / 1000
     reimport_s = (again["update_ms"] - again["create_time"]) / 1000
     return Result(
         database=database,
+        source="manifest" if manifest else "folder",
         files=count,
         classes=classes,
         bytes_total=size,
@@ -239,6 +321,12 @@ def bench(database: str, count: int, classes: int, pg_admin_url: str) -> Result:
         rss_max_mib=round(peak[1] / 1024, 1),
         hwm_mib=round(max(peak[0], end["VmHWM"]) / 1024, 1),
         rss_end_mib=round(end["VmRSS"] / 1024, 1),
+        cpu_s=round(cpu_1 - cpu_0, 2),
+        files_per_cpu_s=round(count / max(cpu_1 - cpu_0, 0.01), 1),
+        reimport_cpu_s=round(cpu_2 - cpu_1, 2),
+        worker_rss_idle_mib=round(worker_idle["VmRSS"] / 1024, 1),
+        worker_rss_max_mib=round(worker_peak[1] / 1024, 1),
+        worker_hwm_mib=round(max(worker_peak[0], worker_end["VmHWM"]) / 1024, 1),
     )
 
 
@@ -246,23 +334,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--count", type=int, default=100_000, help="number of images (default 100000)")
     parser.add_argument("--classes", type=int, default=0, help="class folders (0: all in one folder)")
+    parser.add_argument("--manifest", action="store_true", help="import a manifest with labels and scores")
     parser.add_argument("--databases", default="sqlite", help="comma-separated: sqlite,postgresql")
     parser.add_argument(
         "--pg-admin-url", default=os.environ.get("LABELARTS_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
     )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    results = [bench(db, args.count, args.classes, args.pg_admin_url) for db in args.databases.split(",")]
+    load = os.getloadavg()[0]
+    results = [
+        bench(db, args.count, args.classes, args.manifest, args.pg_admin_url)
+        for db in args.databases.split(",")
+    ]
+    print(f"1-minute load average before the run {load:.2f}, after {os.getloadavg()[0]:.2f}")
     header = (
-        f"{'database':<11}{'files':>9}{'classes':>8}{'import s':>10}{'files/s':>10}"
-        f"{'re-import s':>13}{'re files/s':>12}{'RSS idle':>10}{'RSS max':>10}{'VmHWM':>10}"
+        f"{'database':<11}{'source':<9}{'files':>9}{'classes':>8}{'import s':>10}{'files/s':>10}"
+        f"{'CPU s':>8}{'files/CPU s':>12}{'re-import s':>13}{'re files/s':>12}"
+        f"{'API RSS idle/max':>18}{'worker RSS idle/max':>21}{'worker HWM':>12}"
     )
     print(header)
     for r in results:
         print(
-            f"{r.database:<11}{r.files:>9}{r.classes:>8}{r.import_s:>10.1f}{r.files_per_s:>10.0f}"
-            f"{r.reimport_s:>13.1f}{r.reimport_files_per_s:>12.0f}"
-            f"{r.rss_idle_mib:>9.0f}M{r.rss_max_mib:>9.0f}M{r.hwm_mib:>9.0f}M"
+            f"{r.database:<11}{r.source:<9}{r.files:>9}{r.classes:>8}{r.import_s:>10.1f}{r.files_per_s:>10.0f}"
+            f"{r.cpu_s:>8.1f}{r.files_per_cpu_s:>12.0f}{r.reimport_s:>13.1f}{r.reimport_files_per_s:>12.0f}"
+            f"{r.rss_idle_mib:>11.0f}/{r.rss_max_mib:.0f}M{r.worker_rss_idle_mib:>14.0f}/{r.worker_rss_max_mib:.0f}M"
+            f"{r.worker_hwm_mib:>11.0f}M"
         )
         if r.imported != r.files or r.failed:
             print(f"  warning: imported {r.imported} of {r.files}, {r.failed} failed", file=sys.stderr)
