@@ -63,6 +63,7 @@ __all__ = [
     "ResizeSpec",
     "decode_for_target",
     "image_size",
+    "open_image",
     "parse_process_parameter",
     "resize_image",
     "target_geometry",
@@ -427,9 +428,26 @@ def image_size(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[in
     Raises :class:`ImageDecodeError` when the format is not one LabelArts decodes or the
     image has more than ``max_pixels`` pixels. Corrupt pixel data is not detected here.
     """
-    img = _open(data, max_pixels)
+    img, size = open_image(data, max_pixels=max_pixels)
     with img:
-        return _oriented_size(img, _orientation(img))
+        return size
+
+
+def open_image(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[ImageFile.ImageFile, tuple[int, int]]:
+    """The image opened lazily (header only, the pixel cap enforced) and its size as displayed
+    (what :func:`image_size` answers), for a caller that then decodes or verifies the pixels of
+    the same open image instead of opening it twice. The caller closes it.
+
+    Raises :class:`ImageDecodeError` like :func:`image_size`.
+    """
+    img = _open(data, max_pixels)
+    try:
+        return img, _oriented_size(img, _orientation(img))
+    except BaseException:
+        img.close()
+        raise
 
 
 def decode_for_target(

@@ -23,6 +23,7 @@ import io
 import itertools
 import os
 import posixpath
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
@@ -64,8 +65,8 @@ from labelarts.services.samples.records import (
     MANUAL,
     LabelInput,
     bump_data_version,
-    new_sample,
-    set_sample_labels,
+    insert_sample_rows,
+    new_sample_rows,
 )
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import chunked, is_unique_violation, refresh_statistics
@@ -75,6 +76,7 @@ from labelarts.storage.objects import ObjectStore
 
 CHUNK: Final = 256
 BATCH: Final = 500
+REPORT_EVERY_S: Final = 0.25  # progress writes (and stop checks) at most this often
 MAX_SIDECAR_BYTES: Final = 1024 * 1024
 MAX_MANIFEST_LINE: Final = 16 * 1024 * 1024
 ANALYZE_FIRST: Final = 1000
@@ -134,6 +136,14 @@ class Candidate:
     record: ManifestRecord | None = None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """An entry (or one line of a text file) that cannot become a sample, and why."""
+
+    rel: str
+    reason: str
+
+
 @dataclass
 class Draft:
     rel: str
@@ -179,6 +189,7 @@ class Importer:
         self._added_since_start = 0
         self._analyze_at = ANALYZE_FIRST
         self._progress = 0.0
+        self._reported_at = 0.0
         self._origin = IMPORT_MANIFEST if spec.import_type == IMPORT_MANIFEST else IMPORT_DIR
         self._read_labels = spec.import_annotations or spec.filtering
 
@@ -193,6 +204,7 @@ class Importer:
     def _run(self) -> dict[str, Any]:
         entries = self._manifest_entries() if self._origin == IMPORT_MANIFEST else self._folder_entries()
         self._ctx.report(0.0, **self._result())
+        self._reported_at = time.monotonic()
         for chunk in chunked(entries, CHUNK):
             self._handle_chunk(chunk)
             self._report()
@@ -204,6 +216,12 @@ class Importer:
         return self._tally.result()
 
     def _report(self) -> None:
+        """Progress and counts to the task (where a stop request is noticed), at most every
+        :data:`REPORT_EVERY_S`: each report is a write transaction of its own."""
+        now = time.monotonic()
+        if now - self._reported_at < REPORT_EVERY_S:
+            return
+        self._reported_at = now
         self._ctx.report(self._progress_now(), **self._result())
 
     def _progress_now(self) -> float:
@@ -231,7 +249,13 @@ class Importer:
             if ref is not None and ref.source_key in present:
                 self._tally.skip("duplicate", sample=True)
             else:
-                self._candidate(candidate)
+                outcome: list[Draft | Failure] = []
+                self._candidate(candidate, outcome)
+                for result in outcome:
+                    if isinstance(result, Failure):
+                        self._tally.fail(result.rel, result.reason)
+                    else:
+                        self._add(result)
             self._tally.files_done += 1
             self._tally.bytes_done += max(ref.size, 0) if ref is not None else 0
 
@@ -355,10 +379,12 @@ class Importer:
 
     # --- candidates -> drafts ----------------------------------------------------------------
 
-    def _candidate(self, candidate: Candidate) -> None:
+    def _candidate(self, candidate: Candidate, sink: list[Draft | Failure]) -> None:
         if candidate.ref is None:
             assert candidate.record is not None and candidate.record.content is not None
-            self._text_sample(candidate, candidate.record.content.strip(), candidate.record.labels, 0, None)
+            self._text_sample(
+                candidate, candidate.record.content.strip(), candidate.record.labels, 0, None, sink
+            )
             return
         ref = candidate.ref
         try:
@@ -366,21 +392,21 @@ class Importer:
             if kind is Kind.TEXT:
                 text = decode_text(data)
                 if candidate.record is None:  # a folder's text file: one sample per line
-                    self._text_file(candidate, ref, text)
+                    self._text_file(candidate, ref, text, sink)
                     return
             metadata: dict[str, Any] = {"@modelarts:import_origin": self._origin}
             if kind is Kind.IMAGE:
                 metadata.update(self._image_metadata(data))
             labels, hard, coefficient = self._labels_of(candidate, ref)
         except Rejected as exc:
-            self._tally.fail(candidate.rel, exc.reason)
+            sink.append(Failure(candidate.rel, exc.reason))
             return
         except OSError as exc:
-            self._tally.fail(candidate.rel, f"cannot be read: {exc.strerror or exc}")
+            sink.append(Failure(candidate.rel, f"cannot be read: {exc.strerror or exc}"))
             return
         if candidate.record is not None:
             metadata = {**candidate.record.metadata, **metadata}
-        self._add(
+        sink.append(
             Draft(
                 rel=candidate.rel,
                 source_kind=ref.source_kind,
@@ -472,7 +498,7 @@ class Importer:
             label.annotated_by = annotated_by
         return labels
 
-    def _text_file(self, candidate: Candidate, ref: FileRef, text: str) -> None:
+    def _text_file(self, candidate: Candidate, ref: FileRef, text: str, sink: list[Draft | Failure]) -> None:
         fmt = self._spec.text_format
         classification = self._target.dataset_type == 100
         result: str | None = None
@@ -483,16 +509,22 @@ class Importer:
         for line in text_lines(text, fmt, label_type=100, split=split, result=result):
             rel = f"{candidate.rel}:{line[0] if isinstance(line, tuple) else line.number}"
             if isinstance(line, tuple):
-                self._tally.fail(rel, line[1])
+                sink.append(Failure(rel, line[1]))
                 continue
             labels = line.labels if self._read_labels else []
-            self._text_sample(candidate, line.text, labels, line.number, ref)
+            self._text_sample(candidate, line.text, labels, line.number, ref, sink)
 
     def _text_sample(
-        self, candidate: Candidate, text: str, labels: list[LabelInput], number: int, ref: FileRef | None
+        self,
+        candidate: Candidate,
+        text: str,
+        labels: list[LabelInput],
+        number: int,
+        ref: FileRef | None,
+        sink: list[Draft | Failure],
     ) -> None:
         if not text:
-            self._tally.fail(candidate.rel, "empty text")
+            sink.append(Failure(candidate.rel, "empty text"))
             return
         data = text.encode("utf-8")
         digest = hashlib.sha256(data).hexdigest()
@@ -513,7 +545,7 @@ class Importer:
             metadata = {**candidate.record.metadata, **metadata}
             hard = hard or candidate.record.hard
             coefficient = candidate.record.hard_coefficient
-        self._add(
+        sink.append(
             Draft(
                 rel=f"{candidate.rel}:{number}" if number else candidate.rel,
                 source_kind=sources.OBJECT,
@@ -649,35 +681,33 @@ class Importer:
             if not fresh:
                 return []
             self._ensure_labels(session, dataset, fresh)
-            samples = [self._sample(dataset, draft) for draft in fresh]
-            session.add_all(samples)
             status = MANUAL if self._spec.final_annotation else AUTO
-            for sample, draft in zip(samples, fresh, strict=True):
-                if draft.labels:
-                    set_sample_labels(session, sample, draft.labels, status=status, new=True)
-            session.flush()
+            samples: list[dict[str, Any]] = []
+            labels: list[dict[str, Any]] = []
+            for draft in fresh:
+                sample, sample_labels = new_sample_rows(
+                    dataset_id,
+                    dataset.dataset_type,
+                    source_kind=draft.source_kind,
+                    source_key=draft.source_key,
+                    sample_name=draft.sample_name,
+                    sample_dir=draft.sample_dir,
+                    sample_size=draft.size,
+                    sample_time=draft.mtime_ms,
+                    metadata=draft.metadata,
+                    content_hash=draft.content_hash,
+                    import_origin=self._ctx.task_id,
+                    labels=draft.labels,
+                    status=status,
+                    hard=draft.hard,
+                    hard_coefficient=draft.hard_coefficient,
+                    text=draft.text,
+                )
+                samples.append(sample)
+                labels.extend(sample_labels)
+            insert_sample_rows(session, samples, labels)
             bump_data_version(session, dataset_id)
             return fresh
-
-    def _sample(self, dataset: Dataset, draft: Draft) -> Sample:
-        sample = new_sample(
-            dataset,
-            source_kind=draft.source_kind,
-            source_key=draft.source_key,
-            sample_name=draft.sample_name,
-            sample_dir=draft.sample_dir,
-            sample_size=draft.size,
-            sample_time=draft.mtime_ms,
-            metadata=draft.metadata,
-            content_hash=draft.content_hash,
-            import_origin=self._ctx.task_id,
-            text=draft.text,
-        )
-        if draft.hard:
-            sample.hard = True
-        if draft.hard_coefficient is not None:
-            sample.hard_coefficient = draft.hard_coefficient
-        return sample
 
     def _ensure_labels(self, session: Session, dataset: Dataset, drafts: list[Draft]) -> None:
         """Every label the drafts carry exists in the dataset's label table afterwards, and

@@ -18,7 +18,6 @@ Size caps (constants, not settings): :data:`MAX_BYTES`.
 
 from __future__ import annotations
 
-import io
 import struct
 import warnings
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Final
 
 from PIL import Image
 
-from labelarts.media import ImageDecodeError, image_size
+from labelarts.media import ImageDecodeError, open_image
 
 MIB: Final = 1024 * 1024
 HEAD_BYTES: Final = 64
@@ -168,9 +167,12 @@ def check_kind(head: bytes, name: str, wanted: Kind) -> Kind:
 
 
 def inspect_image(data: bytes) -> ImageInfo:
-    """Size, depth and format of a complete image; :class:`Rejected` if it is not whole."""
+    """Size, depth and format of a complete image; :class:`Rejected` if it is not whole.
+
+    The image is opened once: its header gives the displayed size (:func:`open_image`) and the
+    same open image is then verified or decoded."""
     try:
-        width, height = image_size(data)
+        opened, (width, height) = open_image(data)
     except ImageDecodeError as exc:
         raise Rejected(f"not a decodable image: {exc}") from None
     try:
@@ -178,7 +180,7 @@ def inspect_image(data: bytes) -> ImageInfo:
         # and a warning must not turn into an error when warnings are errors (the test suite).
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as img:
+            with opened as img:
                 fmt = img.format or "?"
                 depth = _DEPTH.get(img.mode, len(img.getbands()))
                 if fmt == "PNG":

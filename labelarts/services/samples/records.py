@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from labelarts.clock import new_resource_id, now_ms
@@ -92,6 +92,85 @@ def new_sample(
         # row by row, one INSERT per sample instead of one multi-row INSERT per batch.
         revision=0,
     )
+
+
+def new_sample_rows(
+    dataset_id: str,
+    dataset_type: int,
+    *,
+    source_kind: str,
+    source_key: str,
+    sample_name: str,
+    sample_dir: str,
+    sample_size: int,
+    sample_time: int,
+    metadata: dict[str, Any],
+    content_hash: str | None,
+    import_origin: str | None,
+    labels: Sequence[LabelInput],
+    status: str,
+    hard: bool = False,
+    hard_coefficient: float | None = None,
+    text: str | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A new sample and its labels as plain rows (column name -> value) for
+    :func:`insert_sample_rows`: the same values :func:`new_sample` followed by
+    :func:`set_sample_labels` (``new=True``) give, without building ORM objects (imports insert
+    hundreds of thousands)."""
+    sample_id = new_resource_id(20)
+    scores = [label.score for label in labels if label.score is not None]
+    sample = {
+        "id": sample_id,
+        "dataset_id": dataset_id,
+        "sample_type": SAMPLE_TYPE.get(dataset_type, 9),
+        "sample_status": (status or MANUAL) if labels else UNLABELED,
+        "sample_name": sample_name,
+        "sample_dir": sample_dir,
+        "source_kind": source_kind,
+        "source_key": source_key,
+        "content_hash": content_hash,
+        "sample_size": sample_size,
+        "sample_time": sample_time,
+        "metadata": metadata,
+        "hard": hard,
+        "hard_coefficient": hard_coefficient,
+        "top_score": max(scores) if scores else None,
+        "import_origin": import_origin,
+        "labeler": None,
+        "parent_sample_id": None,
+        "revision": 0,
+        "text": text[:SAMPLE_DATA_MAX_CHARS] if text is not None else None,
+    }
+    label_rows = [
+        {
+            "sample_id": sample_id,
+            "dataset_id": dataset_id,
+            "name": label.name,
+            "type": label.type,
+            "score": label.score,
+            "property": label.property,
+            "annotated_by": label.annotated_by,
+        }
+        for label in labels
+    ]
+    return sample, label_rows
+
+
+def insert_sample_rows(
+    session: Session, samples: Sequence[dict[str, Any]], labels: Sequence[dict[str, Any]]
+) -> None:
+    """Insert rows from :func:`new_sample_rows` in the caller's transaction: one executemany
+    per table (SQLAlchemy Core; PostgreSQL gets multi-row INSERTs), not one ORM object each."""
+    if samples:
+        session.execute(insert(_table(Sample)), list(samples))
+    if labels:
+        session.execute(insert(_table(SampleLabel)), list(labels))
+
+
+def _table(model: type[Sample] | type[SampleLabel]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def set_sample_labels(
