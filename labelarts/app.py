@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from labelarts import __version__
+from labelarts import __version__, web
 from labelarts.api.authentication import AuthenticationMiddleware
 from labelarts.api.errors import RequestContextMiddleware, install_error_handlers
 from labelarts.api.metrics import install_metrics
@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
+    web.install(app)  # the pages under /ui (docs/web.md)
     modules = (
         *(health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files),
         *(sync, monitoring, versions),

@@ -75,6 +75,17 @@ class IssuedToken:
     expires_at: int
 
 
+class PasswordChangeRequired(UnauthorizedError):
+    """The password was right but must be changed first (the first-start ``admin``).
+
+    Answered like any 401 ``ModelArts.4122``; the sign-in page reads ``user_id`` to offer
+    the change-password step."""
+
+    def __init__(self, user_id: str, message: str, *, error_code: str) -> None:
+        super().__init__(message, error_code=error_code)
+        self.user_id = user_id
+
+
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -165,7 +176,8 @@ class AuthService:
             raise UnauthorizedError("Incorrect username or password.", error_code="ModelArts.4122")
         if user.password_must_change:
             # Keystone's answer to an expired password: change it with the old one first.
-            raise UnauthorizedError(
+            raise PasswordChangeRequired(
+                user.id,
                 "The password is expired and needs to be changed for user: "
                 f"{user.id}. POST /v3/users/{user.id}/password, or run `labelarts user "
                 "set-password`.",

@@ -4,6 +4,8 @@ Conditions in the list are ANDed (the sample-list page says AND). Each condition
 hold several keys, also ANDed. Matching rules, one per key (docs/api.md repeats them):
 
 - ``hard``: "0"/"1" (also "true"/"false") against the sample's hard-example flag.
+- ``hard_reason``: a ``hard_reasons`` code (0-30, as a number or a string): samples that
+  auto labeling found hard for that reason (a LabelArts extension; the review page's filter).
 - ``coefficient`` / ``score``: "x" means value >= x; "x-y" means x <= value <= y (inclusive),
   on the sample's hard coefficient / top label score.
 - ``sample_name``: the exact file name; ``sample_dir``: samples directly in that folder.
@@ -45,6 +47,7 @@ KNOWN_KEYS = (
     frozenset(
         {
             "hard",
+            "hard_reason",
             "coefficient",
             "score",
             "sample_name",
@@ -205,6 +208,16 @@ def _label_condition(dataset_id: str, spec: Any) -> ColumnElement[bool]:
     return exists(select(SampleLabel.id).where(*where))
 
 
+def _hard_reason(value: Any) -> ColumnElement[bool]:
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not text.isdigit() or not 0 <= int(text) <= 30:
+        raise _bad("hard_reason", "expected a hard_reasons code from 0 to 30")
+    # The hard-example details auto labeling keeps per sample, keyed by code (JSON path on
+    # both databases: json_extract on SQLite, #> on PostgreSQL).
+    detail_id = Sample.metadata_[("@labelarts:hard_details", text, "id")].as_integer()
+    return and_(Sample.hard.is_(True), detail_id == int(text))
+
+
 def _metadata_condition(spec: Any) -> ColumnElement[bool]:
     if not isinstance(spec, dict):
         raise _bad("metadata", "expected an object")
@@ -261,6 +274,8 @@ def condition_to_sql(
             parts.append(false())
         elif key == "hard":
             parts.append(Sample.hard.is_(_flag(key, value)))
+        elif key == "hard_reason":
+            parts.append(_hard_reason(value))
         elif key == "coefficient":
             parts.append(_between(Sample.hard_coefficient, _range(key, value)))
         elif key == "score":
