@@ -10,7 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from labelarts.storage.db.models import Token
+from labelarts.ml.hard import REASONS
+from labelarts.storage.db.models import Sample, Token
+from tests.api import add_sample
 from tests.conftest import PASSWORD, LiveServer, Tenant, assert_error, create_dataset
 from tests.web import csrf_of, page_client, sign_in
 
@@ -186,3 +188,48 @@ def test_filters_and_pages_render(live_server: LiveServer, tenant: Tenant) -> No
         assert data["labels"] == [{"name": "cat", "type": 0}] and data["samples"] == []
         bad = client.get("/ui/datasets/nope")
         assert bad.status_code == 404 and "text/html" in bad.headers["content-type"]
+
+
+def test_the_hard_reason_filter_finds_the_samples_hard_for_that_reason(
+    live_server: LiveServer, tenant: Tenant
+) -> None:
+    services = live_server.services
+    dataset_id = create_dataset(tenant.aksk, tenant.project_id, "reasons-ds", labels=[{"name": "cat"}])
+    blurry = add_sample(services, dataset_id, ["cat"], status="AUTO_ANNOTATION", hard=True)
+    both = add_sample(services, dataset_id, ["cat"], status="AUTO_ANNOTATION", hard=True)
+    add_sample(services, dataset_id, ["cat"], status="AUTO_ANNOTATION")
+    details = {code: {"id": code, "reason": REASONS[code].reason} for code in (3, 6)}
+    with services.db.session() as session:
+        for sample_id, codes in ((blurry, [3]), (both, [3, 6])):
+            sample = session.get(Sample, sample_id)
+            assert sample is not None
+            sample.metadata_ = {
+                "@modelarts:hard_reasons": codes,
+                "@labelarts:hard_details": {str(c): details[c] for c in codes},
+            }
+
+    def found(reason: object) -> set[str]:
+        response = tenant.aksk.get(
+            tenant.v2(f"/datasets/{dataset_id}/data-annotations/samples"),
+            params={"search_conditions": json.dumps([{"hard_reason": reason}]), "limit": 100},
+        )
+        assert response.status_code == 200, response.text
+        return {s["sample_id"] for s in response.json()["samples"]}
+
+    assert found(3) == found("3") == {blurry, both}
+    assert found(6) == {both}
+    assert found(7) == set()
+    for bad in (31, "x", -1, True):
+        assert_error(
+            tenant.aksk.get(
+                tenant.v2(f"/datasets/{dataset_id}/data-annotations/samples"),
+                params={"search_conditions": json.dumps([{"hard_reason": bad}])},
+            ),
+            400,
+        )
+    with page_client(live_server.url) as client:
+        assert sign_in(client, "alice", PASSWORD).status_code == 303
+        page = client.get(f"/ui/datasets/{dataset_id}/samples?tab=auto&reason=6")
+        assert page.status_code == 200
+        assert page.text.count('class="tile"') == 1 and both in page.text
+        assert REASONS[6].reason in page.text  # the badge's reasons, as words

@@ -141,7 +141,8 @@ var LabelArtsBoxes = (function () {
   });
   function end() {
     if (!gesture) return;
-    if (gesture.kind === "draw" && !B.big(boxes[selected])) { boxes.splice(selected, 1); selected = boxes.length - 1; }
+    // A click on the picture without a drag draws nothing and leaves no box selected.
+    if (gesture.kind === "draw" && !B.big(boxes[selected])) { boxes.splice(selected, 1); selected = -1; }
     gesture = null;
     draw();
   }
@@ -192,6 +193,7 @@ var LabelArtsBoxes = (function () {
     else if ((key === "n" || key === "N") && boxes.length) {
       selected = (selected + (event.shiftKey ? boxes.length - 1 : 1)) % boxes.length; draw();
     }
+    else if (key === "Escape") { selected = -1; draw(); }
     else if (key === "+" || key === "=") { setZoom(zoom * 1.25); }
     else if (key === "-") { setZoom(zoom / 1.25); }
     else if (key === "s" || key === "S") { save(); }
