@@ -15,6 +15,7 @@ from labelarts.api.errors import RequestContextMiddleware, install_error_handler
 from labelarts.api.metrics import install_metrics
 from labelarts.api.routes import (
     datasets,
+    export_tasks,
     files,
     health,
     iam,
@@ -65,7 +66,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     install_error_handlers(app)
     web.install(app)  # the pages under /ui (docs/web.md)
     modules = (
-        *(health, iam, datasets, labels, samples, sample_edits, import_tasks, tasks, files),
+        *(health, iam, datasets, labels, samples, sample_edits, import_tasks, export_tasks, tasks, files),
         *(sync, monitoring, versions),
     )
     for module in modules:

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         "delete_source remove files there; a bare PATH is open to every project only while one "
         "project exists (repeatable --import-root; env: JSON list or os.pathsep-separated).",
     )
+    export_roots: Annotated[list[Grant], NoDecode] = Field(
+        default_factory=list,
+        description="Local folders export tasks may write into, each granted to projects like "
+        "import roots (PATH=PROJECT_ID[,...] or PATH=*; repeatable --export-root).",
+    )
     object_prefixes: Annotated[list[Grant], NoDecode] = Field(
         default_factory=list,
         description="Object-store key prefixes that obs:// and s3:// data sources may name, "
@@ -240,7 +245,7 @@ class Settings(BaseSettings):
             raise ValueError("log_level must be debug, info, warning, error or critical")
         return value.strip().lower()
 
-    @field_validator("import_roots", "object_prefixes", mode="before")
+    @field_validator("import_roots", "export_roots", "object_prefixes", mode="before")
     @classmethod
     def _parse_grants(cls, value: object) -> object:
         # Env: a JSON list, or an os.pathsep-separated string; flags and code: a list.
@@ -257,7 +262,7 @@ class Settings(BaseSettings):
             if not isinstance(item, str | os.PathLike) or os.fspath(item).strip()
         ]
 
-    @field_serializer("import_roots", "object_prefixes")
+    @field_serializer("import_roots", "export_roots", "object_prefixes")
     def _dump_grants(self, grants: list[Grant]) -> list[str]:
         # Dumped as written, so settings round-trip (serve hands them to workers as env vars).
         return [grant.text for grant in grants]

@@ -12,6 +12,7 @@ from labelarts.jobs.runner import TaskRunner
 from labelarts.jobs.worker import TaskHandler, Worker
 from labelarts.services.autolabel import AUTO_LABEL_KIND, AutoLabelService
 from labelarts.services.datasets import DatasetService
+from labelarts.services.exports import EXPORT_KIND, ExportService
 from labelarts.services.imports import IMPORT_KIND, ImportService
 from labelarts.services.labels import LabelService
 from labelarts.services.monitoring import MonitoringService, record_point
@@ -39,6 +40,7 @@ class Services:
     datasets: DatasetService
     labels: LabelService
     imports: ImportService
+    exports: ExportService
     grants: Grants
     signer: SourceSigner
     sources: SampleSourceService
@@ -58,6 +60,7 @@ class Services:
             AUTO_LABEL_KIND: self.autolabel.run_task,
             SYNC_KIND: self.sync.run_task,
             PUBLISH_KIND: self.versions.run_task,
+            EXPORT_KIND: self.exports.run_task,
         }
 
     def start_worker(self) -> Worker:
@@ -117,6 +120,22 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         datasets=DatasetService(db, imports, objects),
         labels=LabelService(db, sample_files),
         imports=imports,
+        exports=ExportService(
+            db,
+            tasks,
+            grants,
+            Grants(
+                settings.export_roots,
+                [],
+                settings.resolved_data_dir,
+                count_projects=project_counter(db),
+                noun="export roots",
+                flag="--export-root",
+            ),
+            objects,
+            local_files,
+            settings.resolved_data_dir / "exports",
+        ),
         grants=grants,
         signer=signer,
         sources=sources,

@@ -27,6 +27,10 @@ def serve(
             "install has one project. Repeatable."
         ),
     ] = None,
+    export_root: Annotated[
+        list[str] | None,
+        typer.Option(help="Folder export tasks may write into, granted like --import-root. Repeatable."),
+    ] = None,
     object_prefix: Annotated[
         list[str] | None,
         typer.Option(help="Object-store key prefix obs:// imports may name, granted like --import-root."),
@@ -53,6 +57,7 @@ def serve(
         port=port,
         data_dir=data_dir,
         import_roots=import_root or None,
+        export_roots=export_root or None,
         object_prefixes=object_prefix or None,
         database_url=database_url,
         worker_processes=workers,

@@ -17,6 +17,10 @@ def worker(
         list[str] | None,
         typer.Option(help="Folder datasets may import from, granted as for serve --import-root; repeatable."),
     ] = None,
+    export_root: Annotated[
+        list[str] | None,
+        typer.Option(help="Folder export tasks may write into, granted like --import-root. Repeatable."),
+    ] = None,
     object_prefix: Annotated[
         list[str] | None, typer.Option(help="Object-store prefix granted as for serve --object-prefix.")
     ] = None,
@@ -34,6 +38,7 @@ def worker(
     settings = local_settings(
         data_dir=data_dir,
         import_roots=import_root or None,
+        export_roots=export_root or None,
         object_prefixes=object_prefix or None,
         database_url=database_url,
         job_workers=tasks,

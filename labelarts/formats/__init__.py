@@ -1,1 +1,2 @@
-"""File formats LabelArts writes (building blocks: records in, lines or bytes out, no I/O)."""
+"""File formats LabelArts writes (building blocks: records in, lines, bytes or files in a
+folder the caller gives out; no database, no services, no grants)."""

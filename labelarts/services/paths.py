@@ -100,7 +100,10 @@ class Grants:
         *,
         count_projects: Callable[[], int],
         mode: str | None = None,
+        noun: str = "import roots",
+        flag: str = "--import-root",
     ) -> None:
+        self.noun, self.flag = noun, flag
         self._roots: list[_Root] = []
         for grant in roots:
             written = Path(grant.path).expanduser().absolute()
@@ -177,7 +180,8 @@ class ProjectScope:
         if best is None:
             hint = _BARE_HINT if bare_refused else ""
             raise InvalidPathError(
-                f"The path is outside the import roots granted to this project (see --import-root){hint}."
+                f"The path is outside the {self._grants.noun} granted to this project "
+                f"(see {self._grants.flag}){hint}."
             )
         return best[1]
 
