@@ -373,6 +373,66 @@ class LabelArtsClient:
                 raise TimeoutError(f"version {version_id} is still being published after {timeout} s")
             time.sleep(poll)
 
+    # --- export tasks -------------------------------------------------------------------
+    def create_export_task(
+        self,
+        dataset_id: str,
+        path: str | None = None,
+        *,
+        annotation_format: str | None = None,
+        export_format: int | None = None,
+        export_type: int | None = None,
+        export_params: dict[str, Any] | None = None,
+    ) -> str:
+        """Start an export (docs/export.md); returns its task id (follow it with
+        :meth:`wait_for_export_task`). ``path``: a folder under an export root, or ``obs://...``."""
+        body: dict[str, Any] = {}
+        optional = {
+            "path": path,
+            "annotation_format": annotation_format,
+            "export_format": export_format,
+            "export_type": export_type,
+            "export_params": export_params,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        result: dict[str, Any] = self.request("POST", f"/datasets/{dataset_id}/export-tasks", json=body)
+        return str(result["task_id"])
+
+    def list_export_tasks(self, dataset_id: str, **params: Any) -> dict[str, Any]:
+        """``export_tasks`` and ``total_count``; params ``limit``, ``offset`` (page), ``export_type``."""
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/export-tasks", params=params)
+        return result
+
+    def get_export_task(self, dataset_id: str, task_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/export-tasks/{_quote(task_id)}")
+        return result
+
+    def stop_export_task(self, dataset_id: str, task_id: str) -> None:
+        """Ask an export to stop; it ends FAILED and leaves no output behind."""
+        self.request("POST", f"/datasets/{dataset_id}/export-tasks/{_quote(task_id)}/stop")
+
+    def wait_for_export_task(
+        self,
+        dataset_id: str,
+        task_id: str,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the export ends (``SUCCESSED`` or ``FAILED``) and return its body;
+        ``on_progress`` gets every polled body. TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            body = self.get_export_task(dataset_id, task_id)
+            if on_progress is not None:
+                on_progress(body)
+            if body.get("status") in ("SUCCESSED", "FAILED"):
+                return body
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"export task {task_id} has not ended after {timeout} s")
+            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+
 
 def _quote(segment: str) -> str:
     from urllib.parse import quote

@@ -82,6 +82,15 @@ class ExportService:
 
     def create(self, project_id: str, dataset_id: str, request: CreateExportTaskRequest) -> str:
         """Validate and queue an export task; 400 with the reason if it cannot run."""
+        config = self.plan(project_id, dataset_id, request)
+        with self._db.session() as session:
+            return self._runner.create(
+                session, project_id=project_id, dataset_id=dataset_id, kind=EXPORT_KIND, config=config
+            )
+
+    def plan(self, project_id: str, dataset_id: str, request: CreateExportTaskRequest) -> dict[str, Any]:
+        """The task config of a valid request (400 with the reason, 404 for another project's
+        dataset): everything the task body needs."""
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             dataset_type = dataset.dataset_type
@@ -143,13 +152,7 @@ class ExportService:
             if request.path is None:
                 raise ValidationFailedError("Invalid parameter. path: Field required")
             config["dest"] = self._destination(project_id, request.path)
-        return self._queue(project_id, dataset_id, config)
-
-    def _queue(self, project_id: str, dataset_id: str, config: dict[str, Any]) -> str:
-        with self._db.session() as session:
-            return self._runner.create(
-                session, project_id=project_id, dataset_id=dataset_id, kind=EXPORT_KIND, config=config
-            )
+        return config
 
     def _destination(self, project_id: str, raw: str) -> dict[str, str]:
         """Where the export goes: a folder under a granted export root that does not exist yet

@@ -24,19 +24,28 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from labelarts.clock import new_resource_id, now_ms
 from labelarts.errors import SourceUnavailableError, ValidationFailedError
 from labelarts.formats import datumaro_export as dm
 from labelarts.formats.folders import FolderWriter, TableWriter
 from labelarts.jobs.runner import TaskContext
-from labelarts.services.exporting.reader import HARD_KEYS, Row, Selection, count, pages, subset_of
+from labelarts.services.exporting.reader import (
+    HARD_KEYS,
+    LABELS,
+    SAMPLES,
+    Row,
+    Selection,
+    count,
+    pages,
+    subset_of,
+)
 from labelarts.services.paths import ProjectScope
-from labelarts.services.samples.records import UNLABELED, bump_data_version
+from labelarts.services.samples.records import SAMPLE_DATA_MAX_CHARS, UNLABELED, bump_data_version
 from labelarts.services.samples.sources import LocalFiles
 from labelarts.storage.db import Database
-from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
+from labelarts.storage.db.models import Dataset, Label
 from labelarts.storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -216,7 +225,8 @@ class ExportJob:
         if item_id.lower() in used:  # two files of one name (other folders or extensions)
             item_id = f"{item_id}_{sample.id[:8]}"
         used.add(item_id.lower())
-        size = sample.metadata_.get("@modelarts:size") if isinstance(sample.metadata_, dict) else None
+        metadata = sample.metadata
+        size = metadata.get("@modelarts:size") if isinstance(metadata, dict) else None
         hw = (
             (int(size[1]), int(size[0]))
             if isinstance(size, list) and len(size) >= 2 and size[0] and size[1]
@@ -241,7 +251,7 @@ class ExportJob:
             )
         return dm.ExportSample(item_id, ext, hw, self._copier(sample), labels, subset)
 
-    def _copier(self, sample: Sample) -> Callable[[IO[bytes]], None]:
+    def _copier(self, sample: Any) -> Callable[[IO[bytes]], None]:
         project_id, kind, key = self._ctx.project_id, sample.source_kind, sample.source_key
 
         def copy_to(out: IO[bytes]) -> None:
@@ -255,6 +265,10 @@ class ExportJob:
         return copy_to
 
     def _text(self, row: Row) -> str:
+        """A text sample's text: its row holds all of it below SAMPLE_DATA_MAX_CHARS."""
+        text: str | None = row.sample.text
+        if text is not None and len(text) < SAMPLE_DATA_MAX_CHARS:
+            return text
         buffer = io.BytesIO()
         try:
             self._copier(row.sample)(buffer)
@@ -307,9 +321,14 @@ class ExportJob:
         try:
             clear_hard = bool(cfg.get("clear_hard_property", True))
             for page in pages(self._db, self._selection):
+                samples: list[dict[str, Any]] = []
+                labels: list[dict[str, Any]] = []
+                for row in page:
+                    _copy_sample(row, new_id, clear_hard, samples, labels)
                 with self._db.session() as session:
-                    for row in page:
-                        _copy_sample(session, row, new_id, clear_hard)
+                    session.execute(insert(SAMPLES), samples)
+                    if labels:
+                        session.execute(insert(LABELS), labels)
                     bump_data_version(session, new_id)
                 self._progress(len(page))
         except BaseException:
@@ -319,48 +338,34 @@ class ExportJob:
         return new_id
 
 
-def _copy_sample(session: Any, row: Row, dataset_id: str, clear_hard: bool) -> None:
-    src = row.sample
-    sample = Sample(
-        id=new_resource_id(20),
-        dataset_id=dataset_id,
-        sample_type=src.sample_type,
-        sample_status=src.sample_status,
-        sample_name=src.sample_name,
-        sample_dir=src.sample_dir,
-        source_kind=src.source_kind,
-        source_key=src.source_key,
-        content_hash=src.content_hash,
-        sample_size=src.sample_size,
-        sample_time=src.sample_time,
-        metadata_=dict(src.metadata_),
-        hard=False if clear_hard else src.hard,
-        hard_coefficient=None if clear_hard else src.hard_coefficient,
-        top_score=src.top_score,
-        import_origin=src.import_origin,
-        labeler=src.labeler,
-        revision=0,
-        text=src.text,
-    )
-    session.add(sample)
+def _copy_sample(
+    row: Row, dataset_id: str, clear_hard: bool, samples: list[dict[str, Any]], labels: list[dict[str, Any]]
+) -> None:
+    """The rows that copy one sample (same source file, new id) and its labels into the dataset."""
+    values = dict(row.sample._mapping)
+    sample_id = new_resource_id(20)
+    values.update(id=sample_id, dataset_id=dataset_id, revision=0, parent_sample_id=None)
+    if clear_hard:
+        values.update(hard=False, hard_coefficient=None)
+    if not row.labels:
+        values["sample_status"] = UNLABELED
+    samples.append(values)
     for label in row.labels:
         prop = dict(label.property or {})
         if clear_hard:
             for key in HARD_KEYS:
                 prop.pop(key, None)
-        session.add(
-            SampleLabel(
-                sample_id=sample.id,
-                dataset_id=dataset_id,
-                name=label.name,
-                type=label.type,
-                score=label.score,
-                property=prop,
-                annotated_by=label.annotated_by,
-            )
+        labels.append(
+            {
+                "sample_id": sample_id,
+                "dataset_id": dataset_id,
+                "name": label.name,
+                "type": label.type,
+                "score": label.score,
+                "property": prop,
+                "annotated_by": label.annotated_by,
+            }
         )
-    if not row.labels:
-        sample.sample_status = UNLABELED
 
 
 def _exists(dir_fd: int, name: str) -> bool:
