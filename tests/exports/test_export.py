@@ -392,3 +392,29 @@ def test_stop_leaves_nothing_that_looks_complete(world: ExportWorld, dest_kind: 
         assert not dest.exists()
     else:  # the stop came after the last sample: the export is complete
         assert files_under(dest) == ["1.jpg", "1.txt", "2.jpg", "2.txt", "3.png", "3.txt", "4.jpg"]
+
+
+def test_manifest_round_trip_keeps_boxes(world: ExportWorld) -> None:
+    dataset_id = detection_dataset(world)
+    dest = out(world)
+    run_export(world, dataset_id, path=str(dest), annotation_format="MANIFEST")
+    assert files_under(dest) == ["dataset.manifest"]
+    lines = [json.loads(line) for line in (dest / "dataset.manifest").read_text().splitlines()]
+    assert sorted(Path(line["source"]).name for line in lines) == ["a.jpg", "b.png", "c.jpg"]
+    manifest = write(
+        world.imports / unique_name("mf"), {"in.manifest": (dest / "dataset.manifest").read_text()}
+    )
+    again = create(world, 1)
+    run_import(world, again, manifest / "in.manifest", import_type="manifest")
+    assert boxes_of(world, again) == boxes_of(world, dataset_id)
+
+
+def test_text_manifest_carries_the_text(world: ExportWorld) -> None:
+    root = write(world.imports / unique_name("txt"), {"r.txt": "good\tpositive\nbad\tnegative\n"})
+    dataset_id = create(world, 100)
+    run_import(world, dataset_id, root)
+    dest = out(world)
+    run_export(world, dataset_id, path=str(dest), annotation_format="manifest")
+    lines = [json.loads(line) for line in (dest / "dataset.manifest").read_text().splitlines()]
+    got = sorted((line["source"], [a["name"] for a in line["annotation"]]) for line in lines)
+    assert got == [("content://bad", ["negative"]), ("content://good", ["positive"])]

@@ -29,7 +29,8 @@ from sqlalchemy import delete, insert, select
 from labelarts.clock import new_resource_id, now_ms
 from labelarts.errors import SourceUnavailableError, ValidationFailedError
 from labelarts.formats import datumaro_export as dm
-from labelarts.formats.folders import FolderWriter, TableWriter
+from labelarts.formats.folders import USAGE, FolderWriter, TableWriter
+from labelarts.formats.modelarts_manifest import ManifestLabel, ManifestSample, manifest_chunks, source_uri
 from labelarts.jobs.runner import TaskContext
 from labelarts.services.exporting.reader import (
     HARD_KEYS,
@@ -51,6 +52,7 @@ from labelarts.storage.objects import ObjectStore
 log = logging.getLogger(__name__)
 
 REPORT_EVERY: Final = 500
+MANIFEST_NAME: Final = "dataset.manifest"
 TEXT_TYPES: Final = frozenset({100, 101, 102})
 # Files a reader opens first: uploaded last to an object store.
 _INDEX_SUFFIXES: Final = (".json", ".jsonl", ".xml", ".txt", ".csv", ".data", ".names", ".manifest")
@@ -192,11 +194,43 @@ class ExportJob:
                 writer.close()
             return
         if fmt == "manifest":
-            raise ValidationFailedError("The ModelArts manifest export is not available yet.")
+            os.makedirs(out_dir, exist_ok=True)
+            clear_hard = bool(self._cfg.get("clear_hard_property", True))
+            with open(os.path.join(out_dir, MANIFEST_NAME), "wb") as fh:
+                for chunk in manifest_chunks(self._manifest_samples(split), with_hard=not clear_hard):
+                    fh.write(chunk)
+            return
         folders = FolderWriter(out_dir, int(self._cfg.get("layout", 2)))
         os.makedirs(out_dir, exist_ok=True)
         for sample, _row in self._samples():
             folders.write(sample)
+            self._progress()
+
+    def _manifest_samples(self, split: bool) -> Iterator[ManifestSample]:
+        """Manifest lines: the samples' own sources (files are not copied), their labels."""
+        text_type = self._dataset_type in TEXT_TYPES
+        clear_hard = bool(self._cfg.get("clear_hard_property", True))
+        for export, row in self._samples():
+            sample = row.sample
+            labels = []
+            for label in row.labels:
+                prop = dict(label.property or {})
+                if clear_hard:
+                    for key in HARD_KEYS:
+                        prop.pop(key, None)
+                labels.append(ManifestLabel(label.name, label.type, label.score, prop, label.annotated_by))
+            yield ManifestSample(
+                source=source_uri(
+                    kind=sample.source_kind,
+                    key=sample.source_key,
+                    text=self._text(row) if text_type else None,
+                ),
+                labels=labels,
+                id=sample.id,
+                usage=USAGE.get(export.subset) if split else None,
+                hard=bool(sample.hard),
+                hard_coefficient=sample.hard_coefficient,
+            )
             self._progress()
 
     def _subset_samples(self, subset: str) -> Iterator[dm.ExportSample]:
