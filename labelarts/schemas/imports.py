@@ -17,7 +17,10 @@ LabelRefs = Annotated[list[LabelRef], Field(max_length=10_000)]
 
 class CreateImportTaskRequest(BaseModel):
     """``import_path`` is required (checked by the service after the dataset, so that another
-    project's dataset is a 404 whatever the body); ``import_type`` "dir" (default) or "manifest".
+    project's dataset is a 404 whatever the body); ``import_type`` "dir" (default: the ModelArts
+    layouts, or an annotation format the folder's layout names unambiguously), "manifest", or
+    an annotation format read with Datumaro: "coco", "voc", "yolo", "imagenet", "cvat",
+    "labelme", "datumaro" (docs/import-formats.md).
 
     Accepted without effect: ``import_folder``, ``import_origin``, ``import_samples``,
     ``with_column_header`` (table datasets cannot be imported from files).
@@ -25,7 +28,9 @@ class CreateImportTaskRequest(BaseModel):
 
     model_config = StrictModel
     import_path: ImportPath | None = None
-    import_type: Literal["dir", "manifest"] = "dir"
+    import_type: Literal[
+        "dir", "manifest", "coco", "voc", "yolo", "imagenet", "cvat", "labelme", "datumaro"
+    ] = "dir"
     import_annotations: bool = True
     label_format: LabelFormatIn | None = None
     data_source: DataSourceIn | None = None

@@ -28,7 +28,7 @@ from labelarts.services.dataset_types import DATASET_TAGS
 from labelarts.services.importing import sources
 from labelarts.services.importing.layouts import TextFormat
 from labelarts.services.importing.runner import IMPORT_DIR, IMPORT_MANIFEST, Importer, ImportSpec, Target
-from labelarts.services.importing.sniff import dataset_kind
+from labelarts.services.importing.sniff import Kind, dataset_kind
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.paths import Grants
 from labelarts.storage.db import Database
@@ -129,7 +129,10 @@ class ImportService:
             difficult_only=request.difficult_only,
             included_labels=request.label_names("included"),
             excluded_labels=request.label_names("excluded"),
+            data_format=None if request.import_type in ("dir", "manifest") else request.import_type,
         )
+        if spec.data_format is not None and target.kind is not Kind.IMAGE:
+            raise ImportParameterError(f"import_type {spec.data_format} takes image datasets only.")
         return self._runner.create_exclusive(
             project_id=project_id,
             dataset_id=dataset_id,
@@ -189,6 +192,7 @@ def spec_from_config(config: Any) -> ImportSpec:
         difficult_only=bool(config.get("difficult_only", False)),
         included_labels=frozenset(config.get("included_labels", ())),
         excluded_labels=frozenset(config.get("excluded_labels", ())),
+        data_format=config.get("format"),
     )
 
 

@@ -34,12 +34,14 @@ from sqlalchemy.orm import Session
 
 from labelarts.clock import now_ms
 from labelarts.errors import ImportFailedError, ImportParameterError, LabelArtsError
+from labelarts.formats.datumaro_import import FormatError, FormatItem, read_items
 from labelarts.jobs.runner import StopRequested, TaskContext
 from labelarts.schemas.common import LabelIn
-from labelarts.services.importing import sources
+from labelarts.services.importing import sources, staging
 from labelarts.services.importing.layouts import (
     TextFormat,
     base_of_result,
+    label_name,
     lines_of,
     names_to_labels,
     parse_voc,
@@ -101,6 +103,9 @@ class ImportSpec:
     difficult_only: bool = False
     included_labels: frozenset[str] = frozenset()
     excluded_labels: frozenset[str] = frozenset()
+    # A folder import's annotation format (labelarts.formats.datumaro_import.FORMATS); None:
+    # the ModelArts layouts, or a format the folder's layout names unambiguously.
+    data_format: str | None = None
 
     @property
     def filtering(self) -> bool:
@@ -117,7 +122,7 @@ class ImportSpec:
             "difficult_only": self.difficult_only,
             "included_labels": sorted(self.included_labels),
             "excluded_labels": sorted(self.excluded_labels),
-        }
+        } | ({"format": self.data_format} if self.data_format else {})
 
 
 @dataclass(frozen=True)
@@ -202,7 +207,7 @@ class Importer:
             raise ImportFailedError(f"The import source cannot be read: {exc.strerror or exc}") from None
 
     def _run(self) -> dict[str, Any]:
-        entries = self._manifest_entries() if self._origin == IMPORT_MANIFEST else self._folder_entries()
+        entries = self._manifest_entries() if self._origin == IMPORT_MANIFEST else self._dir_entries()
         self._ctx.report(0.0, **self._result())
         self._reported_at = time.monotonic()
         for chunk in chunked(entries, CHUNK):
@@ -266,13 +271,104 @@ class Importer:
 
     # --- entries ----------------------------------------------------------------------------
 
-    def _folder_entries(self) -> Iterator[Candidate | sources.Failed | sources.Skipped | None]:
+    def _tree(self) -> sources.LocalTree | sources.ObjectTree:
         location = self._spec.location
-        tree: sources.LocalTree | sources.ObjectTree
         if location.kind == sources.LOCAL:
-            tree = sources.LocalTree(self._scope.folder(location.path))
-        else:
-            tree = sources.ObjectTree(self._objects, location.path)
+            return sources.LocalTree(self._scope.folder(location.path))
+        return sources.ObjectTree(self._objects, location.path)
+
+    def _dir_entries(self) -> Iterator[Candidate | sources.Failed | sources.Skipped | None]:
+        fmt = self._spec.data_format or self._detect_format()
+        return self._format_entries(fmt) if fmt else self._folder_entries()
+
+    def _detect_format(self) -> str | None:
+        location = self._spec.location
+
+        def path(name: str) -> str:
+            return posixpath.join(location.path, name)
+
+        def has_file(name: str) -> bool:
+            if name == staging.COCO_MARKER:
+                return any(
+                    posixpath.basename(key).startswith(staging.COCO_PREFIXES) and key.endswith(".json")
+                    for key in self._folder_names("annotations")
+                )
+            return sources.ref_exists(self._objects, self._scope, location.kind, path(name))
+
+        def has_folder(name: str) -> bool:
+            return next(iter(self._folder_names(name)), None) is not None
+
+        return staging.detect_format(has_file, has_folder)
+
+    def _folder_names(self, name: str) -> list[str]:
+        """Up to 1,000 names directly in a folder of the import path (none if it is not one)."""
+        location = self._spec.location
+        names: list[str] = []
+        try:
+            if location.kind == sources.LOCAL:
+                base = self._scope.find_local(posixpath.join(location.path, name))
+                if base is None:
+                    return []
+                with base.root.scandir(base.rel) as entries:
+                    names = [entry.name for entry in itertools.islice(entries, 1000)]
+            else:
+                names = [
+                    key.rsplit("/", 1)[-1]
+                    for key in itertools.islice(self._objects.list(posixpath.join(location.path, name)), 1000)
+                ]
+        except (OSError, LabelArtsError):
+            return []
+        return names
+
+    def _format_entries(self, fmt: str) -> Iterator[Candidate | sources.Failed | sources.Skipped | None]:
+        """A folder in an annotation format: every file is staged (:mod:`.staging`), then
+        Datumaro reads the staged copy and each of its items becomes a candidate whose file is
+        read from the import path itself, as in any import."""
+        tree = self._tree()
+        self._estimate = tree.count()
+        with staging.Staging(self._objects, self._scope) as staged:
+            for item in tree.walk():
+                self._tally.files_seen += 1
+                if not isinstance(item, FileRef):
+                    yield item
+                    continue
+                self._tally.bytes_seen += max(item.size, 0)
+                try:
+                    if staged.add(item):
+                        yield None  # an annotation file
+                    elif item.rel not in staged.images:
+                        yield sources.Skipped(item.rel, "neither an image nor an annotation file")
+                except Rejected as exc:
+                    yield sources.Failed(item.rel, exc.reason)
+                except OSError as exc:
+                    yield sources.Failed(item.rel, f"cannot be read: {path_reason(exc)}")
+            try:
+                for found in read_items(staged.root, fmt, self._target.dataset_type):
+                    yield self._format_candidate(staged, found)
+            except FormatError as exc:
+                raise ImportFailedError(f"The import path cannot be read as {fmt}: {exc}") from None
+            for rel in list(staged.images):
+                yield sources.Skipped(rel, "image not named by the annotations")
+
+    def _format_candidate(self, staged: staging.Staging, found: FormatItem) -> Candidate | sources.Failed:
+        shown = sources.printable(found.path[:200])
+        if found.problem is not None:
+            return sources.Failed(shown, found.problem)
+        ref = staged.images.pop(found.path, None)
+        if ref is None:
+            return sources.Failed(shown, "no image file for this annotation in the import path")
+        self._tally.ignored_annotations += found.ignored
+        try:
+            labels = [
+                LabelInput(name=label_name(f.name), type=f.type, score=f.score, property=f.property)
+                for f in found.labels
+            ]
+        except Rejected as exc:
+            return sources.Failed(shown, exc.reason)
+        return Candidate(rel=ref.rel, ref=ref, record=ManifestRecord(source=ref.rel, labels=labels))
+
+    def _folder_entries(self) -> Iterator[Candidate | sources.Failed | sources.Skipped | None]:
+        tree = self._tree()
         self._estimate = tree.count()
         for item in tree.walk():
             self._tally.files_seen += 1

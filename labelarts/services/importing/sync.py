@@ -100,8 +100,8 @@ class SyncImporter(Importer):
         share = self._swept / max(self._sweep_total, 1)
         return min(0.99, WALK_SHARE + (1 - WALK_SHARE) * share)
 
-    def _folder_entries(self) -> Iterator[Candidate | sources.Failed | sources.Skipped | None]:
-        for item in super()._folder_entries():
+    def _dir_entries(self) -> Iterator[Candidate | sources.Failed | sources.Skipped | None]:
+        for item in super()._dir_entries():
             if isinstance(item, sources.Failed) and item.reason.startswith("folder cannot be read"):
                 self._walk_complete = False
             yield item
