@@ -48,6 +48,7 @@ from benchmarks.bench_auth_latency import (
     postgres_database,
 )
 from labelarts.client import SdkHmacAuth
+from labelarts.storage.db import counters
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
 LABELS = ["cat", "dog", "bird", "fish", "horse", "frog", "ship", "truck", "car", "plane"]
@@ -126,6 +127,7 @@ def insert_samples(database_url: str, dataset_id: str, count: int, seed: int = 1
         conn.execute(
             update(Dataset).where(Dataset.id == dataset_id).values(data_version=Dataset.data_version + 1)
         )
+        counters.rebuild(conn, dataset_id)  # rows inserted directly: the counters from a recount
     if database_url.startswith("postgresql"):
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")

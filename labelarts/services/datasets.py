@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import case, delete, func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,8 @@ from labelarts.services.labels import (
     require_label_name,
 )
 from labelarts.services.ownership import get_owned_dataset
-from labelarts.storage.db import Database
+from labelarts.storage.db import Database, counters
+from labelarts.storage.db.counters import SampleTotals
 from labelarts.storage.db.dialect import is_unique_violation
 from labelarts.storage.db.models import (
     Dataset,
@@ -75,39 +76,6 @@ class DatasetListQuery:
     with_labels: bool = False
     support_export: bool = False
     workspace_id: str | None = None
-
-
-@dataclass(frozen=True)
-class SampleCounts:
-    total: int
-    manual: int
-    auto: int
-    hard: int
-
-    @property
-    def unlabeled(self) -> int:
-        return self.total - self.manual - self.auto
-
-
-def sample_counts(session: Session, dataset_ids: list[str]) -> dict[str, SampleCounts]:
-    """Sample counts per dataset in one grouped query."""
-    if not dataset_ids:
-        return {}
-    rows = session.execute(
-        select(
-            Sample.dataset_id,
-            func.count(),
-            func.sum(case((Sample.sample_status == "MANUAL_ANNOTATION", 1), else_=0)),
-            func.sum(case((Sample.sample_status == "AUTO_ANNOTATION", 1), else_=0)),
-            func.sum(case((Sample.hard.is_(True), 1), else_=0)),
-        )
-        .where(Sample.dataset_id.in_(dataset_ids))
-        .group_by(Sample.dataset_id)
-    ).all()
-    counts = {d: SampleCounts(0, 0, 0, 0) for d in dataset_ids}
-    for dataset_id, total, manual, auto, hard in rows:
-        counts[dataset_id] = SampleCounts(int(total), int(manual or 0), int(auto or 0), int(hard or 0))
-    return counts
 
 
 VERSION_NORMAL = 1  # a published version's status (services.versions)
@@ -260,7 +228,7 @@ class DatasetService:
         self, session: Session, datasets: builtins.list[Dataset], *, with_labels: bool
     ) -> builtins.list[dict[str, Any]]:
         ids = [d.id for d in datasets]
-        counts = sample_counts(session, ids)
+        counts = counters.sample_totals(session, ids)  # maintained counts: no sample is read
         labels: dict[str, list[dict[str, Any]]] = {d: [] for d in ids}
         if with_labels and ids:
             for label in session.execute(
@@ -299,7 +267,7 @@ class DatasetService:
     def _to_dict(
         dataset: Dataset,
         status: int,
-        counts: SampleCounts,
+        counts: SampleTotals,
         labels: builtins.list[dict[str, Any]] | None,
         running_tasks: builtins.list[str],
     ) -> dict[str, Any]:
@@ -419,6 +387,8 @@ class DatasetService:
             session.execute(delete(VersionSample).where(VersionSample.version_id.in_(versions)))
             session.execute(delete(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id))
             session.delete(dataset)
+            session.flush()
+            counters.forget_dataset(session, dataset.id)  # the dataset row first: the lock order
         # After the commit: objects without rows are garbage, rows without objects are broken.
         for prefix in (f"datasets/{dataset_id}", f"thumbnails/{dataset_id}"):
             try:
@@ -430,19 +400,8 @@ class DatasetService:
     def statistics(self, project_id: str, dataset_id: str) -> dict[str, Any]:
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
-            counts = sample_counts(session, [dataset.id])[dataset.id]
-            per_label = {
-                name: (int(count), int(samples))
-                for name, count, samples in session.execute(
-                    select(
-                        SampleLabel.name,
-                        func.count(),
-                        func.count(func.distinct(SampleLabel.sample_id)),
-                    )
-                    .where(SampleLabel.dataset_id == dataset.id)
-                    .group_by(SampleLabel.name)
-                ).all()
-            }
+            counts = counters.sample_totals(session, [dataset.id])[dataset.id]
+            per_label = counters.label_totals(session, dataset.id)
             label_stats = []
             grouped: dict[str, list[dict[str, Any]]] = {}
             for label in session.execute(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import case, delete, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, select
 from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ from labelarts.schemas.common import LabelIn, LabelName, normalize_label_name
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import UNLABELED, bump_data_version
 from labelarts.services.samples.sources import SampleFiles, SourceRow, unshared_sources
-from labelarts.storage.db import Database
+from labelarts.storage.db import Database, counters
 from labelarts.storage.db.dialect import (
     begin_write,
     chunked,
@@ -175,6 +175,9 @@ def apply_label_update(
         carriers = select(SampleLabel.sample_id).where(
             SampleLabel.dataset_id == dataset.id, SampleLabel.name == row.name
         )
+        # No sample carries the new name (labels on samples are the dataset's labels), so the
+        # carriers of the new name afterwards are those of the old one now.
+        counters.uncount_where(session, dataset.id, Sample.id.in_(carriers))
         session.execute(
             update_rows(Sample)
             .where(Sample.dataset_id == dataset.id, Sample.id.in_(carriers))
@@ -186,6 +189,15 @@ def apply_label_update(
             .where(SampleLabel.dataset_id == dataset.id, SampleLabel.name == row.name)
             .values(name=new_name)
             .execution_options(synchronize_session=False)
+        )
+        counters.count_where(
+            session,
+            dataset.id,
+            Sample.id.in_(
+                select(SampleLabel.sample_id).where(
+                    SampleLabel.dataset_id == dataset.id, SampleLabel.name == new_name
+                )
+            ),
         )
         row.name = new_name
         bump_data_version(session, dataset.id)
@@ -224,6 +236,7 @@ def delete_label_rows(
         )
         carries = Sample.id.in_(carriers)
         keeps_other = exists().where(SampleLabel.sample_id == Sample.id, SampleLabel.name.not_in(chunk))
+        _uncount_label_deletion(session, dataset.id, chunk, carries, keeps_other, policy)
         if policy.delete_samples:
             # Samples whose every label is being deleted go. Their ids are needed anyway (their
             # files go after the commit); deleting by id, labels first, is several times
@@ -271,6 +284,38 @@ def delete_label_rows(
     bump_data_version(session, dataset.id)
     sources = unshared_sources(session, victims) if policy.delete_source else []
     return DeletedSamples(victims, sources)
+
+
+def _uncount_label_deletion(
+    session: Session,
+    dataset_id: str,
+    names: Sequence[str],
+    carries: ColumnElement[bool],
+    keeps_other: ColumnElement[bool],
+    policy: DeletePolicy,
+) -> None:
+    """The counter deltas of deleting labels ``names``, read before the deletion: their
+    instances go; the samples carrying nothing else go (``delete_samples``) or become
+    unlabeled; samples that keep another label keep their status, so their other labels'
+    counts stay."""
+    in_dataset = Sample.dataset_id == dataset_id
+    lonely = counters.measure(session, and_(in_dataset, carries, ~keeps_other)).samples
+    moved: dict[tuple[str, bool], int] = {key: -n for key, n in lonely.items()}
+    if not policy.delete_samples:
+        for (_, hard), n in lonely.items():
+            moved[(UNLABELED, hard)] = moved.get((UNLABELED, hard), 0) + n
+    wanted = set(names)
+    labels = counters.measure(session, and_(in_dataset, carries)).labels
+    counters.add(
+        session,
+        dataset_id,
+        samples=moved,
+        labels={
+            (name, status): (-carrying, -instances)
+            for (name, status), (carrying, instances) in labels.items()
+            if name in wanted
+        },
+    )
 
 
 def lock_labels(session: Session, dataset_id: str, names: Sequence[str]) -> dict[str, Label]:

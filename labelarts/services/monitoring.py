@@ -13,8 +13,8 @@ Series (docs/api.md, "Dataset monitoring"):
 Points: one is stored in the transaction that ends each of the dataset's tasks
 (:meth:`TaskRunner.on_finished`), at most one per dataset per hour (the hour's latest
 replaces the earlier one), and the answer adds the live figures at the time of the request
-when that lies in the asked range. Counts come from the same queries as the dataset's
-statistics, so the two always agree.
+when that lies in the asked range. Counts come from the maintained counters the dataset's
+statistics read (storage/db/counters.py), so the two always agree.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ from labelarts.clock import now_ms
 from labelarts.errors import TaskNotFoundError, ValidationFailedError
 from labelarts.jobs.runner import INTERRUPTED
 from labelarts.jobs.states import TaskStatus
-from labelarts.services.datasets import sample_counts
 from labelarts.services.ownership import get_owned_dataset
-from labelarts.storage.db import Database
+from labelarts.storage.db import Database, counters
 from labelarts.storage.db.models import DatasetMetricPoint, Task
 
 SERIES: Final = (
@@ -51,7 +50,7 @@ MAX_POINTS: Final = 10_000  # stored points in one answer (more than a year of h
 
 def current_values(session: Session, dataset_id: str) -> dict[str, int]:
     """The dataset's figures now, one value per series."""
-    counts = sample_counts(session, [dataset_id])[dataset_id]
+    counts = counters.sample_totals(session, [dataset_id])[dataset_id]
     by_state: dict[str, int] = {}
     system = 0
     for status, code, number in session.execute(

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from labelarts.clock import new_hex_id, now_ms
 from labelarts.config import Settings
 from labelarts.container import Services, build_services
+from labelarts.storage.db import counters
 from labelarts.storage.db.models import Sample, SampleLabel
 from tests.conftest import LiveServer, Tenant, fresh_database_url, make_tenant, start_server
 from tests.conftest import test_database_kind as database_kind
@@ -152,6 +153,7 @@ def add_sample(
                     annotated_by="auto" if auto else "human",
                 )
             )
+        counters.count_samples(session, dataset_id, [sample_id])  # the writers' hook
     return sample_id
 
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import delete
 
+from labelarts.storage.db import counters
 from labelarts.storage.db.models import Label, Sample, SampleLabel
 from tests.api import World, add_sample, sample_labels, shared_world, unique_name
 from tests.conftest import Tenant, assert_error, create_dataset
@@ -558,6 +559,7 @@ def target(world: World, garbage_dataset: Target) -> Target:
         with world.services.db.session() as session:
             session.execute(delete(SampleLabel).where(SampleLabel.dataset_id == dataset_id))
             session.execute(delete(Sample).where(Sample.dataset_id == dataset_id))
+            counters.rebuild(session, dataset_id)
             session.execute(delete(Label).where(Label.dataset_id == dataset_id))
             for name in ("Cat", "Dog"):
                 session.add(Label(dataset_id=dataset_id, name=name, type=0, property={}, attributes=[]))

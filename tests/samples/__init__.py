@@ -21,6 +21,7 @@ from PIL import Image
 
 from labelarts.clock import now_ms
 from labelarts.container import Services
+from labelarts.storage.db import counters
 from labelarts.storage.db.models import Sample, SampleLabel
 from tests.conftest import Tenant
 
@@ -137,4 +138,5 @@ def insert_sample(
                     annotated_by="auto" if status == "AUTO_ANNOTATION" else "human",
                 )
             )
+        counters.count_samples(session, dataset_id, [sample_id])  # the writers' hook
     return sample_id

@@ -34,6 +34,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from labelarts.errors import BadRequestError, LabelArtsError
 from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
 from labelarts.services.autolabel.features import FeatureCache, FeatureMatrix, chunks
+from labelarts.services.labels import share_labels
 from labelarts.services.samples.records import (
     AUTO,
     BY_AUTO,
@@ -43,7 +44,7 @@ from labelarts.services.samples.records import (
     labels_of,
 )
 from labelarts.services.samples.sources import SampleFile, SampleSourceService
-from labelarts.storage.db import Database
+from labelarts.storage.db import Database, counters
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
 
 if TYPE_CHECKING:  # the ML modules load scikit-learn: only when a task runs
@@ -492,6 +493,10 @@ class AutoLabelJob:
 
     def _write_chunk(self, session: Any, snap: Snapshot, labeling: Labeling, rows: range) -> int:
         ids = [labeling.sample_ids[i] for i in rows]
+        # The labels it writes first (FOR SHARE on PostgreSQL), then the samples: the lock order
+        # of every writer. A concurrent rename or deletion of one of them waits for this chunk
+        # (and then finds its new carriers), so the counts stay exact.
+        share_labels(session, self.spec.dataset_id, snap.classes)
         position = {sample_id: i for i, sample_id in zip(rows, ids, strict=True)}
         expected = [(labeling.sample_ids[i], int(labeling.revisions[i])) for i in rows]
         # The claim: one UPDATE whose WHERE compares each sample's revision with the one read.
@@ -552,6 +557,15 @@ class AutoLabelJob:
                 }
             )
         claimed_ids = [row[0] for row in claimed]
+        counters.uncount_samples(session, self.spec.dataset_id, claimed_ids)
+        for label, sample in zip(labels, samples, strict=True):
+            counters.count_facts(
+                session,
+                self.spec.dataset_id,
+                status=AUTO,
+                hard=bool(sample["hard"]),
+                label_names=[label["name"]],
+            )
         session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(claimed_ids)))
         # Core statements, one executemany each: the ORM's per-row bookkeeping would double the time.
         session.execute(insert(_sample_labels), labels)

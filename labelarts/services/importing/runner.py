@@ -70,7 +70,7 @@ from labelarts.services.samples.records import (
     insert_sample_rows,
     new_sample_rows,
 )
-from labelarts.storage.db import Database
+from labelarts.storage.db import Database, counters
 from labelarts.storage.db.dialect import chunked, is_unique_violation, refresh_statistics
 from labelarts.storage.db.models import Dataset, Sample
 from labelarts.storage.localfs import path_reason
@@ -801,6 +801,13 @@ class Importer:
                 )
                 samples.append(sample)
                 labels.extend(sample_labels)
+                counters.count_facts(
+                    session,
+                    dataset_id,
+                    status=sample["sample_status"],
+                    hard=bool(sample["hard"]),
+                    label_names=[label["name"] for label in sample_labels],
+                )
             insert_sample_rows(session, samples, labels)
             bump_data_version(session, dataset_id)
             return fresh

@@ -69,7 +69,7 @@ from labelarts.services.samples.records import (
     set_sample_labels,
 )
 from labelarts.services.samples.sources import SampleFiles, unshared_sources
-from labelarts.storage.db import Database
+from labelarts.storage.db import Database, counters
 from labelarts.storage.db.dialect import chunked
 from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
 from labelarts.storage.objects import ObjectStore
@@ -355,6 +355,7 @@ class SampleEditService:
             )
         seen: dict[tuple[str, str], Sample] = {}
         locked = lock_samples(session, dataset.id, same_bytes)
+        counters.uncount_samples(session, dataset.id, locked)
         for row in sorted(locked.values(), key=lambda s: (s.sample_time, s.id)):
             seen.setdefault((row.sample_name, row.content_hash or ""), row)
         results: list[dict[str, Any]] = []
@@ -387,6 +388,7 @@ class SampleEditService:
                 set_sample_labels(session, sample, sample_labels, status=MANUAL if final else AUTO)
                 sample.labeler = labeler if final else None
             results.append({"success": True, "name": item.name, "info": sample.id})
+        counters.count_samples(session, dataset.id, set(locked) | {s.id for s in seen.values()})
         return results, unused
 
     # -- delete -----------------------------------------------------------------------------------
@@ -406,6 +408,7 @@ class SampleEditService:
                 raise ValidationFailedError("samples must list at least one sample id.")
             found = lock_samples(session, dataset.id, ids)
             _require_all(ids, set(found))
+            counters.uncount_samples(session, dataset.id, ids)
             rows = [(s.id, s.source_kind, s.source_key) for s in found.values()]
             for chunk in chunked(ids):
                 session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(chunk)))
@@ -459,11 +462,13 @@ class SampleEditService:
                         f"samples[{i}].sample_type is {item.sample_type}, but the sample's type is "
                         f"{sample.sample_type}."
                     )
+            counters.uncount_samples(session, dataset.id, ids)
             for i, item in enumerate(items):
                 sample = samples[ids[i]]
                 set_sample_labels(session, sample, labels[i])
                 sample.labeler = who if labels[i] else None
                 apply_metadata(sample, item.metadata)
+            counters.count_samples(session, dataset.id, ids)
             bump_data_version(session, dataset.id)
 
     # -- search conditions ------------------------------------------------------------------------

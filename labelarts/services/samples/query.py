@@ -30,7 +30,7 @@ from labelarts.services.paths import Grants
 from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED, labels_of, sample_to_wire
 from labelarts.services.samples.search import conditions_to_sql
 from labelarts.services.samples.sources import hide_ungranted_paths
-from labelarts.storage.db import Database
+from labelarts.storage.db import Database, counters
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
 DEEP_OFFSET = 2_000
@@ -146,6 +146,24 @@ def validate_scores(low: str | None, high: str | None) -> tuple[float | None, fl
     return lo, hi
 
 
+def count_from_counters(session: Session, dataset_id: str, query: SampleQuery) -> int | None:
+    """The number of samples matching ``query``, read from the maintained counters
+    (:mod:`labelarts.storage.db.counters`) when its filters are only statuses and a label name;
+    None when the counters cannot answer (the caller counts rows). Call it after ``_where``
+    has validated the query."""
+    if query.sample_type is not None or query.label_type is not None or query.by_score or query.conditions:
+        return None
+    statuses: set[str] | None = None
+    if query.fixed_status is not None:
+        statuses = {query.fixed_status}
+    if query.sample_state is not None:
+        status = STATE_TO_STATUS.get(query.sample_state)
+        wanted = set() if status is None else {status}
+        statuses = wanted if statuses is None else statuses & wanted
+    label = normalize_label_name(query.label_name) if query.label_name is not None else None
+    return counters.count_matching(session, dataset_id, statuses=statuses, label_name=label)
+
+
 class SampleListService:
     def __init__(
         self,
@@ -210,6 +228,8 @@ class SampleListService:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             where = self._where(dataset.id, query)
             entry = self._cache.get((dataset.id, dataset.data_version, query.fingerprint()))
+            if entry.count is None:
+                entry.count = count_from_counters(session, dataset.id, query)
             if entry.count is None:
                 entry.count = int(
                     session.execute(select(func.count()).select_from(Sample).where(*where)).scalar_one()

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,6 +137,29 @@ def lock_rows_in_order(
             query = query.with_for_update()
         found.update((getattr(row, key.key), row) for row in session.execute(query).scalars())
     return found
+
+
+def add_to_rows(
+    session: Session,
+    model: type[Any],
+    keys: Sequence[str],
+    amounts: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    """Add each row's ``amounts`` columns to the stored row with the same ``keys`` (inserting
+    it when there is none), atomically: ``INSERT ... ON CONFLICT (keys) DO UPDATE SET c = c +
+    excluded.c``, which both databases run without losing a concurrent writer's addition. The
+    rows are written in the order given (give them sorted by key: the lock order)."""
+    if not rows:
+        return
+    table = model.__table__
+    name = session.connection().dialect.name
+    insert = postgresql_insert(table) if name == "postgresql" else sqlite_insert(table)
+    statement = insert.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={column: table.c[column] + insert.excluded[column] for column in amounts},
+    )
+    session.execute(statement, list(rows))
 
 
 def is_lock_timeout(exc: DBAPIError) -> bool:

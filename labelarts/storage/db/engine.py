@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from labelarts.errors import BusyError
+from labelarts.storage.db import counters
 from labelarts.storage.db.dialect import begin_write, is_lock_timeout, make_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -27,6 +28,7 @@ class Database:
         self.url = url
         self.engine: Engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        counters.install(self._sessions)  # counter deltas are written when a session commits
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision. Instances that start together

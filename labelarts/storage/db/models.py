@@ -192,6 +192,31 @@ class SampleLabel(Base):
     annotated_by: Mapped[str] = mapped_column(String(128), default="human")
 
 
+class DatasetSampleCount(Base):
+    """How many of a dataset's samples have a status and hard flag: maintained in the same
+    transaction as every change (:mod:`labelarts.storage.db.counters`), never recounted."""
+
+    __tablename__ = "dataset_sample_counts"
+
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    sample_status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hard: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DatasetLabelCount(Base):
+    """Per dataset, label name and sample status: ``samples`` carrying the label at least once
+    and the label ``instances`` on them. Maintained like :class:`DatasetSampleCount`."""
+
+    __tablename__ = "dataset_label_counts"
+
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    sample_status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    samples: Mapped[int] = mapped_column(BigInteger, default=0)
+    instances: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Task(Base):
     """Background work (import, auto labeling, export). Its status moves only through
     :mod:`labelarts.jobs.states`."""
