@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
 
 from labelarts.clock import new_resource_id, now_ms
 from labelarts.errors import SourceUnavailableError, ValidationFailedError
@@ -45,7 +46,7 @@ from labelarts.services.exporting.reader import (
 from labelarts.services.paths import ProjectScope
 from labelarts.services.samples.records import SAMPLE_DATA_MAX_CHARS, UNLABELED, bump_data_version
 from labelarts.services.samples.sources import LocalFiles
-from labelarts.storage.db import Database
+from labelarts.storage.db import Database, counters
 from labelarts.storage.db.models import Dataset, Label
 from labelarts.storage.objects import ObjectStore
 
@@ -363,6 +364,7 @@ class ExportJob:
                     session.execute(insert(SAMPLES), samples)
                     if labels:
                         session.execute(insert(LABELS), labels)
+                    _count_copies(session, new_id, samples, labels)
                     bump_data_version(session, new_id)
                 self._progress(len(page))
         except BaseException:
@@ -370,6 +372,23 @@ class ExportJob:
                 session.execute(delete(Dataset).where(Dataset.id == new_id))
             raise
         return new_id
+
+
+def _count_copies(
+    session: Session, dataset_id: str, samples: list[dict[str, Any]], labels: list[dict[str, Any]]
+) -> None:
+    """The counters' hook for the copied samples (storage/db/counters.py)."""
+    names: dict[str, list[str]] = {}
+    for label in labels:
+        names.setdefault(label["sample_id"], []).append(label["name"])
+    for sample in samples:
+        counters.count_facts(
+            session,
+            dataset_id,
+            status=sample["sample_status"],
+            hard=bool(sample["hard"]),
+            label_names=names.get(sample["id"], []),
+        )
 
 
 def _copy_sample(

@@ -38,6 +38,7 @@ from labelarts.services.importing.runner import Candidate, Importer
 from labelarts.services.importing.sniff import Kind, Rejected
 from labelarts.services.importing.sources import FileRef
 from labelarts.services.samples.records import bump_data_version, lock_samples
+from labelarts.storage.db import counters
 from labelarts.storage.db.dialect import chunked
 from labelarts.storage.db.models import Dataset, Sample, SampleFeature, SampleLabel
 from labelarts.storage.localfs import path_reason
@@ -221,6 +222,7 @@ class SyncImporter(Importer):
             if not locked:
                 return
             ids = sorted(locked)
+            counters.uncount_samples(session, dataset_id, ids)
             for chunk in chunked(ids):
                 session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(chunk)))
                 session.execute(delete(Sample).where(Sample.dataset_id == dataset_id, Sample.id.in_(chunk)))
