@@ -11,7 +11,8 @@ its labels in LabelArts' shape, as the Pascal VOC import stores them:
 * ``Polygon`` / ``PolyLine``: ``polygon`` / ``polyline``, the points in order;
 * ``Points``: one ``point`` label per point;
 * ``Mask`` (COCO RLE, VOC segmentation PNGs...): its outline as ``polygon`` labels
-  (segmentation datasets only);
+  (segmentation datasets only); the box COCO repeats beside an object's polygon or mask
+  (same annotation id) is not a second object and is left out;
 * attributes ``occluded``, ``truncated``, ``difficult``, ``pose`` become string properties as
   in VOC (``difficult`` true also sets ``@modelarts:hard``), ``score`` the label's score.
 
@@ -119,6 +120,8 @@ def _short(exc: BaseException) -> str:
 
 
 def _item(root: Path, item: Any, names: list[str], dataset_type: int) -> FormatItem:
+    from datumaro.components.annotation import AnnotationType
+
     media_path = getattr(item.media, "path", None)
     if not media_path:
         return FormatItem(path=str(item.id), problem="no image for this item")
@@ -127,7 +130,20 @@ def _item(root: Path, item: Any, names: list[str], dataset_type: int) -> FormatI
     except ValueError:
         return FormatItem(path=str(item.id), problem="its image lies outside the import folder")
     result = FormatItem(path=rel)
+    # COCO gives an object with a segmentation twice: its polygon (or mask) and its box, with
+    # one id. The box is the outline's, not a second object: it is left out.
+    outlined = {
+        (a.id, a.label)
+        for a in item.annotations
+        if a.id and a.type in (AnnotationType.polygon, AnnotationType.mask)
+    }
     for annotation in item.annotations:
+        if (
+            annotation.type == AnnotationType.bbox
+            and annotation.id
+            and (annotation.id, annotation.label) in outlined
+        ):
+            continue
         converted = _annotation(annotation, names, dataset_type)
         if converted is None:
             result.ignored += 1

@@ -107,8 +107,7 @@ def test_coco_boxes_to_the_pixel(world: World, import_type: str) -> None:
         "a.jpg": sorted(
             [
                 ("cat", "bndbox", [[2, 3], [12, 8]]),
-                ("dog", "bndbox", [[0, 0], [4, 4]]),
-                ("dog", "polygon", [[1, 1], [9, 1], [9, 7]]),
+                ("dog", "polygon", [[1, 1], [9, 1], [9, 7]]),  # its box is the polygon's: one object
             ]
         ),
         "b.jpg": [("dog", "bndbox", [[5, 6], [12, 14]])],
