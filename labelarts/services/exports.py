@@ -27,8 +27,9 @@ from labelarts.services.importing import sources
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.paths import Grants
 from labelarts.services.samples.sources import LocalFiles
+from labelarts.services.versions.publish import NORMAL as VERSION_NORMAL
 from labelarts.storage.db import Database
-from labelarts.storage.db.models import Dataset, Task
+from labelarts.storage.db.models import Dataset, DatasetVersion, Task
 from labelarts.storage.objects import ObjectStore
 
 EXPORT_KIND: Final = "export"
@@ -95,10 +96,7 @@ class ExportService:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             dataset_type = dataset.dataset_type
         params = request.export_params
-        if request.version_id:
-            raise ValidationFailedError(
-                "Exporting a dataset version is not supported yet; export the dataset."
-            )
+        version_split = self._check_version(dataset_id, request.version_id) if request.version_id else None
         fmt = _format(request, dataset_type)
         try:
             ratio = params.ratio()
@@ -113,6 +111,7 @@ class ExportService:
             sample_state=sample_state,
             sample_ids=params.samples,
             conditions=tuple(params.search_conditions or ()),
+            version_id=request.version_id or None,
         )
         selection.where()  # 400 now for a bad sample_state or search condition
         config: dict[str, Any] = {
@@ -122,7 +121,9 @@ class ExportService:
             "sample_state": sample_state,
             "samples": sorted(set(params.samples)) if params.samples is not None else None,
             "search_conditions": params.search_conditions,
-            "ratio_sample_usage": params.ratio_sample_usage,
+            # A version keeps its own split (TRAIN/EVAL), when it has one.
+            "ratio_sample_usage": params.ratio_sample_usage if version_split is None else version_split,
+            "version_id": request.version_id or None,
             "train_sample_ratio": ratio,
             "clear_hard_property": params.clear_hard_property,
             # What the answers echo (the request's fields as the reference names them).
@@ -130,6 +131,7 @@ class ExportService:
                 "path": request.path or "",
                 "export_format": request.export_format,
                 "annotation_format": request.annotation_format,
+                "version_id": request.version_id or None,
                 "export_params": params.model_dump(exclude_none=True),
             },
         }
@@ -153,6 +155,15 @@ class ExportService:
                 raise ValidationFailedError("Invalid parameter. path: Field required")
             config["dest"] = self._destination(project_id, request.path)
         return config
+
+    def _check_version(self, dataset_id: str, version_id: str) -> bool:
+        """Whether the dataset's published version ``version_id`` has a train/eval split
+        (400 if it is not a published version of this dataset)."""
+        with self._db.session() as session:
+            version = session.get(DatasetVersion, version_id) if "\x00" not in version_id else None
+            if version is None or version.dataset_id != dataset_id or version.status != VERSION_NORMAL:
+                raise ValidationFailedError("version_id is not a published version of this dataset.")
+            return bool(version.train_ratio < 1.0)
 
     def _destination(self, project_id: str, raw: str) -> dict[str, str]:
         """Where the export goes: a folder under a granted export root that does not exist yet
@@ -258,6 +269,8 @@ def export_task_to_dict(task: Task) -> dict[str, Any]:
         "create_time": task.create_time,
         "update_time": task.update_time,
     }
+    if echo.get("version_id"):
+        body["version_id"] = echo["version_id"]
     if echo.get("annotation_format"):
         body["annotation_format"] = echo["annotation_format"]
     if result.get("export_new_dataset_id"):

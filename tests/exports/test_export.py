@@ -418,3 +418,35 @@ def test_text_manifest_carries_the_text(world: ExportWorld) -> None:
     lines = [json.loads(line) for line in (dest / "dataset.manifest").read_text().splitlines()]
     got = sorted((line["source"], [a["name"] for a in line["annotation"]]) for line in lines)
     assert got == [("content://bad", ["negative"]), ("content://good", ["positive"])]
+
+
+def test_a_version_exports_its_frozen_labels_and_split(world: ExportWorld) -> None:
+    from tests.versions import published
+
+    dataset_id = classification_dataset(world)
+    version = published(world, dataset_id, version_name="V001", train_evaluate_sample_ratio="0.5")
+    ids = {row.sample.sample_name: row.sample.id for row in samples_of(world, dataset_id).values()}
+    # the live dataset changes after publishing: 1.jpg becomes a bee
+    change = {"samples": [{"sample_id": ids["1.jpg"], "labels": [{"name": "bees", "type": 0}]}]}
+    response = world.alice.aksk.put(
+        world.alice.v2(f"/datasets/{dataset_id}/data-annotations/samples"), json=change
+    )
+    assert response.status_code == 200, response.text
+    dest = out(world)
+    task = run_export(
+        world, dataset_id, path=str(dest), annotation_format="JSONL", version_id=version["version_id"]
+    )
+    assert task["version_id"] == version["version_id"]
+    objects = [json.loads(line) for line in (dest / "labels.jsonl").read_text().splitlines()]
+    got = {o["sample"]: ([label["name"] for label in o["labels"]], o["usage"]) for o in objects}
+    assert {name: names for name, (names, _) in got.items()} == {
+        "1.jpg": ["rabbits"],
+        "2.jpg": ["rabbits"],
+        "3.png": ["bees"],
+        "4.jpg": [],
+    }
+    assert {usage for _, usage in got.values()} <= {"TRAIN", "EVAL"}
+    bad = start_export(
+        world.alice.aksk, world.alice.project_id, dataset_id, path=str(out(world)), version_id="nope"
+    )
+    assert bad.status_code == 400

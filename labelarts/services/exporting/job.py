@@ -37,6 +37,7 @@ from labelarts.services.exporting.reader import (
     HARD_KEYS,
     LABELS,
     SAMPLES,
+    VERSION_LABELS,
     Row,
     Selection,
     count,
@@ -85,6 +86,7 @@ class ExportJob:
             sample_state=self._cfg.get("sample_state"),
             sample_ids=self._cfg.get("samples"),
             conditions=tuple(self._cfg.get("search_conditions") or ()),
+            version_id=self._cfg.get("version_id"),
         )
 
     # --- the run --------------------------------------------------------------------------
@@ -98,11 +100,16 @@ class ExportJob:
                 raise LeaseLost
             self._dataset_type = dataset.dataset_type
             self._dataset_name = dataset.name
-            self._label_names = list(
-                session.execute(
-                    select(Label.name).where(Label.dataset_id == dataset.id).order_by(Label.id)
-                ).scalars()
+            version_id = self._cfg.get("version_id")
+            names = (
+                select(Label.name).where(Label.dataset_id == dataset.id).order_by(Label.id)
+                if version_id is None
+                else select(VERSION_LABELS.c.name)
+                .where(VERSION_LABELS.c.version_id == version_id)
+                .distinct()
+                .order_by(VERSION_LABELS.c.name)
             )
+            self._label_names = list(session.execute(names).scalars())
         self._total = count(self._db, self._selection)
         self._ctx.report(0.0, total_sample_count=self._total, finished_sample_count=0)
         dest = self._cfg["dest"]
@@ -249,10 +256,16 @@ class ExportJob:
         clear_hard = bool(self._cfg.get("clear_hard_property", True))
         for page in pages(self._db, self._selection):
             for row in page:
-                subset = subset_of(row.sample.id, seed, ratio) if split else dm.DEFAULT_SUBSET
+                subset = self._subset(row, seed, ratio) if split else dm.DEFAULT_SUBSET
                 if only is not None and subset != only:
                     continue
                 yield self._export_sample(row, subset, used, clear_hard), row
+
+    def _subset(self, row: Row, seed: str, ratio: float) -> str:
+        """train or val: a version's own split, else by hash (:func:`subset_of`)."""
+        if self._selection.version_id is not None:
+            return "val" if row.sample.usage == "EVAL" else "train"
+        return subset_of(row.sample.id, seed, ratio)
 
     def _export_sample(self, row: Row, subset: str, used: set[str], clear_hard: bool) -> dm.ExportSample:
         sample = row.sample
