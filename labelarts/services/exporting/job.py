@@ -164,7 +164,7 @@ class ExportJob:
             )
             for index, rel in enumerate(files):
                 key = f"{prefix}/{rel}"
-                self._objects.put(key, (staging / rel).read_bytes())
+                self._objects.put_stream(key, _chunks(staging / rel))
                 uploaded.append(key)
                 if index % REPORT_EVERY == 0:
                     self._ctx.report(1.0, total_sample_count=self._total, finished_sample_count=self._done)
@@ -432,6 +432,12 @@ def _copy_sample(
                 "annotated_by": label.annotated_by,
             }
         )
+
+
+def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(size):
+            yield chunk
 
 
 def _exists(dir_fd: int, name: str) -> bool:
