@@ -4,8 +4,8 @@
    two ``INSERT ... SELECT`` statements copy the samples (``version_samples``) and their
    labels (``version_labels``); no row passes through Python. The first statement also
    splits: each labeled (``__ALL__``) sample gets the stratum of its first label name, and
-   within each stratum the samples are ranked by a permutation of their position that the
-   version's stored ``seed`` picks; the first ``round(n * ratio)`` of a stratum of ``n`` are
+   within each stratum the samples are ranked by a hash of their position keyed by the
+   version's stored ``seed`` (:func:`split_keys`); the first ``round(n * ratio)`` of a stratum of ``n`` are
    TRAIN, the rest EVAL. The same frozen samples, ratio and seed always give the same split.
 2. **Count**: grouped queries over the frozen rows (sample and label counts, per split, the
    differences to the previous version).
@@ -23,9 +23,11 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -77,11 +79,10 @@ PUBLISH_KIND: Final = "publish"
 CREATING, NORMAL, DELETING, DELETED, ERROR = 0, 1, 2, 3, 4
 PAGE: Final = 2_000  # frozen samples per page while writing
 USAGE_KEY: Final = "@labelarts:usage"
-# The split's permutation of positions: two rounds of (x * a + seed) mod p, p a prime above
-# 2^32; every intermediate product stays below 2^63 for positions up to 10^9.
-_PRIME: Final = 4_294_967_311
-_MUL_1: Final = 2_654_435_761
-_MUL_2: Final = 40_503
+# The split's order: a hash of each sample's position, keyed by the seed, in SQL integer
+# arithmetic both databases share: an affine step, a square (not linear), another affine step,
+# each modulo the prime 2^31 - 1, so no intermediate product reaches 2^63.
+_PRIME: Final = 2_147_483_647
 # Text-classification dataset type: the only one a CSV version is written for.
 TEXT_CLASSIFICATION: Final = 100
 SAMPLE_STATE_STATUS: Final[dict[str, str]] = {
@@ -103,6 +104,18 @@ def state_filter(sample_state: str | None) -> list[ColumnElement[bool]]:
     return [false()] if status is None else [Sample.sample_status == status]
 
 
+def split_keys(seed: int) -> tuple[int, int, int, int, int]:
+    """The hash constants the seed stands for (multipliers in [1, p), offsets in [0, p))."""
+    rng = random.Random(seed)
+    return (
+        rng.randrange(1, _PRIME),
+        rng.randrange(_PRIME),
+        rng.randrange(_PRIME),
+        rng.randrange(1, _PRIME),
+        rng.randrange(_PRIME),
+    )
+
+
 @dataclass(frozen=True)
 class FreezeSpec:
     version_id: str
@@ -115,81 +128,82 @@ class FreezeSpec:
 
 
 def freeze(session: Session, spec: FreezeSpec) -> None:
-    """Copy the samples and labels into the version tables, split included (two statements)."""
+    """Copy the samples and labels into the version tables, split included (two statements).
+
+    The split is ranked over narrow rows (id, position, stratum) and joined back to the
+    samples for the copy, so the window functions never sort wide rows."""
     first_label = (
         select(func.min(SampleLabel.name)).where(SampleLabel.sample_id == Sample.id).scalar_subquery()
     )
     stratum = case((Sample.sample_status == MANUAL, first_label), else_=null())
-    existing_usage = func.upper(Sample.metadata_[USAGE_KEY].as_string())
     base = (
         select(
             Sample.id.label("sample_id"),
             func.row_number().over(order_by=Sample.id).label("position"),
-            Sample.sample_type,
-            Sample.sample_status,
-            Sample.sample_name,
-            Sample.sample_dir,
-            Sample.source_kind,
-            Sample.source_key,
-            Sample.content_hash,
-            Sample.sample_size,
-            Sample.sample_time,
-            Sample.metadata_.label("metadata"),
-            (literal(False, Boolean) if spec.clear_hard else Sample.hard).label("hard"),
-            (cast(null(), Float) if spec.clear_hard else Sample.hard_coefficient).label("hard_coefficient"),
-            Sample.top_score,
-            Sample.import_origin,
-            Sample.labeler,
-            Sample.text,
             stratum.label("stratum"),
-            existing_usage.label("existing_usage"),
         )
         .where(Sample.dataset_id == spec.dataset_id, *state_filter(spec.sample_state))
         .subquery("base")
     )
-    mixed = ((base.c.position * _MUL_1 + spec.seed) % _PRIME * _MUL_2 + spec.seed) % _PRIME
+    a, b, c, d, e = split_keys(spec.seed)
+    first = (base.c.position * a + b) % _PRIME
+    mixed = ((first * first + c) % _PRIME * d + e) % _PRIME
     ranked = select(
         base,
         func.row_number().over(partition_by=base.c.stratum, order_by=(mixed, base.c.sample_id)).label("rn"),
         func.count().over(partition_by=base.c.stratum).label("cnt"),
     ).subquery("ranked")
-    split = case(
+    split: ColumnElement[Any] = case(
         (ranked.c.stratum.is_(None), null()),
         (ranked.c.rn <= ranked.c.cnt * spec.ratio + 0.5, "TRAIN"),
         else_="EVAL",
     )
     if spec.keep_usage:
-        kept = and_(ranked.c.stratum.is_not(None), ranked.c.existing_usage.in_(sorted(USAGES)))
-        split = case((kept, ranked.c.existing_usage), else_=split)
-    columns = [
-        "sample_id",
-        "position",
-        "sample_type",
-        "sample_status",
-        "sample_name",
-        "sample_dir",
-        "source_kind",
-        "source_key",
-        "content_hash",
-        "sample_size",
-        "sample_time",
-        "hard",
-        "hard_coefficient",
-        "top_score",
-        "import_origin",
-        "labeler",
-        "text",
-        "stratum",
+        existing = func.upper(Sample.metadata_[USAGE_KEY].as_string())
+        kept = and_(ranked.c.stratum.is_not(None), existing.in_(sorted(USAGES)))
+        split = case((kept, existing), else_=split)
+    copied = [
+        Sample.sample_type,
+        Sample.sample_status,
+        Sample.sample_name,
+        Sample.sample_dir,
+        Sample.source_kind,
+        Sample.source_key,
+        Sample.content_hash,
+        Sample.sample_size,
+        Sample.sample_time,
+        Sample.top_score,
+        Sample.import_origin,
+        Sample.labeler,
+        Sample.text,
     ]
     session.execute(
         insert(VersionSample).from_select(
-            ["version_id", *columns, "metadata", "usage"],
+            [
+                "version_id",
+                "sample_id",
+                "position",
+                "stratum",
+                *(column.key for column in copied),
+                "metadata",
+                "hard",
+                "hard_coefficient",
+                "usage",
+            ],
             select(
                 literal(spec.version_id, String),
-                *(ranked.c[name] for name in columns),
-                ranked.c.metadata,
+                Sample.id,
+                ranked.c.position,
+                ranked.c.stratum,
+                *copied,
+                Sample.metadata_,
+                literal(False, Boolean) if spec.clear_hard else Sample.hard,
+                cast(null(), Float) if spec.clear_hard else Sample.hard_coefficient,
                 split,
-            ),
+            )
+            .select_from(ranked)
+            .join(Sample, Sample.id == ranked.c.sample_id)
+            .order_by(Sample.id),
         )
     )
     session.execute(
@@ -204,13 +218,11 @@ def freeze(session: Session, spec: FreezeSpec) -> None:
                 SampleLabel.score,
                 SampleLabel.property,
                 SampleLabel.annotated_by,
-            ).join(
-                VersionSample,
-                and_(
-                    VersionSample.version_id == spec.version_id,
-                    VersionSample.sample_id == SampleLabel.sample_id,
-                ),
-            ),
+            )
+            .select_from(VersionSample)
+            .join(SampleLabel, SampleLabel.sample_id == VersionSample.sample_id)
+            .where(VersionSample.version_id == spec.version_id)
+            .order_by(SampleLabel.id),
         )
     )
 
@@ -368,6 +380,33 @@ def statistics(session: Session, version: DatasetVersion) -> dict[str, Any]:
 # --- writing ---------------------------------------------------------------------------------
 
 
+class FrozenSample(NamedTuple):
+    """What writing needs of a frozen sample (one row of :data:`_FROZEN_COLUMNS`)."""
+
+    sample_id: str
+    sample_status: str
+    sample_name: str
+    source_kind: str
+    source_key: str
+    text: str | None
+    usage: str | None
+    hard: bool
+    hard_coefficient: float | None
+
+
+_FROZEN_COLUMNS = (
+    VersionSample.sample_id,
+    VersionSample.sample_status,
+    VersionSample.sample_name,
+    VersionSample.source_kind,
+    VersionSample.source_key,
+    VersionSample.text,
+    VersionSample.usage,
+    VersionSample.hard,
+    VersionSample.hard_coefficient,
+)
+
+
 class PublishBody:
     """Runs one ``publish`` task (:meth:`run`), from its row alone."""
 
@@ -397,15 +436,18 @@ class PublishBody:
             name, fmt, header = version.name, version.version_format, version.with_column_header
             dataset_type = version.dataset_type
         self._ctx.report(0.01)
+        started = time.perf_counter()
         with self._db.session() as session:
             begin_snapshot(session)
             freeze(session, spec)
+        timings = {"freeze_seconds": round(time.perf_counter() - started, 3)}
         self._ctx.report(0.3)
         with self._db.session() as session:
             version = session.get(DatasetVersion, self._version_id)
             if version is None:
                 raise LeaseLost
             stats = statistics(session, version)
+        timings["statistics_seconds"] = round(time.perf_counter() - started - timings["freeze_seconds"], 3)
         self._total = int(stats["total_sample_count"])
         self._ctx.report(0.4, total_sample_count=self._total)
         prefix = version_prefix(spec.dataset_id, name)
@@ -419,6 +461,7 @@ class PublishBody:
             csv_key = f"{prefix}{name}.csv"
             self._written = 0
             self._objects.put_stream(csv_key, self._csv_chunks(header))
+        timings["write_seconds"] = round(time.perf_counter() - started - sum(timings.values()), 3)
         stats["manifest_bytes"] = manifest_bytes
         if self._full_text_misses:
             stats["text_cut_sample_count"] = self._full_text_misses
@@ -442,42 +485,52 @@ class PublishBody:
             "total_sample_count": stats["total_sample_count"],
             "annotated_sample_count": stats["annotated_sample_count"],
             "manifest_bytes": manifest_bytes,
+            **timings,
         }
 
-    def _pages(self) -> Iterator[tuple[list[VersionSample], dict[str, list[VersionLabel]]]]:
+    def _pages(self) -> Iterator[tuple[list[FrozenSample], dict[str, list[ManifestLabel]]]]:
         """The frozen samples by sample id, a page at a time, each with its labels (a range
-        of the ``(version_id, sample_id)`` index, no id list bound)."""
+        of the ``(version_id, sample_id)`` index, no id list bound). Plain column tuples:
+        no ORM objects, and the samples' metadata is not read."""
         after = ""
         while True:
             with self._db.session() as session:
-                rows = list(
-                    session.execute(
-                        select(VersionSample)
+                rows = [
+                    FrozenSample(*row)
+                    for row in session.execute(
+                        select(*_FROZEN_COLUMNS)
                         .where(VersionSample.version_id == self._version_id, VersionSample.sample_id > after)
                         .order_by(VersionSample.sample_id)
                         .limit(PAGE)
-                    ).scalars()
-                )
+                    )
+                ]
                 if not rows:
                     return
-                labels: dict[str, list[VersionLabel]] = {row.sample_id: [] for row in rows}
-                for label in session.execute(
-                    select(VersionLabel)
+                labels: dict[str, list[ManifestLabel]] = {row.sample_id: [] for row in rows}
+                for sample_id, name, kind, score, prop, by in session.execute(
+                    select(
+                        VersionLabel.sample_id,
+                        VersionLabel.name,
+                        VersionLabel.type,
+                        VersionLabel.score,
+                        VersionLabel.property,
+                        VersionLabel.annotated_by,
+                    )
                     .where(
                         VersionLabel.version_id == self._version_id,
                         VersionLabel.sample_id >= rows[0].sample_id,
                         VersionLabel.sample_id <= rows[-1].sample_id,
                     )
                     .order_by(VersionLabel.sample_id, VersionLabel.label_id)
-                ).scalars():
-                    labels[label.sample_id].append(label)
+                ):
+                    labels[sample_id].append(ManifestLabel(name, kind, score, prop or {}, by))
             yield rows, labels
             after = rows[-1].sample_id
             self._written += len(rows)
             share = self._written / self._total if self._total else 1.0
             self._ctx.report(0.4 + 0.59 * min(share, 1.0))
 
-    def _text_of(self, row: VersionSample) -> str | None:
+    def _text_of(self, row: FrozenSample) -> str | None:
         """A text sample's whole text (the row keeps it cut; the object holds all of it)."""
         if row.text is None or len(row.text) < SAMPLE_DATA_MAX_CHARS:
             return row.text
@@ -495,9 +548,7 @@ class PublishBody:
                 carried = labels[row.sample_id] if row.sample_status == MANUAL else []
                 yield ManifestSample(
                     source=source_uri(kind=row.source_kind, key=row.source_key, text=text),
-                    labels=[
-                        ManifestLabel(x.name, x.type, x.score, x.property, x.annotated_by) for x in carried
-                    ],
+                    labels=carried,
                     # content:// lines carry the sample's name as their id: the reader names
                     # the sample after it (a file sample is named after its file).
                     id=row.sample_name if text is not None else row.sample_id,
