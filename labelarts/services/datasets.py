@@ -42,6 +42,7 @@ from labelarts.services.labels import (
     require_label_name,
 )
 from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.versions.service import current_version
 from labelarts.storage.db import Database, counters
 from labelarts.storage.db.counters import SampleTotals
 from labelarts.storage.db.dialect import is_unique_violation
@@ -222,7 +223,11 @@ class DatasetService:
     def describe(self, project_id: str, dataset_id: str) -> dict[str, Any]:
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
-            return self._describe_many(session, [dataset], with_labels=True)[0]
+            body = self._describe_many(session, [dataset], with_labels=True)[0]
+            current = current_version(session, dataset)
+            if current is not None:  # "only the current version information is recorded"
+                body["versions"] = [current]
+            return body
 
     def _describe_many(
         self, session: Session, datasets: builtins.list[Dataset], *, with_labels: bool

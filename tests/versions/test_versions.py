@@ -365,7 +365,9 @@ def test_list_filters_and_current_version(world: World) -> None:
     )
     assert response.status_code == 200, response.text
     assert wait_version(world, dataset_id, v1["version_id"])["is_current"] is True
-    assert dataset(world, dataset_id)["current_version_name"] == "first"
+    detail = dataset(world, dataset_id)
+    assert detail["current_version_name"] == "first"
+    assert [v["version_id"] for v in detail["versions"]] == [v1["version_id"]]
     other = classes(world, {"z": 1})
     assert_error(
         world.alice.aksk.put(

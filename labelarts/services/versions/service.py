@@ -391,6 +391,18 @@ class VersionService:
             return page, count
 
 
+def current_version(session: Session, dataset: Dataset) -> dict[str, Any] | None:
+    """The dataset's current version as the dataset detail's ``versions`` holds it."""
+    if not dataset.current_version_id:
+        return None
+    row = session.execute(
+        select(DatasetVersion, Task.status)
+        .outerjoin(Task, Task.id == DatasetVersion.task_id)
+        .where(DatasetVersion.id == dataset.current_version_id, DatasetVersion.dataset_id == dataset.id)
+    ).one_or_none()
+    return None if row is None else version_to_wire(row[0], dataset, row[1], None)
+
+
 def _version_where(version_id: str, query: SampleQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [VersionSample.version_id == version_id]
     if query.fixed_status is not None:
