@@ -27,6 +27,7 @@ from labelarts.auth.service import PasswordChangeRequired
 from labelarts.container import Services
 from labelarts.errors import (
     LabelArtsError,
+    SampleNotFoundError,
     TooManyRequestsError,
     UnauthorizedError,
     ValidationFailedError,
@@ -680,16 +681,19 @@ async def confirm_samples(request: Request, dataset_id: str) -> Response:
     ids = form.get("sample_id", [])[:1000]
     updates = []
     for sample_id in ids:
-        sample = await run_in_threadpool(
-            functools.partial(
-                services.sample_list.describe,
-                page.principal.project_id,
-                dataset_id,
-                sample_id,
-                source_url=lambda _s: "",
-                status=AUTO,
+        try:
+            sample = await run_in_threadpool(
+                functools.partial(
+                    services.sample_list.describe,
+                    page.principal.project_id,
+                    dataset_id,
+                    sample_id,
+                    source_url=lambda _s: "",
+                    status=AUTO,
+                )
             )
-        )
+        except SampleNotFoundError:
+            continue  # confirmed, corrected or deleted meanwhile (another tab, another person)
         updates.append({"sample_id": sample_id, "labels": _confirmed_labels(sample)})
     if updates:
         await _update(request, page, dataset_id, updates)

@@ -21,10 +21,11 @@ import httpx
 
 from labelarts.client import SdkHmacAuth
 from tests.cli import cli_env, free_port
-from tests.processes import running
+from tests.processes import running, wait_for_health
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
+START_SECONDS = 180
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
 
@@ -70,7 +71,11 @@ def serve(workdir: Path, database_url: str, **env_extra: str) -> Iterator[Served
     env = cli_env(LABELARTS_DATABASE_URL=database_url, **env_extra)
     args = ["serve", "--data-dir", str(data_dir), "--port", str(port), "--import-root", str(import_root)]
     url = f"http://127.0.0.1:{port}"
-    with running(args, env, workdir / "serve.log", health_url=url):
+    log = workdir / "serve.log"
+    with running(args, env, log) as process:
+        # serve imports the whole stack and starts a worker process before it answers: on a
+        # busy 2-core machine that can take longer than the usual minute.
+        wait_for_health(url, process, log, timeout=START_SECONDS)
         credentials = json.loads((data_dir.resolve() / "initial-credentials.json").read_text())
         yield Served(url, data_dir, import_root, credentials)
 
@@ -109,6 +114,22 @@ def first_sign_in(page: Any, served: Served, new_password: str) -> None:
     page.get_by_role("button", name="Change password").click()
     page.get_by_text("Your password was changed").wait_for()
     sign_in_page(page, served.url, creds["user"], new_password)
+    page.get_by_role("heading", name="Datasets").wait_for()
+
+
+def sign_in_admin(page: Any, served: Served, password: str) -> None:
+    """Sign the first-start admin in, through the change-password step if no test of this
+    server (one per xdist worker) went through it yet."""
+    creds = served.credentials
+    sign_in_page(page, served.url, creds["user"], creds["password"])
+    changing = page.get_by_role("heading", name="Change your password")
+    failed = page.get_by_text("Incorrect user name or password.")
+    changing.or_(failed).wait_for()
+    if changing.is_visible():
+        page.goto(f"{served.url}/ui/sign-in")
+        first_sign_in(page, served, password)
+        return
+    sign_in_page(page, served.url, creds["user"], password)
     page.get_by_role("heading", name="Datasets").wait_for()
 
 

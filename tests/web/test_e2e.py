@@ -13,8 +13,10 @@ tests/web/test_pages.py); docs/web.md says so.
 
 from __future__ import annotations
 
+import base64
 import io
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,8 +24,8 @@ import pytest
 from PIL import Image
 
 from tests import conftest
-from tests.autolabel import picture
-from tests.web.browser import Served, chromium, chromium_missing, first_sign_in, run_axe, serve
+from tests.autolabel import picture, tone
+from tests.web.browser import Served, chromium, chromium_missing, run_axe, serve, sign_in_admin
 
 pytestmark = [
     pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing())),
@@ -77,6 +79,29 @@ def _create_dataset(page: Any, served: Served, name: str, kind: str, folder: str
     return dataset_id
 
 
+def _api_dataset(served: Served, name: str, dataset_type: int, folder: str, labels: list[str]) -> str:
+    """A dataset over a folder, made through the API; returns once its import is done."""
+    with served.api() as api:
+        body = {
+            "dataset_name": name,
+            "dataset_type": dataset_type,
+            "data_sources": [{"data_type": 0, "data_path": str(served.import_root / folder)}],
+            "work_path": "/e2e/",
+            "labels": [{"name": n} for n in labels],
+        }
+        response = api.post(served.v2("/datasets"), json=body)
+        assert response.status_code == 201, response.text
+        dataset_id: str = response.json()["dataset_id"]
+        task = response.json()["import_task_id"]
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while (
+            api.get(served.v2(f"/datasets/{dataset_id}/import-tasks/{task}")).json()["status"] != "COMPLETED"
+        ):
+            assert time.monotonic() < deadline, "the import did not finish"
+            time.sleep(0.2)
+        return dataset_id
+
+
 def _api_samples(served: Served, dataset_id: str) -> dict[str, dict[str, Any]]:
     with served.api() as api:
         found: dict[str, dict[str, Any]] = {}
@@ -111,7 +136,7 @@ def test_the_whole_journey_leaves_exactly_the_labels_the_keys_and_clicks_gave(
     external: list[str] = []
     page.on("request", lambda r: None if r.url.startswith(served.url) else external.append(r.url))
 
-    first_sign_in(page, served, PASSWORD)
+    sign_in_admin(page, served, PASSWORD)  # through the change-password step on a new server
     assert page.get_by_test_id("project-name").inner_text()
     dataset_id = _create_dataset(page, served, "colours", "Image classification", "pics", "red, blue")
     assert page.get_by_test_id("count-all").inner_text() == str(2 * PER_CLASS)
@@ -265,17 +290,17 @@ PAGES = (
     "/ui/datasets/{ds}",
     "/ui/datasets/{ds}/samples",
     "/ui/datasets/{ds}/samples?tab=auto",
-    "/ui/datasets/{ds}/review?tab=auto",
+    "/ui/datasets/{ds}/review",
     "/ui/datasets/{ds}/tasks",
 )
 
 
 @pytest.mark.parametrize("width", [1280, 420])
 def test_every_page_passes_axe_without_serious_violations(served: Served, browser: Any, width: int) -> None:
-    with served.api() as api:
-        datasets = api.get(served.v2("/datasets"), params={"limit": 100}).json()["datasets"]
-    by_type = {d["dataset_type"]: d["dataset_id"] for d in datasets}
-    assert 0 in by_type and 1 in by_type, "the journey test made the datasets"
+    by_type = {
+        0: _api_dataset(served, f"axe-images-{width}", 0, "pics", ["red", "blue"]),
+        1: _api_dataset(served, f"axe-boxes-{width}", 1, "street", ["car", "tree"]),
+    }
     # axe is injected as a script: the pages' Content-Security-Policy would refuse it.
     context = browser.new_context(viewport={"width": width, "height": 800}, bypass_csp=True)
     page = context.new_page()
@@ -289,10 +314,7 @@ def test_every_page_passes_axe_without_serious_violations(served: Served, browse
             problems[path] = serious
 
     check("/ui/sign-in")
-    from tests.web.browser import sign_in_page
-
-    sign_in_page(page, served.url, served.credentials["user"], PASSWORD)
-    page.get_by_role("heading", name="Datasets").wait_for()
+    sign_in_admin(page, served, PASSWORD)
     for template in PAGES:
         path = template.format(ds=by_type[0])
         page.goto(f"{served.url}{path}")
@@ -304,3 +326,50 @@ def test_every_page_passes_axe_without_serious_violations(served: Served, browse
     check("boxes")
     context.close()
     assert problems == {}
+
+
+def _upload(served: Served, name: str, dataset_type: int, files: dict[str, bytes]) -> str:
+    with served.api() as api:
+        body = {
+            "dataset_name": name,
+            "dataset_type": dataset_type,
+            "data_sources": [{"data_type": 0}],
+            "work_path": "/e2e/",
+            "labels": [{"name": "low"}, {"name": "high"}],
+        }
+        response = api.post(served.v2("/datasets"), json=body)
+        assert response.status_code == 201, response.text
+        dataset_id: str = response.json()["dataset_id"]
+        samples = [{"name": n, "data": base64.b64encode(d).decode()} for n, d in files.items()]
+        added = api.post(
+            served.v2(f"/datasets/{dataset_id}/data-annotations/samples"), json={"samples": samples}
+        )
+        assert added.status_code == 200, added.text
+        return dataset_id
+
+
+def test_text_in_full_and_sound_with_its_waveform_are_labeled_by_key(served: Served, browser: Any) -> None:
+    long_text = "The striker scored twice. " * 500  # 13,000 characters: more than the list carries
+    text_id = _upload(served, "texts", 100, {"long.txt": long_text.encode()})
+    sound_id = _upload(served, "sounds", 200, {"hum.wav": tone("low", 1)})
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    sign_in_admin(page, served, PASSWORD)
+    page.goto(f"{served.url}/ui/datasets/{text_id}/review")
+    shown = page.locator(".fulltext")
+    page.wait_for_function(
+        "n => document.querySelector('.fulltext').textContent.length === n", arg=len(long_text)
+    )
+    assert shown.inner_text().strip() == long_text.strip()
+    page.keyboard.press("2")
+    page.evaluate("() => window.labelartsReview.pending()")
+
+    page.goto(f"{served.url}/ui/datasets/{sound_id}/review")
+    page.wait_for_function("() => document.querySelector('canvas.wave').dataset.drawn === '1'")
+    assert page.locator("audio[controls]").count() == 1
+    page.keyboard.press("1")
+    page.evaluate("() => window.labelartsReview.pending()")
+    context.close()
+
+    assert [label["name"] for label in _api_samples(served, text_id)["long.txt"]["labels"]] == ["high"]
+    assert [label["name"] for label in _api_samples(served, sound_id)["hum.wav"]["labels"]] == ["low"]

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from labelarts.ml.hard import REASONS
 from labelarts.storage.db.models import Sample, Token
-from tests.api import add_sample
+from tests.api import add_sample, sample_labels
 from tests.conftest import PASSWORD, LiveServer, Tenant, assert_error, create_dataset
 from tests.web import csrf_of, page_client, sign_in
 
@@ -233,3 +233,26 @@ def test_the_hard_reason_filter_finds_the_samples_hard_for_that_reason(
         assert page.status_code == 200
         assert page.text.count('class="tile"') == 1 and both in page.text
         assert REASONS[6].reason in page.text  # the badge's reasons, as words
+
+
+def test_a_batch_confirm_confirms_the_selected_and_skips_what_was_handled_meanwhile(
+    live_server: LiveServer, tenant: Tenant
+) -> None:
+    services = live_server.services
+    dataset_id = create_dataset(tenant.aksk, tenant.project_id, "batch-ds", labels=[{"name": "cat"}])
+    first, second, left = (
+        add_sample(services, dataset_id, ["cat"], status="AUTO_ANNOTATION") for _ in range(3)
+    )
+    with page_client(live_server.url) as client:
+        assert sign_in(client, "alice", PASSWORD).status_code == 303
+        grid = client.get(f"/ui/datasets/{dataset_id}/samples?tab=auto")
+        assert grid.text.count('class="tile"') == 3
+        form = {"csrf_token": csrf_of(grid.text), "sample_id": [first, second, "gone"], "back": "/elsewhere"}
+        answer = client.post(f"/ui/datasets/{dataset_id}/confirm", data=form)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/ui/datasets/{dataset_id}/samples"  # no open redirect
+        again = client.post(f"/ui/datasets/{dataset_id}/confirm", data={**form, "sample_id": [first]})
+        assert again.status_code == 303
+    labels = sample_labels(services, dataset_id)
+    assert labels[first] == labels[second] == ("MANUAL_ANNOTATION", ["cat"])
+    assert labels[left] == ("AUTO_ANNOTATION", ["cat"])
