@@ -580,14 +580,11 @@ async def _samples(
     return [_sample_view(s, labels_index=index) for s in samples], count, labels
 
 
-def _tab_counts(stats: Mapping[str, Any]) -> dict[str, int]:
-    sample_stats = stats["sample_stats"]
-    return {
-        "all": sample_stats["total"],
-        "unlabeled": sample_stats["un_annotation"],
-        "labeled": sample_stats["manual_annotation"],
-        "auto": sample_stats["auto_annotation"],
-    }
+def _tab_counts(dataset: Mapping[str, Any]) -> dict[str, int]:
+    """The tabs' counts from the dataset's description (no per-label statistics needed)."""
+    total, manual = dataset["total_sample_count"], dataset["annotated_sample_count"]
+    auto = dataset["unconfirmed_sample_count"]
+    return {"all": total, "unlabeled": total - manual - auto, "labeled": manual, "auto": auto}
 
 
 @router.get("/datasets/{dataset_id}/samples")
@@ -597,7 +594,6 @@ async def samples_page(request: Request, dataset_id: str) -> Response:
     services = services_of(request)
     filters = Filters.parse(request.query_params)
     dataset = await run_in_threadpool(services.datasets.describe, page.principal.project_id, dataset_id)
-    stats = await run_in_threadpool(services.datasets.statistics, page.principal.project_id, dataset_id)
     samples, count, labels = await _samples(request, page, dataset_id, filters, _process(THUMBNAIL))
     return render(
         request,
@@ -609,7 +605,7 @@ async def samples_page(request: Request, dataset_id: str) -> Response:
         labels=labels,
         filters=filters,
         tabs=TABS,
-        counts=_tab_counts(stats),
+        counts=_tab_counts(dataset),
         pages=max(1, math.ceil(count / filters.size)),
         reasons=REASONS,
         sizes=PAGE_SIZES,
@@ -624,7 +620,6 @@ async def review_page(request: Request, dataset_id: str, at: int = 0) -> Respons
     services = services_of(request)
     filters = Filters.parse(request.query_params)
     dataset = await run_in_threadpool(services.datasets.describe, page.principal.project_id, dataset_id)
-    stats = await run_in_threadpool(services.datasets.statistics, page.principal.project_id, dataset_id)
     samples, count, labels = await _samples(request, page, dataset_id, filters, _process(VIEW))
     data = {
         "dataset_id": dataset_id,
@@ -635,7 +630,7 @@ async def review_page(request: Request, dataset_id: str, at: int = 0) -> Respons
         "page": filters.page,
         "pages": max(1, math.ceil(count / filters.size)),
         "query": filters.params(page=None),
-        "counts": _tab_counts(stats),
+        "counts": _tab_counts(dataset),
     }
     return render(
         request,
@@ -647,7 +642,7 @@ async def review_page(request: Request, dataset_id: str, at: int = 0) -> Respons
         labels=labels,
         data=json.dumps(data).replace("</", "<\\/"),
         tabs=TABS,
-        counts=_tab_counts(stats),
+        counts=_tab_counts(dataset),
     )
 
 
@@ -717,10 +712,10 @@ async def set_labels(request: Request, dataset_id: str, sample_id: str) -> Respo
         await _update(request, page, dataset_id, [{"sample_id": sample_id, "labels": labels}])
     except ValidationError as exc:
         raise ValidationFailedError(_validation_text(exc)) from None
-    stats = await run_in_threadpool(
-        services_of(request).datasets.statistics, page.principal.project_id, dataset_id
+    dataset = await run_in_threadpool(
+        services_of(request).datasets.describe, page.principal.project_id, dataset_id
     )
-    return JSONResponse({"counts": _tab_counts(stats)})
+    return JSONResponse({"counts": _tab_counts(dataset)})
 
 
 @router.get("/datasets/{dataset_id}/samples/{sample_id}/boxes")
