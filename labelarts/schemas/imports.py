@@ -12,6 +12,9 @@ from labelarts.schemas.datasets import DataSourceIn, LabelFormatIn
 ImportPath = Annotated[str, StringConstraints(min_length=1, max_length=4096), AfterValidator(no_nul)]
 # The reference types these as Label objects; its own example sends bare names. Both are taken.
 LabelRef = Annotated[str, StringConstraints(min_length=1, max_length=1024)] | LabelIn
+ColumnRef = (
+    Annotated[int, Field(ge=0, le=10_000)] | Annotated[str, StringConstraints(min_length=1, max_length=256)]
+)
 LabelRefs = Annotated[list[LabelRef], Field(max_length=10_000)]
 
 
@@ -22,8 +25,10 @@ class CreateImportTaskRequest(BaseModel):
     an annotation format read with Datumaro: "coco", "voc", "yolo", "imagenet", "cvat",
     "labelme", "datumaro" (docs/import-formats.md).
 
-    Accepted without effect: ``import_folder``, ``import_origin``, ``import_samples``,
-    ``with_column_header`` (table datasets cannot be imported from files).
+    ``with_column_header`` (given, true or false) reads a text dataset's ``.csv`` files as
+    columns, the first row a header when true; LabelArts' ``text_column`` and ``label_column``
+    name the columns (0-based index, or a header name). Accepted without effect:
+    ``import_folder``, ``import_origin``, ``import_samples``.
     """
 
     model_config = StrictModel
@@ -42,6 +47,8 @@ class CreateImportTaskRequest(BaseModel):
     import_origin: Annotated[str, StringConstraints(max_length=64)] | None = None
     import_samples: bool = True
     with_column_header: bool | None = None
+    text_column: ColumnRef | None = None
+    label_column: ColumnRef | None = None
 
     def label_names(self, which: Literal["included", "excluded"]) -> frozenset[str]:
         refs = self.included_labels if which == "included" else self.excluded_labels

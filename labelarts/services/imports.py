@@ -26,7 +26,7 @@ from labelarts.jobs.states import TaskStatus
 from labelarts.schemas.imports import CreateImportTaskRequest
 from labelarts.services.dataset_types import DATASET_TAGS
 from labelarts.services.importing import sources
-from labelarts.services.importing.layouts import TextFormat
+from labelarts.services.importing.layouts import CsvColumns, TextFormat
 from labelarts.services.importing.runner import IMPORT_DIR, IMPORT_MANIFEST, Importer, ImportSpec, Target
 from labelarts.services.importing.sniff import Kind, dataset_kind
 from labelarts.services.ownership import get_owned_dataset
@@ -130,6 +130,9 @@ class ImportService:
             included_labels=request.label_names("included"),
             excluded_labels=request.label_names("excluded"),
             data_format=None if request.import_type in ("dir", "manifest") else request.import_type,
+            csv_columns=None
+            if request.with_column_header is None
+            else CsvColumns(request.with_column_header, request.text_column, request.label_column),
         )
         if spec.data_format is not None and target.kind is not Kind.IMAGE:
             raise ImportParameterError(f"import_type {spec.data_format} takes image datasets only.")
@@ -193,6 +196,7 @@ def spec_from_config(config: Any) -> ImportSpec:
         included_labels=frozenset(config.get("included_labels", ())),
         excluded_labels=frozenset(config.get("excluded_labels", ())),
         data_format=config.get("format"),
+        csv_columns=CsvColumns.from_dict(config.get("csv")),
     )
 
 

@@ -21,7 +21,9 @@ Label names are stripped of surrounding spaces and must then be valid label name
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -153,6 +155,88 @@ def text_lines(
             yield number, exc.reason
             continue
         yield TextLine(number, line, labels)
+
+
+@dataclass(frozen=True)
+class CsvColumns:
+    """How a text dataset's ``.csv`` files are read when the import asks for columns
+    (``with_column_header`` given): ``header`` says whether the first row names the columns;
+    ``text`` and ``label`` are a column's 0-based index or, with a header, its name (matched
+    without regard to case). Defaults: the text is column ``text`` (or ``content``, else the
+    first), the labels column ``label`` (or ``labels``, else the second, when there is one)."""
+
+    header: bool
+    text: str | int | None = None
+    label: str | int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"header": self.header, "text": self.text, "label": self.label}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> CsvColumns | None:
+        if not raw:
+            return None
+        return cls(bool(raw.get("header")), raw.get("text"), raw.get("label"))
+
+    def index(
+        self, wanted: str | int | None, names: list[str], defaults: tuple[str, ...], fallback: int
+    ) -> int:
+        if isinstance(wanted, int):
+            return wanted
+        lowered = [n.strip().lower() for n in names]
+        if isinstance(wanted, str):
+            if wanted.strip().lower() not in lowered:
+                raise Rejected(f"the CSV header has no column {wanted[:80]!r}")
+            return lowered.index(wanted.strip().lower())
+        for name in defaults:
+            if name in lowered:
+                return lowered.index(name)
+        return fallback
+
+
+def csv_lines(
+    text: str, columns: CsvColumns, fmt: TextFormat, *, label_type: int, with_labels: bool
+) -> Iterator[TextLine | tuple[int, str]]:
+    """The samples of a CSV file read as columns: :class:`TextLine` per row with text, or
+    ``(row number, reason)``. Labels (``with_labels``) are the label cell split by the label
+    separator. A header that lacks a named column fails the whole file (:class:`Rejected`)."""
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] = []
+    first = 1
+    if columns.header:
+        try:
+            header = next(reader, [])
+        except csv.Error as exc:
+            raise Rejected(f"CSV header: {exc}") from None
+        first = 2
+    text_at = columns.index(columns.text, header, ("text", "content"), 0)
+    label_at = columns.index(columns.label, header, ("label", "labels"), 1)
+    rows = enumerate(reader, start=first)
+    while True:
+        try:
+            number, row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise Rejected(f"CSV row {reader.line_num}: {exc}") from None
+        if not any(cell.strip() for cell in row):
+            continue
+        if text_at is None or text_at >= len(row):
+            yield number, "row has no text column"
+            continue
+        value = row[text_at].strip()
+        if not value:
+            yield number, "empty text"
+            continue
+        names: list[str] = []
+        if with_labels and label_at is not None and label_at != text_at and label_at < len(row):
+            names = fmt.split_labels(row[label_at])
+        try:
+            labels = names_to_labels(names, label_type) if names else []
+        except Rejected as exc:
+            yield number, exc.reason
+            continue
+        yield TextLine(number, value, labels)
 
 
 def text_rows(text: str) -> list[str]:

@@ -39,8 +39,11 @@ from labelarts.jobs.runner import StopRequested, TaskContext
 from labelarts.schemas.common import LabelIn
 from labelarts.services.importing import sources, staging
 from labelarts.services.importing.layouts import (
+    CsvColumns,
     TextFormat,
+    TextLine,
     base_of_result,
+    csv_lines,
     label_name,
     lines_of,
     names_to_labels,
@@ -106,23 +109,29 @@ class ImportSpec:
     # A folder import's annotation format (labelarts.formats.datumaro_import.FORMATS); None:
     # the ModelArts layouts, or a format the folder's layout names unambiguously.
     data_format: str | None = None
+    # Text datasets: read .csv files as columns (with_column_header given); None: as lines.
+    csv_columns: CsvColumns | None = None
 
     @property
     def filtering(self) -> bool:
         return bool(self.included_labels or self.excluded_labels or self.difficult_only)
 
     def to_config(self) -> dict[str, Any]:
-        return {
-            "import_type": self.import_type,
-            "import_path": self.location.display,
-            "location": {"kind": self.location.kind, "path": self.location.path},
-            "import_annotations": self.import_annotations,
-            "label_format": self.text_format.to_dict(),
-            "final_annotation": self.final_annotation,
-            "difficult_only": self.difficult_only,
-            "included_labels": sorted(self.included_labels),
-            "excluded_labels": sorted(self.excluded_labels),
-        } | ({"format": self.data_format} if self.data_format else {})
+        return (
+            {
+                "import_type": self.import_type,
+                "import_path": self.location.display,
+                "location": {"kind": self.location.kind, "path": self.location.path},
+                "import_annotations": self.import_annotations,
+                "label_format": self.text_format.to_dict(),
+                "final_annotation": self.final_annotation,
+                "difficult_only": self.difficult_only,
+                "included_labels": sorted(self.included_labels),
+                "excluded_labels": sorted(self.excluded_labels),
+            }
+            | ({"format": self.data_format} if self.data_format else {})
+            | ({"csv": self.csv_columns.to_dict()} if self.csv_columns else {})
+        )
 
 
 @dataclass(frozen=True)
@@ -602,7 +611,13 @@ class Importer:
             data = self._read_sibling(ref, result_name(ref.name))
             result = decode_text(data) if data is not None else None
         split = classification and fmt.label_type == "1"
-        for line in text_lines(text, fmt, label_type=100, split=split, result=result):
+        columns = self._spec.csv_columns
+        lines: Iterator[TextLine | tuple[int, str]]
+        if columns is not None and ref.name.lower().endswith(".csv"):
+            lines = csv_lines(text, columns, fmt, label_type=100, with_labels=classification)
+        else:
+            lines = text_lines(text, fmt, label_type=100, split=split, result=result)
+        for line in lines:
             rel = f"{candidate.rel}:{line[0] if isinstance(line, tuple) else line.number}"
             if isinstance(line, tuple):
                 sink.append(Failure(rel, line[1]))

@@ -21,7 +21,10 @@ def upgrade() -> None:
         "dataset_versions",
         sa.Column("id", sa.String(length=32), primary_key=True),
         sa.Column(
-            "dataset_id", sa.String(length=32), sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False
+            "dataset_id",
+            sa.String(length=32),
+            sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("project_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=32), nullable=False),
