@@ -174,19 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    results = [
-        bench(db, args.count, args.classes, args.changed, args.pg_admin_url)
-        for db in args.databases.split(",")
-    ]
     print(
         f"{'database':<11}{'files':>9}{'changed':>9}{'import s':>10}{'sync s (none)':>15}"
-        f"{'sync s (1%)':>13}{'+added':>8}{'-deleted':>10}{'~updated':>10}{'RSS idle':>10}{'RSS max':>10}"
+        f"{'sync s (1%)':>13}{'+added':>8}{'-deleted':>10}{'~updated':>10}{'RSS idle':>10}{'RSS max':>10}",
+        flush=True,
     )
-    for r in results:
+    results = []
+    for db in args.databases.split(","):  # each row as soon as its database is done
+        r = bench(db, args.count, args.classes, args.changed, args.pg_admin_url)
+        results.append(r)
         print(
             f"{r.database:<11}{r.files:>9}{r.changed:>9}{r.import_s:>10.1f}{r.unchanged_sync_s:>15.1f}"
             f"{r.sync_s:>13.1f}{r.added:>8}{r.deleted:>10}{r.updated:>10}"
-            f"{r.rss_idle_mib:>9.0f}M{r.rss_max_mib:>9.0f}M"
+            f"{r.rss_idle_mib:>9.0f}M{r.rss_max_mib:>9.0f}M",
+            flush=True,
         )
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
