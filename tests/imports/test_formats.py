@@ -302,3 +302,17 @@ def test_a_plain_folder_is_not_taken_for_a_format(world: World) -> None:
     run_import(world, dataset_id, root)
     rows = samples_of(world, dataset_id)
     assert {name: row.names for name, row in rows.items()} == {"1.jpg": ["annotations"], "2.jpg": ["images"]}
+
+
+def test_voc_segmentation_keeps_mask_source(world: World) -> None:
+    # ModelArts image segmentation 1.0: <mask_source> and <mask_color> in the VOC file.
+    xml = voc_xml("s.jpg", [{"name": "bike", "polygon": [(1, 1), (10, 2), (6, 9)]}]).replace(
+        "<segmented>0</segmented>",
+        "<segmented>1</segmented><mask_source>obs://bucket/out/SegmentationClassRaw/s.png</mask_source>",
+    )
+    root = write(world.imports / unique_name("seg"), {"s.jpg": jpeg(71), "s.xml": xml})
+    dataset_id = create(world, 3)
+    run_import(world, dataset_id, root)
+    (label,) = samples_of(world, dataset_id)["s.jpg"].labels
+    assert label.property["mask_source"] == "obs://bucket/out/SegmentationClassRaw/s.png"
+    assert label.property["@modelarts:feature"] == [[1, 1], [10, 2], [6, 9]]

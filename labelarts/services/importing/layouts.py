@@ -9,7 +9,8 @@ Importing Data from an OBS Directory", plus the Pascal VOC reader that manifests
   Every ``<object>`` becomes a label with ``@modelarts:shape`` and ``@modelarts:feature``
   (bndbox ``[[xmin, ymin], [xmax, ymax]]``, polygon/polyline/line/dashed the points in order,
   point ``[[x, y]]``, circle ``[[cx, cy], [r]]``); ``difficult``, ``truncated``, ``occluded``,
-  ``pose`` and ``mask_color`` are kept as string properties, ``confidence`` becomes the score,
+  ``pose`` and ``mask_color`` are kept as string properties (and, in segmentation datasets, the
+  annotation's ``<mask_source>`` as ``mask_source``), ``confidence`` becomes the score,
   ``hard-coefficient`` becomes ``@modelarts:hard_coefficient``.
 * Text classification: one sample per non-empty line. ``label_type`` "1" (default): a line is
   ``text<sample separator>label<label separator>label`` (defaults tab and comma; the text ends
@@ -39,6 +40,7 @@ from labelarts.services.importing.sniff import Rejected
 from labelarts.services.samples.records import LabelInput
 
 MAX_ANNOTATION_BYTES: Final = 4 * 1024 * 1024
+MAX_MASK_SOURCE: Final = 2048
 RESULT_SUFFIX: Final = "_result"
 _LABEL_NAME: TypeAdapter[str] = TypeAdapter(LabelName)
 _SHAPES: Final = ("bndbox", "polygon", "polyline", "line", "dashed", "point", "circle")
@@ -272,7 +274,14 @@ def parse_voc(data: bytes, label_type: int) -> list[LabelInput]:
         raise Rejected(f"annotation file is not well-formed XML: {exc}") from None
     if root.tag != "annotation":
         raise Rejected("annotation file is not Pascal VOC (no <annotation> root)")
-    return [_voc_object(obj, label_type, i) for i, obj in enumerate(root.iter("object"), start=1)]
+    labels = [_voc_object(obj, label_type, i) for i, obj in enumerate(root.iter("object"), start=1)]
+    # ModelArts image segmentation 1.0: the mask image's path, kept as written on each label
+    # (as mask_color is); the path is not opened.
+    mask_source = (root.findtext("mask_source") or "").strip()
+    if mask_source and label_type == 3:
+        for label in labels:
+            label.property["mask_source"] = mask_source[:MAX_MASK_SOURCE]
+    return labels
 
 
 def _voc_object(obj: ET.Element, label_type: int, index: int) -> LabelInput:
