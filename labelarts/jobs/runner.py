@@ -99,6 +99,15 @@ class TaskContext:
         if status == TaskStatus.STOPPING:
             raise StopRequested
 
+    def hold_lease(self, session: Session, seconds: float) -> None:
+        """In the caller's write transaction, before one long statement that keeps the
+        heartbeat out until it commits (a SQLite writer holds the whole database): lease the
+        task for ``seconds`` from now, so it is not recovered as abandoned meanwhile. If the
+        transaction rolls back (the worker died), so does the longer lease.
+        :class:`LeaseLost` if the task is no longer this worker's."""
+        if not self._runner.extend_lease(session, self.task.id, self._owner, seconds):
+            raise LeaseLost
+
     def stop_requested(self, session: Session) -> bool:
         """For a body's final write, in its transaction: whether it must not write (a stop was
         asked for, the worker is shutting down, or the task is no longer ours). The task's
@@ -314,6 +323,22 @@ class TaskRunner:
                 select(Task.id).where(Task.id == task_id, Task.owner == owner, Task.status.in_(_RUNNING))
             ).first()
             return found is not None
+
+    def extend_lease(self, session: Session, task_id: str, owner: str, seconds: float) -> bool:
+        """In the caller's transaction: lease the task for ``seconds`` from now (never shorter
+        than it was) if ``owner`` runs it; whether it does."""
+        now = now_ms()
+        until = now + int(seconds * 1000)
+        extended = session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.owner == owner, Task.status.in_(_RUNNING))
+            .values(
+                lease_expires_at=case((Task.lease_expires_at > until, Task.lease_expires_at), else_=until),
+                update_time=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(extended.rowcount) == 1  # type: ignore[attr-defined]
 
     def heartbeat(self, owner: str) -> int:
         """Renew the lease of every task ``owner`` runs; how many it runs."""

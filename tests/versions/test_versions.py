@@ -3,13 +3,16 @@ frozen; the split; the statistics; the manifest imports back; errors; project is
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
+from labelarts.clock import now_ms
+from labelarts.jobs.runner import LeaseLost, TaskContext
 from labelarts.services.versions import PUBLISH_KIND
 from labelarts.storage.db.models import Task
 from tests.api import World, add_sample, unique_name
@@ -514,3 +517,23 @@ def test_another_project_cannot_see_a_version(world: World) -> None:
     )
     assert_error(mallory.aksk.delete(mallory.v2(f"/datasets/{theirs}/versions/{vid}")), 404)
     assert wait_version(world, dataset_id, vid)["status"] == 1
+
+
+def test_a_long_freeze_holds_its_task_lease(world: World) -> None:
+    """SQLite's freeze keeps the heartbeat out until it commits: the task's lease is taken
+    long enough first, in the same transaction, and only by the task's own worker."""
+    dataset_id = classes(world, {"a": 1})
+    ctx = world.services.tasks.run_here(
+        project_id=world.alice.project_id, dataset_id=dataset_id, kind=PUBLISH_KIND + "-lease", config={}
+    )
+    with world.services.db.session() as session:
+        session.execute(update(Task).where(Task.id == ctx.task_id).values(lease_expires_at=now_ms()))
+    with world.services.db.session() as session:
+        ctx.hold_lease(session, 600)
+    with world.services.db.session() as session:
+        assert session.get(Task, ctx.task_id).lease_expires_at >= now_ms() + 590_000  # type: ignore[union-attr]
+    stranger = TaskContext(world.services.tasks, ctx.task, "someone-else", threading.Event())
+    with pytest.raises(LeaseLost), world.services.db.session() as session:
+        stranger.hold_lease(session, 600)
+    with world.services.db.session() as session:
+        session.execute(delete(Task).where(Task.id == ctx.task_id))

@@ -61,7 +61,7 @@ from labelarts.formats.modelarts_manifest import (
 from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
 from labelarts.services.samples.records import MANUAL, SAMPLE_DATA_MAX_CHARS
 from labelarts.storage.db import Database
-from labelarts.storage.db.dialect import begin_snapshot
+from labelarts.storage.db.dialect import begin_snapshot, uses_row_locks
 from labelarts.storage.db.models import (
     Dataset,
     DatasetVersion,
@@ -78,6 +78,9 @@ log = logging.getLogger(__name__)
 PUBLISH_KIND: Final = "publish"
 CREATING, NORMAL, DELETING, DELETED, ERROR = 0, 1, 2, 3, 4
 PAGE: Final = 2_000  # frozen samples per page while writing
+# SQLite: the lease the freeze's transaction takes for its task, whose heartbeat cannot
+# renew it until the transaction commits (PostgreSQL's freeze does not block the heartbeat).
+FREEZE_LEASE_SECONDS: Final = 1_800
 USAGE_KEY: Final = "@labelarts:usage"
 # The split's order: a hash of each sample's position, keyed by the seed, in SQL integer
 # arithmetic both databases share: an affine step, a square (not linear), another affine step,
@@ -439,6 +442,8 @@ class PublishBody:
         started = time.perf_counter()
         with self._db.session() as session:
             begin_snapshot(session)
+            if not uses_row_locks(session):  # SQLite: the heartbeat waits for this transaction
+                self._ctx.hold_lease(session, FREEZE_LEASE_SECONDS)
             freeze(session, spec)
         timings = {"freeze_seconds": round(time.perf_counter() - started, 3)}
         self._ctx.report(0.3)
