@@ -48,7 +48,7 @@ from benchmarks.bench_auth_latency import (
 from benchmarks.bench_sample_list import insert_samples
 from labelarts.client import SdkHmacAuth
 
-FORMAT = "{:<11} {:>9} {:<11} {:>12} {:>8} {:>8}"
+FORMAT = "{:<20} {:>9} {:<11} {:>12} {:>8} {:>8}"
 WARMUP = 3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -69,27 +69,78 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def run_one(database: str, database_url: str | None, count: int, repeat: int) -> list[Row]:
+def _serve(data_dir: Path, env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    command = [*_labelarts_command(), "serve", "--data-dir", str(data_dir), "--host", HOST]
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [*command, "--port", str(port), "--workers", "0"],
+            env={**env, "LABELARTS_LOG_LEVEL": "warning"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://{HOST}:{port}"
+    try:
+        _wait_healthy(base, proc, log_path)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, base
+
+
+def _measure(
+    label: str,
+    proc: subprocess.Popen[bytes],
+    client: httpx.Client,
+    paths: dict[str, str],
+    count: int,
+    repeat: int,
+) -> list[Row]:
+    rows = []
+    for name, path in paths.items():
+        for _ in range(WARMUP):
+            client.get(path).raise_for_status()
+        timings = []
+        cpu_before = cpu_seconds(proc.pid)
+        for _ in range(repeat):
+            started = time.perf_counter()
+            response = client.get(path)
+            timings.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+        cpu = (cpu_seconds(proc.pid) - cpu_before) * 1000 / repeat
+        timings.sort()
+        rows.append(
+            Row(
+                label,
+                count,
+                name,
+                round(cpu, 2),
+                round(statistics.median(timings), 2),
+                round(_percentile(timings, 0.95), 2),
+            )
+        )
+    return rows
+
+
+def run_one(
+    database: str, database_url: str | None, count: int, repeat: int, before: Path | None
+) -> list[Row]:
+    """Measure one database and size. With ``before`` (a checkout of the code to compare with),
+    that code creates the database, the user and the dataset and answers first; the samples
+    are inserted once; then this code's server upgrades the same database (migrations,
+    counters backfilled) and answers."""
     with tempfile.TemporaryDirectory(prefix="labelarts-detail-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         env = _base_env(database_url)
+        first_env = {**env, "PYTHONPATH": str(before)} if before else env
         project_id = secrets.token_hex(16)
-        creds = _create_user(data_dir, env, project_id, secrets.token_urlsafe(16))
+        creds = _create_user(data_dir, first_env, project_id, secrets.token_urlsafe(16))
         url = database_url or f"sqlite:///{data_dir / 'labelarts.db'}"
-        port = _free_port()
         log_path = Path(tmp) / "server.log"
-        command = [*_labelarts_command(), "serve", "--data-dir", str(data_dir), "--host", HOST]
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [*command, "--port", str(port), "--workers", "0"],
-                env={**env, "LABELARTS_LOG_LEVEL": "warning"},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        auth = SdkHmacAuth(creds["access_key"], creds["secret_key"], project_id)
+        rows: list[Row] = []
+        proc, base = _serve(data_dir, first_env, log_path)
         try:
-            base = f"http://{HOST}:{port}"
-            _wait_healthy(base, proc, log_path)
-            auth = SdkHmacAuth(creds["access_key"], creds["secret_key"], project_id)
             with httpx.Client(base_url=base, auth=auth, trust_env=False, timeout=120) as client:
                 body = {
                     "dataset_name": "bench",
@@ -100,38 +151,27 @@ def run_one(database: str, database_url: str | None, count: int, repeat: int) ->
                 response = client.post(f"/v2/{project_id}/datasets", json=body)
                 response.raise_for_status()
                 dataset_id = response.json()["dataset_id"]
-                insert_samples(url, dataset_id, count)
+                insert_samples(url, dataset_id, count, rebuild_counters=before is None)
                 paths = {
                     "detail": f"/v2/{project_id}/datasets/{dataset_id}",
                     "list": f"/v2/{project_id}/datasets",
                     "statistics": f"/v2/{project_id}/datasets/{dataset_id}/data-annotations/stats",
                 }
-                rows = []
-                for name, path in paths.items():
-                    for _ in range(WARMUP):
-                        client.get(path).raise_for_status()
-                    timings = []
-                    cpu_before = cpu_seconds(proc.pid)
-                    for _ in range(repeat):
-                        started = time.perf_counter()
-                        response = client.get(path)
-                        timings.append((time.perf_counter() - started) * 1000)
-                        response.raise_for_status()
-                    cpu = (cpu_seconds(proc.pid) - cpu_before) * 1000 / repeat
-                    timings.sort()
-                    rows.append(
-                        Row(
-                            database,
-                            count,
-                            name,
-                            round(cpu, 2),
-                            round(statistics.median(timings), 2),
-                            round(_percentile(timings, 0.95), 2),
-                        )
-                    )
-                return rows
+                label = f"{database} (before)" if before else database
+                rows.extend(_measure(label, proc, client, paths, count, repeat))
         finally:
             _stop(proc)
+        if before is None:
+            return rows
+        started = time.perf_counter()
+        proc, base = _serve(data_dir, env, log_path)  # upgrades the schema: counters backfilled
+        print(f"# {database} {count}: upgraded and started in {time.perf_counter() - started:.1f}s")
+        try:
+            with httpx.Client(base_url=base, auth=auth, trust_env=False, timeout=120) as client:
+                rows.extend(_measure(database, proc, client, paths, count, repeat))
+        finally:
+            _stop(proc)
+        return rows
 
 
 def main() -> None:
@@ -143,6 +183,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of the code to compare with (e.g. a git worktree of an older commit): "
+        "it answers first, then this code upgrades the same database and answers",
+    )
     args = parser.parse_args()
     results: list[Row] = []
     print(FORMAT.format("database", "samples", "request", "cpu ms/req", "p50 ms", "p95 ms"))
@@ -150,9 +196,9 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",")):
             if database == "postgresql":
                 with postgres_database(args.pg_admin_url) as url:
-                    rows = run_one(database, url, size, args.repeat)
+                    rows = run_one(database, url, size, args.repeat, args.before)
             else:
-                rows = run_one(database, None, size, args.repeat)
+                rows = run_one(database, None, size, args.repeat, args.before)
             for r in rows:
                 cells = (r.database, r.samples, r.request, r.cpu_ms_per_request, r.median_ms, r.p95_ms)
                 print(FORMAT.format(*cells), flush=True)

@@ -69,8 +69,11 @@ class Row:
     sample_count: int
 
 
-def insert_samples(database_url: str, dataset_id: str, count: int, seed: int = 1) -> float:
-    """Bulk-insert ``count`` samples (about 60% labelled); return seconds taken."""
+def insert_samples(
+    database_url: str, dataset_id: str, count: int, seed: int = 1, *, rebuild_counters: bool = True
+) -> float:
+    """Bulk-insert ``count`` samples (about 60% labelled); return seconds taken.
+    ``rebuild_counters=False``: leave the counters alone (a schema older than them)."""
     rng = random.Random(seed)
     engine = create_engine(database_url)
     started = time.perf_counter()
@@ -127,7 +130,8 @@ def insert_samples(database_url: str, dataset_id: str, count: int, seed: int = 1
         conn.execute(
             update(Dataset).where(Dataset.id == dataset_id).values(data_version=Dataset.data_version + 1)
         )
-        counters.rebuild(conn, dataset_id)  # rows inserted directly: the counters from a recount
+        if rebuild_counters:  # rows inserted directly: the counters from a recount
+            counters.rebuild(conn, dataset_id)
     if database_url.startswith("postgresql"):
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
