@@ -50,6 +50,7 @@ from labelarts.client import SdkHmacAuth
 
 FORMAT = "{:<20} {:>9} {:<11} {:>12} {:>8} {:>8}"
 WARMUP = 3
+STARTUP_TRIES = 5
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -81,7 +82,15 @@ def _serve(data_dir: Path, env: dict[str, str], log_path: Path) -> tuple[subproc
         )
     base = f"http://{HOST}:{port}"
     try:
-        _wait_healthy(base, proc, log_path)
+        # Several tries of the shared 60 s wait: an upgrade that backfills the counters of 1M
+        # samples, on a busy machine, may take longer.
+        for attempt in range(STARTUP_TRIES):
+            try:
+                _wait_healthy(base, proc, log_path)
+                break
+            except RuntimeError:
+                if proc.poll() is not None or attempt == STARTUP_TRIES - 1:
+                    raise
     except BaseException:
         _stop(proc)
         raise
