@@ -14,14 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from labelarts.ml.features import AVAILABLE_MODELS, FeatureEncoder, open_encoder
 from labelarts.ml.features.audio import decode_wav
 from labelarts.ml.features.base import prefetched_batches
 from labelarts.ml.features.image import (
     EfficientNetLiteEncoder,
+    _BatchBuffers,
     decode_image,
+    decoded_batches,
     preprocess_image,
     torch_features,
 )
@@ -124,6 +126,64 @@ def test_batches_cover_every_payload_in_order(model_dir: Path) -> None:
     one_by_one = np.concatenate([encoder.encode([payload]) for payload in payloads])
 
     np.testing.assert_allclose(in_batches, one_by_one, rtol=1e-4, atol=1e-4)
+
+
+def test_the_decode_pool_gives_the_features_of_the_serial_path(model_dir: Path) -> None:
+    """Items decoded on several threads, batches ahead, give exactly the serial path's features
+    (decode, preprocess and run each batch in turn), undecodable items included."""
+    encoder = EfficientNetLiteEncoder("lite0", model_dir=model_dir, threads=1, batch_size=3)
+    rng = np.random.default_rng(7)
+    photo = Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).filter(ImageFilter.BLUR)
+    payloads = [
+        encode_image(discs(rng)),
+        encode_image(photo, quality=90),
+        b"not an image",
+        encode_image(stripes(rng), "PNG"),
+        encode_image(Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))),
+        encode_image(discs(rng), "WEBP"),
+        b"",
+        encode_image(photo.rotate(90, expand=True), quality=80),
+    ]
+    serial: list[np.ndarray] = []
+    for start in range(0, len(payloads), encoder.batch_size):
+        batch = payloads[start : start + encoder.batch_size]
+        rows = np.full((len(batch), encoder.dim), np.nan, dtype=np.float32)
+        inputs, positions = [], []
+        for position, payload in enumerate(batch):
+            try:
+                image, _ = decode_image(payload, size=encoder.input_size)
+            except ValueError:
+                continue
+            inputs.append(preprocess_image(image, encoder.input_size))
+            positions.append(position)
+        rows[positions] = encoder.infer(np.stack(inputs))
+        serial.append(rows)
+    expected = np.concatenate(serial)
+
+    for workers, ahead in ((1, 1), (4, 3)):
+        encoder.decode_workers, encoder.batches_ahead = workers, ahead
+        features, decoded = encoder.encode_with_images(payloads)
+        np.testing.assert_array_equal(features, expected)
+        assert [d is None for d in decoded] == [bool(np.isnan(row).all()) for row in expected]
+        np.testing.assert_array_equal(np.concatenate(list(encoder.encode_iter(iter(payloads)))), expected)
+
+
+def test_decoded_batches_stay_bounded_on_an_endless_stream() -> None:
+    started: list[int] = []
+    buffers = _BatchBuffers((4, 1))
+
+    def prepare_one(item: int, buffer: np.ndarray, row: int) -> tuple[Image.Image, tuple[int, int]]:
+        started.append(item)
+        buffer[row] = item
+        return Image.new("RGB", (1, 1)), (1, 1)
+
+    batches = decoded_batches(itertools.count(), prepare_one, buffers, batch_size=4, workers=3, ahead=2)
+    taken = [next(batches).buffer[:, 0].tolist() for _ in range(3)]
+    batches.close()
+
+    assert taken == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    # Three batches taken, at most two more submitted ahead: an endless stream is fine.
+    assert len(started) <= 5 * 4
 
 
 def test_onnx_export_matches_eager_pytorch(image_encoder: EfficientNetLiteEncoder, model_dir: Path) -> None:

@@ -15,7 +15,9 @@ import queue
 import struct
 import tempfile
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,12 +26,13 @@ import numpy as np
 import onnxruntime as ort
 from PIL import ExifTags, Image, ImageOps
 
-from labelarts.ml.features.base import DEFAULT_BATCH_SIZE, available_cpus, prefetched_batches
+from labelarts.ml.features.base import DEFAULT_BATCH_SIZE, available_cpus, batched
 
 __all__ = [
     "IMAGE_VARIANTS",
     "EfficientNetLiteEncoder",
     "decode_image",
+    "decoded_batches",
     "export_onnx",
     "preprocess_image",
     "torch_features",
@@ -258,12 +261,12 @@ Item = TypeVar("Item")
 
 @dataclass
 class _PreparedBatch:
-    """A batch ready for the network: the inputs of its decodable items, packed first."""
+    """A batch ready for the network: row ``i`` of ``buffer`` holds item ``i``'s input."""
 
-    buffer: np.ndarray  # (batch_size, 3, size, size); the first len(rows) hold the inputs
-    rows: list[int]  # position in the batch of each input
+    buffer: np.ndarray  # (batch_size, 3, size, size)
+    rows: list[int]  # the decodable items' positions (their rows hold inputs; the others not)
     count: int  # items in the batch, decodable or not
-    decoded: list[_Decoded | None]  # filled only when the caller wants the images back
+    decoded: list[_Decoded | None]  # each item's decoded image, None where undecodable
 
 
 class _BatchBuffers:
@@ -285,6 +288,53 @@ class _BatchBuffers:
 
     def give_back(self, buffer: np.ndarray) -> None:
         self._free.put(buffer)
+
+
+def decoded_batches(
+    items: Iterable[Item],
+    prepare_one: Callable[[Item, np.ndarray, int], _Decoded | None],
+    buffers: _BatchBuffers,
+    *,
+    batch_size: int,
+    workers: int,
+    ahead: int,
+) -> Iterator[_PreparedBatch]:
+    """Consecutive batches of ``items``, each item decoded and preprocessed into its row of a
+    batch buffer by ``prepare_one(item, buffer, row)`` on a pool of ``workers`` threads.
+
+    Every item is a task of its own, so the threads share a batch (one slow photo does not hold
+    up a whole batch on one thread), and up to ``ahead`` batches beyond the one the caller holds
+    are in the pool: when onnxruntime finishes a batch, the next is already decoded. Pillow's
+    decoders and resampling and NumPy release the GIL, as does onnxruntime while it runs, so
+    the stages overlap. Memory is bounded by ``ahead + 1`` batches whatever the number of
+    items. An exception raised by ``prepare_one`` propagates to the caller. ``workers=1`` and
+    ``ahead=1`` decode serially, one batch ahead.
+    """
+    workers, ahead = max(1, workers), max(1, ahead)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feature-decode") as pool:
+        pending: deque[tuple[np.ndarray, list[Future[_Decoded | None]]]] = deque()
+
+        def finished() -> _PreparedBatch:
+            buffer, futures = pending.popleft()
+            decoded = [future.result() for future in futures]
+            rows = [i for i, result in enumerate(decoded) if result is not None]
+            return _PreparedBatch(buffer, rows, len(futures), decoded)
+
+        try:
+            for batch in batched(items, batch_size):
+                buffer = buffers.take()
+                pending.append(
+                    (buffer, [pool.submit(prepare_one, item, buffer, i) for i, item in enumerate(batch)])
+                )
+                if len(pending) > ahead:
+                    yield finished()
+            while pending:
+                yield finished()
+        finally:
+            # The consumer stopped early (or failed): drop work that has not started.
+            for _, futures in pending:
+                for future in futures:
+                    future.cancel()
 
 
 class EfficientNetLiteEncoder:
@@ -313,8 +363,11 @@ class EfficientNetLiteEncoder:
         self.name = f"efficientnet-{variant}@{spec.input_size}"
         self.batch_size = batch_size
         cpus = threads or available_cpus()
-        # One decoding thread keeps up with inference on ~4 cores; more cores, more threads.
-        self.decode_workers = max(1, cpus // 4)
+        # Decoding threads share each batch item by item, and two batches are decoded ahead
+        # of the one onnxruntime runs (:func:`decoded_batches`): at least two threads, so one
+        # large photo never leaves the next batch late; one more per four cores beyond.
+        self.decode_workers = max(2, cpus // 4)
+        self.batches_ahead = 2
         options = ort.SessionOptions()
         options.intra_op_num_threads = cpus
         options.inter_op_num_threads = 1
@@ -388,27 +441,29 @@ class EfficientNetLiteEncoder:
         size = self.input_size
         buffers = _BatchBuffers((self.batch_size, 3, size, size))
 
-        def prepare(batch: list[Item]) -> _PreparedBatch:
-            buffer = buffers.take()
-            rows: list[int] = []
-            decoded: list[_Decoded | None] = []
-            for position, item in enumerate(batch):
-                result = decode(item)
-                if result is not None:
-                    preprocess_image(result[0], size, out=buffer[len(rows)])
-                    rows.append(position)
-                if keep_images:
-                    decoded.append(result)
-            return _PreparedBatch(buffer, rows, len(batch), decoded)
+        def prepare_one(item: Item, buffer: np.ndarray, position: int) -> _Decoded | None:
+            result = decode(item)
+            if result is not None:
+                preprocess_image(result[0], size, out=buffer[position])
+            return result
 
-        for prepared in prefetched_batches(
-            items, prepare, batch_size=self.batch_size, workers=self.decode_workers
+        for prepared in decoded_batches(
+            items,
+            prepare_one,
+            buffers,
+            batch_size=self.batch_size,
+            workers=self.decode_workers,
+            ahead=self.batches_ahead,
         ):
             features = np.full((prepared.count, self.dim), np.nan, dtype=np.float32)
             if prepared.rows:
-                features[prepared.rows] = self.infer(prepared.buffer[: len(prepared.rows)])
+                count = len(prepared.rows)
+                if count == prepared.count:
+                    features[:] = self.infer(prepared.buffer[:count])
+                else:  # some items were undecodable: run only the others' rows
+                    features[prepared.rows] = self.infer(prepared.buffer[prepared.rows])
             buffers.give_back(prepared.buffer)
-            yield features, prepared.decoded
+            yield features, prepared.decoded if keep_images else []
 
     def _decode_payload(self, payload: bytes) -> _Decoded | None:
         try:
