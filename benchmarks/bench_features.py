@@ -238,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--models", default="efficientnet-lite0", help="image models, comma-separated")
     parser.add_argument("--photos", type=int, default=500, help="generated 640x480 JPEGs")
+    parser.add_argument("--cifar", type=int, default=2000, help="CIFAR-10 images used (at most 2000)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating raw/encode rounds (median)")
     parser.add_argument("--stream", type=int, default=5000, help="images streamed for the memory figure")
     parser.add_argument("--minilm", action="store_true", help="also time MiniLM-L6 (loads torch)")
@@ -262,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     image_sets: list[tuple[str, list[bytes]]] = []
     if have_data and "images" in parts:
-        image_sets.append(("CIFAR-10 32x32 JPEG", shared_data.load_cifar10()[0]))
+        image_sets.append(("CIFAR-10 32x32 JPEG", shared_data.load_cifar10()[0][: args.cifar]))
     if "images" in parts:
         image_sets.append((f"generated 640x480 JPEG (q90, {args.photos})", photo_like_jpegs(args.photos)))
 

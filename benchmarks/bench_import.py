@@ -287,7 +287,10 @@ def bench(database: str, count: int, classes: int, manifest: bool, pg_admin_url:
                 if resp.status_code != 201:
                     raise RuntimeError(f"POST datasets -> {resp.status_code}: {resp.text}")
                 dataset_id = resp.json()["dataset_id"]
-            time.sleep(1.0)  # the (empty) initial import ends
+                initial = f"/v2/{session.project_id}/datasets/{dataset_id}/import-tasks/"
+                initial += resp.json()["import_task_id"]
+                while client.get(initial).json()["status"] not in ("COMPLETED", "FAILED"):
+                    time.sleep(0.2)  # the (empty) initial import ends first
             idle = memory_kib(session.pid)
             peak = [idle["VmHWM"], idle["VmRSS"]]
             worker = worker_pid(session.pid)
@@ -342,10 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
-    results = [
-        bench(db, args.count, args.classes, args.manifest, args.pg_admin_url)
-        for db in args.databases.split(",")
-    ]
+    results: list[Result] = []
+    for db in args.databases.split(","):
+        results.append(bench(db, args.count, args.classes, args.manifest, args.pg_admin_url))
+        print(f"[{db}] {json.dumps(asdict(results[-1]))}", file=sys.stderr)  # kept if a later one fails
     print(f"1-minute load average before the run {load:.2f}, after {os.getloadavg()[0]:.2f}")
     header = (
         f"{'database':<11}{'source':<9}{'files':>9}{'classes':>8}{'import s':>10}{'files/s':>10}"

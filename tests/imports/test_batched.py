@@ -22,6 +22,7 @@ from labelarts.services.samples.records import (
     new_sample_rows,
     set_sample_labels,
 )
+from labelarts.storage.db import counters
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 from tests.api import World, unique_name
 from tests.imports import create, jpeg, manifest_text, run_import, samples_of, world_fixture, write
@@ -123,6 +124,8 @@ def test_rows_equal_what_the_orm_path_stores(world: World) -> None:
         label_rows.extend(sample_labels)
     with world.services.db.session() as session:
         insert_sample_rows(session, samples, label_rows)
+    with world.services.db.session() as session:  # both paths counted what they inserted
+        assert counters.stored(session, by_rows.id) == counters.recount(session, by_rows.id)
 
     orm, rows = _stored(world, by_orm.id), _stored(world, by_rows.id)
     assert len(orm) == len(rows) == len(CASES)
@@ -199,8 +202,18 @@ def test_an_import_over_several_batches_keeps_every_sample_as_the_manifest_says(
     assert task["unconfirmed_sample_count"] == annotated
     assert task["skipped_reasons"] == {"duplicate": 2}
     assert task["failed_files"] == []
+    with world.services.db.session() as session:  # the batch's counter deltas: exact
+        assert counters.stored(session, dataset_id) == counters.recount(session, dataset_id)
+        assert counters.stored(session, dataset_id).samples == {
+            ("AUTO_ANNOTATION", False): sum(1 for labels, hard in expected.values() if labels and not hard),
+            ("AUTO_ANNOTATION", True): sum(1 for labels, hard in expected.values() if labels and hard),
+            ("UN_ANNOTATION", False): sum(1 for labels, hard in expected.values() if not labels and not hard),
+            ("UN_ANNOTATION", True): sum(1 for labels, hard in expected.values() if not labels and hard),
+        }
 
     again = run_import(world, dataset_id, root / "all.manifest", import_type="manifest")
     assert again["imported_sample_count"] == 0
     assert again["skipped_reasons"] == {"duplicate": len(lines)}
     assert len(samples_of(world, dataset_id)) == count
+    with world.services.db.session() as session:
+        assert counters.stored(session, dataset_id) == counters.recount(session, dataset_id)

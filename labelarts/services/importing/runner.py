@@ -73,7 +73,7 @@ from labelarts.services.samples.records import (
     insert_sample_rows,
     new_sample_rows,
 )
-from labelarts.storage.db import Database, counters
+from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import chunked, is_unique_violation, refresh_statistics
 from labelarts.storage.db.models import Dataset, Sample
 from labelarts.storage.localfs import path_reason
@@ -816,14 +816,7 @@ class Importer:
                 )
                 samples.append(sample)
                 labels.extend(sample_labels)
-                counters.count_facts(
-                    session,
-                    dataset_id,
-                    status=sample["sample_status"],
-                    hard=bool(sample["hard"]),
-                    label_names=[label["name"] for label in sample_labels],
-                )
-            insert_sample_rows(session, samples, labels)
+            insert_sample_rows(session, samples, labels)  # and counts them, one delta per batch
             bump_data_version(session, dataset_id)
             return fresh
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from labelarts.clock import new_resource_id, now_ms
+from labelarts.storage.db import counters
 from labelarts.storage.db.dialect import chunked, lock_rows_in_order
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
@@ -160,11 +162,44 @@ def insert_sample_rows(
     session: Session, samples: Sequence[dict[str, Any]], labels: Sequence[dict[str, Any]]
 ) -> None:
     """Insert rows from :func:`new_sample_rows` in the caller's transaction: one executemany
-    per table (SQLAlchemy Core; PostgreSQL gets multi-row INSERTs), not one ORM object each."""
+    per table (SQLAlchemy Core; PostgreSQL gets multi-row INSERTs), not one ORM object each.
+    The maintained counts (:mod:`labelarts.storage.db.counters`) get the whole batch as one
+    delta per dataset, status and hard flag, and per label name and status."""
     if samples:
         session.execute(insert(_table(Sample)), list(samples))
     if labels:
         session.execute(insert(_table(SampleLabel)), list(labels))
+    _count_rows(session, samples, labels)
+
+
+def _count_rows(
+    session: Session, samples: Sequence[dict[str, Any]], labels: Sequence[dict[str, Any]]
+) -> None:
+    """What :func:`counters.count_facts` would count for each new sample, summed per batch."""
+    status_of = {sample["id"]: sample["sample_status"] for sample in samples}
+    per_status: dict[str, Counter[tuple[str, bool]]] = {}
+    for sample in samples:
+        per_status.setdefault(sample["dataset_id"], Counter())[
+            (sample["sample_status"], bool(sample["hard"]))
+        ] += 1
+    instances: dict[str, Counter[tuple[str, str]]] = {}
+    carrying: dict[str, Counter[tuple[str, str]]] = {}
+    seen: set[tuple[str, str]] = set()
+    for label in labels:
+        key = (label["name"], status_of[label["sample_id"]])
+        instances.setdefault(label["dataset_id"], Counter())[key] += 1
+        if (label["sample_id"], label["name"]) not in seen:  # a name twice on one sample: one sample
+            seen.add((label["sample_id"], label["name"]))
+            carrying.setdefault(label["dataset_id"], Counter())[key] += 1
+    for dataset_id in per_status.keys() | instances.keys():
+        rows = instances.get(dataset_id, Counter())
+        holders = carrying.get(dataset_id, Counter())
+        counters.add(
+            session,
+            dataset_id,
+            samples=dict(per_status.get(dataset_id, Counter())),
+            labels={key: (holders[key], n) for key, n in rows.items()},
+        )
 
 
 def _table(model: type[Sample] | type[SampleLabel]) -> Table:
