@@ -1,19 +1,25 @@
-"""Sample-list latency at 10k, 100k and 1M samples, on SQLite and PostgreSQL, through HTTP.
+"""The review workload on the sample lists, at 10k, 100k and 1M samples, SQLite and PostgreSQL.
 
-For each database and size: a fresh database, a user (CLI), ``labelarts serve`` as a
-subprocess, one dataset created over HTTP; then the samples (with labels, scores, hard
-flags) are inserted straight through the storage layer (bulk Core inserts, as the issue
-allows), and these list requests are timed over HTTP (AK/SK-signed, sequential):
+For each database and size: a fresh database, a user (CLI), ``labelarts serve --workers 0``
+as a subprocess, one dataset; then ``n`` machine-labeled images (auto labels with scores,
+10% hard) are inserted straight through the storage layer (bulk Core inserts).
 
-* ``first page``: ``limit=20&offset=0``
-* ``page 90% deep``: ``offset = 0.9 * n / 20``
-* ``score range``: ``low_score=0.2&high_score=0.4`` (sorted by score)
-* ``label by score``: ``label_name=cat&low_score=0&high_score=1`` (sorted by score)
-* ``hard condition``: ``search_conditions=[{"hard": "1"}]``
+Then, for each list (``auto``: ``GET .../auto-annotations/samples``, ``data``:
+``GET .../data-annotations/samples``) and each filter below, a reviewer works through the
+pages: it lists a 50-sample page, confirms 15 of its samples and corrects 5 (one
+``PUT .../data-annotations/samples`` of 20), and lists the next page, ``--rounds`` times.
+Every page after the first is therefore the first request after a change.
 
-Each query is sent once cold (the first request pays for the count and, for deep pages,
-the skip index) and then ``--repeat`` times; median and p95 of the repeats are reported,
-with the cold time beside them. Requests go to 127.0.0.1 only.
+Reported per list and filter (requests signed with AK/SK, sequential, one connection):
+
+* ``cold ms``: the first page of the filter (nothing cached yet);
+* ``cpu ms``: server CPU per page request after a change, read from ``/proc/<pid>/stat``
+  of the server process around each request (user + system; 10 ms ticks, so the mean over
+  the rounds is what counts, not any single reading);
+* ``p50 ms`` / ``p95 ms``: wall time of those page requests, client included;
+* ``put ms``: median wall time of the PUTs; ``count``: the total the first page answered.
+
+The machine may be shared: the CPU figures are the reliable ones, wall times move with load.
 
     python -m benchmarks.bench_sample_list --sizes 10000,100000,1000000 --json /tmp/list.json
 """
@@ -25,8 +31,6 @@ import json
 import random
 import secrets
 import statistics
-import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,40 +39,34 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, insert, update
 
-from benchmarks.bench_auth_latency import (
-    DEFAULT_PG_ADMIN_URL,
-    HOST,
-    _base_env,
-    _create_user,
-    _free_port,
-    _labelarts_command,
-    _percentile,
-    _stop,
-    _wait_healthy,
-    postgres_database,
-)
-from labelarts.client import SdkHmacAuth
+from benchmarks.bench_auth_latency import DEFAULT_PG_ADMIN_URL, _percentile, postgres_database
+from benchmarks.review_setup import CHUNK, LABELS, ReviewServer, review_server
 from labelarts.storage.db import counters
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
-LABELS = ["cat", "dog", "bird", "fish", "horse", "frog", "ship", "truck", "car", "plane"]
-LIMIT = 20
-CHUNK = 20_000
-FORMAT = "{:<11} {:>9} {:<16} {:>8} {:>7} {:>7} {:>5} {:>8}"
+LIMIT = 50
+CONFIRM = 15
+CORRECT = 5
+FORMAT = "{:<10} {:>8} {:<4} {:<15} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8}"
 
 
 @dataclass(frozen=True)
 class Row:
     database: str
     samples: int
-    query: str
+    list: str
+    filter: str
     cold_ms: float
+    cpu_ms: float
     median_ms: float
     p95_ms: float
-    returned: int
-    sample_count: int
+    put_ms: float
+    count: int
+    pages: int
 
 
+# Kept for benchmarks/bench_dataset_detail.py: a mixed dataset (40% unlabelled, 30% labelled,
+# 30% auto-labelled), bulk-inserted.
 def insert_samples(
     database_url: str, dataset_id: str, count: int, seed: int = 1, *, rebuild_counters: bool = True
 ) -> float:
@@ -143,94 +141,107 @@ def insert_samples(
     return time.perf_counter() - started
 
 
-def queries(count: int) -> dict[str, dict[str, Any]]:
+def filters(count: int) -> dict[str, dict[str, Any]]:
+    """The documented filters, each with the page the reviewer starts at."""
     deep = int(0.9 * count / LIMIT)
     return {
-        "first page": {"limit": LIMIT, "offset": 0},
-        "page 90% deep": {"limit": LIMIT, "offset": deep},
-        "score range": {"limit": LIMIT, "offset": 0, "low_score": "0.2", "high_score": "0.4"},
-        "label by score": {
-            "limit": LIMIT,
-            "offset": 0,
-            "label_name": "cat",
-            "low_score": "0",
-            "high_score": "1",
+        "plain": {},
+        "asc": {"order": "asc"},
+        "deep 90%": {"offset": deep},
+        "deep 90% asc": {"offset": deep, "order": "asc"},
+        "label": {"label_name": "cat"},
+        "score range": {"low_score": "0.2", "high_score": "0.6"},
+        "label+score": {"label_name": "cat", "low_score": "0", "high_score": "0.5"},
+        "hard": {"search_conditions": json.dumps([{"hard": "1"}])},
+        "hard coeff": {"search_conditions": json.dumps([{"coefficient": "0.5-1"}])},
+        "label_list": {
+            "search_conditions": json.dumps(
+                [{"label_list": {"op": "OR", "labels": [{"name": "dog"}, {"name": "bird"}]}}]
+            )
         },
-        "hard condition": {"limit": LIMIT, "offset": 0, "search_conditions": json.dumps([{"hard": "1"}])},
+        "metadata": {
+            "search_conditions": json.dumps([{"metadata": {"op": "OR", "props": {"@modelarts:hard": ["1"]}}}])
+        },
     }
 
 
-def run_one(database: str, database_url: str | None, count: int, repeat: int) -> tuple[list[Row], float]:
-    with tempfile.TemporaryDirectory(prefix="labelarts-list-bench-") as tmp:
-        data_dir = Path(tmp) / "data"
-        env = _base_env(database_url)
-        project_id = secrets.token_hex(16)
-        password = secrets.token_urlsafe(16)
-        creds = _create_user(data_dir, env, project_id, password)
-        url = database_url or f"sqlite:///{data_dir / 'labelarts.db'}"
-        port = _free_port()
-        log_path = Path(tmp) / "server.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [
-                    *_labelarts_command(),
-                    "serve",
-                    "--data-dir",
-                    str(data_dir),
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(port),
-                ],
-                env={**env, "LABELARTS_LOG_LEVEL": "warning"},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            base = f"http://{HOST}:{port}"
-            _wait_healthy(base, proc, log_path)
-            auth = SdkHmacAuth(creds["access_key"], creds["secret_key"], project_id)
-            with httpx.Client(base_url=base, auth=auth, trust_env=False, timeout=120) as client:
-                body = {
-                    "dataset_name": "bench",
-                    "data_sources": [],
-                    "work_path": "/out/bench/",
-                    "work_path_type": 0,
-                }
-                response = client.post(f"/v2/{project_id}/datasets", json=body)
-                response.raise_for_status()
-                dataset_id = response.json()["dataset_id"]
-                insert_seconds = insert_samples(url, dataset_id, count)
-                path = f"/v2/{project_id}/datasets/{dataset_id}/data-annotations/samples"
-                rows = []
-                for name, params in queries(count).items():
-                    started = time.perf_counter()
-                    first = client.get(path, params=params)
-                    cold = (time.perf_counter() - started) * 1000
-                    first.raise_for_status()
-                    timings = []
-                    for _ in range(repeat):
-                        started = time.perf_counter()
-                        response = client.get(path, params=params)
-                        timings.append((time.perf_counter() - started) * 1000)
-                        response.raise_for_status()
-                    timings.sort()
-                    result = first.json()
-                    rows.append(
-                        Row(
-                            database,
-                            count,
-                            name,
-                            round(cold, 1),
-                            round(statistics.median(timings), 1),
-                            round(_percentile(timings, 0.95), 1),
-                            len(result["samples"]),
-                            result["sample_count"],
-                        )
+def review(
+    server: ReviewServer, client: httpx.Client, list_name: str, params: dict[str, Any], rounds: int
+) -> dict[str, Any]:
+    base = f"/v2/{server.project_id}/datasets/{server.dataset_id}"
+    path = f"{base}/auto-annotations/samples" if list_name == "auto" else f"{base}/data-annotations/samples"
+    page = int(params.get("offset", 0))
+    extra = {k: v for k, v in params.items() if k != "offset"}
+    wall: list[float] = []
+    cpu: list[float] = []
+    puts: list[float] = []
+    cold = 0.0
+    count = 0
+    pages = 0
+    for i in range(rounds + 1):
+        c0, t0 = server.cpu_seconds(), time.perf_counter()
+        response = client.get(path, params={**extra, "limit": LIMIT, "offset": page})
+        t1, c1 = time.perf_counter(), server.cpu_seconds()
+        response.raise_for_status()
+        body = response.json()
+        if i == 0:
+            cold, count = (t1 - t0) * 1000, body["sample_count"]
+        else:
+            wall.append((t1 - t0) * 1000)
+            cpu.append((c1 - c0) * 1000)
+        pages += 1
+        samples = body["samples"]
+        if not samples:
+            page = 0
+            continue
+        changes = []
+        for j, sample in enumerate(samples[: CONFIRM + CORRECT]):
+            name = sample["labels"][0]["name"] if sample["labels"] else LABELS[0]
+            if j >= CONFIRM:
+                name = LABELS[(LABELS.index(name) + 1) % len(LABELS)] if name in LABELS else LABELS[0]
+            changes.append({"sample_id": sample["sample_id"], "labels": [{"name": name, "type": 0}]})
+        t2 = time.perf_counter()
+        client.put(f"{base}/data-annotations/samples", json={"samples": changes}).raise_for_status()
+        puts.append((time.perf_counter() - t2) * 1000)
+        page += 1
+    wall.sort()
+    return {
+        "cold_ms": round(cold, 1),
+        "cpu_ms": round(sum(cpu) / len(cpu), 2),
+        "median_ms": round(statistics.median(wall), 1),
+        "p95_ms": round(_percentile(wall, 0.95), 1),
+        "put_ms": round(statistics.median(puts), 1) if puts else 0.0,
+        "count": count,
+        "pages": pages,
+    }
+
+
+def run_one(database: str, database_url: str | None, count: int, rounds: int, lists: list[str]) -> list[Row]:
+    rows = []
+    with review_server(database_url, count) as server:
+        print(f"# {database} {count}: inserted in {server.insert_seconds:.1f}s", flush=True)
+        with httpx.Client(
+            base_url=server.base_url, auth=server.signing, trust_env=False, timeout=300
+        ) as client:
+            for list_name in lists:
+                for name, params in filters(count).items():
+                    result = review(server, client, list_name, params, rounds)
+                    row = Row(database, count, list_name, name, **result)
+                    cells = (
+                        database,
+                        count,
+                        list_name,
+                        name,
+                        row.cold_ms,
+                        row.cpu_ms,
+                        row.median_ms,
+                        row.p95_ms,
+                        row.put_ms,
+                        row.count,
                     )
-                return rows, insert_seconds
-        finally:
-            _stop(proc)
+                    print(FORMAT.format(*cells), flush=True)
+                    rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -239,33 +250,34 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--databases", default="sqlite,postgresql")
-    parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--lists", default="auto,data")
+    parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results: list[Row] = []
-    print(FORMAT.format("database", "samples", "query", "cold ms", "p50 ms", "p95 ms", "rows", "count"))
+    print(
+        FORMAT.format(
+            "database",
+            "samples",
+            "list",
+            "filter",
+            "cold ms",
+            "cpu ms",
+            "p50 ms",
+            "p95 ms",
+            "put ms",
+            "count",
+        )
+    )
+    lists = args.lists.split(",")
     for database in args.databases.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             if database == "postgresql":
                 with postgres_database(args.pg_admin_url) as url:
-                    rows, seconds = run_one(database, url, size, args.repeat)
+                    results.extend(run_one(database, url, size, args.rounds, lists))
             else:
-                rows, seconds = run_one(database, None, size, args.repeat)
-            print(f"# {database} {size}: inserted in {seconds:.1f}s")
-            for r in rows:
-                cells = (
-                    r.database,
-                    r.samples,
-                    r.query,
-                    r.cold_ms,
-                    r.median_ms,
-                    r.p95_ms,
-                    r.returned,
-                    r.sample_count,
-                )
-                print(FORMAT.format(*cells), flush=True)
-            results.extend(rows)
+                results.extend(run_one(database, None, size, args.rounds, lists))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
 

@@ -93,6 +93,7 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         settings.resolved_data_dir,
         count_projects=project_counter(db),
     )
+    sample_list = SampleListService(db, grants)
     signer = SourceSigner(settings.require_secret(), settings.presign_ttl_seconds)
     local_files = LocalFiles(grants)
     thumbnails = ThumbnailCache(objects, settings.thumbnail_cache_bytes)
@@ -139,8 +140,8 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         grants=grants,
         signer=signer,
         sources=sources,
-        sample_edits=SampleEditService(db, objects, sample_files),
-        sample_list=SampleListService(db, grants),
+        sample_edits=SampleEditService(db, objects, sample_files, track_changes=sample_list.track_changes),
+        sample_list=sample_list,
         autolabel=AutoLabelService(db, tasks, sources, settings),
         sync=SyncService(db, tasks, grants, objects, sample_files),
         monitoring=MonitoringService(db),

@@ -38,9 +38,7 @@ class Reservation:
 
 
 class SignInLimiter:
-    def __init__(
-        self, db: Database, *, max_per_user: int, max_per_address: int, window_seconds: int
-    ) -> None:
+    def __init__(self, db: Database, *, max_per_user: int, max_per_address: int, window_seconds: int) -> None:
         self._db = db
         self.max_per_user = max_per_user
         self.max_per_address = max_per_address

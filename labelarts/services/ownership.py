@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from labelarts.errors import DatasetNotFoundError
@@ -19,3 +20,23 @@ def get_owned_dataset(session: Session, project_id: str, dataset_id: str) -> Dat
     if dataset is None:
         raise DatasetNotFoundError()
     return dataset
+
+
+_DATASET_VERSION = select(Dataset.id, Dataset.data_version).where(
+    Dataset.id == bindparam("dataset_id"), Dataset.project_id == bindparam("project_id")
+)
+
+
+def owned_dataset_version(session: Session | Connection, project_id: str, dataset_id: str) -> tuple[str, int]:
+    """The dataset's id and ``data_version`` if it belongs to the project (404 otherwise), read
+    without loading the whole row: what a sample-list page needs."""
+    if "\x00" in dataset_id:
+        raise DatasetNotFoundError()
+    row = session.execute(
+        select(Dataset.id, Dataset.data_version).where(
+            Dataset.id == dataset_id, Dataset.project_id == project_id
+        )
+    ).first()
+    if row is None:
+        raise DatasetNotFoundError()
+    return row[0], int(row[1])

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from labelarts.api.deps import PrincipalDep, ServicesDep
 from labelarts.api.links import public_origin
+from labelarts.api.responses import json_answer
 from labelarts.container import Services
 from labelarts.errors import ValidationFailedError
 from labelarts.media import ProcessParameterError, parse_process_parameter
@@ -54,11 +55,11 @@ def _page(
     dataset_id: str,
     query: SampleQuery,
     process_parameter: str | None,
-) -> dict[str, Any]:
+) -> Response:
     """One page of samples as the list endpoints answer it."""
     make_source = _source_maker(services, request, project_id, process_parameter)
     samples, count = services.sample_list.list_samples(project_id, dataset_id, query, source_url=make_source)
-    return {"sample_count": count, "samples": samples}
+    return json_answer({"sample_count": count, "samples": samples})
 
 
 def _query(
@@ -95,7 +96,8 @@ def _query(
     )
 
 
-@router.get("/data-annotations/samples")
+# response_model: the schema the docs show; the page itself is encoded once (api/responses.py).
+@router.get("/data-annotations/samples", response_model=dict[str, Any])
 def list_samples(
     project_id: str,
     dataset_id: str,
@@ -117,7 +119,7 @@ def list_samples(
     version_id: Annotated[str | None, Query(max_length=64)] = None,
     email: Annotated[str | None, Query(max_length=256)] = None,
     locale: Annotated[str | None, Query(max_length=16)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Samples by page (``offset`` is a page number). See docs/api.md for order and filters."""
     query = _query(
         offset=offset,
@@ -137,7 +139,7 @@ def list_samples(
         samples, count = services.versions.list_samples(
             principal.project_id, dataset_id, version_id, query, source_url=make_source
         )
-        return {"sample_count": count, "samples": samples}
+        return json_answer({"sample_count": count, "samples": samples})
     return _page(services, request, principal.project_id, dataset_id, query, process_parameter)
 
 
@@ -156,7 +158,7 @@ def describe_sample(
     return services.sample_list.describe(principal.project_id, dataset_id, sample_id, source_url=make_source)
 
 
-@router.get("/auto-annotations/samples")
+@router.get("/auto-annotations/samples", response_model=dict[str, Any])
 def list_auto_annotation_samples(
     project_id: str,
     dataset_id: str,
@@ -172,7 +174,7 @@ def list_auto_annotation_samples(
     high_score: Score = None,
     search_conditions: Conditions = None,
     process_parameter: Annotated[str | None, Query(max_length=256)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """The samples auto labeling labelled, waiting for a person to confirm them."""
     query = _query(
         offset=offset,

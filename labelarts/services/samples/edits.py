@@ -56,6 +56,7 @@ from labelarts.services.labels import (
     share_labels,
 )
 from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.samples.pages import ChangeTracker, PageIndex
 from labelarts.services.samples.records import (
     AUTO,
     BY_AUTO,
@@ -64,6 +65,7 @@ from labelarts.services.samples.records import (
     SAMPLE_TYPE,
     LabelInput,
     bump_data_version,
+    data_version,
     lock_samples,
     new_sample,
     set_sample_labels,
@@ -225,10 +227,21 @@ class PreparedSample:
 
 
 class SampleEditService:
-    def __init__(self, db: Database, objects: ObjectStore, files: SampleFiles) -> None:
+    def __init__(
+        self,
+        db: Database,
+        objects: ObjectStore,
+        files: SampleFiles,
+        *,
+        track_changes: Callable[[str], ChangeTracker] | None = None,
+    ) -> None:
         self._db = db
         self._objects = objects
         self._files = files
+        # Keeps the sample list's counts and page anchors exact across these changes.
+        self._track_changes = track_changes or (
+            lambda dataset_id: ChangeTracker(PageIndex(), dataset_id, _nobody)
+        )
 
     # -- add --------------------------------------------------------------------------------------
 
@@ -409,12 +422,16 @@ class SampleEditService:
             found = lock_samples(session, dataset.id, ids)
             _require_all(ids, set(found))
             counters.uncount_samples(session, dataset.id, ids)
+            tracker = self._track_changes(dataset.id)
+            tracker.before(session, ids)
             rows = [(s.id, s.source_kind, s.source_key) for s in found.values()]
             for chunk in chunked(ids):
                 session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(chunk)))
                 session.execute(delete(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(chunk)))
             sources = unshared_sources(session, rows) if request.delete_source else []
             bump_data_version(session, dataset.id)
+            tracker.after(session, data_version(session, dataset.id), deleted=True)
+        tracker.apply()
         self._files.remove(project_id, dataset_id, rows, sources)
         return len(rows)
 
@@ -455,6 +472,7 @@ class SampleEditService:
             )
             samples = lock_samples(session, dataset.id, ids)
             _require_all(ids, set(samples))
+            tracker = self._track_changes(dataset.id)
             for i, item in enumerate(items):
                 sample = samples[ids[i]]
                 if item.sample_type is not None and item.sample_type != sample.sample_type:
@@ -463,6 +481,7 @@ class SampleEditService:
                         f"{sample.sample_type}."
                     )
             counters.uncount_samples(session, dataset.id, ids)
+            tracker.before(session, ids)
             for i, item in enumerate(items):
                 sample = samples[ids[i]]
                 set_sample_labels(session, sample, labels[i])
@@ -470,6 +489,8 @@ class SampleEditService:
                 apply_metadata(sample, item.metadata)
             counters.count_samples(session, dataset.id, ids)
             bump_data_version(session, dataset.id)
+            tracker.after(session, data_version(session, dataset.id))
+        tracker.apply()
 
     # -- search conditions ------------------------------------------------------------------------
 
@@ -511,6 +532,10 @@ class SampleEditService:
             if shown:
                 metadata["sample_dir"] = shown
         return {"labels": labels, "labelers": [str(v) for v in labelers], "metadata": metadata}
+
+
+def _nobody(session: Any, query: Any, sample_ids: Sequence[str]) -> dict[str, Any]:
+    return {}
 
 
 def retry_label_race(write: Callable[[], T]) -> T:

@@ -4,38 +4,64 @@ Order: by ``(sample_time, sample_id)``, or by ``(top_score, sample_id)`` when a 
 (``low_score``/``high_score``) is asked for; ``desc`` by default, and ``asc`` is its exact
 reverse. Pages are page numbers (``offset``), as the reference says.
 
-Deep pages: ``OFFSET n`` walks n index entries. For pages past ``DEEP_OFFSET``, the first
-request builds a *skip index* for that filter with one window-function pass (the sort key
-of every ``ANCHOR_EVERY``-th row), cached in-process under the dataset's ``data_version``;
-later pages seek to the nearest anchor with a keyset condition and walk at most
-``ANCHOR_EVERY`` entries. Any change to the dataset's samples bumps ``data_version``, so a
-cache entry can never describe other data (several API instances each keep their own).
+Deep pages: ``OFFSET n`` walks n index entries, so a page seeks (keyset condition on the
+index) to the nearest *anchor* of its filter, a sort key whose position in the list is known,
+and walks from there: at most ``ANCHOR_EVERY`` entries past the first deep page, none when
+paging on from the page before. Counts and anchors stay exact across changes made through
+the API without being rebuilt; see :mod:`labelarts.services.samples.pages`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, false, func, select, tuple_
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from labelarts.errors import ValidationFailedError
 from labelarts.schemas.common import normalize_label_name
-from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.ownership import get_owned_dataset, owned_dataset_version
 from labelarts.services.paths import Grants
-from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED, labels_of, sample_to_wire
+from labelarts.services.samples.pages import ChangeTracker, PageEntry, PageIndex, SortKey
+from labelarts.services.samples.records import (
+    AUTO,
+    MANUAL,
+    UNLABELED,
+    label_rows_of,
+    labels_of,
+    sample_to_wire,
+)
 from labelarts.services.samples.search import conditions_to_sql
-from labelarts.services.samples.sources import hide_ungranted_paths
+from labelarts.services.samples.sources import ShownOnce, hide_ungranted_paths
 from labelarts.storage.db import Database, counters
-from labelarts.storage.db.models import Dataset, Sample, SampleLabel
+from labelarts.storage.db.dialect import begin_read_snapshot, chunked
+from labelarts.storage.db.models import Sample, SampleLabel
 
 DEEP_OFFSET = 2_000
 ANCHOR_EVERY = 500
-CACHE_ENTRIES = 256
+# Filters whose statements are kept built.
+STATEMENTS_KEPT = 256
+# What a list page reads of each sample (the attributes sample_to_wire uses).
+ROW_COLUMNS = (
+    Sample.id,
+    Sample.dataset_id,
+    Sample.sample_type,
+    Sample.sample_status,
+    Sample.sample_name,
+    Sample.sample_dir,
+    Sample.sample_size,
+    Sample.sample_time,
+    Sample.metadata_.label("metadata_"),
+    Sample.hard,
+    Sample.hard_coefficient,
+    Sample.import_origin,
+    Sample.labeler,
+    Sample.text,
+)
 
 # sample_state values of the reference, and the aliases seen in its examples.
 STATE_TO_STATUS: dict[str, str | None] = {
@@ -99,31 +125,18 @@ class SampleQuery:
         )
 
 
-@dataclass
-class _CacheEntry:
-    count: int | None = None
-    anchors: list[tuple[Any, str]] | None = None  # sort key of rows 0, N, 2N, ...
+@dataclass(frozen=True)
+class _Statements:
+    """One filter's statements (see SampleListService._statements)."""
+
+    where: list[ColumnElement[bool]]
+    count: Select[Any]
+    page: Select[Any]  # binds walk, take
+    seek: Select[Any]  # binds seek_k, seek_id, walk, take
 
 
-class _ListCache:
-    """A small thread-safe LRU of counts and skip indexes."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._entries: OrderedDict[tuple[str, int, str], _CacheEntry] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, int, str]) -> _CacheEntry:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                entry = _CacheEntry()
-                self._entries[key] = entry
-                while len(self._entries) > self._size:
-                    self._entries.popitem(last=False)
-            else:
-                self._entries.move_to_end(key)
-            return entry
+def _list_order(row: Any) -> tuple[Any, str]:
+    return (row.k, row.id)
 
 
 def validate_scores(low: str | None, high: str | None) -> tuple[float | None, float | None]:
@@ -175,7 +188,8 @@ class SampleListService:
     ) -> None:
         self._db = db
         self._grants = grants
-        self._cache = _ListCache(CACHE_ENTRIES)
+        self.pages = PageIndex()
+        self._built: OrderedDict[tuple[str, str], _Statements] = OrderedDict()
         self.deep_offset = deep_offset
         self.anchor_every = anchor_every
 
@@ -222,57 +236,124 @@ class SampleListService:
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of samples and the number of matching samples.
 
-        ``source_url(sample)`` turns a sample into its (pre-signed) source URL.
+        ``source_url(sample)`` turns a sample row into its (pre-signed) source URL.
         """
+        pages = self.pages
         with self._db.session() as session:
-            dataset = get_owned_dataset(session, project_id, dataset_id)
-            where = self._where(dataset.id, query)
-            entry = self._cache.get((dataset.id, dataset.data_version, query.fingerprint()))
-            if entry.count is None:
-                entry.count = count_from_counters(session, dataset.id, query)
-            if entry.count is None:
-                entry.count = int(
-                    session.execute(select(func.count()).select_from(Sample).where(*where)).scalar_one()
-                )
+            begin_read_snapshot(session)  # the version and every read below: one state
+            # Core statements on the connection: no ORM loading for what only becomes JSON.
+            conn = session.connection()
+            dataset_id, version = owned_dataset_version(conn, project_id, dataset_id)
+            fingerprint = query.fingerprint()
+            statements = self._statements(dataset_id, fingerprint, query)
+            entry = pages.entry(dataset_id, fingerprint, version, query.order != "asc", query)
+            # Statuses and a label: the maintained counters; other filters: counted once, then
+            # kept by the page entry across this process's changes.
+            count = count_from_counters(session, dataset_id, query)
+            if count is None:
+                with pages.lock():
+                    count = entry.count
+            if count is None:
+                count = int(conn.execute(statements.count).scalar_one())
+                with pages.lock():
+                    if entry.version == version and entry.count is None:
+                        entry.count = count
             start = query.offset * query.limit
-            if start >= entry.count:
-                return [], entry.count
-            ids = self._page_ids(session, dataset, where, query, start, entry)
-            samples = {s.id: s for s in session.execute(select(Sample).where(Sample.id.in_(ids))).scalars()}
-            labels = labels_of(session, ids)
-            scope = self._grants.scope(project_id)
+            if start >= count:
+                return [], count
+            rows = self._page_rows(conn, entry, version, statements, query, start)
+            ids = [row.id for row in rows]
+            labels = label_rows_of(conn, ids)
+            scope = ShownOnce(self._grants.scope(project_id))
             page = [
-                hide_ungranted_paths(sample_to_wire(samples[i], labels[i], source_url(samples[i])), scope)
-                for i in ids
+                hide_ungranted_paths(sample_to_wire(row, labels[row.id], source_url(row)), scope)
+                for row in rows
             ]
-            return page, entry.count
+            return page, count
 
-    def _page_ids(
+    def _statements(self, dataset_id: str, fingerprint: str, query: SampleQuery) -> _Statements:
+        """The filter's statements, built once (their values are bound at each execution).
+
+        Filters relative to the current time (``sample_time``: "day", "month") are built anew.
+        """
+        key = (dataset_id, fingerprint)
+        with self.pages.lock():
+            found = self._built.get(key)
+            if found is not None:
+                self._built.move_to_end(key)
+                return found
+        where = self._where(dataset_id, query)
+        first, second = self._sort_columns(query)
+        keyed = select(Sample.id.label("page_id"), first.label("k")).where(*where)
+        point = tuple_(bindparam("seek_k", type_=first.type), bindparam("seek_id", type_=second.type))
+        bound = tuple_(first, second)
+        seek = bound <= point if query.order != "asc" else bound >= point
+
+        def page(stmt: Select[Any]) -> Select[Any]:
+            ids = self._ordered(stmt, query).offset(bindparam("walk")).limit(bindparam("take")).subquery()
+            return select(*ROW_COLUMNS, ids.c.k).join(ids, ids.c.page_id == Sample.id)
+
+        built = _Statements(
+            where=where,
+            count=select(func.count()).select_from(Sample).where(*where),
+            page=page(keyed),
+            seek=page(keyed.where(seek)),
+        )
+        if not any("sample_time" in condition for condition in query.conditions):
+            with self.pages.lock():
+                self._built[key] = built
+                while len(self._built) > STATEMENTS_KEPT:
+                    self._built.popitem(last=False)
+        return built
+
+    def _page_rows(
         self,
-        session: Session,
-        dataset: Dataset,
-        where: Sequence[ColumnElement[bool]],
+        session: Connection,
+        entry: PageEntry,
+        version: int,
+        statements: _Statements,
         query: SampleQuery,
         start: int,
-        entry: _CacheEntry,
-    ) -> list[str]:
-        first, second = self._sort_columns(query)
-        stmt = self._ordered(select(Sample.id).where(*where), query)
-        if start < self.deep_offset:
-            return list(session.execute(stmt.offset(start).limit(query.limit)).scalars())
-        if entry.anchors is None:
-            entry.anchors = self._build_anchors(session, where, query)
-        slot = min(start // self.anchor_every, len(entry.anchors) - 1)
-        key, sample_id = entry.anchors[slot]
-        position = slot * self.anchor_every
-        bound = tuple_(first, second)
-        seek = bound <= tuple_(key, sample_id) if query.order == "desc" else bound >= tuple_(key, sample_id)
-        stmt = stmt.where(seek).offset(start - position).limit(query.limit)
-        return list(session.execute(stmt).scalars())
+    ) -> list[Any]:
+        """The page's sample rows, in list order, seeking from the nearest anchor."""
+        pages = self.pages
+        with pages.lock():
+            anchor = entry.nearest(start)
+            built = entry.built
+        walk = start - anchor[1] if anchor is not None else start
+        if (
+            start >= self.deep_offset
+            and walk > self.anchor_every
+            and (not built or walk > 4 * self.anchor_every)
+        ):
+            keys = self._build_anchors(session, statements.where, query)
+            local = PageEntry(version, entry.descending)
+            local.set_anchors(keys, self.anchor_every)
+            anchor = local.nearest(start)
+            walk = start - anchor[1] if anchor is not None else start
+            with pages.lock():
+                if entry.version == version:
+                    entry.set_anchors(keys, self.anchor_every)
+        take = query.limit + 1  # the row after the page: where the next page starts
+        if anchor is not None and walk < start:
+            (key, sample_id), _position = anchor
+            params = {"seek_k": key, "seek_id": sample_id, "walk": walk, "take": take}
+            rows = list(session.execute(statements.seek, params).all())
+        else:
+            rows = list(session.execute(statements.page, {"walk": start, "take": take}).all())
+        rows.sort(key=_list_order, reverse=entry.descending)
+        if rows:
+            with pages.lock():
+                if entry.version == version:
+                    entry.add_anchor((rows[0].k, rows[0].id), start)
+                    if len(rows) > query.limit:
+                        entry.add_anchor((rows[query.limit].k, rows[query.limit].id), start + query.limit)
+        return rows[: query.limit]
 
     def _build_anchors(
-        self, session: Session, where: Sequence[ColumnElement[bool]], query: SampleQuery
-    ) -> list[tuple[Any, str]]:
+        self, session: Connection, where: Sequence[ColumnElement[bool]], query: SampleQuery
+    ) -> list[SortKey]:
+        """The sort key of every ``anchor_every``-th row, in list order (one window-function pass)."""
         first, second = self._sort_columns(query)
         ordering = (first.asc(), second.asc()) if query.order == "asc" else (first.desc(), second.desc())
         numbered = (
@@ -286,6 +367,27 @@ class SampleListService:
             .order_by(numbered.c.n)
         ).all()
         return [(row[0], row[1]) for row in rows]
+
+    def track_changes(self, dataset_id: str) -> ChangeTracker:
+        """A tracker for a writer about to change samples of this dataset (see pages.py)."""
+
+        def members(session: Any, query: Any, sample_ids: Sequence[str]) -> dict[str, SortKey]:
+            return self._members_of(session, dataset_id, query, sample_ids)
+
+        return ChangeTracker(self.pages, dataset_id, members)
+
+    def _members_of(
+        self, session: Session, dataset_id: str, query: SampleQuery, sample_ids: Sequence[str]
+    ) -> dict[str, SortKey]:
+        first, _second = self._sort_columns(query)
+        where = self._where(dataset_id, query)
+        found: dict[str, SortKey] = {}
+        for chunk in chunked(sample_ids):
+            for sample_id, key in session.execute(
+                select(Sample.id, first).where(Sample.id.in_(chunk), *where)
+            ):
+                found[sample_id] = (key, sample_id)
+        return found
 
     # --- one sample ------------------------------------------------------------------
     def describe(

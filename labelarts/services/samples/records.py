@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from labelarts.clock import new_resource_id, now_ms
@@ -45,6 +46,11 @@ def bump_data_version(session: Session, dataset_id: str) -> None:
         .where(Dataset.id == dataset_id)
         .values(data_version=Dataset.data_version + 1, data_update_time=now_ms())
     )
+
+
+def data_version(session: Session, dataset_id: str) -> int:
+    """The dataset's ``data_version`` as this transaction sees it (after its own bump)."""
+    return int(session.execute(select(Dataset.data_version).where(Dataset.id == dataset_id)).scalar_one())
 
 
 def lock_samples(session: Session, dataset_id: str, sample_ids: Iterable[str]) -> dict[str, Sample]:
@@ -255,6 +261,34 @@ def labels_of(session: Session, sample_ids: Iterable[str]) -> dict[str, list[Sam
             select(SampleLabel).where(SampleLabel.sample_id.in_(chunk)).order_by(SampleLabel.id)
         ).scalars()
         for row in rows:
+            result[row.sample_id].append(row)
+    return result
+
+
+LABEL_COLUMNS = (
+    SampleLabel.sample_id,
+    SampleLabel.id,
+    SampleLabel.name,
+    SampleLabel.type,
+    SampleLabel.score,
+    SampleLabel.property,
+    SampleLabel.annotated_by,
+)
+
+
+# Built once: the statement of every list page (its ids are bound as an expanding list).
+_LABEL_ROWS = (
+    select(*LABEL_COLUMNS)
+    .where(SampleLabel.sample_id.in_(bindparam("ids", expanding=True)))
+    .order_by(SampleLabel.id)
+)
+
+
+def label_rows_of(session: Session | Connection, sample_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """Like :func:`labels_of`, as plain rows (no ORM objects): what an answer needs, cheaply."""
+    result: dict[str, list[Any]] = {i: [] for i in sample_ids}
+    for chunk in chunked(sample_ids):
+        for row in session.execute(_LABEL_ROWS, {"ids": chunk}).all():
             result[row.sample_id].append(row)
     return result
 

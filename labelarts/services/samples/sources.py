@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -170,7 +170,26 @@ class LocalFiles:
 PATH_METADATA = ("@labelarts:source_file",)
 
 
-def hide_ungranted_paths(body: dict[str, Any], scope: ProjectScope) -> dict[str, Any]:
+class Shows(Protocol):
+    def shows(self, location: str) -> bool: ...
+
+
+class ShownOnce:
+    """A scope's :meth:`ProjectScope.shows`, asked once per location (the samples of one page
+    mostly share their folder)."""
+
+    def __init__(self, scope: ProjectScope) -> None:
+        self._scope = scope
+        self._seen: dict[str, bool] = {}
+
+    def shows(self, location: str) -> bool:
+        shown = self._seen.get(location)
+        if shown is None:
+            shown = self._seen[location] = self._scope.shows(location)
+        return shown
+
+
+def hide_ungranted_paths(body: dict[str, Any], scope: Shows) -> dict[str, Any]:
     """A sample answer without host paths outside what the project is granted (now)."""
     if body.get("sample_dir") and not scope.shows(body["sample_dir"]):
         body["sample_dir"] = ""

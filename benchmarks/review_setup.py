@@ -1,0 +1,206 @@
+"""A review set-up shared by the sample-list benchmarks: a real ``labelarts serve`` with one
+dataset of machine-labeled images, inserted straight through the storage layer.
+
+``review_server(database, url, count)`` yields a :class:`ReviewServer`: the server's pid (its
+CPU time is read from ``/proc/<pid>/stat``), AK/SK and token credentials and the dataset.
+The server runs with ``--workers 0`` so that no task worker shares its process tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, insert, update
+
+from benchmarks.bench_auth_latency import (
+    HOST,
+    USER,
+    _base_env,
+    _create_user,
+    _free_port,
+    _labelarts_command,
+    _stop,
+    _wait_healthy,
+)
+from labelarts.client import SdkHmacAuth, TokenAuth
+from labelarts.storage.db import counters
+from labelarts.storage.db.models import Dataset, Sample, SampleLabel
+
+LABELS = ["cat", "dog", "bird", "fish", "horse", "frog", "ship", "truck", "car", "plane"]
+CHUNK = 20_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ReviewServer:
+    base_url: str
+    pid: int
+    project_id: str
+    dataset_id: str
+    signing: SdkHmacAuth
+    token: str
+    database_url: str
+    insert_seconds: float
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (``/proc/<pid>/stat``)."""
+        return process_cpu_seconds(self.pid)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def insert_machine_labeled(database_url: str, dataset_id: str, count: int, seed: int = 1) -> float:
+    """Bulk-insert ``count`` auto-labeled image samples (one label with a score each, 10% hard
+    with a reason); return the seconds taken."""
+    rng = random.Random(seed)
+    engine = create_engine(database_url)
+    started = time.perf_counter()
+    base_time = 1_700_000_000_000
+    with engine.begin() as conn:
+        for first in range(0, count, CHUNK):
+            samples: list[dict[str, Any]] = []
+            labels: list[dict[str, Any]] = []
+            for i in range(first, min(count, first + CHUNK)):
+                sample_id = f"{i:09d}{secrets.token_hex(5)}"
+                hard = rng.random() < 0.1
+                score = round(rng.random(), 6)
+                labels.append(
+                    {
+                        "sample_id": sample_id,
+                        "dataset_id": dataset_id,
+                        "name": LABELS[rng.randrange(len(LABELS))],
+                        "type": 0,
+                        "score": score,
+                        "property": {},
+                        "annotated_by": "auto",
+                    }
+                )
+                metadata: dict[str, Any] = {"@modelarts:size": [32, 32, 3]}
+                if hard:
+                    metadata["@modelarts:hard_reasons"] = [rng.randrange(0, 4)]
+                samples.append(
+                    {
+                        "id": sample_id,
+                        "dataset_id": dataset_id,
+                        "sample_type": 0,
+                        "sample_status": "AUTO_ANNOTATION",
+                        "sample_name": f"img_{i}.jpg",
+                        "sample_dir": "/bench/",
+                        "source_kind": "object",
+                        "source_key": f"bench/{i}.jpg",
+                        "sample_size": 1000,
+                        "sample_time": base_time + i * 1000,
+                        "metadata": metadata,
+                        "hard": hard,
+                        "hard_coefficient": round(rng.random(), 6) if hard else None,
+                        "top_score": score,
+                        "revision": 0,
+                    }
+                )
+            conn.execute(insert(Sample.__table__), samples)
+            conn.execute(insert(SampleLabel.__table__), labels)
+        conn.execute(
+            update(Dataset).where(Dataset.id == dataset_id).values(data_version=Dataset.data_version + 1)
+        )
+        counters.rebuild(conn, dataset_id)  # rows inserted behind the services: counts from a recount
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def _token(client: httpx.Client, project_id: str, password: str) -> str:
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": USER, "password": password, "domain": {"name": "Default"}}},
+            },
+            "scope": {"project": {"id": project_id}},
+        }
+    }
+    resp = client.post("/v3/auth/tokens", json=body)
+    if resp.status_code != 201:
+        raise RuntimeError(f"POST /v3/auth/tokens -> {resp.status_code}: {resp.text}")
+    return resp.headers["X-Subject-Token"]
+
+
+@contextlib.contextmanager
+def review_server(database_url: str | None, count: int, *, seed: int = 1) -> Iterator[ReviewServer]:
+    """A temporary data dir, user and ``labelarts serve --workers 0`` with ``count`` samples."""
+    with tempfile.TemporaryDirectory(prefix="labelarts-review-bench-") as tmp:
+        data_dir = Path(tmp) / "data"
+        env = _base_env(database_url)
+        project_id = secrets.token_hex(16)
+        password = secrets.token_urlsafe(16)
+        creds = _create_user(data_dir, env, project_id, password)
+        url = database_url or f"sqlite:///{data_dir / 'labelarts.db'}"
+        port = _free_port()
+        base = f"http://{HOST}:{port}"
+        log_path = Path(tmp) / "server.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    *_labelarts_command(),
+                    "serve",
+                    "--data-dir",
+                    str(data_dir),
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "0",
+                ],
+                env={**env, "LABELARTS_LOG_LEVEL": "warning"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        try:
+            _wait_healthy(base, proc, log_path)
+            with httpx.Client(base_url=base, trust_env=False, timeout=120) as client:
+                token = _token(client, project_id, password)
+                response = client.post(
+                    f"/v2/{project_id}/datasets",
+                    json={
+                        "dataset_name": "bench",
+                        "data_sources": [],
+                        "work_path": "/out/bench/",
+                        "work_path_type": 0,
+                        "labels": [{"name": name} for name in LABELS],
+                    },
+                    auth=TokenAuth(token),
+                )
+                response.raise_for_status()
+                dataset_id = response.json()["dataset_id"]
+            seconds = insert_machine_labeled(url, dataset_id, count, seed)
+            yield ReviewServer(
+                base,
+                proc.pid,
+                project_id,
+                dataset_id,
+                SdkHmacAuth(creds["access_key"], creds["secret_key"], project_id),
+                token,
+                url,
+                seconds,
+            )
+        finally:
+            _stop(proc)
