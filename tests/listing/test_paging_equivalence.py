@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from labelarts.services.samples.query import SampleQuery
 from labelarts.services.samples.records import AUTO, bump_data_version
 from labelarts.services.samples.search import parse_search_conditions
+from labelarts.storage.db import counters
 from labelarts.storage.db.models import Sample, SampleLabel
 from tests.api import World, shared_world, unique_name
 from tests.conftest import create_dataset
@@ -140,6 +141,8 @@ class Scene:
                             property={},
                         )
                     )
+            session.flush()
+            counters.rebuild(session, self.dataset_id)  # what an import's own hooks keep
             bump_data_version(session, self.dataset_id)
         return ids
 
