@@ -90,6 +90,12 @@ _FORMATS: Final = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
 _MIME: Final = {"JPEG": "image/jpeg", "PNG": "image/png"}
 # What Pillow raises on malformed input (besides DecompressionBombError, handled apart).
 _DECODE_ERRORS: Final = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+# A JPEG cut short after its frame header (the reference's own upload example is one) opens
+# header-only on Pillow 13, but Pillow 12 (which Datumaro pins) refuses it because the data
+# ends before a start-of-scan marker. An empty start-of-scan segment lets Pillow 12 read the
+# same header; decoding such an image still fails as truncated.
+_JPEG_START: Final = b"\xff\xd8\xff"
+_EMPTY_START_OF_SCAN: Final = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
 _ORIENTATION_TAG: Final = 0x0112
 _TRANSPOSE: Final = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -365,7 +371,12 @@ def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
         # the worst a race can do is leave this one "ignore" filter installed, which is harmless.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=formats)
+            try:
+                img = Image.open(io.BytesIO(data), formats=formats)
+            except UnidentifiedImageError:
+                if not (data.startswith(_JPEG_START) and b"\xff\xda" not in data):
+                    raise
+                img = Image.open(io.BytesIO(data + _EMPTY_START_OF_SCAN), formats=formats)
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(f"image has too many pixels: {exc}") from exc
     except UnidentifiedImageError as exc:
