@@ -24,7 +24,8 @@ the entry starts over (count again; anchors again at the next deep page).
 
 Sort keys are compared in Python to find the anchors a change moves, so that needs the
 database to order ids bytewise (SQLite; PostgreSQL with the ``C`` collation). Elsewhere
-:meth:`PageIndex.tracks_changes` is false and every change starts the entries over.
+:attr:`PageIndex.tracks_changes` is false (set by ``dialect.orders_text_bytewise`` at start-up)
+and every change starts the entries over.
 """
 
 from __future__ import annotations

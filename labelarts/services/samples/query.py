@@ -38,7 +38,7 @@ from labelarts.services.samples.records import (
 from labelarts.services.samples.search import conditions_to_sql
 from labelarts.services.samples.sources import ShownOnce, hide_ungranted_paths
 from labelarts.storage.db import Database, counters
-from labelarts.storage.db.dialect import begin_read_snapshot, chunked
+from labelarts.storage.db.dialect import begin_read_snapshot, chunked, orders_text_bytewise
 from labelarts.storage.db.models import Sample, SampleLabel
 
 DEEP_OFFSET = 2_000
@@ -189,6 +189,9 @@ class SampleListService:
         self._db = db
         self._grants = grants
         self.pages = PageIndex()
+        # Anchors are moved by comparing sort keys in Python: only sound when the database
+        # orders ids bytewise too (pages.py); otherwise every change starts the entries over.
+        self.pages.tracks_changes = orders_text_bytewise(db.engine)
         self._built: OrderedDict[tuple[str, str], _Statements] = OrderedDict()
         self.deep_offset = deep_offset
         self.anchor_every = anchor_every

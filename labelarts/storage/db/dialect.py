@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -147,6 +147,16 @@ def begin_snapshot(session: Session) -> None:
         begin_write(session)
     else:
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def orders_text_bytewise(engine: Engine) -> bool:
+    """Whether the database orders text columns by byte value, as Python compares ``str`` of
+    ASCII ids: SQLite's BINARY collation always does; PostgreSQL does under the ``C`` (and
+    ``C.UTF-8``) collation, not under a language collation such as ``en_US`` ('a' < 'B')."""
+    if engine.dialect.name == "sqlite":
+        return True
+    with engine.connect() as connection:
+        return bool(connection.execute(text("SELECT 'B' < 'a' AND '9' < 'A' AND 'Z' < '_'")).scalar_one())
 
 
 def uses_row_locks(session: Session) -> bool:
