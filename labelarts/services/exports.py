@@ -52,7 +52,8 @@ _FORMATS: Final[dict[str, tuple[str, frozenset[int]]]] = {
     "YOLO": ("yolo", SHAPE_TYPES),
     "IMAGENET": ("imagenet", frozenset({0})),
     "CVAT": ("cvat", IMAGE_TYPES),
-    "LABELME": ("labelme", IMAGE_TYPES),
+    # LabelMe files carry shapes only: a classification dataset's labels would be lost.
+    "LABELME": ("labelme", SHAPE_TYPES),
     "MANIFEST": ("manifest", IMAGE_TYPES | TEXT_AUDIO_TYPES | {900}),
     "CSV": ("csv", TEXT_AUDIO_TYPES | {0}),
     "JSONL": ("jsonl", IMAGE_TYPES | TEXT_AUDIO_TYPES | {900}),
