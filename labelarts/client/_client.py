@@ -163,16 +163,14 @@ class LabelArtsClient:
     ) -> dict[str, Any]:
         """Poll the sync status until it is COMPLETED, FAILED or NOT_EXIST and return it;
         TimeoutError after ``timeout`` seconds (the sync keeps running)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            body = self.get_sync_status(dataset_id)
-            if on_progress is not None:
-                on_progress(body)
-            if body.get("status") in ("COMPLETED", "FAILED", "NOT_EXIST"):
-                return body
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"the sync of dataset {dataset_id} has not ended after {timeout} s")
-            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+        return _poll_until(
+            lambda: self.get_sync_status(dataset_id),
+            lambda body: body.get("status") in ("COMPLETED", "FAILED", "NOT_EXIST"),
+            f"the sync of dataset {dataset_id} has not ended after {timeout} s",
+            timeout=timeout,
+            poll=poll,
+            on_progress=on_progress,
+        )
 
     def get_dataset_metrics(
         self, dataset_id: str, *, start_time: int, end_time: int, workforce_task_id: str | None = None
@@ -292,20 +290,14 @@ class LabelArtsClient:
         ``on_progress`` gets every polled body, the final one included. Raises TimeoutError
         after ``timeout`` seconds; the task keeps running then.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            body = self.get_task(dataset_id, task_id)
-            if on_progress is not None:
-                on_progress(body)
-            if body.get("status") in FINAL_TASK_STATUSES:
-                return body
-            if deadline is None:
-                time.sleep(poll)
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"task {task_id} has not ended after {timeout} s")
-            time.sleep(min(poll, remaining))  # one last look at the deadline itself
+        return _poll_until(
+            lambda: self.get_task(dataset_id, task_id),
+            lambda body: body.get("status") in FINAL_TASK_STATUSES,
+            f"task {task_id} has not ended after {timeout} s",
+            timeout=timeout,
+            poll=poll,
+            on_progress=on_progress,
+        )
 
     # --- versions ------------------------------------------------------------------------
     def publish_version(self, dataset_id: str, **body: Any) -> str:
@@ -362,16 +354,14 @@ class LabelArtsClient:
         """Poll until the version is no longer being published (status 1 normal, 4 error) and
         return it. ``on_progress`` gets every polled body (``progress`` is in percent while it
         is published). Raises TimeoutError after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            body = self.get_version(dataset_id, version_id)
-            if on_progress is not None:
-                on_progress(body)
-            if body.get("status") != VERSION_CREATING:
-                return body
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"version {version_id} is still being published after {timeout} s")
-            time.sleep(poll)
+        return _poll_until(
+            lambda: self.get_version(dataset_id, version_id),
+            lambda body: body.get("status") != VERSION_CREATING,
+            f"version {version_id} is still being published after {timeout} s",
+            timeout=timeout,
+            poll=poll,
+            on_progress=on_progress,
+        )
 
     # --- export tasks -------------------------------------------------------------------
     def create_export_task(
@@ -422,16 +412,42 @@ class LabelArtsClient:
     ) -> dict[str, Any]:
         """Poll until the export ends (``SUCCESSED`` or ``FAILED``) and return its body;
         ``on_progress`` gets every polled body. TimeoutError after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            body = self.get_export_task(dataset_id, task_id)
-            if on_progress is not None:
-                on_progress(body)
-            if body.get("status") in ("SUCCESSED", "FAILED"):
-                return body
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"export task {task_id} has not ended after {timeout} s")
-            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+        return _poll_until(
+            lambda: self.get_export_task(dataset_id, task_id),
+            lambda body: body.get("status") in ("SUCCESSED", "FAILED"),
+            f"export task {task_id} has not ended after {timeout} s",
+            timeout=timeout,
+            poll=poll,
+            on_progress=on_progress,
+        )
+
+
+def _poll_until(
+    fetch: Callable[[], dict[str, Any]],
+    ended: Callable[[dict[str, Any]], bool],
+    timeout_message: str,
+    *,
+    timeout: float | None,
+    poll: float,
+    on_progress: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """Fetch until ``ended`` says so and return the last body; every body goes to
+    ``on_progress``, the final one included. TimeoutError after ``timeout`` seconds (the work
+    itself keeps running); the last sleep is cut short so the deadline itself gets a look."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        body = fetch()
+        if on_progress is not None:
+            on_progress(body)
+        if ended(body):
+            return body
+        if deadline is None:
+            time.sleep(poll)
+            continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(timeout_message)
+        time.sleep(min(poll, remaining))
 
 
 def _quote(segment: str) -> str:
