@@ -75,7 +75,7 @@ class UpdateDatasetRequest(BaseModel):
     model_config = StrictModel
     dataset_name: DatasetName | None = None
     description: Description | None = None
-    current_version_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    current_version_id: Annotated[str, StringConstraints(max_length=64), AfterValidator(no_nul)] | None = None
     add_labels: Annotated[list[LabelIn], Field(max_length=10_000)] | None = None
     delete_labels: Annotated[list[LabelIn], Field(max_length=10_000)] | None = None
     update_labels: Annotated[list[LabelIn], Field(max_length=10_000)] | None = None

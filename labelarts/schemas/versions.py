@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from labelarts.schemas.common import Description, StrictModel
+from labelarts.schemas.common import Description, StrictModel, no_nul
 
 VERSION_FORMATS = ("Default", "CarbonData", "CSV")
 # version_format as the list's query parameter numbers it.
@@ -34,7 +34,9 @@ def _ratio(value: str | float) -> str | float:
     return value
 
 
-Ratio = Annotated[Annotated[str, StringConstraints(max_length=16)] | float, AfterValidator(_ratio)]
+Ratio = Annotated[
+    Annotated[str, StringConstraints(max_length=16), AfterValidator(no_nul)] | float, AfterValidator(_ratio)
+]
 
 
 class CreateVersionRequest(BaseModel):
@@ -54,7 +56,7 @@ class CreateVersionRequest(BaseModel):
     version_format: Literal["Default", "CarbonData", "CSV"] = "Default"
     version_name: VersionName | None = None
     with_column_header: bool = True
-    sample_state: Annotated[str, StringConstraints(max_length=64)] | None = None
+    sample_state: Annotated[str, StringConstraints(max_length=64), AfterValidator(no_nul)] | None = None
     split_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
 
     @property

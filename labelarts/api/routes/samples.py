@@ -116,7 +116,7 @@ def list_samples(
     search_conditions: Conditions = None,
     process_parameter: Annotated[str | None, Query(max_length=256)] = None,
     preview: bool = False,
-    version_id: Annotated[str | None, Query(max_length=64)] = None,
+    version_id: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")] = None,
     email: Annotated[str | None, Query(max_length=256)] = None,
     locale: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
