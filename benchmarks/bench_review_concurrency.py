@@ -9,6 +9,9 @@ Each list is loaded for ``--duration`` seconds after a warm-up:
 * ``auto``: ``GET .../auto-annotations/samples?limit=50``
 * ``data``: ``GET .../data-annotations/samples?limit=50``
 
+``--api-processes N`` runs ``serve --api-processes N`` (server CPU then sums every API
+process); ``--http-parser h11`` the pure-Python parser, for comparison.
+
 Reported: requests/s, wrk's latency percentiles, non-2xx answers and socket errors (both must
 be 0), and the server's CPU per request (``/proc/<pid>/stat``). Both share the machine's
 cores with the load generator, as the issue asks ("2 cores").
@@ -77,7 +80,8 @@ def run_one(database: str, url: str | None, samples: int, args: argparse.Namespa
     if wrk is None:
         raise SystemExit("wrk was not found: apt-get install -y wrk")
     rows = []
-    with review_server(url, samples) as server:
+    server_env = {"LABELARTS_HTTP_PARSER": args.http_parser}
+    with review_server(url, samples, api_processes=args.api_processes, server_env=server_env) as server:
         base = f"/v2/{server.project_id}/datasets/{server.dataset_id}"
         for list_name in args.lists.split(","):
             path = f"{base}/{'auto' if list_name == 'auto' else 'data'}-annotations/samples?limit=50"
@@ -131,6 +135,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--api-processes", type=int, default=1, help="serve --api-processes")
+    parser.add_argument("--http-parser", default="auto", choices=["auto", "httptools", "h11"])
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()

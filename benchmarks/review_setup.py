@@ -55,13 +55,35 @@ class ReviewServer:
     insert_seconds: float
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (``/proc/<pid>/stat``)."""
-        return process_cpu_seconds(self.pid)
+        """User + system CPU time so far of the server process and its live descendants
+        (``serve --api-processes N`` answers in child processes), from ``/proc/<pid>/stat``."""
+        return sum(process_cpu_seconds(pid) for pid in process_tree(self.pid))
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
 
 
 def process_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:  # ended meanwhile
+        return 0.0
     # After the command name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
@@ -144,8 +166,16 @@ def _token(client: httpx.Client, project_id: str, password: str) -> str:
 
 
 @contextlib.contextmanager
-def review_server(database_url: str | None, count: int, *, seed: int = 1) -> Iterator[ReviewServer]:
-    """A temporary data dir, user and ``labelarts serve --workers 0`` with ``count`` samples."""
+def review_server(
+    database_url: str | None,
+    count: int,
+    *,
+    seed: int = 1,
+    api_processes: int = 1,
+    server_env: dict[str, str] | None = None,
+) -> Iterator[ReviewServer]:
+    """A temporary data dir, user and ``labelarts serve --workers 0`` with ``count`` samples;
+    ``api_processes``: its ``--api-processes``; ``server_env``: extra ``LABELARTS_*`` settings."""
     with tempfile.TemporaryDirectory(prefix="labelarts-review-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         env = _base_env(database_url)
@@ -169,8 +199,10 @@ def review_server(database_url: str | None, count: int, *, seed: int = 1) -> Ite
                     str(port),
                     "--workers",
                     "0",
+                    "--api-processes",
+                    str(api_processes),
                 ],
-                env={**env, "LABELARTS_LOG_LEVEL": "warning"},
+                env={**env, "LABELARTS_LOG_LEVEL": "warning", **(server_env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

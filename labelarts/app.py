@@ -95,3 +95,13 @@ def _build_route_contexts(routes: Sequence[Any]) -> None:
         candidates = getattr(route, "effective_candidates", None)
         if callable(candidates):
             _build_route_contexts(candidates())
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of ``serve --api-processes N``'s processes (a uvicorn factory): settings
+    from the ``LABELARTS_*`` variables ``serve`` wrote for its children."""
+    from labelarts.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

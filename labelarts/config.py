@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_serializer, field_validator
@@ -165,11 +165,29 @@ class Settings(BaseSettings):
         description="`serve` closes a connection whose request body has not fully arrived this "
         "many seconds after its head (the largest upload must fit in it).",
     )
+    http_parser: Literal["auto", "httptools", "h11"] = Field(
+        default="auto",
+        description="HTTP/1.1 parser of `serve`: httptools (C; `auto` picks it when installed, "
+        "as it is with LabelArts' dependencies) or h11 (pure Python, about three times the CPU "
+        "per request). Both enforce the head and body timeouts.",
+    )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="Event loop of `serve`: uvloop (`auto` picks it when installed) or asyncio.",
+    )
     job_workers: int = Field(
         default=3,
         ge=1,
         description="Tasks one worker runs at once; one project may hold all but one of them "
         "(with 1, one), so another project's task never waits for a whole queue.",
+    )
+    api_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API server processes `serve` runs on the one port (uvicorn's workers). "
+        "Each answers requests on its own core; state they share lives in the database. Use "
+        "about one per core for many concurrent reviewers (docs/benchmarks.md).",
     )
     worker_processes: int = Field(
         default=1,

@@ -44,6 +44,10 @@ def serve(
         str | None,
         typer.Option(help="URL clients reach the server at behind a proxy (signed URLs, token catalog)."),
     ] = None,
+    api_processes: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="API server processes on the port (default 1; about one per core)."),
+    ] = None,
 ) -> None:
     """Run the LabelArts API server, with worker processes that run its tasks."""
     # Imported here: the web stack would slow every other command's start.
@@ -62,25 +66,75 @@ def serve(
         database_url=database_url,
         worker_processes=workers,
         public_url=public_url,
+        api_processes=api_processes,
     )
     configure_logging(settings.log_level)
     _bootstrap(settings)
-    # The app builds its services in its lifespan and closes them at shutdown: uvicorn
-    # re-raises SIGTERM/SIGINT once it has stopped, so code after uvicorn.run() may never run.
-    app = create_app(settings)
     print_message(
         f"LabelArts listening on http://{settings.host}:{settings.port} "
         f"(data in {settings.resolved_data_dir}; API docs at /docs)"
     )
+    if settings.api_processes > 1:
+        _serve_processes(settings)
+        return
+    # The app builds its services in its lifespan and closes them at shutdown: uvicorn
+    # re-raises SIGTERM/SIGINT once it has stopped, so code after uvicorn.run() may never run.
+    app = create_app(settings)
     # uvicorn has no read timeouts of its own: a connection that never finishes its request
     # head or body would stay open (docs/security.md, "Timeouts").
     http = protocol_with_timeouts(
-        head_timeout=settings.header_timeout_seconds, body_timeout=settings.body_timeout_seconds
+        head_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        parser=settings.http_parser,
     )
     # log_config=None: uvicorn's loggers (its access log too) go through configure_logging.
+    # uvicorn's "auto" loop is uvloop when installed; "asyncio" forces the standard loop.
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level, http=http, log_config=None
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        http=http,
+        loop=settings.event_loop,
+        log_config=None,
     )
+
+
+def _serve_processes(settings: Settings) -> None:
+    """``--api-processes N``: uvicorn's supervisor runs N API processes on one socket.
+
+    Each process builds the app from the environment (``labelarts.app:app_from_environment``:
+    every setting given here, as its ``LABELARTS_*`` variable, as task workers get them), with
+    no task workers of its own; this process starts the ``worker_processes`` task workers once.
+    """
+    import os
+
+    import uvicorn
+
+    from labelarts.worker import WorkerProcesses, worker_environment
+
+    os.environ.update(worker_environment(settings))
+    os.environ["LABELARTS_API_PROCESSES"] = "1"  # each child is one API process
+    os.environ["LABELARTS_WORKER_PROCESSES"] = "0"  # the task workers are started here, once
+    workers = None
+    if settings.worker_processes:
+        workers = WorkerProcesses(settings, settings.worker_processes).start()
+    try:
+        uvicorn.run(
+            "labelarts.app:app_from_environment",
+            factory=True,
+            workers=settings.api_processes,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            # The children import the protocol class; it reads its timeouts from the same variables.
+            http="labelarts.api.timeouts:EnvironmentProtocol",
+            loop=settings.event_loop,
+            log_config=None,
+        )
+    finally:
+        if workers is not None:
+            workers.stop(settings.worker_shutdown_seconds)
 
 
 def _bootstrap(settings: Settings) -> None:

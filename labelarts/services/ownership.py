@@ -32,11 +32,8 @@ def owned_dataset_version(session: Session | Connection, project_id: str, datase
     without loading the whole row: what a sample-list page needs."""
     if "\x00" in dataset_id:
         raise DatasetNotFoundError()
-    row = session.execute(
-        select(Dataset.id, Dataset.data_version).where(
-            Dataset.id == dataset_id, Dataset.project_id == project_id
-        )
-    ).first()
+    # A statement built once: building and caching-keying one per call was a tenth of a page.
+    row = session.execute(_DATASET_VERSION, {"dataset_id": dataset_id, "project_id": project_id}).first()
     if row is None:
         raise DatasetNotFoundError()
     return row[0], int(row[1])

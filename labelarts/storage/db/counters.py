@@ -323,6 +323,28 @@ def label_totals(session: Session, dataset_id: str) -> dict[str, tuple[int, int]
     }
 
 
+def _count_statements() -> dict[tuple[bool, str], Any]:
+    """``count_matching``'s statements, built once: (by label, statuses: all|one|many) → statement."""
+    samples = select(func.coalesce(func.sum(DatasetSampleCount.n), 0)).where(
+        DatasetSampleCount.dataset_id == bindparam("dataset_id")
+    )
+    labels = select(func.coalesce(func.sum(DatasetLabelCount.samples), 0)).where(
+        DatasetLabelCount.dataset_id == bindparam("dataset_id"), DatasetLabelCount.name == bindparam("label")
+    )
+    built: dict[tuple[bool, str], Any] = {}
+    for by_label, base, status in (
+        (False, samples, DatasetSampleCount.sample_status),
+        (True, labels, DatasetLabelCount.sample_status),
+    ):
+        built[by_label, "all"] = base
+        built[by_label, "one"] = base.where(status == bindparam("status"))
+        built[by_label, "many"] = base.where(status.in_(bindparam("statuses", expanding=True)))
+    return built
+
+
+_COUNT = _count_statements()
+
+
 def count_matching(
     session: Session, dataset_id: str, *, statuses: Collection[str] | None, label_name: str | None
 ) -> int:
@@ -330,20 +352,14 @@ def count_matching(
     ``label_name`` is given, carry that label."""
     if statuses is not None and not statuses:
         return 0
-    query: Any
-    if label_name is None:
-        query = select(func.coalesce(func.sum(DatasetSampleCount.n), 0)).where(
-            DatasetSampleCount.dataset_id == dataset_id
-        )
-        if statuses is not None:
-            query = query.where(DatasetSampleCount.sample_status.in_(sorted(statuses)))
+    params: dict[str, Any] = {"dataset_id": dataset_id, "label": label_name}
+    if statuses is None:
+        shape = "all"
+    elif len(statuses) == 1:
+        shape, params["status"] = "one", next(iter(statuses))
     else:
-        query = select(func.coalesce(func.sum(DatasetLabelCount.samples), 0)).where(
-            DatasetLabelCount.dataset_id == dataset_id, DatasetLabelCount.name == label_name
-        )
-        if statuses is not None:
-            query = query.where(DatasetLabelCount.sample_status.in_(sorted(statuses)))
-    return int(session.execute(query).scalar_one())
+        shape, params["statuses"] = "many", sorted(statuses)
+    return int(session.execute(_COUNT[label_name is not None, shape], params).scalar_one())
 
 
 def stored(session: Session, dataset_id: str) -> Snapshot:
