@@ -21,6 +21,7 @@ from labelarts.api.routes import (
     iam,
     import_tasks,
     labels,
+    models,
     monitoring,
     sample_edits,
     samples,
@@ -67,7 +68,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     web.install(app)  # the pages under /ui (docs/web.md)
     modules = (
         *(health, iam, datasets, labels, samples, sample_edits, import_tasks, export_tasks, tasks, files),
-        *(sync, monitoring, versions),
+        *(sync, monitoring, versions, models),
     )
     for module in modules:
         app.include_router(module.router)

@@ -15,6 +15,7 @@ from labelarts.services.datasets import DatasetService
 from labelarts.services.exports import EXPORT_KIND, ExportService
 from labelarts.services.imports import IMPORT_KIND, ImportService
 from labelarts.services.labels import LabelService
+from labelarts.services.models import ModelService
 from labelarts.services.monitoring import MonitoringService, record_point
 from labelarts.services.paths import Grants, project_counter
 from labelarts.services.samples.edits import SampleEditService
@@ -50,6 +51,7 @@ class Services:
     sync: SyncService
     monitoring: MonitoringService
     versions: VersionService
+    models: ModelService
     worker: Worker | None = None
 
     @property
@@ -100,6 +102,7 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
     sample_files = SampleFiles(objects, local_files, grants, thumbnails)
     sources = SampleSourceService(db, objects, signer, local_files, thumbnails)
     imports = ImportService(db, tasks, grants, objects)
+    models = ModelService(db, objects)
     services = Services(
         settings=settings,
         db=db,
@@ -142,10 +145,11 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         sources=sources,
         sample_edits=SampleEditService(db, objects, sample_files, track_changes=sample_list.track_changes),
         sample_list=sample_list,
-        autolabel=AutoLabelService(db, tasks, sources, settings),
+        autolabel=AutoLabelService(db, tasks, sources, settings, models, objects),
         sync=SyncService(db, tasks, grants, objects, sample_files),
         monitoring=MonitoringService(db),
         versions=VersionService(db, tasks, objects, grants),
+        models=models,
     )
     tasks.on_finished(record_point)
     if run_tasks:

@@ -22,7 +22,10 @@
     │   ├── VersionExistsError (ModelArts.4371)
     │   ├── VersionStateError (ModelArts.4828)
     │   ├── VersionEmptyError (ModelArts.4825)
-    │   └── PublishFailedError (ModelArts.4712)
+    │   ├── PublishFailedError (ModelArts.4712)
+    │   ├── InvalidModelError (ModelArts.3037)
+    │   ├── InvalidModelLabelsError (ModelArts.3023)
+    │   └── ModelExistsError (ModelArts.3037)
     ├── UnauthorizedError (401, ModelArts.0203 / 0201 / 0202 / 3801 / 4122)
     ├── ForbiddenError (403, ModelArts.4630)
     ├── NotFoundError (404, ModelArts.4338)
@@ -30,7 +33,8 @@
     │   ├── SampleNotFoundError (ModelArts.4420)
     │   ├── SourceUnavailableError (ModelArts.4338)
     │   ├── TaskNotFoundError (ModelArts.4612)
-    │   └── VersionNotFoundError (ModelArts.4353)
+    │   ├── VersionNotFoundError (ModelArts.4353)
+    │   └── ModelNotFoundError (ModelArts.4338)
     ├── MethodNotAllowedError (405, ModelArts.4201)
     ├── PayloadTooLargeError (413, ModelArts.4200)
     ├── TooManyRequestsError (429, ModelArts.4206)
@@ -169,6 +173,21 @@ class PublishFailedError(BadRequestError):
     default_message = "Dataset publish version failed."
 
 
+class InvalidModelError(BadRequestError):
+    error_code = "ModelArts.3037"
+    default_message = "The model file is not a model of the declared shape."
+
+
+class InvalidModelLabelsError(BadRequestError):
+    error_code = "ModelArts.3023"
+    default_message = "Invalid labels of model."
+
+
+class ModelExistsError(BadRequestError):
+    error_code = "ModelArts.3037"
+    default_message = "A model with this name and version already exists."
+
+
 class UnauthorizedError(LabelArtsError):
     status_code = 401
     error_code = "ModelArts.0203"
@@ -211,6 +230,10 @@ class TaskNotFoundError(NotFoundError):
 class VersionNotFoundError(NotFoundError):
     error_code = "ModelArts.4353"
     default_message = "Dataset version does not exist."
+
+
+class ModelNotFoundError(NotFoundError):
+    default_message = "The model does not exist."
 
 
 class MethodNotAllowedError(LabelArtsError):

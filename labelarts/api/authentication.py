@@ -47,6 +47,8 @@ LARGE_BODY_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/v2/{project_id}/datasets/{dataset_id}/data-annotations/samples"),
         # Update samples: labels of up to 1,000 samples per call.
         ("PUT", "/v2/{project_id}/datasets/{dataset_id}/data-annotations/samples"),
+        # Import a model: the ONNX file in base64 (docs/model-registry.md).
+        ("POST", "/v2/{project_id}/models"),
     }
 )
 

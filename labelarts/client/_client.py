@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -263,6 +264,50 @@ class LabelArtsClient:
         result: dict[str, Any] = self.request("POST", f"/datasets/{dataset_id}/tasks", json=body)
         return str(result["task_id"])
 
+    def start_pre_label(
+        self,
+        dataset_id: str,
+        model_id: str,
+        *,
+        confidence_scope: str | None = None,
+        score_threshold: float | None = None,
+    ) -> str:
+        """Start a pre-labeling task with a model of the registry; returns the task id."""
+        config: dict[str, Any] = {}
+        if confidence_scope is not None:
+            config["confidence_scope"] = confidence_scope
+        if score_threshold is not None:
+            config["score_threshold"] = score_threshold
+        body = {"task_type": "pre-label", "model_id": model_id, "config": config}
+        result: dict[str, Any] = self.request("POST", f"/datasets/{dataset_id}/tasks", json=body)
+        return str(result["task_id"])
+
+    def start_auto_grouping(
+        self,
+        dataset_id: str,
+        n_clusters: int,
+        *,
+        result_type: int = 0,
+        property: str | None = None,
+        image_brightness: bool = False,
+        image_colorfulness: bool = False,
+        ambiguity: bool = False,
+    ) -> str:
+        """Start an auto-grouping task; ``result_type`` 1 writes each sample's group to the
+        attribute ``property`` (search it with ``search_conditions`` ``metadata``)."""
+        config: dict[str, Any] = {
+            "n_clusters": n_clusters,
+            "result_type": result_type,
+            "image_brightness": image_brightness,
+            "image_colorfulness": image_colorfulness,
+            "ambiguity": ambiguity,
+        }
+        if property is not None:
+            config["property"] = property
+        body = {"task_type": "auto-grouping", "config": config}
+        result: dict[str, Any] = self.request("POST", f"/datasets/{dataset_id}/tasks", json=body)
+        return str(result["task_id"])
+
     def list_tasks(self, dataset_id: str, **params: Any) -> dict[str, Any]:
         """``tasks`` and ``total_count``; params ``limit``, ``offset`` (page), ``type``, ``task_name``."""
         result: dict[str, Any] = self.request("GET", f"/datasets/{dataset_id}/tasks", params=params)
@@ -420,6 +465,54 @@ class LabelArtsClient:
             poll=poll,
             on_progress=on_progress,
         )
+
+    # --- model registry (LabelArts extension, docs/model-registry.md) -------------------------
+    def import_model(
+        self,
+        model_name: str,
+        model_file: bytes,
+        *,
+        kind: str,
+        labels: list[str],
+        input_size: tuple[int, int] | list[int],
+        model_version: str | None = None,
+        layout: str | None = None,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        scale: float | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Import an ONNX model (its bytes); returns the registered model."""
+        body: dict[str, Any] = {
+            "model_name": model_name,
+            "kind": kind,
+            "labels": list(labels),
+            "input_size": list(input_size),
+            "model_data": base64.b64encode(model_file).decode(),
+        }
+        optional = {
+            "model_version": model_version,
+            "layout": layout,
+            "mean": mean,
+            "std": std,
+            "scale": scale,
+            "description": description,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        result: dict[str, Any] = self.request("POST", "/models", json=body)
+        return result
+
+    def list_models(self, **params: Any) -> dict[str, Any]:
+        """``models`` and ``total_count``; params ``limit``, ``offset`` (page), ``model_name``."""
+        result: dict[str, Any] = self.request("GET", "/models", params=params)
+        return result
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/models/{_quote(model_id)}")
+        return result
+
+    def delete_model(self, model_id: str) -> None:
+        self.request("DELETE", f"/models/{_quote(model_id)}")
 
 
 def _poll_until(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
 from labelarts.schemas.common import Description, StrictModel, no_nul
 
@@ -31,6 +31,26 @@ def _scope(value: str) -> str:
 ShortText = Annotated[str, StringConstraints(max_length=256), AfterValidator(no_nul)]
 
 
+def _digits_to_int(value: object) -> object:
+    """The reference's own example sends ``"n_clusters": "2"``: a string of digits counts."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def _attribute_name(value: str) -> str:
+    if value.startswith("@"):
+        raise ValueError("property must not start with @ (reserved for @modelarts: and @labelarts: keys)")
+    if any(ch in value for ch in "\x00<>=&\"'!") or value != value.strip():
+        raise ValueError("property must not contain <>=&\"'! or NUL, nor start or end with spaces")
+    return value
+
+
+AttributeName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_attribute_name)
+]
+
+
 class SmartTaskConfig(BaseModel):
     """The fields auto labeling uses, typed; other SmartTaskConfig fields are accepted and
     echoed without effect (they configure ModelArts' cloud training jobs).
@@ -51,6 +71,17 @@ class SmartTaskConfig(BaseModel):
     worker_server_num: Annotated[int, Field(ge=0, le=1024)] | None = None
     target_precision: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
     feature_model: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    # pre-label (docs/model-registry.md): the model may also come here; score_threshold (a
+    # LabelArts extra) keeps a detector's boxes scoring at least this much.
+    model_id: ShortText | None = None
+    model_name: ShortText | None = None
+    model_version: ShortText | None = None
+    inf_config_list: Annotated[list[dict[str, object]], Field(max_length=16)] | None = None
+    score_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    # auto-grouping (docs/auto-grouping.md)
+    n_clusters: Annotated[int, BeforeValidator(_digits_to_int), Field(ge=2, le=200)] | None = None
+    result_type: Literal[0, 1] | None = None
+    property: AttributeName | None = None
 
 
 class CreateTaskRequest(BaseModel):

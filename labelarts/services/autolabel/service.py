@@ -1,9 +1,10 @@
 """Intelligent tasks: ``POST/GET .../tasks``, ``GET .../tasks/{id}`` and ``.../stop``.
 
-Only ``task_type`` ``auto-label`` (active learning) runs here; ``pre-label`` needs a deployed
-model service and ``auto-grouping`` is not built, and both answer 400 ModelArts.4396 instead
-of pretending. The preconditions are the guide's ("Creating an Auto Labeling Job"), each
-refused with its own error code before anything is queued.
+``task_type`` ``auto-label`` (active learning) runs in job.py; ``pre-label`` (a model of the
+registry) and ``auto-grouping`` in intelligent.py. All three are task kind ``auto-label`` (one
+intelligent task per dataset at a time); ``config.task_type`` picks the body. The
+preconditions are the guide's ("Creating an Auto Labeling Job"), each refused with its own
+error code before anything is queued.
 """
 
 from __future__ import annotations
@@ -27,12 +28,22 @@ from labelarts.jobs.runner import TaskContext, TaskRunner
 from labelarts.jobs.states import ACTIVE, TaskStatus
 from labelarts.schemas.tasks import CreateTaskRequest, SmartTaskConfig, parse_confidence_scope
 from labelarts.services.autolabel.features import FeatureCache
+from labelarts.services.autolabel.intelligent import (
+    AUTO_GROUPING,
+    PRE_LABEL,
+    GroupingJob,
+    PreLabelJob,
+    check_request,
+    count_targets,
+)
 from labelarts.services.autolabel.job import MIN_PER_LABEL, MODALITY, AutoLabelJob, JobSpec
+from labelarts.services.models import ModelService
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED
 from labelarts.services.samples.sources import SampleSourceService
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel, Task
+from labelarts.storage.objects import ObjectStore
 
 AUTO_LABEL_KIND = "auto-label"
 # Task status -> the reference's Integer status (-1 queuing ... 5 stopped).
@@ -63,8 +74,16 @@ class TaskStateError(ImportParameterError):
 
 class AutoLabelService:
     def __init__(
-        self, db: Database, runner: TaskRunner, sources: SampleSourceService, settings: Settings
+        self,
+        db: Database,
+        runner: TaskRunner,
+        sources: SampleSourceService,
+        settings: Settings,
+        models: ModelService,
+        objects: ObjectStore,
     ) -> None:
+        self._models = models
+        self._objects = objects
         self._db = db
         self._runner = runner
         self._cache = FeatureCache(db)
@@ -78,9 +97,7 @@ class AutoLabelService:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             dataset_type = dataset.dataset_type
         if request.task_type != AUTO_LABEL_KIND:
-            raise ImportParameterError(
-                f"task_type {request.task_type} is not supported by LabelArts; use auto-label."
-            )
+            return self._create_other(project_id, dataset_id, dataset_type, request)
         if dataset_type not in MODALITY:
             raise ImportParameterError(
                 "Auto labeling supports image classification (0), text classification (100) and "
@@ -101,9 +118,50 @@ class AutoLabelService:
             },
         )
 
+    def _create_other(
+        self, project_id: str, dataset_id: str, dataset_type: int, request: CreateTaskRequest
+    ) -> str:
+        """A ``pre-label`` or ``auto-grouping`` task (intelligent.py checks its request)."""
+        extra = check_request(
+            project_id, dataset_type, request, self._models, count_targets(self._db, dataset_id)
+        )
+        return self._claim(
+            project_id,
+            dataset_id,
+            {
+                "task_type": request.task_type,
+                "task_name": request.task_name or "",
+                "collect_key_sample": request.collect_key_sample,
+                "model_id": extra.get("model_id", request.model_id or ""),
+                "config": request.config.model_dump(exclude_none=True),
+            },
+        )
+
     def run_task(self, ctx: TaskContext) -> dict[str, Any]:
-        """The ``auto-label`` task body, from the task's row alone."""
+        """The intelligent task body, from the task's row alone."""
         config = SmartTaskConfig.model_validate(ctx.config.get("config", {}))
+        task_type = ctx.config.get("task_type", AUTO_LABEL_KIND)
+        if task_type == PRE_LABEL:
+            return PreLabelJob(
+                self._db,
+                self._sources,
+                self._models,
+                project_id=ctx.project_id,
+                dataset_id=ctx.dataset_id,
+                model_id=str(ctx.config.get("model_id", "")),
+                config=config,
+                threads=self._settings.ml_threads,
+            ).run(ctx)
+        if task_type == AUTO_GROUPING:
+            return GroupingJob(
+                self._db,
+                self._objects,
+                self._cache,
+                self._job(ctx.project_id, ctx.dataset_id, config),
+                project_id=ctx.project_id,
+                dataset_id=ctx.dataset_id,
+                config=config,
+            ).run(ctx)
         return self._job(ctx.project_id, ctx.dataset_id, config).run(ctx)
 
     def _job(self, project_id: str, dataset_id: str, config: SmartTaskConfig) -> AutoLabelJob:
@@ -191,9 +249,9 @@ class AutoLabelService:
     ) -> tuple[list[dict[str, Any]], int]:
         with self._db.session() as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
-            if task_type not in (None, AUTO_LABEL_KIND):
-                return [], 0  # pre-label and auto-grouping tasks never exist here
             where = [Task.config["task_name"].as_string() == task_name] if task_name else []
+            if task_type is not None:
+                where.append(Task.config["task_type"].as_string() == task_type)
             rows, total = page_tasks(
                 session, dataset_id, AUTO_LABEL_KIND, offset=offset, limit=limit, where=where
             )
@@ -233,7 +291,7 @@ def task_to_wire(task: Task, dataset: Dataset, *, listing: bool = False) -> dict
         "task_name": task.config.get("task_name", ""),
         "dataset_id": task.dataset_id,
         "resource_id": task.dataset_id,
-        "type": TASK_TYPES[AUTO_LABEL_KIND],
+        "type": TASK_TYPES.get(task.config.get("task_type", AUTO_LABEL_KIND), 0),
         "status": WIRE_STATUS[status],
         "code": task.error_code or code,
         "message": _message(status, result.pop("message", None), task.error_msg, message),

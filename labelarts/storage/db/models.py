@@ -369,3 +369,26 @@ class VersionLabel(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     property: Mapped[dict[str, Any]] = mapped_column(default=dict)
     annotated_by: Mapped[str] = mapped_column(String(128), default="human")
+
+
+class RegisteredModel(Base):
+    """A user's ONNX model for pre-labeling (docs/model-registry.md); the file is in the object
+    store under ``object_key``. ``spec`` holds what the owner declared (kind, labels, input size,
+    layout, normalisation) and what the import found (input and output names)."""
+
+    __tablename__ = "models"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name", "version", name="uq_model_project_name_version"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(256), default="")
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    object_key: Mapped[str] = mapped_column(String(256))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    create_time: Mapped[int] = mapped_column(BigInteger)

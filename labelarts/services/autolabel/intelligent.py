@@ -1,0 +1,682 @@
+"""The other intelligent tasks: ``pre-label`` (a user's own model labels the unlabeled images)
+and ``auto-grouping`` (k-means over pretrained features). Both run as task kind
+``auto-label`` (one intelligent task per dataset at a time, like the guide's "ensure that no
+auto labeling job is in progress"); ``config.task_type`` chooses the body.
+
+Both follow the auto-labeling task's three phases (docs/architecture.md, job.py): read the
+targets with their revisions; compute with progress reports (where a stop is noticed);
+write in short transactions, the first of which checks for a stop under the task's row
+lock, each claiming its samples by revision so a sample a person changed meanwhile is
+skipped and counted, never overwritten. A worker that dies leaves the task to lease recovery
+(FAILED, or STOPPED if a stop was asked for) and every written chunk whole; grouping's
+features stay in the cache, so running it again does not encode them again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Table, bindparam, delete, func, insert, select, tuple_, update
+
+from labelarts.errors import BadRequestError, LabelArtsError, NoUnlabeledError
+from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
+from labelarts.schemas.common import LabelIn
+from labelarts.schemas.tasks import CreateTaskRequest, SmartTaskConfig, parse_confidence_scope
+from labelarts.services.autolabel.features import FeatureCache, chunks
+from labelarts.services.labels import label_names_stay_unique, new_labels, share_labels
+from labelarts.services.samples.records import AUTO, BY_AUTO, UNLABELED, bump_data_version
+from labelarts.services.samples.sources import SampleFile, SampleSourceService
+from labelarts.storage.db import Database, counters
+from labelarts.storage.db.models import Dataset, Sample, SampleLabel
+from labelarts.storage.objects import ObjectStore
+
+if TYPE_CHECKING:
+    from labelarts.ml.onnx_models import Detection, OnnxModel
+    from labelarts.services.models import ModelService
+
+PRE_LABEL = "pre-label"
+AUTO_GROUPING = "auto-grouping"
+# The guide: pre-labeling needs "a model type that matches the dataset labeling type";
+# auto grouping supports image classification, object detection and image segmentation.
+PRE_LABEL_DATASET_KIND = {0: "classifier", 1: "detector"}
+GROUPING_DATASET_TYPES = frozenset({0, 1, 3})
+# Pre-labeling's hard-example rule 1 without confidence_scope: top score below this.
+LOW_CONFIDENCE = 0.5
+WRITE_ROWS = 250
+_READ_CHUNK = 500
+_REPORT_EVERY_S = 0.5
+_COMPUTE_END = 0.95
+# Threads that read, decode and preprocess images for pre-labeling while the model runs.
+_DECODE_THREADS = 2
+
+
+# -- request checks (a 400 before anything is queued) ---------------------------------------------
+
+
+def check_request(
+    project_id: str,
+    dataset_type: int,
+    request: CreateTaskRequest,
+    models: ModelService,
+    count_targets: int,
+) -> dict[str, Any]:
+    """The config to store for a pre-label or auto-grouping task, or a 4xx."""
+    config = request.config
+    if request.task_type == PRE_LABEL:
+        model_id = request.model_id or config.model_id
+        if not model_id:
+            raise BadRequestError(
+                "A pre-label task needs model_id (a model of the registry).", error_code="ModelArts.4396"
+            )
+        wanted = PRE_LABEL_DATASET_KIND.get(dataset_type)
+        if wanted is None:
+            raise BadRequestError(
+                "Pre-labeling supports image classification (0) with a classifier and object detection (1) "
+                f"with a detector, not dataset_type {dataset_type}.",
+                error_code="ModelArts.4396",
+            )
+        kind = models.kind_of(project_id, model_id)  # 404 for another project's model
+        if kind != wanted:
+            raise BadRequestError(
+                f"The model is a {kind}; a dataset of type {dataset_type} needs a {wanted}.",
+                error_code="ModelArts.4396",
+            )
+        if count_targets == 0:
+            raise NoUnlabeledError("Pre-labeling needs at least one unlabeled sample.")
+        return {"model_id": model_id}
+    if dataset_type not in GROUPING_DATASET_TYPES:
+        raise BadRequestError(
+            "Auto grouping supports image classification (0), object detection (1) and image "
+            f"segmentation (3) datasets, not dataset_type {dataset_type}.",
+            error_code="ModelArts.4396",
+        )
+    if config.n_clusters is None:
+        raise BadRequestError(
+            "An auto-grouping task needs config.n_clusters (2 to 200).", error_code="ModelArts.4396"
+        )
+    if config.result_type == 1 and not config.property:
+        raise BadRequestError(
+            "result_type 1 writes each sample's group to the attribute named by config.property; set it.",
+            error_code="ModelArts.4396",
+        )
+    if count_targets < config.n_clusters:
+        raise NoUnlabeledError(
+            f"{config.n_clusters} groups need at least as many unlabeled images; "
+            f"the dataset has {count_targets}."
+        )
+    return {}
+
+
+def count_targets(db: Database, dataset_id: str) -> int:
+    with db.session() as session:
+        return int(
+            session.execute(
+                select(func.count())
+                .select_from(Sample)
+                .where(Sample.dataset_id == dataset_id, Sample.sample_status.in_([UNLABELED, AUTO]))
+            ).scalar_one()
+        )
+
+
+# -- shared phases --------------------------------------------------------------------------------
+
+
+@dataclass
+class Targets:
+    ids: list[str]
+    revisions: NDArray[np.int64]
+    total: int
+    dataset_type: int
+
+
+def read_targets(db: Database, dataset_id: str) -> Targets:
+    """The samples nobody labeled (unlabeled, and unconfirmed auto labels) and their revisions."""
+    with db.session() as session:
+        dataset = session.get(Dataset, dataset_id)
+        if dataset is None:
+            raise LabelArtsError("The dataset was deleted.", error_code="ModelArts.4352")
+        ids: list[str] = []
+        revisions: list[int] = []
+        total = 0
+        rows = session.execute(
+            select(Sample.id, Sample.sample_status, Sample.revision)
+            .where(Sample.dataset_id == dataset_id)
+            .order_by(Sample.id)
+            .execution_options(yield_per=10_000)
+        )
+        for sample_id, status, revision in rows:
+            total += 1
+            if status in (UNLABELED, AUTO):
+                ids.append(sample_id)
+                revisions.append(revision)
+        return Targets(ids, np.array(revisions, dtype=np.int64), total, dataset.dataset_type)
+
+
+def sample_files(
+    db: Database, project_id: str, dataset_id: str, sample_ids: Sequence[str]
+) -> list[SampleFile]:
+    found: dict[str, SampleFile] = {}
+    with db.session() as session:
+        for chunk in chunks(sample_ids, _READ_CHUNK):
+            for r in session.execute(
+                select(
+                    Sample.id, Sample.sample_name, Sample.source_kind, Sample.source_key, Sample.content_hash
+                ).where(Sample.id.in_(chunk))
+            ):
+                found[r.id] = SampleFile(
+                    r.id, dataset_id, r.sample_name, r.source_kind, r.source_key, r.content_hash, project_id
+                )
+    return [found[s] for s in sample_ids if s in found]
+
+
+def _report_too_late_to_stop(ctx: TaskContext, progress: float) -> None:
+    try:
+        ctx.report(progress)
+    except LeaseLost:
+        raise
+    except StopRequested:
+        pass
+
+
+def _claim(session: Any, ids: list[str], expected: list[tuple[str, int]]) -> list[Any]:
+    """Bump the revision of the samples still at the revision read and still unlabeled or
+    auto-labeled (locking them); returns (id, metadata) of those."""
+    return list(
+        session.execute(
+            update(Sample)
+            .where(
+                Sample.id.in_(ids),
+                tuple_(Sample.id, Sample.revision).in_(expected),
+                Sample.sample_status.in_([UNLABELED, AUTO]),
+            )
+            .values(revision=Sample.revision + 1)
+            .returning(Sample.id, Sample.metadata_)
+            .execution_options(synchronize_session=False)
+        ).all()
+    )
+
+
+_samples = cast(Table, Sample.__table__)
+_sample_labels = cast(Table, SampleLabel.__table__)
+_UPDATE_LABELED = (
+    update(_samples)
+    .where(_samples.c.id == bindparam("sample_key"))
+    .values(
+        sample_status=bindparam("sample_status"),
+        top_score=bindparam("top_score"),
+        hard=bindparam("hard"),
+        hard_coefficient=bindparam("hard_coefficient"),
+        metadata=bindparam("metadata"),
+    )
+)
+_UPDATE_METADATA = (
+    update(_samples).where(_samples.c.id == bindparam("sample_key")).values(metadata=bindparam("metadata"))
+)
+
+
+# -- pre-label ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prediction:
+    labels: list[tuple[str, float, dict[str, Any]]]  # name, score, property
+    top_score: float
+    reasons: list[int]
+    size: tuple[int, int] | None = None
+
+
+_REASON_TEXT = {
+    0: (
+        "No target objects are identified",
+        "Label the image by hand, or check that the model fits the data.",
+    ),
+    1: ("The confidence is low", "Check the label; the model is unsure of it."),
+}
+
+
+class PreLabelJob:
+    def __init__(
+        self,
+        db: Database,
+        sources: SampleSourceService,
+        models: ModelService,
+        *,
+        project_id: str,
+        dataset_id: str,
+        model_id: str,
+        config: SmartTaskConfig,
+        threads: int | None,
+        write_rows: int = WRITE_ROWS,
+    ) -> None:
+        self._db = db
+        self._sources = sources
+        self._models = models
+        self._project_id = project_id
+        self._dataset_id = dataset_id
+        self._model_id = model_id
+        self._threads = threads
+        self._write_rows = write_rows
+        self._scope = parse_confidence_scope(config.confidence_scope) if config.confidence_scope else None
+        self._score_threshold = config.score_threshold
+
+    def run(self, ctx: TaskContext) -> dict[str, Any]:
+        from labelarts.ml.onnx_models import InvalidModel, OnnxModel
+
+        targets = read_targets(self._db, self._dataset_id)
+        counts = {
+            "total_sample_count": targets.total,
+            "annotated_sample_count": targets.total - len(targets.ids),
+            "unconfirmed_sample_count": 0,
+        }
+        ctx.report(0.01, **counts, message="Loading the model.")
+        loaded = self._models.load(self._project_id, self._model_id)
+        try:
+            model = OnnxModel.load(loaded.data, loaded.spec, threads=self._threads)
+        except InvalidModel as error:
+            raise LabelArtsError(f"The model cannot run: {error}.", error_code="ModelArts.3037") from None
+        ctx.report(0.02, message="Running the model.")
+        started = time.perf_counter()
+        predictions = self._predict(ctx, model, targets)
+        seconds = time.perf_counter() - started
+        ctx.report(_COMPUTE_END, message="Writing the results.")
+        written, n_hard = self._write(ctx, model, targets, predictions)
+        return {
+            **counts,
+            "unconfirmed_sample_count": written,
+            "changed_during_task_count": sum(1 for p in predictions if p is not None) - written,
+            "failed_sample_count": sum(1 for p in predictions if p is None),
+            "hard_sample_count": n_hard,
+            "model_id": loaded.model_id,
+            "model_name": loaded.name,
+            "model_version": loaded.version,
+            "inference_seconds": round(seconds, 3),
+            "message": f"Pre-labeled {written} samples with {loaded.name} {loaded.version}; "
+            f"{n_hard} hard examples.",
+        }
+
+    def _predict(self, ctx: TaskContext, model: OnnxModel, targets: Targets) -> list[Prediction | None]:
+        """Run the model over every target, a batch at a time. Reading, decoding and
+        preprocessing the next batch (on ``_DECODE_THREADS`` threads: Pillow and numpy release
+        the GIL) overlaps with the model running on this one."""
+        from labelarts.ml.features.image import decode_image
+
+        Prepared = tuple[NDArray[np.float32], tuple[int, int]] | None
+
+        def prepare(file: SampleFile | None) -> Prepared:
+            if file is None:
+                return None
+            try:
+                image, _original = decode_image(self._sources.read_bytes(file))
+            except (LabelArtsError, ValueError):
+                return None
+            return model.preprocess(image), image.size
+
+        def batches() -> Iterator[list[SampleFile | None]]:
+            for start in range(0, len(targets.ids), _READ_CHUNK):
+                ids = targets.ids[start : start + _READ_CHUNK]
+                files = {
+                    f.sample_id: f for f in sample_files(self._db, self._project_id, self._dataset_id, ids)
+                }
+                for b in range(0, len(ids), model.batch_size):
+                    yield [files.get(sample_id) for sample_id in ids[b : b + model.batch_size]]
+
+        out: list[Prediction | None] = []
+        last = time.monotonic()
+        with ThreadPoolExecutor(max_workers=_DECODE_THREADS, thread_name_prefix="prelabel-decode") as pool:
+            pending: list[Future[Prepared]] | None = None
+            for files in [*batches(), None]:
+                ahead = [pool.submit(prepare, f) for f in files] if files is not None else None
+                if pending is not None:
+                    out.extend(self._run_batch(model, [future.result() for future in pending]))
+                pending = ahead
+                if time.monotonic() - last >= _REPORT_EVERY_S:
+                    ctx.report(
+                        0.02 + (_COMPUTE_END - 0.02) * len(out) / len(targets.ids),
+                        predicted_sample_count=len(out),
+                    )
+                    last = time.monotonic()
+        ctx.report(_COMPUTE_END, predicted_sample_count=len(out))
+        return out
+
+    def _run_batch(
+        self, model: OnnxModel, prepared: list[tuple[NDArray[np.float32], tuple[int, int]] | None]
+    ) -> list[Prediction | None]:
+        results: list[Prediction | None] = [None] * len(prepared)
+        positions = [j for j, item in enumerate(prepared) if item is not None]
+        if not positions:
+            return results
+        items = [prepared[j] for j in positions]
+        batch = np.stack([item[0] for item in items if item is not None])
+        sizes = [item[1] for item in items if item is not None]
+        if model.spec.kind == "classifier":
+            for j, probs in zip(positions, model.classify(batch), strict=True):
+                results[j] = self._classified(model, probs)
+        else:
+            for j, size, boxes in zip(positions, sizes, model.detect(batch, sizes), strict=True):
+                results[j] = self._detected(model, boxes, size)
+        return results
+
+    def _low(self, score: float) -> bool:
+        if self._scope is not None:
+            return self._scope[0] <= score <= self._scope[1]
+        return score < LOW_CONFIDENCE
+
+    def _classified(self, model: OnnxModel, probs: NDArray[np.float64]) -> Prediction:
+        best = int(np.argmax(probs))
+        score = float(probs[best])
+        reasons = [1] if self._low(score) else []
+        name = model.spec.labels[best]
+        return Prediction([(name, score, {})], score, reasons)
+
+    def _detected(self, model: OnnxModel, boxes: list[Detection], size: tuple[int, int]) -> Prediction:
+        kept = [d for d in boxes if d.score >= self._score_threshold]
+        labels = [
+            (
+                model.spec.labels[d.label],
+                d.score,
+                {
+                    "@modelarts:shape": "bndbox",
+                    "@modelarts:feature": [
+                        [round(d.box[0], 1), round(d.box[1], 1)],
+                        [round(d.box[2], 1), round(d.box[3], 1)],
+                    ],
+                },
+            )
+            for d in kept
+        ]
+        top = max((d.score for d in kept), default=0.0)
+        low = any(self._low(d.score) for d in kept)
+        reasons = [1] if low else [] if kept else [0]
+        return Prediction(labels, top, reasons, size)
+
+    def _write(
+        self, ctx: TaskContext, model: OnnxModel, targets: Targets, predictions: list[Prediction | None]
+    ) -> tuple[int, int]:
+        label_type = 0 if model.spec.kind == "classifier" else 1
+        rows = [i for i, p in enumerate(predictions) if p is not None]
+        written = 0
+        n_hard = 0
+        last = time.monotonic()
+        names = sorted({name for i in rows for name, _s, _p in cast(Prediction, predictions[i]).labels})
+        for start in range(0, max(1, len(rows)), self._write_rows):
+            chunk = rows[start : start + self._write_rows]
+            with self._db.session(write=True) as session:
+                if start == 0:
+                    if ctx.stop_requested(session):
+                        raise StopRequested
+                    dataset = session.get(Dataset, self._dataset_id)
+                    if dataset is None:
+                        raise LeaseLost
+                    with label_names_stay_unique():
+                        new_labels(
+                            session,
+                            dataset,
+                            [LabelIn(name=n, type=label_type) for n in names],
+                            existing_ok=True,
+                        )
+                if not chunk:
+                    break
+                chunk_names = sorted(
+                    {name for i in chunk for name, _s, _p in cast(Prediction, predictions[i]).labels}
+                )
+                types = share_labels(session, self._dataset_id, chunk_names)
+                ids = [targets.ids[i] for i in chunk]
+                claimed = _claim(session, ids, [(targets.ids[i], int(targets.revisions[i])) for i in chunk])
+                if claimed:
+                    n_hard += self._write_chunk(
+                        session, claimed, dict(zip(ids, chunk, strict=True)), predictions, types
+                    )
+                    written += len(claimed)
+            if time.monotonic() - last >= _REPORT_EVERY_S:
+                _report_too_late_to_stop(
+                    ctx, _COMPUTE_END + (1 - _COMPUTE_END) * (start + len(chunk)) / len(rows)
+                )
+                last = time.monotonic()
+        return written, n_hard
+
+    def _write_chunk(
+        self,
+        session: Any,
+        claimed: list[Any],
+        position: dict[str, int],
+        predictions: list[Prediction | None],
+        types: dict[str, int],
+    ) -> int:
+        labels: list[dict[str, Any]] = []
+        samples: list[dict[str, Any]] = []
+        claimed_ids = [row[0] for row in claimed]
+        counters.uncount_samples(session, self._dataset_id, claimed_ids)
+        n_hard = 0
+        for sample_id, metadata in claimed:
+            p = cast(Prediction, predictions[position[sample_id]])
+            is_hard = bool(p.reasons)
+            n_hard += is_hard
+            coefficient = round(1.0 - p.top_score, 6) if is_hard else 0.0
+            for name, score, prop in p.labels:
+                labels.append(
+                    {
+                        "sample_id": sample_id,
+                        "dataset_id": self._dataset_id,
+                        "name": name,
+                        "type": types.get(name, 0),
+                        "score": round(score, 6),
+                        "property": {
+                            **prop,
+                            "@modelarts:hard": "true" if is_hard else "false",
+                            "@modelarts:hard_coefficient": str(coefficient),
+                        },
+                        "annotated_by": BY_AUTO,
+                    }
+                )
+            merged = dict(metadata or {})
+            merged["@modelarts:hard_reasons"] = list(p.reasons)
+            if p.size is not None:
+                merged["@modelarts:size"] = [p.size[0], p.size[1], 3]
+            details = {
+                str(code): {
+                    "id": code,
+                    "reason": _REASON_TEXT[code][0],
+                    "suggestion": _REASON_TEXT[code][1],
+                    "alo_name": "pre-label",
+                }
+                for code in p.reasons
+            }
+            if details:
+                merged["@labelarts:hard_details"] = details
+            else:
+                merged.pop("@labelarts:hard_details", None)
+            status = AUTO if p.labels else UNLABELED
+            samples.append(
+                {
+                    "sample_key": sample_id,
+                    "sample_status": status,
+                    "top_score": round(p.top_score, 6) if p.labels else None,
+                    "hard": is_hard,
+                    "hard_coefficient": coefficient,
+                    "metadata": merged,
+                }
+            )
+            counters.count_facts(
+                session,
+                self._dataset_id,
+                status=status,
+                hard=is_hard,
+                label_names=[name for name, _s, _p in p.labels],
+            )
+        session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(claimed_ids)))
+        if labels:
+            session.execute(insert(_sample_labels), labels)
+        session.execute(_UPDATE_LABELED, samples)
+        bump_data_version(session, self._dataset_id)
+        return n_hard
+
+
+# -- auto grouping --------------------------------------------------------------------------------
+
+
+def grouping_prefix(dataset_id: str, task_id: str) -> str:
+    """Where result_type 0 writes a task's groups in the object store (the dataset's work path)."""
+    return f"datasets/{dataset_id}/annotation/auto-grouping/{task_id}/"
+
+
+class GroupingJob:
+    def __init__(
+        self,
+        db: Database,
+        objects: ObjectStore,
+        cache: FeatureCache,
+        features_job: Any,
+        *,
+        project_id: str,
+        dataset_id: str,
+        config: SmartTaskConfig,
+        write_rows: int = WRITE_ROWS,
+    ) -> None:
+        self._db = db
+        self._objects = objects
+        self._cache = cache
+        self._features_job = features_job  # an AutoLabelJob: its feature phase (cache, encoder)
+        self._project_id = project_id
+        self._dataset_id = dataset_id
+        self._config = config
+        self._write_rows = write_rows
+
+    def run(self, ctx: TaskContext) -> dict[str, Any]:
+        from labelarts.ml.features.registry import open_encoder
+        from labelarts.ml.grouping import group_images
+        from labelarts.services.autolabel.job import Snapshot
+
+        config = self._config
+        n_clusters = int(config.n_clusters or 0)
+        targets = read_targets(self._db, self._dataset_id)
+        counts = {
+            "total_sample_count": targets.total,
+            "annotated_sample_count": targets.total - len(targets.ids),
+            "unconfirmed_sample_count": 0,
+        }
+        ctx.report(0.01, **counts, message="Extracting features.")
+        job = self._features_job
+        encoder = open_encoder("image", None, model_dir=job._models_dir, threads=job._threads)
+        snap = Snapshot(
+            dataset_type=targets.dataset_type,
+            classes=[],
+            label_types={},
+            labeled_ids=[],
+            y=np.zeros(0, dtype=np.int64),
+            target_ids=targets.ids,
+            target_revisions=targets.revisions,
+            total=targets.total,
+        )
+        matrix = job._features(ctx, encoder, snap, "image")
+        usable = np.flatnonzero(matrix.targets_ok)
+        if len(usable) < n_clusters:
+            raise LabelArtsError(
+                f"{n_clusters} groups need at least as many readable images; {len(usable)} could be read.",
+                error_code="ModelArts.4407",
+            )
+        ctx.report(0.85, message="Grouping.")
+        stats = matrix.stats
+        groups = group_images(
+            np.asarray(matrix.targets),
+            n_clusters,
+            stats=stats,
+            brightness=bool(config.image_brightness),
+            colorfulness=bool(config.image_colorfulness),
+            ambiguity=bool(config.ambiguity),
+        )
+        del matrix
+        ids = [targets.ids[i] for i in usable]
+        revisions = targets.revisions[usable]
+        sizes = np.bincount(groups, minlength=n_clusters)
+        result: dict[str, Any] = {
+            **counts,
+            "grouped_sample_count": len(ids),
+            "failed_sample_count": len(targets.ids) - len(ids),
+            "n_clusters": n_clusters,
+            "group_sizes": {str(k): int(v) for k, v in enumerate(sizes)},
+            "feature_model": encoder.name,
+            "result_type": int(config.result_type or 0),
+        }
+        ctx.report(0.9, message="Writing the groups.")
+        if config.result_type == 1:
+            written = self._write_attribute(ctx, ids, revisions, groups, str(config.property))
+            result["property"] = config.property
+            result["changed_during_task_count"] = len(ids) - written
+            result["message"] = (
+                f"Grouped {written} images into {n_clusters} groups (attribute {config.property})."
+            )
+        else:
+            prefix = grouping_prefix(self._dataset_id, ctx.task_id)
+            self._write_objects(ctx, prefix, ids, groups)
+            result["output_path"] = "/" + prefix
+            result["message"] = f"Grouped {len(ids)} images into {n_clusters} groups; written to /{prefix}."
+        return result
+
+    def _write_objects(
+        self, ctx: TaskContext, prefix: str, ids: list[str], groups: NDArray[np.int64]
+    ) -> None:
+        """``groups.jsonl`` (one line per image: sample_id, sample_name, group) under ``prefix``;
+        the stop check comes first, so a stopped task leaves nothing."""
+        with self._db.session(write=True) as session:
+            if ctx.stop_requested(session):
+                raise StopRequested
+
+        def lines() -> Any:
+            with self._db.session() as session:
+                for start in range(0, len(ids), _READ_CHUNK):
+                    chunk = ids[start : start + _READ_CHUNK]
+                    names = dict(
+                        session.execute(
+                            select(Sample.id, Sample.sample_name).where(Sample.id.in_(chunk))
+                        ).all()
+                    )
+                    for offset, sample_id in enumerate(chunk):
+                        record = {
+                            "sample_id": sample_id,
+                            "sample_name": names.get(sample_id, ""),
+                            "group": int(groups[start + offset]),
+                        }
+                        yield (json.dumps(record, ensure_ascii=False) + "\n").encode()
+
+        self._objects.put_stream(f"{prefix}groups.jsonl", lines())
+
+    def _write_attribute(
+        self,
+        ctx: TaskContext,
+        ids: list[str],
+        revisions: NDArray[np.int64],
+        groups: NDArray[np.int64],
+        name: str,
+    ) -> int:
+        """Each sample's group into ``metadata[name]`` (a string, so ``search_conditions``'
+        ``metadata.props`` finds it); labels and status are left as they are."""
+        written = 0
+        last = time.monotonic()
+        position = {sample_id: i for i, sample_id in enumerate(ids)}
+        for start in range(0, len(ids), self._write_rows):
+            chunk = ids[start : start + self._write_rows]
+            with self._db.session(write=True) as session:
+                if start == 0 and ctx.stop_requested(session):
+                    raise StopRequested
+                expected = [(s, int(revisions[position[s]])) for s in chunk]
+                claimed = _claim(session, chunk, expected)
+                if claimed:
+                    rows = []
+                    for sample_id, metadata in claimed:
+                        merged = dict(metadata or {})
+                        merged[name] = str(int(groups[position[sample_id]]))
+                        rows.append({"sample_key": sample_id, "metadata": merged})
+                    session.execute(_UPDATE_METADATA, rows)
+                    bump_data_version(session, self._dataset_id)
+                    written += len(claimed)
+            if time.monotonic() - last >= _REPORT_EVERY_S:
+                _report_too_late_to_stop(ctx, 0.9 + 0.1 * (start + len(chunk)) / len(ids))
+                last = time.monotonic()
+        return written
