@@ -25,9 +25,18 @@ from numpy.typing import NDArray
 from sklearn.neighbors import NearestNeighbors
 
 from labelarts.ml.augment import AUGMENTATION_DESCRIPTIONS, AUGMENTATION_NAMES
+from labelarts.ml.detection_hard import (
+    BOX_STAT_FLOORS,
+    BOX_STAT_REASONS,
+    BOX_STAT_WORDS,
+    BOX_STAT_Z,
+    FLIP_IOU,
+    FLIP_MIN_SCORE,
+)
 from labelarts.ml.image_stats import STAT_NAMES, STAT_REASONS
 
 __all__ = [
+    "DETECTION_REASONS",
     "LOW_CONFIDENCE_MASS",
     "REASONS",
     "HardExampleDetector",
@@ -175,11 +184,62 @@ def _reasons() -> dict[int, HardReason]:
                 "samples like this one.",
             )
         )
+    reasons.extend(_box_reasons().values())
     return {r.code: r for r in sorted(reasons, key=lambda r: r.code)}
 
 
+def _box_reasons() -> dict[int, HardReason]:
+    """Codes 0 and 11-18: object detection only (``labelarts.ml.detection_hard``)."""
+    reasons = [
+        HardReason(
+            0,
+            "no_object",
+            "No object is identified: no box reached the score at which boxes are written.",
+            "Label the objects in this image by hand; if it has none, it is a useful background example.",
+        )
+    ]
+    for name, code in BOX_STAT_REASONS.items():
+        reasons.append(
+            HardReason(
+                code,
+                f"box_{name}_offset",
+                f"There is a large offset between the {BOX_STAT_WORDS[name]} of this image's boxes and that "
+                f"of the labeled images' boxes: robust z-score |x - median| / max(1.4826 x MAD, "
+                f"{BOX_STAT_FLOORS[name]}) above {BOX_STAT_Z}.",
+                "Check the boxes; label a few images like this one so that the model learns such boxes.",
+            )
+        )
+    return {r.code: r for r in reasons}
+
+
+def _detection_reasons() -> dict[int, HardReason]:
+    """What the codes mean for object detection: 1, 20 and 22 in words about boxes."""
+    flips = {20: ("fliplr", "mirrored left to right"), 22: ("flipud", "turned upside down")}
+    out = dict(_box_reasons())
+    out[LOW_CONFIDENCE] = HardReason(
+        LOW_CONFIDENCE,
+        "low_confidence",
+        "The confidence is low: a box's calibrated score is below the auto-accept threshold of its label "
+        "for the target precision (or inside confidence_scope when the task sets it).",
+        "Confirm, correct or delete the uncertain boxes.",
+    )
+    for code, (name, words) in flips.items():
+        out[code] = HardReason(
+            code,
+            f"augment_{name}",
+            f"The data enhancement result based on {name} is inconsistent with the prediction result of the "
+            f"original image: on a copy {words}, a box found here has no counterpart of its label at IoU >= "
+            f"{FLIP_IOU} (scores down to {FLIP_MIN_SCORE}).",
+            "Check the boxes; the detector depends on details that should not matter, so label more images "
+            "like this one.",
+        )
+    return dict(sorted(out.items()))
+
+
 REASONS: dict[int, HardReason] = _reasons()
-"""Every implemented reason code. Codes 0, 4 and 11-18 concern detection boxes and video frames."""
+"""Every implemented reason code; codes 0 and 11-18 concern detection boxes (4: video, not built)."""
+DETECTION_REASONS: dict[int, HardReason] = _detection_reasons()
+"""The codes an object-detection task writes, in words about boxes."""
 
 
 @dataclass

@@ -27,6 +27,7 @@ from labelarts.jobs.queries import find_task, page_tasks
 from labelarts.jobs.runner import TaskContext, TaskRunner
 from labelarts.jobs.states import ACTIVE, TaskStatus
 from labelarts.schemas.tasks import CreateTaskRequest, SmartTaskConfig, parse_confidence_scope
+from labelarts.services.autolabel.detection import DETECTION_DATASET_TYPE, DetectionJob
 from labelarts.services.autolabel.features import FeatureCache
 from labelarts.services.autolabel.intelligent import (
     AUTO_GROUPING,
@@ -98,14 +99,16 @@ class AutoLabelService:
             dataset_type = dataset.dataset_type
         if request.task_type != AUTO_LABEL_KIND:
             return self._create_other(project_id, dataset_id, dataset_type, request)
-        if dataset_type not in MODALITY:
+        if dataset_type not in MODALITY and dataset_type != DETECTION_DATASET_TYPE:
             raise ImportParameterError(
-                "Auto labeling supports image classification (0), text classification (100) and "
-                f"sound classification (200) datasets, not dataset_type {dataset_type}."
+                "Auto labeling supports image classification (0), object detection (1), text "
+                "classification (100) and sound classification (200) datasets, not dataset_type "
+                f"{dataset_type}."
             )
         self._check_preconditions(dataset_id)
         config = request.config.model_dump(exclude_none=True)
-        self._job(project_id, dataset_id, request.config).check_model()  # a 400 now, not a failed task
+        # a 400 now, not a failed task
+        self._job(project_id, dataset_id, request.config, dataset_type).check_model()
         return self._claim(
             project_id,
             dataset_id,
@@ -162,9 +165,14 @@ class AutoLabelService:
                 dataset_id=ctx.dataset_id,
                 config=config,
             ).run(ctx)
-        return self._job(ctx.project_id, ctx.dataset_id, config).run(ctx)
+        with self._db.session() as session:
+            dataset = session.get(Dataset, ctx.dataset_id)
+            dataset_type = dataset.dataset_type if dataset is not None else -1
+        return self._job(ctx.project_id, ctx.dataset_id, config, dataset_type).run(ctx)
 
-    def _job(self, project_id: str, dataset_id: str, config: SmartTaskConfig) -> AutoLabelJob:
+    def _job(
+        self, project_id: str, dataset_id: str, config: SmartTaskConfig, dataset_type: int | None = None
+    ) -> AutoLabelJob:
         spec = JobSpec(
             project_id=project_id,
             dataset_id=dataset_id,
@@ -176,7 +184,8 @@ class AutoLabelService:
             ),
             augment_budget=self._settings.autolabel_augment_budget,
         )
-        return AutoLabelJob(
+        job_class = DetectionJob if dataset_type == DETECTION_DATASET_TYPE else AutoLabelJob
+        return job_class(
             self._db,
             self._sources,
             self._cache,
