@@ -174,7 +174,8 @@ def login(url: str, user: str, project_id: str, password: str = PASSWORD) -> str
             "scope": {"project": {"id": project_id}},
         }
     }
-    response = httpx.post(f"{url}/v3/auth/tokens", json=body)
+    # Password hashing (argon2) on a loaded machine can take longer than httpx's 5 s default.
+    response = httpx.post(f"{url}/v3/auth/tokens", json=body, timeout=60)
     assert response.status_code == 201, response.text
     return response.headers["X-Subject-Token"]
 

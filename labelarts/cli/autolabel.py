@@ -48,6 +48,8 @@ RESULT_FIELDS = [
     "hard_sample_count",
     "failed_sample_count",
     "changed_during_task_count",
+    "checked_labeled_sample_count",
+    "label_error_sample_count",
     "feature_model",
     "algorithm_type",
     "thresholds",
@@ -140,6 +142,14 @@ def start_task(
     confidence_scope: Annotated[
         str | None, typer.Option(help="Confidence range marked as hard examples, e.g. 0.1-0.9.")
     ] = None,
+    check_labels: Annotated[
+        bool,
+        typer.Option(
+            "--check-labels",
+            help="Also mark labeled samples whose label looks wrong (hard reason 31); runs even "
+            "when nothing is left to label.",
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the task to end (see wait).")] = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
@@ -151,6 +161,7 @@ def start_task(
             target_precision=target_precision,
             feature_model=model,
             confidence_scope=confidence_scope,
+            check_labeled_samples=True if check_labels else None,
         )
         if wait:
             wait_and_report(client, dataset_id, task_id, output)

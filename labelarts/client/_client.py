@@ -251,13 +251,16 @@ class LabelArtsClient:
         target_precision: float | None = None,
         feature_model: str | None = None,
         confidence_scope: str | None = None,
+        check_labeled_samples: bool | None = None,
     ) -> str:
-        """Start an auto-labeling task; returns its id (poll it with :meth:`wait_for_task`)."""
+        """Start an auto-labeling task; returns its id (poll it with :meth:`wait_for_task`).
+        ``check_labeled_samples``: also mark probably wrong human labels (hard reason 31)."""
         config: dict[str, Any] = {"algorithm_type": algorithm_type}
         optional = {
             "target_precision": target_precision,
             "feature_model": feature_model,
             "confidence_scope": confidence_scope,
+            "check_labeled_samples": check_labeled_samples,
         }
         config.update({k: v for k, v in optional.items() if v is not None})
         body = {"task_type": "auto-label", "config": config}

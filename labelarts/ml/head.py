@@ -228,6 +228,9 @@ class CalibratedHead:
         self.n_pseudo_labels_ = 0
         self.unlabeled_proba_: FloatArray = np.zeros((0, 0))
         """Calibrated probabilities of the ``X_unlabeled`` given to fit (what predict_proba gives)."""
+        self.oof_proba_: FloatArray = np.zeros((0, 0))
+        """Calibrated out-of-fold probabilities of the labeled ``X`` given to fit: each row from the
+        fold model that did not train on that sample (what label-error detection needs)."""
         self._mean: FloatArray | None = None
         self._scale: FloatArray | None = None
         self._linear: _Linear | None = None
@@ -354,6 +357,7 @@ class CalibratedHead:
             self.n_pseudo_labels_ = int(in_graph.size)
         self.weights_ = fit_logit_weights(oof, labels)
         combined = _combine(self.weights_, oof)
+        self.oof_proba_ = np.asarray(softmax(combined, axis=1), dtype=np.float64)
         self.cv_accuracy_ = float(np.mean(combined.argmax(axis=1) == labels))
 
         # The pool the thresholds are estimated on: the samples to be labeled (or, without them,

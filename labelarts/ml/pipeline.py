@@ -15,8 +15,9 @@ from numpy.typing import NDArray
 
 from labelarts.ml.hard import HardExampleDetector, HardExamples
 from labelarts.ml.head import MODES, CalibratedHead, check_feature_rows, check_features, check_labels
+from labelarts.ml.label_errors import LabelErrors, find_label_errors
 
-__all__ = ["AutoLabelOutcome", "auto_label"]
+__all__ = ["AutoLabelOutcome", "auto_label", "check_human_labels"]
 
 # Share of the progress bar each stage takes (the head's cross-validated fit dominates).
 _FIT_SHARE = 0.8
@@ -38,6 +39,9 @@ class AutoLabelOutcome:
     ``coverage`` (share accepted), ``n_augmented_checked``; ``temperature`` (``1 /
     linear_weight``) when that weight is positive, and ``expected_precision_accepted`` (mean
     confidence of the accepted ones) when any label was accepted. Every value is finite.
+    ``oof_proba``: calibrated out-of-fold probabilities (n_labeled, C) of the labeled samples,
+    each row from the fold model that did not train on that sample
+    (:func:`labelarts.ml.label_errors.find_label_errors` takes them).
     """
 
     predicted: NDArray[np.int64]
@@ -47,6 +51,7 @@ class AutoLabelOutcome:
     thresholds: NDArray[np.float64]
     hard: HardExamples
     estimates: dict[str, float]
+    oof_proba: NDArray[np.float64]
 
 
 def auto_label(
@@ -159,7 +164,36 @@ def auto_label(
         thresholds=thresholds,
         hard=hard,
         estimates=estimates,
+        oof_proba=head.oof_proba_,
     )
+
+
+def check_human_labels(
+    X_labeled: np.ndarray,
+    y_labeled: np.ndarray,
+    *,
+    n_classes: int,
+    X_unlabeled: np.ndarray | None = None,
+    mode: str = "fast",
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> LabelErrors:
+    """Probably wrong labels among ``y_labeled``, when there is nothing to auto-label (with
+    samples to label, :func:`auto_label`'s ``oof_proba`` gives the same without a second fit):
+    the calibrated head's out-of-fold probabilities, then confident learning
+    (:func:`labelarts.ml.label_errors.find_label_errors`). ``accurate`` mode needs ``X_unlabeled``."""
+    X_lab = check_features(X_labeled, "X_labeled")
+    labels = check_labels(y_labeled, X_lab.shape[0], n_classes)
+    head = CalibratedHead().fit(
+        X_lab,
+        labels,
+        n_classes=n_classes,
+        X_unlabeled=X_unlabeled,
+        mode=mode,
+        seed=seed,
+        progress=progress,
+    )
+    return find_label_errors(head.oof_proba_, labels, n_classes=n_classes)
 
 
 def _augmented_predictions(

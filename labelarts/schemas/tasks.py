@@ -56,7 +56,9 @@ class SmartTaskConfig(BaseModel):
     echoed without effect (they configure ModelArts' cloud training jobs).
 
     LabelArts extras: ``target_precision`` (precision the per-class auto-accept thresholds
-    aim at, default 0.95) and ``feature_model`` (the pretrained encoder, docs/autolabel.md).
+    aim at, default 0.95), ``feature_model`` (the pretrained encoder, docs/autolabel.md) and
+    ``check_labeled_samples`` (also look for probably wrong human labels: hard reason 31,
+    docs/autolabel.md "Wrong human labels").
     """
 
     model_config = StrictModel
@@ -71,6 +73,7 @@ class SmartTaskConfig(BaseModel):
     worker_server_num: Annotated[int, Field(ge=0, le=1024)] | None = None
     target_precision: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
     feature_model: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    check_labeled_samples: bool | None = None
     # pre-label (docs/model-registry.md): the model may also come here; score_threshold (a
     # LabelArts extra) keeps a detector's boxes scoring at least this much.
     model_id: ShortText | None = None

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from labelarts.client import LabelArtsClient
-from tests.autolabel import picture, start_task, upload
+from tests.autolabel import picture, sentence, start_task, upload
 from tests.cli import assert_failed, ok_json, run_cli
 from tests.conftest import LiveServer, Tenant, create_dataset
 
@@ -239,3 +239,23 @@ def test_wait_for_task_reports_each_poll_and_gives_up_at_the_timeout() -> None:
         with pytest.raises(TimeoutError, match="t1"):
             client.wait_for_task("d", "t1", timeout=0.2, poll=0.05)
     assert 0.2 <= time.monotonic() - began < 2.0
+
+
+def test_check_labels_marks_a_wrong_human_label(alice: Tenant, cli: Cli) -> None:
+    dataset_id = create_dataset(
+        alice.aksk, alice.project_id, f"cli-{uuid.uuid4().hex[:10]}", dataset_type=100
+    )
+    upload(
+        alice,
+        dataset_id,
+        [(f"{k}{i}.txt", sentence(k, i), k) for k in ("sport", "cooking") for i in range(9)],
+    )
+    (flipped,) = upload(alice, dataset_id, [("f.txt", sentence("cooking", 9), "sport")])
+
+    final = ok_json(cli("autolabel", "start", dataset_id, "--check-labels", "--wait", "-o", "json"))
+
+    assert final["status"] == 3, final
+    assert final["config"]["check_labeled_samples"] is True
+    assert final["result"]["label_error_sample_count"] == 1
+    got = samples(alice, dataset_id, [flipped])[flipped]
+    assert got["metadata"]["@modelarts:hard_reasons"] == [31]

@@ -219,7 +219,7 @@ def test_the_hard_reason_filter_finds_the_samples_hard_for_that_reason(
     assert found(3) == found("3") == {blurry, both}
     assert found(6) == {both}
     assert found(7) == set()
-    for bad in (31, "x", -1, True):
+    for bad in (32, "x", -1, True):
         assert_error(
             tenant.aksk.get(
                 tenant.v2(f"/datasets/{dataset_id}/data-annotations/samples"),

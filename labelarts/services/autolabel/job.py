@@ -33,6 +33,12 @@ from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 
 from labelarts.errors import BadRequestError, LabelArtsError
 from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
+from labelarts.ml.label_errors import (  # NumPy only
+    LABEL_ERROR,
+    LabelErrors,
+    find_label_errors,
+    label_error_detail,
+)
 from labelarts.services.autolabel.features import FeatureCache, FeatureMatrix, chunks
 from labelarts.services.labels import share_labels
 from labelarts.services.samples.records import (
@@ -42,6 +48,7 @@ from labelarts.services.samples.records import (
     UNLABELED,
     bump_data_version,
     labels_of,
+    lock_samples,
 )
 from labelarts.services.samples.sources import SampleFile, SampleSourceService
 from labelarts.storage.db import Database, counters
@@ -78,6 +85,7 @@ class JobSpec:
     feature_model: str | None
     confidence_scope: tuple[float, float] | None
     augment_budget: int
+    check_labeled: bool = False  # also look for probably wrong human labels (hard reason 31)
 
 
 @dataclass
@@ -92,6 +100,24 @@ class Snapshot:
     target_ids: list[str]
     target_revisions: NDArray[np.int64]
     total: int
+    # Revision of each labeled sample as read (the label check writes only unchanged ones), and
+    # the labeled samples that were hard examples then (those may carry reason 31 to be cleared).
+    labeled_revisions: NDArray[np.int64] | None = None
+    hard_labeled: frozenset[str] = frozenset()
+
+
+@dataclass
+class LabelCheck:
+    """Confident learning's verdict on each labeled sample it could read, in one order."""
+
+    sample_ids: list[str]
+    revisions: NDArray[np.int64]
+    given: NDArray[np.int64]  # class index of the label checked
+    issue: NDArray[np.bool_]  # the label is probably wrong: hard reason 31
+    p_wrong: NDArray[np.float64]  # out-of-fold calibrated probability that the label is wrong
+    suggested: NDArray[np.int64]  # class index of the most probable other label
+    p_suggested: NDArray[np.float64]
+    n_estimated: float
 
 
 @dataclass
@@ -103,6 +129,7 @@ class Labeling:
     predicted: NDArray[np.int64]  # class index into Snapshot.classes
     confidence: NDArray[np.float64]
     hard: HardExamples
+    label_check: LabelCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -177,13 +204,24 @@ class AutoLabelJob:
 
         outcome = self.write(ctx, snap, labeling, on_chunk=reported)
         n_hard = int(np.sum(labeling.hard.hard))
-        return {
+        message = f"Labeled {outcome.written} samples; {n_hard} marked as hard examples."
+        result = {
             **counts,
             **summary,
             "unconfirmed_sample_count": outcome.written,
             "changed_during_task_count": outcome.skipped,
-            "message": f"Labeled {outcome.written} samples; {n_hard} marked as hard examples.",
         }
+        if labeling.label_check is not None:
+            checked = self.write_label_check(
+                ctx, snap, labeling.label_check, check_stop=not labeling.sample_ids
+            )
+            result["changed_during_task_count"] += checked.skipped
+            found = int(np.sum(labeling.label_check.issue))
+            message += (
+                f" Checked {len(labeling.label_check.sample_ids)} labeled samples: {found} labels look "
+                f"wrong (hard reason {LABEL_ERROR})."
+            )
+        return {**result, "message": message}
 
     # -- read -------------------------------------------------------------------------------------
 
@@ -197,19 +235,24 @@ class AutoLabelJob:
                 for label in session.execute(select(Label).where(Label.dataset_id == dataset.id)).scalars()
             }
             rows = session.execute(
-                select(Sample.id, Sample.sample_status, Sample.revision)
+                select(Sample.id, Sample.sample_status, Sample.revision, Sample.hard)
                 .where(Sample.dataset_id == dataset.id)
                 .order_by(Sample.id)
                 .execution_options(yield_per=10_000)
             )
             manual: list[str] = []
+            manual_revisions: dict[str, int] = {}
+            manual_hard: set[str] = set()
             target_ids: list[str] = []
             revisions: list[int] = []
             total = 0
-            for sample_id, status, revision in rows:
+            for sample_id, status, revision, hard in rows:
                 total += 1
                 if status == MANUAL:
                     manual.append(sample_id)
+                    manual_revisions[sample_id] = revision
+                    if hard:
+                        manual_hard.add(sample_id)
                 elif status in (UNLABELED, AUTO):
                     target_ids.append(sample_id)
                     revisions.append(revision)
@@ -240,6 +283,8 @@ class AutoLabelJob:
             target_ids=target_ids,
             target_revisions=np.array(revisions, dtype=np.int64),
             total=total,
+            labeled_revisions=np.array([manual_revisions[s] for s in labeled], dtype=np.int64),
+            hard_labeled=frozenset(s for s in labeled if s in manual_hard),
         )
 
     def _files(self, sample_ids: Sequence[str]) -> list[SampleFile]:
@@ -273,7 +318,8 @@ class AutoLabelJob:
         """Features, learning, predictions and hard examples; returns the labeling and the
         figures for the task result."""
         from labelarts.ml.features.registry import open_encoder
-        from labelarts.ml.pipeline import auto_label
+        from labelarts.ml.hard import HardExamples
+        from labelarts.ml.pipeline import auto_label, check_human_labels
 
         modality = MODALITY[snap.dataset_type]
         encoder = open_encoder(
@@ -284,11 +330,37 @@ class AutoLabelJob:
         target_ids = [snap.target_ids[i] for i in targets]
         n_labeled = matrix.n_labeled
         ctx.report(_FEATURES_END, message="Training the model and labeling.")
-        if not len(target_ids):
+        if not len(target_ids) and not self.spec.check_labeled:
             raise LabelArtsError("No sample to be labeled could be read.", error_code="ModelArts.4392")
 
         def progress(fraction: float) -> None:
             ctx.report(_FEATURES_END + (_LEARN_END - _FEATURES_END) * max(0.0, min(1.0, fraction)))
+
+        labeled_rows = np.flatnonzero(matrix.labeled_ok)
+        y_ok = snap.y[matrix.labeled_ok]
+        if not len(target_ids):  # only the labels to check: no auto labels, no hard examples
+            errors = check_human_labels(
+                matrix.labeled, y_ok, n_classes=len(snap.classes), mode="fast", progress=progress
+            )
+            del matrix
+            empty = np.zeros(0)
+            labeling = Labeling(
+                sample_ids=[],
+                revisions=np.zeros(0, dtype=np.int64),
+                predicted=np.zeros(0, dtype=np.int64),
+                confidence=empty,
+                hard=HardExamples(hard=np.zeros(0, dtype=bool), coefficient=empty, reasons=[]),
+                label_check=self._label_check(snap, labeled_rows, errors),
+            )
+            return labeling, {
+                "hard_sample_count": 0,
+                "auto_accepted_sample_count": 0,
+                "failed_sample_count": len(snap.labeled_ids) - len(labeled_rows) + len(snap.target_ids),
+                "classes": snap.classes,
+                "feature_model": encoder.name,
+                "algorithm_type": self.spec.mode,
+                **_check_summary(errors),
+            }
 
         augmented: Callable[[np.ndarray], Mapping[int, np.ndarray]] | None = None
         if modality == "image" and self.spec.augment_budget > 0:
@@ -298,7 +370,7 @@ class AutoLabelJob:
             stats = None  # stats missing for some readable image: skip rules 5-10 rather than guess
         outcome = auto_label(
             matrix.labeled,
-            snap.y[matrix.labeled_ok],
+            y_ok,
             matrix.targets,
             n_classes=len(snap.classes),
             mode=self.spec.mode,
@@ -321,6 +393,10 @@ class AutoLabelJob:
             confidence=outcome.confidence,
             hard=hard,
         )
+        check: LabelErrors | None = None
+        if self.spec.check_labeled:
+            check = find_label_errors(outcome.oof_proba, y_ok, n_classes=len(snap.classes))
+            labeling.label_check = self._label_check(snap, labeled_rows, check)
         n_unreadable_labeled = len(snap.labeled_ids) - n_labeled
         summary = {
             "hard_sample_count": int(np.sum(hard.hard)),
@@ -334,7 +410,23 @@ class AutoLabelJob:
             "algorithm_type": self.spec.mode,
             "estimates": {k: round(float(v), 4) for k, v in outcome.estimates.items()},
         }
+        if check is not None:
+            summary.update(_check_summary(check))
         return labeling, summary
+
+    @staticmethod
+    def _label_check(snap: Snapshot, rows: NDArray[np.intp], errors: LabelErrors) -> LabelCheck:
+        assert snap.labeled_revisions is not None and rows.size == errors.issue.size
+        return LabelCheck(
+            sample_ids=[snap.labeled_ids[i] for i in rows],
+            revisions=snap.labeled_revisions[rows],
+            given=snap.y[rows],
+            issue=errors.issue,
+            p_wrong=errors.p_wrong,
+            suggested=errors.suggested,
+            p_suggested=errors.p_suggested,
+            n_estimated=errors.n_estimated,
+        )
 
     def _read(self, sample: SampleFile) -> bytes:
         try:
@@ -491,6 +583,90 @@ class AutoLabelJob:
                 on_chunk(min(total, start + self._write_rows), total)
         return WriteOutcome(written=written, skipped=total - written)
 
+    def write_label_check(
+        self, ctx: TaskContext, snap: Snapshot, check: LabelCheck, *, check_stop: bool
+    ) -> WriteOutcome:
+        """Mark the labeled samples whose label is probably wrong (hard reason 31) and clear the
+        reason from those that carried it and are no longer suspect; nothing else changes (their
+        labels and status stay as the person left them). A sample is written only if it is still
+        manually labeled with the revision read; the others are skipped and counted.
+        ``check_stop``: the first transaction checks for a stop (when no auto label was written
+        before it, as :meth:`write` does)."""
+        positions = [
+            i
+            for i, sample_id in enumerate(check.sample_ids)
+            if check.issue[i] or sample_id in snap.hard_labeled
+        ]
+        written = skipped = 0
+        for start in range(0, max(1, len(positions)), self._write_rows):
+            rows = positions[start : start + self._write_rows]
+            with self._db.session(write=True) as session:
+                if start == 0 and check_stop and ctx.stop_requested(session):
+                    raise StopRequested
+                if rows:
+                    done, missed = self._write_check_chunk(session, snap, check, rows)
+                    written += done
+                    skipped += missed
+        return WriteOutcome(written=written, skipped=skipped)
+
+    def _write_check_chunk(
+        self, session: Any, snap: Snapshot, check: LabelCheck, rows: Sequence[int]
+    ) -> tuple[int, int]:
+        """(samples rewritten, samples skipped because a person changed them after the read)."""
+        by_id = {check.sample_ids[i]: i for i in rows}
+        # Samples by id (FOR UPDATE on PostgreSQL; SQLite holds its write lock), then the dataset
+        # row: the lock order of every writer.
+        locked = lock_samples(session, self.spec.dataset_id, list(by_id))
+        current = {
+            sample_id: sample
+            for sample_id, sample in locked.items()
+            if sample.sample_status == MANUAL and sample.revision == int(check.revisions[by_id[sample_id]])
+        }
+        skipped = len(by_id) - len(current)
+        changes: dict[str, tuple[bool, float, dict[str, Any]]] = {}
+        for sample_id, sample in current.items():
+            i = by_id[sample_id]
+            metadata = dict(sample.metadata_ or {})
+            reasons = [int(r) for r in metadata.get("@modelarts:hard_reasons") or [] if int(r) != LABEL_ERROR]
+            details = {
+                k: v
+                for k, v in dict(metadata.get("@labelarts:hard_details") or {}).items()
+                if k != str(LABEL_ERROR)
+            }
+            flagged = bool(check.issue[i])
+            had = LABEL_ERROR in [int(r) for r in metadata.get("@modelarts:hard_reasons") or []]
+            if not flagged and not had:
+                continue  # hard for other reasons, never flagged by the label check: left alone
+            if flagged:
+                reasons.append(LABEL_ERROR)
+                details[str(LABEL_ERROR)] = label_error_detail(
+                    snap.classes[int(check.given[i])],
+                    snap.classes[int(check.suggested[i])],
+                    1.0 - float(check.p_wrong[i]),
+                    float(check.p_suggested[i]),
+                )
+            metadata["@modelarts:hard_reasons"] = sorted(reasons)
+            if details:
+                metadata["@labelarts:hard_details"] = details
+            else:
+                metadata.pop("@labelarts:hard_details", None)
+            changes[sample_id] = (bool(reasons), round(float(check.p_wrong[i]), 6), metadata)
+        if not changes:
+            return 0, skipped
+        ids = sorted(changes)
+        counters.uncount_samples(session, self.spec.dataset_id, ids)
+        for sample_id in ids:
+            hard, coefficient, metadata = changes[sample_id]
+            sample = current[sample_id]
+            sample.hard = hard
+            sample.hard_coefficient = coefficient
+            sample.metadata_ = metadata
+            sample.revision = (sample.revision or 0) + 1
+        session.flush()
+        counters.count_samples(session, self.spec.dataset_id, ids)
+        bump_data_version(session, self.spec.dataset_id)
+        return len(ids), skipped
+
     def _write_chunk(self, session: Any, snap: Snapshot, labeling: Labeling, rows: range) -> int:
         ids = [labeling.sample_ids[i] for i in rows]
         # The labels it writes first (FOR SHARE on PostgreSQL), then the samples: the lock order
@@ -588,6 +764,15 @@ _UPDATE_RESULT = (
         metadata=bindparam("metadata"),
     )
 )
+
+
+def _check_summary(errors: Any) -> dict[str, Any]:
+    """Task-result figures of the label check (docs/autolabel.md, "Wrong human labels")."""
+    return {
+        "checked_labeled_sample_count": int(errors.issue.size),
+        "label_error_sample_count": int(np.sum(errors.issue)),
+        "label_error_estimate": round(float(errors.n_estimated), 1),
+    }
 
 
 def _report_too_late_to_stop(ctx: TaskContext, progress: float) -> None:

@@ -105,7 +105,7 @@ class AutoLabelService:
                 "classification (100) and sound classification (200) datasets, not dataset_type "
                 f"{dataset_type}."
             )
-        self._check_preconditions(dataset_id)
+        self._check_preconditions(dataset_id, need_unlabeled=not request.config.check_labeled_samples)
         config = request.config.model_dump(exclude_none=True)
         # a 400 now, not a failed task
         self._job(project_id, dataset_id, request.config, dataset_type).check_model()
@@ -183,6 +183,7 @@ class AutoLabelService:
                 parse_confidence_scope(config.confidence_scope) if config.confidence_scope else None
             ),
             augment_budget=self._settings.autolabel_augment_budget,
+            check_labeled=bool(config.check_labeled_samples),
         )
         job_class = DetectionJob if dataset_type == DETECTION_DATASET_TYPE else AutoLabelJob
         return job_class(
@@ -196,7 +197,7 @@ class AutoLabelService:
             scratch_dir=self._settings.resolved_data_dir / "tmp",
         )
 
-    def _check_preconditions(self, dataset_id: str) -> None:
+    def _check_preconditions(self, dataset_id: str, *, need_unlabeled: bool = True) -> None:
         with self._db.session() as session:
             per_label = dict(
                 session.execute(
@@ -222,7 +223,7 @@ class AutoLabelService:
             raise TooFewLabeledError(
                 f"Each label needs at least {MIN_PER_LABEL} labeled samples; too few: {shown}."
             )
-        if unlabeled == 0:
+        if unlabeled == 0 and need_unlabeled:
             raise NoUnlabeledError("Auto labeling needs at least one unlabeled sample.")
 
     def _claim(self, project_id: str, dataset_id: str, config: dict[str, Any]) -> str:

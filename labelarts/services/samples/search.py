@@ -5,7 +5,8 @@ hold several keys, also ANDed. Matching rules, one per key (docs/api.md repeats 
 
 - ``hard``: "0"/"1" (also "true"/"false") against the sample's hard-example flag.
 - ``hard_reason``: a ``hard_reasons`` code (0-30, as a number or a string): samples that
-  auto labeling found hard for that reason (a LabelArts extension; the review page's filter).
+  auto labeling found hard for that reason (a LabelArts extension; the review page's filter);
+  31 (LabelArts): labeled samples whose human label is probably wrong (docs/autolabel.md).
 - ``coefficient`` / ``score``: "x" means value >= x; "x-y" means x <= value <= y (inclusive),
   on the sample's hard coefficient / top label score.
 - ``sample_name``: the exact file name; ``sample_dir``: samples directly in that folder.
@@ -210,8 +211,8 @@ def _label_condition(dataset_id: str, spec: Any) -> ColumnElement[bool]:
 
 def _hard_reason(value: Any) -> ColumnElement[bool]:
     text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not text.isdigit() or not 0 <= int(text) <= 30:
-        raise _bad("hard_reason", "expected a hard_reasons code from 0 to 30")
+    if not text.isdigit() or not 0 <= int(text) <= 31:
+        raise _bad("hard_reason", "expected a hard_reasons code from 0 to 31")
     # The hard-example details auto labeling keeps per sample, keyed by code (JSON path on
     # both databases: json_extract on SQLite, #> on PostgreSQL).
     detail_id = Sample.metadata_[("@labelarts:hard_details", text, "id")].as_integer()
