@@ -121,6 +121,53 @@ class Settings(BaseSettings):
         "instance) when several API instances share one database.",
     )
     token_ttl_seconds: int = Field(default=86_400, ge=60, description="IAM token lifetime.")
+    invitation_ttl_seconds: int = Field(
+        default=7 * 86_400,
+        ge=60,
+        description="How long a team member's invitation link can be used (once).",
+    )
+    max_workforces_per_project: int = Field(
+        default=10, ge=1, description="Labeling teams one project may have (400 above)."
+    )
+    max_workers_per_workforce: int = Field(
+        default=100, ge=1, description="Members one labeling team may have (400 above)."
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server that sends notify and invitation mail. Unset: mail waits in the "
+        "outbox (`labelarts outbox list|export`).",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="starttls (STARTTLS after connecting), ssl (TLS from the start, usually port "
+        "465) or none (plain; only for a relay on loopback or a trusted network).",
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login, if the server needs one.")
+    smtp_password: str | None = Field(default=None, description="SMTP password for smtp_username.")
+    smtp_from: str = Field(
+        default="labelarts@localhost", description="The From address of the mail LabelArts sends."
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of each SMTP connection and command."
+    )
+    smtp_max_attempts: int = Field(
+        default=4,
+        ge=1,
+        description="Tries per message (the first and three retries) before it is marked failed; "
+        "a permanent refusal (5xx) fails it at once.",
+    )
+    smtp_retry_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Wait before the first retry of a message; doubled before each next one.",
+    )
+    notify_interval_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="Least time between two notify mails to one member about one task "
+        "(a faster one fails for that member with ModelArts.4627).",
+    )
     sign_in_max_failures_per_user: int = Field(
         default=10,
         ge=1,

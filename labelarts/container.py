@@ -15,6 +15,7 @@ from labelarts.services.datasets import DatasetService
 from labelarts.services.exports import EXPORT_KIND, ExportService
 from labelarts.services.imports import IMPORT_KIND, ImportService
 from labelarts.services.labels import LabelService
+from labelarts.services.members import MemberService
 from labelarts.services.models import ModelService
 from labelarts.services.monitoring import MonitoringService, record_point
 from labelarts.services.paths import Grants, project_counter
@@ -24,8 +25,10 @@ from labelarts.services.samples.query import SampleListService
 from labelarts.services.samples.sources import LocalFiles, SampleFiles, SampleSourceService
 from labelarts.services.samples.thumbnails import ThumbnailCache
 from labelarts.services.sync import SYNC_KIND, SyncService
+from labelarts.services.team import TeamAccess
 from labelarts.services.users import UserService
 from labelarts.services.versions import PUBLISH_KIND, VersionService
+from labelarts.services.workforces import WorkforceService
 from labelarts.storage.db import Database
 from labelarts.storage.objects import ObjectStore, open_object_store
 
@@ -38,6 +41,9 @@ class Services:
     tasks: TaskRunner
     auth: AuthService
     users: UserService
+    members: MemberService
+    team: TeamAccess
+    workforces: WorkforceService
     datasets: DatasetService
     labels: LabelService
     imports: ImportService
@@ -121,6 +127,13 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
             ),
         ),
         users=UserService(db, box),
+        members=MemberService(db, box, invitation_ttl_seconds=settings.invitation_ttl_seconds),
+        team=TeamAccess(db),
+        workforces=WorkforceService(
+            db,
+            max_workforces=settings.max_workforces_per_project,
+            max_workers=settings.max_workers_per_workforce,
+        ),
         datasets=DatasetService(db, imports, objects),
         labels=LabelService(db, sample_files),
         imports=imports,

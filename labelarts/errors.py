@@ -25,16 +25,22 @@
     │   ├── PublishFailedError (ModelArts.4712)
     │   ├── InvalidModelError (ModelArts.3037)
     │   ├── InvalidModelLabelsError (ModelArts.3023)
-    │   └── ModelExistsError (ModelArts.3037)
+    │   ├── ModelExistsError (ModelArts.3037)
+    │   ├── WorkforceExistsError (ModelArts.4602)
+    │   ├── WorkerExistsError (ModelArts.4605)
+    │   └── TeamManagerError (ModelArts.4617)
     ├── UnauthorizedError (401, ModelArts.0203 / 0201 / 0202 / 3801 / 4122)
     ├── ForbiddenError (403, ModelArts.4630)
+    │   └── RoleForbiddenError (ModelArts.4600)
     ├── NotFoundError (404, ModelArts.4338)
     │   ├── DatasetNotFoundError (ModelArts.4352)
     │   ├── SampleNotFoundError (ModelArts.4420)
     │   ├── SourceUnavailableError (ModelArts.4338)
     │   ├── TaskNotFoundError (ModelArts.4612)
     │   ├── VersionNotFoundError (ModelArts.4353)
-    │   └── ModelNotFoundError (ModelArts.4338)
+    │   ├── ModelNotFoundError (ModelArts.4338)
+    │   ├── WorkforceNotFoundError (ModelArts.4601)
+    │   └── WorkerNotFoundError (ModelArts.4604)
     ├── MethodNotAllowedError (405, ModelArts.4201)
     ├── PayloadTooLargeError (413, ModelArts.4200)
     ├── TooManyRequestsError (429, ModelArts.4206)
@@ -200,6 +206,28 @@ class ForbiddenError(LabelArtsError):
     default_message = "No permission."
 
 
+class RoleForbiddenError(ForbiddenError):
+    """A team member whose role does not allow the call (the owner's routes, another role's)."""
+
+    error_code = "ModelArts.4600"
+    default_message = "The worker action is forbidden."
+
+
+class WorkforceExistsError(BadRequestError):
+    error_code = "ModelArts.4602"
+    default_message = "The workforce already exists."
+
+
+class WorkerExistsError(BadRequestError):
+    error_code = "ModelArts.4605"
+    default_message = "The worker already exists."
+
+
+class TeamManagerError(BadRequestError):
+    error_code = "ModelArts.4617"
+    default_message = "The number of manager should be one."
+
+
 class NotFoundError(LabelArtsError):
     status_code = 404
     error_code = "ModelArts.4338"
@@ -267,3 +295,13 @@ class BusyError(LabelArtsError):
     status_code = 429
     error_code = "ModelArts.6101"
     default_message = "The system is busy now. Please try again later."
+
+
+class WorkforceNotFoundError(NotFoundError):
+    error_code = "ModelArts.4601"
+    default_message = "The workforce does not exist."
+
+
+class WorkerNotFoundError(NotFoundError):
+    error_code = "ModelArts.4604"
+    default_message = "The worker does not exist."

@@ -36,6 +36,26 @@ class Route:
         return path
 
 
+def _member_route_ids() -> set[str]:
+    """Routes that accept team members (they depend on ``member_principal``)."""
+    from fastapi.routing import APIRoute
+
+    from labelarts.api.deps import member_principal
+
+    def calls(dependant: object) -> set[object]:
+        found: set[object] = set()
+        for dep in getattr(dependant, "dependencies", []):
+            found.add(dep.call)
+            found |= calls(dep)
+        return found
+
+    ids = set()
+    for route in create_app(Settings()).routes:
+        if isinstance(route, APIRoute) and member_principal in calls(route.dependant):
+            ids |= {f"{method} {route.path}" for method in route.methods}
+    return ids
+
+
 def all_routes() -> list[Route]:
     spec = create_app(Settings()).openapi()  # builds no services: nothing touches the disk
     routes = []
@@ -53,3 +73,7 @@ def all_routes() -> list[Route]:
 ROUTES = all_routes()
 PROJECT_ROUTES = [r for r in ROUTES if r.path.startswith("/v2/{project_id}")]
 DATASET_ROUTES = [r for r in PROJECT_ROUTES if "{dataset_id}" in r.path]
+_MEMBER_IDS = _member_route_ids()
+# Routes team members may call (each decides what they see) and the owner's routes (403 to members).
+MEMBER_ROUTES = [r for r in PROJECT_ROUTES if r.id in _MEMBER_IDS]
+OWNER_ROUTES = [r for r in PROJECT_ROUTES if r.id not in _MEMBER_IDS]

@@ -13,6 +13,8 @@ parse any body up to the size limit. This middleware runs first. For every reque
    a token is checked outright; an AK/SK signature has its form, date and access key
    checked first, then the body is streamed (under the limit, hashed, never parsed) and
    the signature verified; the project in the path is then checked against the credential;
+   a team member (role ``member``) is refused with 403 ``ModelArts.4600`` unless the route
+   depends on :func:`labelarts.api.deps.member_principal` instead;
 3. hands the request on with a receive that enforces the limit on what is still unread.
 
 The principal is left in ``scope["state"]`` for the dependencies to return.
@@ -32,12 +34,12 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from labelarts.api.deps import PRINCIPAL_STATE_KEY, authenticate, project_principal
+from labelarts.api.deps import PRINCIPAL_STATE_KEY, authenticate, member_principal, project_principal
 from labelarts.api.errors import error_response
 from labelarts.auth.principal import Principal
 from labelarts.auth.service import SignedRequest, check_project_access
 from labelarts.container import Services
-from labelarts.errors import LabelArtsError, PayloadTooLargeError, UnauthorizedError
+from labelarts.errors import LabelArtsError, PayloadTooLargeError, RoleForbiddenError, UnauthorizedError
 
 # The routes that take uploads or large batches: (method, path template). Every other route
 # gets the small default limit. tests/security/test_body_limits.py checks each one exists.
@@ -52,7 +54,7 @@ LARGE_BODY_ROUTES: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-AuthKind = Literal["project", "caller"]
+AuthKind = Literal["project", "member", "caller"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,13 @@ class AuthenticationMiddleware:
             return RoutePolicy(None, self.max_body_bytes)
         calls = _calls(route.dependant)
         auth: AuthKind | None = (
-            "project" if project_principal in calls else "caller" if authenticate in calls else None
+            "project"
+            if project_principal in calls
+            else "member"
+            if member_principal in calls
+            else "caller"
+            if authenticate in calls
+            else None
         )
         large = any((method, route.path) in LARGE_BODY_ROUTES for method in route.methods or ())
         return RoutePolicy(auth, self.max_upload_body_bytes if large else self.max_body_bytes)
@@ -133,10 +141,13 @@ class AuthenticationMiddleware:
             app_receive: Receive = limited
             if policy.auth is not None:
                 principal, app_receive = await self._authenticate(scope, limited)
-                if policy.auth == "project":
+                if policy.auth in ("project", "member"):
                     check_project_access(
                         principal, path_params.get("project_id", ""), _header(scope, b"x-project-id")
                     )
+                if policy.auth == "project" and not principal.is_owner:
+                    # Team members reach only the routes that accept them (member_principal).
+                    raise RoleForbiddenError()
                 scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
         except LabelArtsError as exc:
             # Answered without reading the body; the server closes the connection after it.

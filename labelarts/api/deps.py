@@ -39,9 +39,19 @@ async def authenticate(request: Request) -> Principal:
 
 
 async def project_principal(request: Request) -> Principal:
-    """The caller, whose credential was checked against the path's project and ``X-Project-Id``."""
+    """The project's owner, whose credential was checked against the path's project and
+    ``X-Project-Id``. A team member is refused (403 ``ModelArts.4600``) before the route runs."""
+    return _principal(request)
+
+
+async def member_principal(request: Request) -> Principal:
+    """Like :func:`project_principal`, but team members (role ``member``) get through too.
+
+    Only routes that then decide what the member may do (``services.team.TeamAccess``: role
+    checks, their own work only) depend on this one."""
     return _principal(request)
 
 
 CallerDep = Annotated[Principal, Depends(authenticate)]
 PrincipalDep = Annotated[Principal, Depends(project_principal)]
+MemberPrincipalDep = Annotated[Principal, Depends(member_principal)]

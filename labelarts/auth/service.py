@@ -14,25 +14,51 @@ from sqlalchemy import bindparam, select, update
 from labelarts.auth import signing
 from labelarts.auth.crypto import SecretBox, hash_password, verify_password
 from labelarts.auth.limits import SignInKeys, SignInLimiter
-from labelarts.auth.principal import Principal
+from labelarts.auth.principal import MEMBER, OWNER, Principal, ProjectRole
 from labelarts.clock import now_ms
 from labelarts.errors import ForbiddenError, UnauthorizedError, ValidationFailedError
 from labelarts.storage.db import Database
-from labelarts.storage.db.models import AccessKey, Project, Token, User
+from labelarts.storage.db.models import AccessKey, Project, ProjectMember, Token, User, Worker
 
 TOKEN_PREFIX = "LA1."
 
 # The lookups every authenticated request makes, built once (plain columns, values bound).
+# The role comes from project_members for the credential's project (outer join: a user whose
+# row is missing is the owner of their home project, as every user was before members).
 _ACCESS_KEY = (
-    select(AccessKey.secret_encrypted, User.id, User.name, User.project_id)
+    select(AccessKey.secret_encrypted, User.id, User.name, User.project_id, User.email, ProjectMember.role)
     .join(User, User.id == AccessKey.user_id)
+    .outerjoin(
+        ProjectMember, (ProjectMember.user_id == User.id) & (ProjectMember.project_id == User.project_id)
+    )
     .where(AccessKey.access_key == bindparam("access_key"))
 )
 _TOKEN = (
-    select(Token.revoked, Token.expires_at, Token.project_id, User.id, User.name)
+    select(
+        Token.revoked,
+        Token.expires_at,
+        Token.project_id,
+        User.id,
+        User.name,
+        User.email,
+        User.project_id.label("home_project_id"),
+        ProjectMember.role,
+    )
     .join(User, User.id == Token.user_id)
+    .outerjoin(
+        ProjectMember, (ProjectMember.user_id == User.id) & (ProjectMember.project_id == Token.project_id)
+    )
     .where(Token.token_hash == bindparam("token_hash"))
 )
+
+
+def _role(stored: str | None, project_id: str, home_project_id: str) -> ProjectRole | None:
+    """The caller's role in ``project_id``; None when they have none there."""
+    if stored == MEMBER:
+        return MEMBER
+    if stored == OWNER or project_id == home_project_id:
+        return OWNER
+    return None
 
 
 @dataclass(frozen=True)
@@ -155,8 +181,10 @@ class AuthService:
                 raise UnauthorizedError(
                     "User credential (AK and SK) does not exist.", error_code="ModelArts.3801"
                 )
-            secret_encrypted, user_id, user_name, project_id = row
-            principal = Principal(user_id, user_name, project_id, "aksk")
+            secret_encrypted, user_id, user_name, project_id, email, stored_role = row
+            role = _role(stored_role, project_id, project_id)
+            assert role is not None
+            principal = Principal(user_id, user_name, project_id, "aksk", role, email)
         return PendingSignature(parsed, sdk_date, self._box.open(secret_encrypted), principal)
 
     def authenticate_signature(self, authorization: str, request: SignedRequest) -> Principal:
@@ -192,13 +220,21 @@ class AuthService:
                 "set-password`.",
                 error_code="ModelArts.4122",
             )
-        if project_id is not None and project_id != user.project_id:
-            raise UnauthorizedError(
-                "The user has no role on the requested project.", error_code="ModelArts.4119"
-            )
+        scope = project_id if project_id is not None else user.project_id
         with self._db.session() as session:
-            project = session.get(Project, user.project_id)
+            if scope != user.project_id and session.get(ProjectMember, (user.id, scope)) is None:
+                raise UnauthorizedError(
+                    "The user has no role on the requested project.", error_code="ModelArts.4119"
+                )
+            project = session.get(Project, scope)
             assert project is not None
+            if user.email is not None:
+                # A team member's first sign-in: their workers in this project become "signed in".
+                session.execute(
+                    update(Worker)
+                    .where(Worker.project_id == scope, Worker.email == user.email, Worker.status.in_((0, 1)))
+                    .values(status=2, update_time=now_ms())
+                )
             token = TOKEN_PREFIX + secrets.token_urlsafe(48)
             issued = now_ms()
             expires = issued + self._token_ttl_ms
@@ -206,7 +242,7 @@ class AuthService:
                 Token(
                     token_hash=_hash_token(token),
                     user_id=user.id,
-                    project_id=user.project_id,
+                    project_id=scope,
                     issued_at=issued,
                     expires_at=expires,
                     revoked=False,
@@ -256,7 +292,10 @@ class AuthService:
             raise UnauthorizedError(
                 "Invalid token header because the token has expired.", error_code="ModelArts.0202"
             )
-        return Principal(row.id, row.name, row.project_id, "token")
+        role = _role(row.role, row.project_id, row.home_project_id)
+        if role is None:  # the membership was removed after the token was issued
+            raise UnauthorizedError("Invalid token.", error_code="ModelArts.0203")
+        return Principal(row.id, row.name, row.project_id, "token", role, row.email)
 
     def describe_token(self, token: str) -> tuple[Token, User, Project]:
         self.authenticate_token(token)

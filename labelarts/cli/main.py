@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from labelarts import __version__
-from labelarts.cli import autolabel, datasets, exports, labels, models, users, versions
+from labelarts.cli import autolabel, datasets, exports, labels, members, models, users, versions
 from labelarts.cli import sync as sync_cli
 from labelarts.cli._common import state
 from labelarts.cli.serve import serve
@@ -25,6 +25,7 @@ app.command("sync")(sync_cli.sync)
 app.command("export")(exports.export_command)
 app.command("autogroup")(models.autogroup)
 app.add_typer(users.app, name="user")
+app.add_typer(members.app, name="member")
 app.add_typer(datasets.app, name="dataset")
 app.add_typer(labels.app, name="label")
 app.add_typer(autolabel.app, name="autolabel")

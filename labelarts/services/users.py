@@ -11,10 +11,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from labelarts.auth.crypto import SecretBox, hash_password
+from labelarts.auth.principal import OWNER
 from labelarts.clock import new_hex_id, now_ms
 from labelarts.errors import BadRequestError, NotFoundError, ValidationFailedError
 from labelarts.storage.db import Database
-from labelarts.storage.db.models import AccessKey, Project, Token, User
+from labelarts.storage.db.models import AccessKey, Project, ProjectMember, Token, User
 
 PROJECT_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 USER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -38,11 +39,11 @@ class UserSummary:
     create_time: int
 
 
-def _new_access_key() -> str:
+def new_access_key() -> str:
     return "".join(secrets.choice(_AK_ALPHABET) for _ in range(20))
 
 
-def _new_secret_key() -> str:
+def new_secret_key() -> str:
     return secrets.token_urlsafe(30)
 
 
@@ -64,7 +65,7 @@ class UserService:
             raise ValidationFailedError("Project id must be 32 lower-case hex characters.")
         if len(password) < 8:
             raise ValidationFailedError("Password must have at least 8 characters.")
-        access_key, secret_key = _new_access_key(), _new_secret_key()
+        access_key, secret_key = new_access_key(), new_secret_key()
         with self._db.session() as session:
             if session.execute(select(User.id).where(User.name == name)).first():
                 raise BadRequestError(f"User {name} already exists.")
@@ -81,6 +82,9 @@ class UserService:
             )
             session.add(user)
             session.flush()
+            session.add(
+                ProjectMember(user_id=user.id, project_id=project_id, role=OWNER, create_time=now_ms())
+            )
             session.add(
                 AccessKey(
                     access_key=access_key,
@@ -116,7 +120,7 @@ class UserService:
 
     def rotate_key(self, name: str) -> Credentials:
         """Replace every access key of the user with a new one; old signatures stop working."""
-        access_key, secret_key = _new_access_key(), _new_secret_key()
+        access_key, secret_key = new_access_key(), new_secret_key()
         with self._db.session() as session:
             user = self._get(session, name)
             session.execute(delete(AccessKey).where(AccessKey.user_id == user.id))

@@ -27,6 +27,7 @@ from labelarts.auth.service import PasswordChangeRequired
 from labelarts.container import Services
 from labelarts.errors import (
     LabelArtsError,
+    RoleForbiddenError,
     SampleNotFoundError,
     TooManyRequestsError,
     UnauthorizedError,
@@ -121,16 +122,20 @@ def page_headers() -> dict[str, str]:
     }
 
 
-async def signed_in(request: Request) -> Page:
+async def signed_in(request: Request, *, members: bool = False) -> Page:
+    """The signed-in caller. Team members (role ``member``) get 403 ModelArts.4600 unless the
+    page is one of theirs (``members=True``): the owner's pages stay the owner's."""
     token = request.cookies.get(web_session.SESSION_COOKIE, "")
     if not token:
         raise SignInRequired()
     services = services_of(request)
     try:
-        _stored, user, project = await run_in_threadpool(services.auth.describe_token, token)
+        principal = await run_in_threadpool(services.auth.authenticate_token, token)
+        _stored, _user, project = await run_in_threadpool(services.auth.describe_token, token)
     except UnauthorizedError as exc:
         raise SignInRequired("expired" if exc.code == "ModelArts.0202" else "invalid") from None
-    principal = Principal(user.id, user.name, project.id, "token")
+    if not members and not principal.is_owner:
+        raise RoleForbiddenError()
     csrf = web_session.csrf_token(_secret(request), token)
     return Page(principal, project.name, csrf, token)
 

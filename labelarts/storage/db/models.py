@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -35,6 +36,7 @@ class Project(Base):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (Index("uq_users_email", "email", unique=True),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -43,6 +45,23 @@ class User(Base):
     create_time: Mapped[int] = mapped_column(BigInteger)
     # A generated first password (the first-start admin's): good for changing it, not for a token.
     password_must_change: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Lower-case; set for team members (their account name is the same address). Unique.
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+
+
+class ProjectMember(Base):
+    """A user's role in a project: ``owner`` (the project's own users: everything, as before
+    team labeling) or ``member`` (a team member: only the team routes, only their own work).
+
+    A user's home project (``users.project_id``) has a row too; a member invited into a
+    second project gets a second row and chooses the project when signing in."""
+
+    __tablename__ = "project_members"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    create_time: Mapped[int] = mapped_column(BigInteger)
 
 
 class SignInFailure(Base):
@@ -392,3 +411,96 @@ class RegisteredModel(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     create_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class Workforce(Base):
+    """A labeling team of a project (ModelArts' Workforce)."""
+
+    __tablename__ = "workforces"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_workforce_project_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(256), default="")
+    workspace_id: Mapped[str] = mapped_column(String(64), default="0")
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class Worker(Base):
+    """A team member (ModelArts' Worker), identified by email within its team.
+
+    ``role``: 0 labeler, 1 reviewer, 2 team administrator. ``status``: 0 not invited,
+    1 invited, 2 has signed in, 3 deleted. A deleted worker keeps its row (assignments of team
+    tasks point at it) and leaves the lists; its email may join the team again as a new worker.
+    The account that acts as this worker is the user whose ``email`` is the same address and
+    who is a member of ``project_id``."""
+
+    __tablename__ = "workers"
+    __table_args__ = (
+        Index(
+            "uq_workers_live_email",
+            "workforce_id",
+            "email",
+            unique=True,
+            sqlite_where=text("status != 3"),
+            postgresql_where=text("status != 3"),
+        ),
+        Index("ix_workers_project_email", "project_id", "email"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workforce_id: Mapped[str] = mapped_column(ForeignKey("workforces.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[int] = mapped_column(Integer, default=0)
+    description: Mapped[str] = mapped_column(String(256), default="")
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class Invitation(Base):
+    """An invitation link's token (SHA-256 only): whoever opens it before ``expires_at`` sets a
+    password and becomes a member of ``project_id`` with account name ``email``."""
+
+    __tablename__ = "invitations"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class OutboxMessage(Base):
+    """A mail LabelArts wants to send (notify, invitations).
+
+    ``state``: ``queued`` (waiting: no SMTP configured, or until ``next_attempt_at``),
+    ``sent``, ``failed`` (permanently refused or out of attempts). ``email_status`` is
+    ModelArts' value for the recipient: 0 not sent, 1 bad address format, 2 unreachable, 3 sent.
+    ``task_id`` / ``worker_id`` tie a notify mail to a team task's member."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_outbox_task_worker", "task_id", "worker_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(256))
+    body: Mapped[str] = mapped_column(Text)
+    task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    email_status: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    sent_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
