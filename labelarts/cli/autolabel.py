@@ -5,23 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from labelarts.cli._common import (
-    AkOption,
-    EndpointOption,
     OutputFormat,
     OutputOption,
-    ProjectOption,
-    SkOption,
-    TokenOption,
-    api_errors,
-    err_console,
+    QuietOption,
+    api_command,
+    emit_list,
+    emit_object,
     make_client,
     print_error,
-    print_json,
+    print_ids,
     print_message,
     print_table,
+    progress_bar,
 )
 from labelarts.client import LabelArtsClient
 from labelarts.client._client import TASK_SUCCEEDED
@@ -81,38 +78,32 @@ def summary_rows(task: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def print_task(task: dict[str, Any], output: OutputFormat) -> None:
-    if output == OutputFormat.json:
-        print_json(task)
-    else:
-        print_table(summary_rows(task), ["field", "value"])
+    emit_object(task, output, lambda: print_table(summary_rows(task), ["field", "value"]))
 
 
-def wait_and_report(client: LabelArtsClient, dataset_id: str, task_id: str, output: OutputFormat) -> None:
+def wait_and_report(
+    client: LabelArtsClient, dataset_id: str, task_id: str, output: OutputFormat, *, quiet: bool = False
+) -> None:
     """Follow the task with a progress bar on stderr, print its summary; exit 1 unless it succeeded."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    )
-    bar = progress.add_task("Queued.", total=100)
-
-    def show(task: dict[str, Any]) -> None:
-        progress.update(
-            bar, completed=float(task.get("progress", 0)), description=str(task.get("message", ""))
-        )
-
     try:
-        with progress:
-            final = client.wait_for_task(dataset_id, task_id, on_progress=show)
+        with progress_bar("Queued.") as bar:
+            final = client.wait_for_task(
+                dataset_id,
+                task_id,
+                on_progress=lambda task: bar.update(
+                    float(task.get("progress", 0)), str(task.get("message", ""))
+                ),
+            )
     except KeyboardInterrupt:
         print_error(
             f"stopped waiting; task {task_id} keeps running "
             f"(labelarts autolabel stop {dataset_id} {task_id} stops it)"
         )
         raise typer.Exit(130) from None
-    print_task(final, output)
+    if quiet:
+        print_ids([task_id])
+    else:
+        print_task(final, output)
     if final["status"] != TASK_SUCCEEDED:
         detail = f": {final['error_code']}: {final.get('error_msg', '')}" if final.get("error_code") else ""
         print_error(f"task {task_id} {status_name(final['status'])}{detail}")
@@ -120,14 +111,9 @@ def wait_and_report(client: LabelArtsClient, dataset_id: str, task_id: str, outp
 
 
 @app.command("start")
-@api_errors
+@api_command
 def start_task(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     accurate: Annotated[
         bool,
         typer.Option("--accurate", help="Semi-supervised training on the unlabeled samples too (slower)."),
@@ -151,10 +137,11 @@ def start_task(
         ),
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the task to end (see wait).")] = False,
+    quiet: QuietOption = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Start auto labeling the unlabeled samples; prints the task id."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         task_id = client.start_auto_label(
             dataset_id,
             algorithm_type="accurate" if accurate else "fast",
@@ -164,84 +151,63 @@ def start_task(
             check_labeled_samples=True if check_labels else None,
         )
         if wait:
-            wait_and_report(client, dataset_id, task_id, output)
+            wait_and_report(client, dataset_id, task_id, output, quiet=quiet)
             return
-    if output == OutputFormat.json:
-        print_json({"task_id": task_id})
-    else:
-        print_table([{"task_id": task_id}], ["task_id"])
+    if quiet:
+        print_ids([task_id])
+        return
+    emit_object({"task_id": task_id}, output, lambda: print_table([{"task_id": task_id}], ["task_id"]))
 
 
 @app.command("status")
-@api_errors
+@api_command
 def task_status(
     dataset_id: str,
     task_id: TaskIdArg,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Show a task's status, progress and result."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         print_task(client.get_task(dataset_id, task_id), output)
 
 
 @app.command("list")
-@api_errors
+@api_command
 def list_tasks(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
     page: Annotated[int, typer.Option(min=0, help="Page number (ModelArts offset).")] = 0,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List the dataset's auto-labeling tasks, newest first."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         result = client.list_tasks(dataset_id, limit=limit, offset=page)
-    if output == OutputFormat.json:
-        print_json(result)
-        return
     rows = [{**task, "status": status_name(task.get("status"))} for task in result["tasks"]]
-    print_table(rows, LIST_COLUMNS, title=f"{result['total_count']} tasks")
+    emit_list(
+        result, "tasks", output, columns=LIST_COLUMNS, title=f"{result['total_count']} tasks", rows=rows
+    )
 
 
 @app.command("stop")
-@api_errors
+@api_command
 def stop_task(
     dataset_id: str,
     task_id: TaskIdArg,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
 ) -> None:
     """Stop a queued or running task; the dataset is left as it was before the task."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         client.stop_task(dataset_id, task_id)
 
 
 @app.command("wait")
-@api_errors
+@api_command
 def wait_task(
     dataset_id: str,
     task_id: TaskIdArg,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Wait for a task to end, with a progress bar; exit code 0 if it succeeded, 1 otherwise."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         wait_and_report(client, dataset_id, task_id, output)
 
 
@@ -265,14 +231,9 @@ def review_row(sample: dict[str, Any]) -> dict[str, Any]:
 
 
 @app.command("review")
-@api_errors
+@api_command
 def review_samples(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     hard: Annotated[bool, typer.Option("--hard", help="Only hard examples.")] = False,
     limit: Annotated[int, typer.Option(min=1, help="Most samples to show.")] = 20,
     output: OutputOption = OutputFormat.table,
@@ -283,7 +244,7 @@ def review_samples(
     if hard:
         params["search_conditions"] = [{"hard": "1"}]
     samples: list[dict[str, Any]] = []
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         total = 0
         page = 0
         while len(samples) < limit:
@@ -294,11 +255,15 @@ def review_samples(
                 break
             page += 1
     samples = samples[:limit]
-    if output == OutputFormat.json:
-        print_json({"sample_count": total, "samples": samples})
-        return
     what = "hard examples" if hard else "samples"
-    print_table([review_row(s) for s in samples], REVIEW_COLUMNS, title=f"{total} {what} to confirm")
+    emit_list(
+        {"sample_count": total, "samples": samples},
+        "samples",
+        output,
+        columns=REVIEW_COLUMNS,
+        title=f"{total} {what} to confirm",
+        rows=[review_row(s) for s in samples],
+    )
 
 
 def confirmation(sample: dict[str, Any]) -> dict[str, Any]:
@@ -309,14 +274,9 @@ def confirmation(sample: dict[str, Any]) -> dict[str, Any]:
 
 
 @app.command("confirm")
-@api_errors
+@api_command
 def confirm_samples(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     min_score: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Only samples whose label score is at least this.")
     ] = None,
@@ -332,7 +292,7 @@ def confirm_samples(
         params["low_score"] = repr(min_score)
     if not confirm_all:
         params["search_conditions"] = [{"hard": "0"}]
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         # Read every page first: confirmed samples leave the list, which would shift the pages.
         samples: list[dict[str, Any]] = []
         page = 0
@@ -346,9 +306,6 @@ def confirm_samples(
         if not dry_run:
             for start in range(0, len(unique), UPDATE_BATCH):
                 client.update_samples(dataset_id, unique[start : start + UPDATE_BATCH])
-    if output == OutputFormat.json:
-        print_json({"confirmed": 0 if dry_run else len(unique), "matched": len(unique)})
-    elif dry_run:
-        print_message(f"Would confirm {len(unique)} samples.")
-    else:
-        print_message(f"Confirmed {len(unique)} samples.")
+    body = {"confirmed": 0 if dry_run else len(unique), "matched": len(unique)}
+    text = f"Would confirm {len(unique)} samples." if dry_run else f"Confirmed {len(unique)} samples."
+    emit_object(body, output, lambda: print_message(text))

@@ -8,16 +8,16 @@ from typing import Annotated, Any
 import typer
 
 from labelarts.cli._common import (
-    AkOption,
-    EndpointOption,
     OutputFormat,
     OutputOption,
-    ProjectOption,
-    SkOption,
-    TokenOption,
-    api_errors,
+    QuietOption,
+    api_command,
+    emit_list,
+    emit_object,
+    field_table,
     make_client,
-    print_json,
+    print_ids,
+    print_jsonl,
     print_table,
 )
 
@@ -33,39 +33,30 @@ COLUMNS = [
 
 
 @app.command("list")
-@api_errors
+@api_command
 def list_datasets(
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
     page: Annotated[int, typer.Option(min=0, help="Page number (ModelArts offset).")] = 0,
     search: Annotated[str | None, typer.Option(help="Fuzzy search keyword.")] = None,
+    quiet: QuietOption = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List datasets, newest first."""
     params: dict[str, Any] = {"limit": limit, "offset": page}
     if search:
         params["search_content"] = search
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         result = client.list_datasets(**params)
-    if output == OutputFormat.json:
-        print_json(result)
-    else:
-        print_table(result["datasets"], COLUMNS, title=f"{result['total_number']} datasets")
+    if quiet:
+        print_ids(d["dataset_id"] for d in result["datasets"])
+        return
+    emit_list(result, "datasets", output, columns=COLUMNS, title=f"{result['total_number']} datasets")
 
 
 @app.command("create")
-@api_errors
+@api_command
 def create_dataset(
     name: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     dataset_type: Annotated[
         int, typer.Option("--type", help="0 image classification, 1 detection, 100 text...")
     ] = 0,
@@ -73,6 +64,7 @@ def create_dataset(
     work_path: Annotated[str, typer.Option(help="Output path.")] = "/labelarts/output/",
     label: Annotated[list[str] | None, typer.Option(help="Label name; repeatable.")] = None,
     description: str = "",
+    quiet: QuietOption = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Create a dataset; prints its id and import task id."""
@@ -86,113 +78,86 @@ def create_dataset(
     }
     if label:
         body["labels"] = [{"name": n} for n in label]
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         result = client.create_dataset(body)
-    if output == OutputFormat.json:
-        print_json(result)
-    else:
-        print_table([result], ["dataset_id", "import_task_id"])
+    if quiet:
+        print_ids([result["dataset_id"]])
+        return
+    emit_object(result, output, lambda: print_table([result], ["dataset_id", "import_task_id"]))
 
 
 @app.command("show")
-@api_errors
+@api_command
 def show_dataset(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Show one dataset."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         result = client.get_dataset(dataset_id)
-    if output == OutputFormat.json:
-        print_json(result)
-    else:
-        print_table([{"field": k, "value": v} for k, v in result.items()], ["field", "value"])
+    emit_object(result, output, lambda: field_table(result))
 
 
 @app.command("update")
-@api_errors
+@api_command
 def update_dataset(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     name: Annotated[str | None, typer.Option(help="New dataset name.")] = None,
     description: Annotated[str | None, typer.Option(help="New description.")] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Rename a dataset or change its description."""
     body = {k: v for k, v in {"dataset_name": name, "description": description}.items() if v is not None}
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         result = client.update_dataset(dataset_id, body)
-    print_json(result) if output == OutputFormat.json else print_table([result], ["dataset_id"])
+    emit_object(result, output, lambda: print_table([result], ["dataset_id"]))
 
 
 @app.command("delete")
-@api_errors
+@api_command
 def delete_dataset(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
 ) -> None:
     """Delete a dataset with its labels and samples."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         client.delete_dataset(dataset_id)
 
 
 @app.command("stats")
-@api_errors
+@api_command
 def dataset_stats(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Sample and label statistics."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         result = client.get_dataset_stats(dataset_id)
-    if output == OutputFormat.json:
-        print_json(result)
-        return
-    print_table([result["sample_stats"]], list(result["sample_stats"]), title="samples")
-    print_table(result["label_stats"], ["name", "type", "count", "sample_count"], title="labels")
+
+    def table() -> None:
+        print_table([result["sample_stats"]], list(result["sample_stats"]), title="samples")
+        print_table(result["label_stats"], ["name", "type", "count", "sample_count"], title="labels")
+
+    emit_object(result, output, table)
 
 
 @app.command("metrics")
-@api_errors
+@api_command
 def dataset_metrics(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     hours: Annotated[float, typer.Option(min=0, help="How far back to look, in hours.")] = 24.0,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Monitoring series (sample counts and tasks by state) over the last HOURS, one row a point."""
     end = int(time.time() * 1000)
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         result = client.get_dataset_metrics(dataset_id, start_time=end - int(hours * 3_600_000), end_time=end)
-    if output == OutputFormat.json:
-        print_json(result)
-        return
     series: dict[str, dict[str, int]] = result["metrics"]
     times = sorted({at for points in series.values() for at in points}, key=int)
     rows = [{"time": at, **{name: points.get(at, "") for name, points in series.items()}} for at in times]
-    print_table(rows, ["time", *series], title=f"{len(rows)} points")
+    if output == OutputFormat.jsonl:
+        print_jsonl(rows)  # one line a point in time
+        return
+    emit_object(result, output, lambda: print_table(rows, ["time", *series], title=f"{len(rows)} points"))
 
 
 def parse_properties(values: list[str] | None) -> dict[str, Any]:

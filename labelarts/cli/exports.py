@@ -6,23 +6,20 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from labelarts.cli._common import (
-    AkOption,
-    EndpointOption,
     OutputFormat,
     OutputOption,
-    ProjectOption,
-    SkOption,
-    TokenOption,
-    api_errors,
-    err_console,
+    QuietOption,
+    api_command,
+    emit_object,
     make_client,
     print_error,
-    print_json,
+    print_ids,
     print_message,
     print_table,
+    progress_bar,
+    server_path,
 )
 from labelarts.client import LabelArtsClient
 
@@ -57,8 +54,6 @@ SUMMARY = ["task_id", "status", "progress", "path", "total_sample_count", "finis
 
 def export(
     dataset_id: Annotated[str, typer.Argument(help="Dataset id.")],
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
     to: Annotated[
         str | None,
         typer.Option("--to", help="New folder under an export root, or obs://prefix/."),
@@ -76,9 +71,7 @@ def export(
         str | None, typer.Option("--new-dataset", help="Export into a new dataset of this name instead.")
     ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow it with a progress bar.")] = True,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
+    quiet: QuietOption = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Export a dataset's samples and labels; Ctrl-C while waiting stops the export."""
@@ -91,10 +84,10 @@ def export(
         print_error("--to PATH is required (or --new-dataset NAME)")
         raise typer.Exit(2)
     annotation_format = None if fmt in (ExportFormat.folders,) else fmt.value.upper()
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         task_id = client.create_export_task(
             dataset_id,
-            to,
+            None if to is None else server_path(to),
             annotation_format=annotation_format,
             export_format=1 if layout == Layout.tree else 2,
             export_type=_EXPORT_TYPE[select],
@@ -104,35 +97,29 @@ def export(
             print_message(task_id)
             return
         final = _follow(client, dataset_id, task_id)
-    if output == OutputFormat.json:
-        print_json(final)
-    else:
+
+    def table() -> None:
         rows = [{"field": key, "value": final.get(key)} for key in SUMMARY]
         if final.get("export_new_dataset_id"):
             rows.append({"field": "export_new_dataset_id", "value": final["export_new_dataset_id"]})
         print_table(rows, ["field", "value"])
+
+    if quiet:
+        print_ids([task_id])
+    else:
+        emit_object(final, output, table)
     if final["status"] != "SUCCESSED":
         print_error(f"export {task_id} failed: {final.get('error_code', '')}: {final.get('error_msg', '')}")
         raise typer.Exit(1)
 
 
 def _follow(client: LabelArtsClient, dataset_id: str, task_id: str) -> dict[str, Any]:
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    )
-    bar = progress.add_task("Exporting", total=100)
-
     def show(task: dict[str, Any]) -> None:
         done, total = task.get("finished_sample_count", 0), task.get("total_sample_count", 0)
-        completed = float(task.get("progress", 0))
-        progress.update(bar, completed=completed, description=f"Exporting {done}/{total}")
+        bar.update(float(task.get("progress", 0)), f"Exporting {done}/{total}")
 
     try:
-        with progress:
+        with progress_bar("Exporting") as bar:
             result: dict[str, Any] = client.wait_for_export_task(dataset_id, task_id, on_progress=show)
             return result
     except KeyboardInterrupt:
@@ -141,4 +128,4 @@ def _follow(client: LabelArtsClient, dataset_id: str, task_id: str) -> dict[str,
         raise typer.Exit(130) from None
 
 
-export_command = api_errors(export)
+export_command = api_command(export)

@@ -7,17 +7,12 @@ from typing import Annotated
 import typer
 
 from labelarts.cli._common import (
-    AkOption,
-    EndpointOption,
     OutputFormat,
     OutputOption,
-    ProjectOption,
-    SkOption,
-    TokenOption,
-    api_errors,
+    api_command,
+    emit_list,
     make_client,
     print_json,
-    print_table,
 )
 from labelarts.cli.datasets import parse_properties
 
@@ -28,35 +23,28 @@ PropOption = Annotated[
 
 
 @app.command("list")
-@api_errors
+@api_command
 def list_labels(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List the labels of a dataset."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         result = client.list_labels(dataset_id)
-    if output == OutputFormat.json:
-        print_json(result)
-    else:
-        print_table(result["labels"], ["name", "type", "property"], title=f"{result['total_number']} labels")
+    emit_list(
+        result,
+        "labels",
+        output,
+        columns=["name", "type", "property"],
+        title=f"{result['total_number']} labels",
+    )
 
 
 @app.command("create")
-@api_errors
+@api_command
 def create_labels(
     dataset_id: str,
     names: list[str],
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     label_type: Annotated[int | None, typer.Option("--type")] = None,
     prop: PropOption = None,
 ) -> None:
@@ -67,20 +55,15 @@ def create_labels(
         if label_type is not None:
             label["type"] = label_type
         labels.append(label)
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         print_json(client.create_labels(dataset_id, labels))
 
 
 @app.command("update")
-@api_errors
+@api_command
 def update_label(
     dataset_id: str,
     name: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     prop: PropOption = None,
     rename_to: Annotated[str | None, typer.Option(help="New label name.")] = None,
 ) -> None:
@@ -88,24 +71,19 @@ def update_label(
     props = parse_properties(prop)
     if rename_to:
         props["@modelarts:rename_to"] = rename_to
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         print_json(client.update_labels(dataset_id, [{"name": name, "property": props}]))
 
 
 @app.command("delete")
-@api_errors
+@api_command
 def delete_labels(
     dataset_id: str,
     names: list[str],
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     policy: Annotated[
         int, typer.Option(min=0, max=2, help="0 labels only; 1 also samples with only them; 2 also files.")
     ] = 0,
 ) -> None:
     """Delete labels."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         print_json(client.delete_labels(dataset_id, names, delete_policy=policy))

@@ -8,9 +8,21 @@ from typing import Annotated
 import typer
 
 from labelarts import __version__
-from labelarts.cli import autolabel, datasets, exports, labels, members, models, users, versions
+from labelarts.cli import (
+    autolabel,
+    configure,
+    datasets,
+    exports,
+    imports,
+    labels,
+    members,
+    models,
+    samples,
+    users,
+    versions,
+)
 from labelarts.cli import sync as sync_cli
-from labelarts.cli._common import state
+from labelarts.cli._common import state, with_connection_options
 from labelarts.cli.serve import serve
 from labelarts.cli.worker import worker
 
@@ -31,6 +43,9 @@ app.add_typer(labels.app, name="label")
 app.add_typer(autolabel.app, name="autolabel")
 app.add_typer(versions.app, name="version")
 app.add_typer(models.app, name="model")
+app.add_typer(samples.app, name="sample")
+app.add_typer(imports.app, name="import")
+app.command("configure")(configure.configure)
 
 
 def _version(value: bool) -> None:
@@ -40,6 +55,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
+@with_connection_options
 def main_options(
     data_dir: Annotated[
         Path | None,
@@ -50,6 +66,9 @@ def main_options(
     ] = False,
 ) -> None:
     state.data_dir = data_dir
+    # The connection options given here apply to whichever command follows.
+    state.root_connection = state.command_connection
+    state.command_connection = {}
 
 
 def main() -> None:

@@ -10,14 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from labelarts.cli._common import (
-    AkOption,
-    EndpointOption,
     OutputFormat,
     OutputOption,
-    ProjectOption,
-    SkOption,
-    TokenOption,
-    api_errors,
+    api_command,
     make_client,
     print_error,
     print_json,
@@ -60,11 +55,9 @@ def _floats(text: str | None, name: str) -> list[float] | None:
 
 
 @app.command("import")
-@api_errors
+@api_command
 def import_model(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The .onnx file.")],
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
     name: Annotated[str, typer.Option("--name", help="Model name (letters, digits, _ . -).")],
     kind: Annotated[str, typer.Option("--kind", help="classifier or detector.")],
     input_size: Annotated[str, typer.Option("--input-size", help="HEIGHTxWIDTH, e.g. 224x224.")],
@@ -82,9 +75,6 @@ def import_model(
     std: Annotated[str | None, typer.Option("--std", help="R,G,B divided by after that (1,1,1).")] = None,
     scale: Annotated[float | None, typer.Option("--scale", help="Pixel (0-255) multiplier (1/255).")] = None,
     description: Annotated[str | None, typer.Option(help="Description.")] = None,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Import an ONNX model with its labels, input size and normalisation."""
@@ -96,7 +86,7 @@ def import_model(
     except ValueError:
         print_error("--input-size takes HEIGHTxWIDTH, e.g. 224x224")
         raise typer.Exit(2) from None
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         model = client.import_model(
             name,
             file.read_bytes(),
@@ -114,13 +104,8 @@ def import_model(
 
 
 @app.command("list")
-@api_errors
+@api_command
 def list_models(
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     name: Annotated[str | None, typer.Option("--name", help="Only models of this name.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 100,
     page: Annotated[int, typer.Option(min=0, help="Page number (ModelArts offset).")] = 0,
@@ -130,7 +115,7 @@ def list_models(
     params: dict[str, Any] = {"limit": limit, "offset": page}
     if name:
         params["model_name"] = name
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         result = client.list_models(**params)
     if output == OutputFormat.json:
         print_json(result)
@@ -140,47 +125,32 @@ def list_models(
 
 
 @app.command("show")
-@api_errors
+@api_command
 def show_model(
     model_id: ModelIdArg,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Show one model."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         print_model(client.get_model(model_id), output)
 
 
 @app.command("delete")
-@api_errors
+@api_command
 def delete_model(
     model_id: ModelIdArg,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
 ) -> None:
     """Delete a model and its file."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         client.delete_model(model_id)
     print_message(f"deleted model {model_id}")
 
 
 @app.command("prelabel")
-@api_errors
+@api_command
 def prelabel(
     dataset_id: str,
     model_id: ModelIdArg,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     confidence_scope: Annotated[
         str | None, typer.Option(help="Confidence range marked as hard examples, e.g. 0.1-0.6.")
     ] = None,
@@ -192,7 +162,7 @@ def prelabel(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Pre-label the dataset's unlabeled images with a registered model (task_type pre-label)."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         task_id = client.start_pre_label(
             dataset_id, model_id, confidence_scope=confidence_scope, score_threshold=score_threshold
         )
@@ -204,8 +174,6 @@ def prelabel(
 
 def autogroup(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
     groups: Annotated[int, typer.Option("--groups", "-k", min=2, max=200, help="Number of groups (2-200).")],
     attribute: Annotated[
         str | None,
@@ -216,15 +184,12 @@ def autogroup(
     brightness: Annotated[bool, typer.Option("--brightness", help="Group by brightness too.")] = False,
     colorfulness: Annotated[bool, typer.Option("--colorfulness", help="Group by colorfulness too.")] = False,
     blur: Annotated[bool, typer.Option("--blur", help="Group by blurriness too (ambiguity).")] = False,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the task to end.")] = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Group the unlabeled images by content (task_type auto-grouping); without --attribute the
     groups are written under the dataset's work path (result_type 0)."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         task_id = client.start_auto_grouping(
             dataset_id,
             groups,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from labelarts.cli._common import local_settings, print_message
-from labelarts.config import Settings
 from labelarts.logs import configure_logging
+
+if TYPE_CHECKING:
+    from labelarts.config import Settings
 
 INITIAL_CREDENTIALS = "initial-credentials.json"
 

@@ -5,22 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from labelarts.cli._common import (
-    AkOption,
-    EndpointOption,
     OutputFormat,
     OutputOption,
-    ProjectOption,
-    SkOption,
-    TokenOption,
-    api_errors,
-    err_console,
+    api_command,
+    emit_object,
+    field_table,
     make_client,
     print_error,
-    print_json,
-    print_table,
+    progress_bar,
 )
 
 SUMMARY = [
@@ -36,23 +30,14 @@ SUMMARY = [
 
 
 def _print(body: dict[str, Any], output: OutputFormat) -> None:
-    if output == OutputFormat.json:
-        print_json(body)
-        return
-    rows = [{"field": key, "value": body[key]} for key in ("task_id", *SUMMARY) if key in body]
-    print_table(rows, ["field", "value"])
+    emit_object(body, output, lambda: field_table(body, ["task_id", *SUMMARY]))
     for failure in body.get("failed_files", [])[:20]:
         print_error(f"{failure.get('path')}: {failure.get('reason')}")
 
 
-@api_errors
+@api_command
 def sync(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Follow the sync with a progress bar (default).")
     ] = True,
@@ -63,7 +48,7 @@ def sync(
 ) -> None:
     """Synchronize a dataset with its data source: new files become samples, removed files
     leave the dataset, changed files are read again. Exits 1 if the sync failed."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         if status_only:
             _print(client.get_sync_status(dataset_id), output)
             return
@@ -71,22 +56,13 @@ def sync(
         if not wait:
             _print({"task_id": task_id, "status": "QUEUING"}, output)
             return
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-        )
-        bar = progress.add_task("Syncing", total=100)
 
         def show(body: dict[str, Any]) -> None:
             added, deleted = body.get("add_sample_count", 0), body.get("deleted_sample_count", 0)
-            description = f"{body.get('status', '')}: +{added} -{deleted}"
-            progress.update(bar, completed=100 * float(body.get("progress", 0)), description=description)
+            bar.update(100 * float(body.get("progress", 0)), f"{body.get('status', '')}: +{added} -{deleted}")
 
         try:
-            with progress:
+            with progress_bar("Syncing") as bar:
                 final = client.wait_for_sync(dataset_id, on_progress=show)
         except KeyboardInterrupt:
             print_error(

@@ -13,6 +13,7 @@ from labelarts.cli._common import (
     local_settings,
     print_error,
     print_json,
+    print_jsonl,
     print_table,
 )
 
@@ -84,6 +85,8 @@ def list_users(output: OutputOption = OutputFormat.table) -> None:
         rows = [dataclasses.asdict(u) for u in users.list_users()]
         if output == OutputFormat.json:
             print_json(rows)
+        elif output == OutputFormat.jsonl:
+            print_jsonl(rows)
         else:
             print_table(rows, ["user", "user_id", "project_id", "access_keys"])
 

@@ -6,23 +6,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from labelarts.cli._common import (
-    AkOption,
-    EndpointOption,
     OutputFormat,
     OutputOption,
-    ProjectOption,
-    SkOption,
-    TokenOption,
-    api_errors,
+    api_command,
+    emit_list,
+    emit_object,
     err_console,
     make_client,
     print_error,
-    print_json,
     print_message,
     print_table,
+    progress_bar,
 )
 from labelarts.client import LabelArtsClient
 from labelarts.client._client import VERSION_NORMAL
@@ -69,9 +65,10 @@ def status_name(status: Any) -> str:
 
 
 def print_version(version: dict[str, Any], output: OutputFormat) -> None:
-    if output == OutputFormat.json:
-        print_json(version)
-        return
+    emit_object(version, output, lambda: _version_table(version))
+
+
+def _version_table(version: dict[str, Any]) -> None:
     rows = [
         {"field": key, "value": status_name(version[key]) if key == "status" else version[key]}
         for key in SUMMARY_FIELDS
@@ -93,21 +90,13 @@ def print_version(version: dict[str, Any], output: OutputFormat) -> None:
 def wait_and_report(client: LabelArtsClient, dataset_id: str, version_id: str, output: OutputFormat) -> None:
     """Follow the publishing with a progress bar on stderr, print the version; exit 1 unless
     it became normal."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    )
-    bar = progress.add_task("Publishing", total=100)
 
     def show(version: dict[str, Any]) -> None:
         done = 100.0 if version.get("status") == VERSION_NORMAL else float(version.get("progress", 0))
-        progress.update(bar, completed=done, description=f"Publishing {version.get('version_name', '')}")
+        bar.update(done, f"Publishing {version.get('version_name', '')}")
 
     try:
-        with progress:
+        with progress_bar("Publishing") as bar:
             final = client.wait_for_version(dataset_id, version_id, on_progress=show)
     except KeyboardInterrupt:
         print_error(f"stopped waiting; version {version_id} is still being published")
@@ -119,14 +108,9 @@ def wait_and_report(client: LabelArtsClient, dataset_id: str, version_id: str, o
 
 
 @app.command("publish")
-@api_errors
+@api_command
 def publish(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     name: Annotated[str | None, typer.Option("--name", help="Version name (default V001, V002...).")] = None,
     train_ratio: Annotated[
         float | None,
@@ -158,26 +142,20 @@ def publish(
     ):
         if value is not None:
             body[key] = value
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         version_id = client.publish_version(dataset_id, **body)
         if not no_wait:
             wait_and_report(client, dataset_id, version_id, output)
             return
-    if output == OutputFormat.json:
-        print_json({"version_id": version_id})
-    else:
-        print_table([{"version_id": version_id}], ["version_id"])
+    emit_object(
+        {"version_id": version_id}, output, lambda: print_table([{"version_id": version_id}], ["version_id"])
+    )
 
 
 @app.command("list")
-@api_errors
+@api_command
 def list_versions(
     dataset_id: str,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     status: Annotated[int | None, typer.Option(min=0, max=4, help="0 creating, 1 normal, 4 error.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
     page: Annotated[int, typer.Option(min=0, help="Page number (ModelArts offset).")] = 0,
@@ -187,32 +165,31 @@ def list_versions(
     params: dict[str, Any] = {"limit": limit, "offset": page}
     if status is not None:
         params["status"] = status
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         result = client.list_versions(dataset_id, **params)
-    if output == OutputFormat.json:
-        print_json(result)
-        return
     rows = [{**v, "status": status_name(v.get("status"))} for v in result["versions"]]
-    print_table(rows, LIST_COLUMNS, title=f"{result['total_number']} versions")
+    emit_list(
+        result,
+        "versions",
+        output,
+        columns=LIST_COLUMNS,
+        title=f"{result['total_number']} versions",
+        rows=rows,
+    )
 
 
 @app.command("show")
-@api_errors
+@api_command
 def show_version(
     dataset_id: str,
     version_id: VersionIdArg,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
     manifest: Annotated[
         Path | None, typer.Option("--manifest", help="Also save the version's manifest to this file.")
     ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Show a version: counts, split, label statistics; --manifest saves its manifest."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         version = client.get_version(dataset_id, version_id)
         if manifest is not None:
             partial = manifest.with_name(f".{manifest.name}.part")
@@ -224,17 +201,12 @@ def show_version(
 
 
 @app.command("delete")
-@api_errors
+@api_command
 def delete_version(
     dataset_id: str,
     version_id: VersionIdArg,
-    endpoint: EndpointOption,
-    project_id: ProjectOption,
-    ak: AkOption = None,
-    sk: SkOption = None,
-    token: TokenOption = None,
 ) -> None:
     """Delete a version (the live dataset is not touched)."""
-    with make_client(endpoint, project_id, ak, sk, token) as client:
+    with make_client() as client:
         client.delete_version(dataset_id, version_id)
     print_message(f"version {version_id} deleted")

@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +37,28 @@ def free_port() -> int:
         return port
 
 
+# An empty config folder: the profiles of whoever runs the tests never leak in.
+_NO_PROFILES = tempfile.mkdtemp(prefix="labelarts-cli-config-")
+
+
 def cli_env(**values: str) -> dict[str, str]:
-    """The caller's environment without any LABELARTS_* setting or COLUMNS, plus ``values``.
+    """The caller's environment without any LABELARTS_* setting or COLUMNS, with an empty
+    XDG_CONFIG_HOME (no profile file), plus ``values``.
 
     COLUMNS is dropped so tables are judged as a pipe sees them.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABELARTS_") and k != "COLUMNS"}
+    env["XDG_CONFIG_HOME"] = _NO_PROFILES
     env.update(values)
     return env
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 60,
+    cwd: str | Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``labelarts ARGS``; stdin is empty unless ``input`` is given, and there is no terminal."""
     return subprocess.run(
@@ -59,6 +70,7 @@ def run_cli(
         timeout=timeout,
         # No controlling terminal: password prompts read stdin, as under cron or CI.
         start_new_session=True,
+        cwd=cwd,
     )
 
 

@@ -105,7 +105,7 @@ def test_environment_instead_of_flags(live_server: LiveServer, tenant: Tenant, a
         pytest.param("unknown-label", 1, ["ModelArts.4410", "[bold]zz"], id="unknown-label"),
         pytest.param("wrong-secret-key", 1, ["401", "ModelArts."], id="wrong-secret-key"),
         pytest.param("server-down", 1, ["cannot reach http://127.0.0.1:", "refused"], id="server-down"),
-        pytest.param("no-credentials", 2, ["--ak and --sk", "--token"], id="no-credentials"),
+        pytest.param("no-credentials", 2, ["no credentials", "labelarts configure"], id="no-credentials"),
         pytest.param("bad-property", 2, ["key=value"], id="bad-property"),
     ],
 )
