@@ -172,6 +172,7 @@ def prelabel(
     _print_task_id(task_id, output)
 
 
+@api_command
 def autogroup(
     dataset_id: str,
     groups: Annotated[int, typer.Option("--groups", "-k", min=2, max=200, help="Number of groups (2-200).")],
