@@ -298,7 +298,7 @@ def test_one_auto_labeling_task_per_dataset_at_a_time(world: World) -> None:
         (0, {"task_type": "auto-grouping"}),
         (0, {"task_type": "auto-label", "config": {"feature_model": "resnet-9000"}}),
     ],
-    ids=["image-segmentation", "pre-label-without-model", "auto-grouping-without-n_clusters", "unknown-model"],
+    ids=["segmentation", "pre-label-without-model", "auto-grouping-without-n_clusters", "unknown-model"],
 )
 def test_what_is_not_supported_says_so(world: World, dataset_type: int, body: dict[str, Any]) -> None:
     dataset_id = storage_dataset(world, {"cat": 5, "dog": 5}, 2, dataset_type)
