@@ -277,6 +277,9 @@ def api_errors(func: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except LabelArtsError as exc:
+            if exc.status == 0 and isinstance(exc.__cause__, httpx.TransportError):
+                print_error(f"cannot reach {state.endpoint or 'the server'}: {exc.__cause__}")
+                raise typer.Exit(1) from None
             request = f" (request {exc.request_id})" if exc.request_id else ""
             print_error(f"{exc.status_code} {exc.error_code}: {exc.error_msg}{request}")
             raise typer.Exit(1) from None

@@ -90,10 +90,8 @@ def wait_and_report(
             final = client.wait_for_task(
                 dataset_id,
                 task_id,
-                on_progress=lambda task: bar.update(
-                    float(task.get("progress", 0)), str(task.get("message", ""))
-                ),
-            )
+                on_progress=lambda task: bar.update(float(task.progress), task.message),
+            ).to_dict()
     except KeyboardInterrupt:
         print_error(
             f"stopped waiting; task {task_id} keeps running "
@@ -168,7 +166,7 @@ def task_status(
 ) -> None:
     """Show a task's status, progress and result."""
     with make_client() as client:
-        print_task(client.get_task(dataset_id, task_id), output)
+        print_task(client.get_task(dataset_id, task_id).to_dict(), output)
 
 
 @app.command("list")
@@ -181,7 +179,7 @@ def list_tasks(
 ) -> None:
     """List the dataset's auto-labeling tasks, newest first."""
     with make_client() as client:
-        result = client.list_tasks(dataset_id, limit=limit, offset=page)
+        result = client.list_tasks(dataset_id, limit=limit, offset=page).to_dict()
     rows = [{**task, "status": status_name(task.get("status"))} for task in result["tasks"]]
     emit_list(
         result, "tasks", output, columns=LIST_COLUMNS, title=f"{result['total_count']} tasks", rows=rows
@@ -248,7 +246,9 @@ def review_samples(
         total = 0
         page = 0
         while len(samples) < limit:
-            result = client.list_auto_samples(dataset_id, **params, limit=min(PAGE, limit), offset=page)
+            result = client.list_auto_samples(
+                dataset_id, **params, limit=min(PAGE, limit), offset=page
+            ).to_dict()
             total = result["sample_count"]
             samples += result["samples"]
             if len(result["samples"]) < min(PAGE, limit):
@@ -297,7 +297,7 @@ def confirm_samples(
         samples: list[dict[str, Any]] = []
         page = 0
         while True:
-            result = client.list_auto_samples(dataset_id, **params, limit=PAGE, offset=page)
+            result = client.list_auto_samples(dataset_id, **params, limit=PAGE, offset=page).to_dict()
             samples += result["samples"]
             if len(result["samples"]) < PAGE:
                 break

@@ -46,7 +46,7 @@ def list_datasets(
     if search:
         params["search_content"] = search
     with make_client() as client:
-        result = client.list_datasets(**params)
+        result = client.list_datasets(**params).to_dict()
     if quiet:
         print_ids(d["dataset_id"] for d in result["datasets"])
         return
@@ -79,7 +79,7 @@ def create_dataset(
     if label:
         body["labels"] = [{"name": n} for n in label]
     with make_client() as client:
-        result = client.create_dataset(body)
+        result = client.create_dataset(**body).to_dict()
     if quiet:
         print_ids([result["dataset_id"]])
         return
@@ -94,7 +94,7 @@ def show_dataset(
 ) -> None:
     """Show one dataset."""
     with make_client() as client:
-        result = client.get_dataset(dataset_id)
+        result = client.get_dataset(dataset_id).to_dict()
     emit_object(result, output, lambda: field_table(result))
 
 
@@ -107,9 +107,8 @@ def update_dataset(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Rename a dataset or change its description."""
-    body = {k: v for k, v in {"dataset_name": name, "description": description}.items() if v is not None}
     with make_client() as client:
-        result = client.update_dataset(dataset_id, body)
+        result = client.update_dataset(dataset_id, dataset_name=name, description=description).to_dict()
     emit_object(result, output, lambda: print_table([result], ["dataset_id"]))
 
 
@@ -131,7 +130,7 @@ def dataset_stats(
 ) -> None:
     """Sample and label statistics."""
     with make_client() as client:
-        result = client.get_dataset_stats(dataset_id)
+        result = client.get_dataset_stats(dataset_id).to_dict()
 
     def table() -> None:
         print_table([result["sample_stats"]], list(result["sample_stats"]), title="samples")
@@ -150,7 +149,9 @@ def dataset_metrics(
     """Monitoring series (sample counts and tasks by state) over the last HOURS, one row a point."""
     end = int(time.time() * 1000)
     with make_client() as client:
-        result = client.get_dataset_metrics(dataset_id, start_time=end - int(hours * 3_600_000), end_time=end)
+        result = client.get_dataset_metrics(
+            dataset_id, start_time=end - int(hours * 3_600_000), end_time=end
+        ).to_dict()
     series: dict[str, dict[str, int]] = result["metrics"]
     times = sorted({at for points in series.values() for at in points}, key=int)
     rows = [{"time": at, **{name: points.get(at, "") for name, points in series.items()}} for at in times]

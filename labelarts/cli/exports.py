@@ -120,8 +120,8 @@ def _follow(client: LabelArtsClient, dataset_id: str, task_id: str) -> dict[str,
 
     try:
         with progress_bar("Exporting") as bar:
-            result: dict[str, Any] = client.wait_for_export_task(dataset_id, task_id, on_progress=show)
-            return result
+            result = client.wait_for_export_task(dataset_id, task_id, on_progress=lambda t: show(t.to_dict()))
+            return result.to_dict()
     except KeyboardInterrupt:
         client.stop_export_task(dataset_id, task_id)
         print_error(f"stopped export {task_id}; it leaves no output behind")

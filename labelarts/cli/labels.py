@@ -30,7 +30,7 @@ def list_labels(
 ) -> None:
     """List the labels of a dataset."""
     with make_client() as client:
-        result = client.list_labels(dataset_id)
+        result = client.list_labels(dataset_id).to_dict()
     emit_list(
         result,
         "labels",
@@ -56,7 +56,7 @@ def create_labels(
             label["type"] = label_type
         labels.append(label)
     with make_client() as client:
-        print_json(client.create_labels(dataset_id, labels))
+        print_json(client.create_labels(dataset_id, labels).to_dict())
 
 
 @app.command("update")
@@ -72,7 +72,7 @@ def update_label(
     if rename_to:
         props["@modelarts:rename_to"] = rename_to
     with make_client() as client:
-        print_json(client.update_labels(dataset_id, [{"name": name, "property": props}]))
+        print_json(client.update_labels(dataset_id, [{"name": name, "property": props}]).to_dict())
 
 
 @app.command("delete")
@@ -86,4 +86,4 @@ def delete_labels(
 ) -> None:
     """Delete labels."""
     with make_client() as client:
-        print_json(client.delete_labels(dataset_id, names, delete_policy=policy))
+        print_json(client.delete_labels(dataset_id, names, delete_policy=policy).to_dict())

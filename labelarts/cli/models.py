@@ -100,7 +100,7 @@ def import_model(
             scale=scale,
             description=description,
         )
-    print_model(model, output)
+    print_model(model.to_dict(), output)
 
 
 @app.command("list")
@@ -116,7 +116,7 @@ def list_models(
     if name:
         params["model_name"] = name
     with make_client() as client:
-        result = client.list_models(**params)
+        result = client.list_models(**params).to_dict()
     if output == OutputFormat.json:
         print_json(result)
         return
@@ -132,7 +132,7 @@ def show_model(
 ) -> None:
     """Show one model."""
     with make_client() as client:
-        print_model(client.get_model(model_id), output)
+        print_model(client.get_model(model_id).to_dict(), output)
 
 
 @app.command("delete")

@@ -50,9 +50,9 @@ def sync(
     leave the dataset, changed files are read again. Exits 1 if the sync failed."""
     with make_client() as client:
         if status_only:
-            _print(client.get_sync_status(dataset_id), output)
+            _print(client.get_sync_status(dataset_id).to_dict(), output)
             return
-        task_id = client.sync_data(dataset_id)["task_id"]
+        task_id = client.sync_data(dataset_id).task_id
         if not wait:
             _print({"task_id": task_id, "status": "QUEUING"}, output)
             return
@@ -63,7 +63,7 @@ def sync(
 
         try:
             with progress_bar("Syncing") as bar:
-                final = client.wait_for_sync(dataset_id, on_progress=show)
+                final = client.wait_for_sync(dataset_id, on_progress=lambda s: show(s.to_dict())).to_dict()
         except KeyboardInterrupt:
             print_error(
                 f"stopped waiting; sync {task_id} keeps running (labelarts sync {dataset_id} --status)"

@@ -97,7 +97,9 @@ def wait_and_report(client: LabelArtsClient, dataset_id: str, version_id: str, o
 
     try:
         with progress_bar("Publishing") as bar:
-            final = client.wait_for_version(dataset_id, version_id, on_progress=show)
+            final = client.wait_for_version(
+                dataset_id, version_id, on_progress=lambda v: show(v.to_dict())
+            ).to_dict()
     except KeyboardInterrupt:
         print_error(f"stopped waiting; version {version_id} is still being published")
         raise typer.Exit(130) from None
@@ -166,7 +168,7 @@ def list_versions(
     if status is not None:
         params["status"] = status
     with make_client() as client:
-        result = client.list_versions(dataset_id, **params)
+        result = client.list_versions(dataset_id, **params).to_dict()
     rows = [{**v, "status": status_name(v.get("status"))} for v in result["versions"]]
     emit_list(
         result,
@@ -190,7 +192,7 @@ def show_version(
 ) -> None:
     """Show a version: counts, split, label statistics; --manifest saves its manifest."""
     with make_client() as client:
-        version = client.get_version(dataset_id, version_id)
+        version = client.get_version(dataset_id, version_id).to_dict()
         if manifest is not None:
             partial = manifest.with_name(f".{manifest.name}.part")
             with partial.open("wb") as out:

@@ -226,10 +226,10 @@ def test_wait_for_task_reports_each_poll_and_gives_up_at_the_timeout() -> None:
     seen: list[tuple[int, float]] = []
     with LabelArtsClient("http://x", "p", token="t", transport=httpx.MockTransport(ending)) as client:
         final = client.wait_for_task(
-            "d", "t1", poll=0.001, on_progress=lambda b: seen.append((b["status"], b["progress"]))
+            "d", "t1", poll=0.001, on_progress=lambda b: seen.append((b.status, b.progress))
         )
     assert seen == [(-1, 0.0), (1, 40.0), (1, 80.0), (3, 100.0)]
-    assert final["status"] == 3
+    assert final.status == 3
 
     def running(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"task_id": "t1", "status": 1, "progress": 50.0})

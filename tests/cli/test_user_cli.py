@@ -153,4 +153,4 @@ def test_set_password_prompts_twice(settings: Settings, live_server: LiveServer,
             client.login("alice", PASSWORD)
         assert refused.value.status_code == 401
         assert client.login("alice", NEW_PASSWORD)
-        assert client.list_datasets()["total_number"] == 0
+        assert client.list_datasets().total_number == 0

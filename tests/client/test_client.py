@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import httpx
 import pytest
 
 from labelarts.client import LabelArtsClient, LabelArtsError
+from labelarts.schemas.responses import DatasetCreated, Label
 from tests.conftest import PASSWORD, LiveServer, Tenant
 
 UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
@@ -33,67 +34,66 @@ def api(request: pytest.FixtureRequest, live_server: LiveServer, tenant: Tenant)
         yield client
 
 
-def names(labels: list[dict[str, object]]) -> list[object]:
-    return [label["name"] for label in labels]
+def names(labels: Sequence[Label]) -> list[str]:
+    return [label.name for label in labels]
 
 
-def new_dataset(api: LabelArtsClient, name: str, labels: list[str]) -> dict[str, str]:
-    body = {
-        "dataset_name": name,
-        "dataset_type": 0,
-        "data_sources": [],
-        "work_path": "/out/work/",
-        "work_path_type": 0,
-        "labels": [{"name": n} for n in labels],
-    }
-    created: dict[str, str] = api.create_dataset(body)
-    return created
+def new_dataset(api: LabelArtsClient, name: str, labels: list[str]) -> DatasetCreated:
+    return api.create_dataset(
+        name,
+        dataset_type=0,
+        data_sources=[],
+        work_path="/out/work/",
+        work_path_type=0,
+        labels=[{"name": n} for n in labels],
+    )
 
 
 def test_every_method(api: LabelArtsClient) -> None:
     created = new_dataset(api, "berries", ["a", "b"])
-    assert set(created) == {"dataset_id", "import_task_id"}
-    ds = created["dataset_id"]
+    assert created.to_dict().keys() == {"dataset_id", "import_task_id"}
+    ds = created.dataset_id
+    assert created.import_task_id is not None
 
-    task = api.get_import_task(ds, created["import_task_id"])
-    assert (task["task_id"], task["dataset_id"]) == (created["import_task_id"], ds)
+    task = api.get_import_task(ds, created.import_task_id)
+    assert (task.task_id, task.dataset_id) == (created.import_task_id, ds)
 
     listed = api.list_datasets(search_content="berr", limit=5)
-    assert listed["total_number"] == 1
-    assert [d["dataset_id"] for d in listed["datasets"]] == [ds]
-    assert api.list_datasets(search_content="nothing-like-it")["total_number"] == 0
+    assert listed.total_number == 1
+    assert [d.dataset_id for d in listed.datasets] == [ds]
+    assert api.list_datasets(search_content="nothing-like-it").total_number == 0
 
-    assert api.get_dataset(ds)["dataset_name"] == "berries"
-    assert api.update_dataset(ds, {"description": "ripe ones"}) == {"dataset_id": ds}
-    assert api.get_dataset(ds)["description"] == "ripe ones"
+    assert api.get_dataset(ds).dataset_name == "berries"
+    assert api.update_dataset(ds, description="ripe ones").dataset_id == ds
+    assert api.get_dataset(ds).description == "ripe ones"
 
     stats = api.get_dataset_stats(ds)
-    assert names(stats["label_stats"]) == ["a", "b"]
-    assert stats["sample_stats"]["total"] == 0
+    assert names(stats.label_stats) == ["a", "b"]
+    assert stats.sample_stats["total"] == 0
 
     labels = api.list_labels(ds)
-    assert (names(labels["labels"]), labels["total_number"]) == (["a", "b"], 2)
+    assert (names(labels.labels), labels.total_number) == (["a", "b"], 2)
 
-    assert api.create_labels(ds, [{"name": "c"}]) == {"success": True}
+    assert api.create_labels(ds, [{"name": "c"}]).success is True
     renamed = api.update_labels(ds, [{"name": "c", "property": {"@modelarts:rename_to": "d"}}])
-    assert renamed == {"success": True}
-    assert names(api.list_labels(ds)["labels"]) == ["a", "b", "d"]
+    assert renamed.success is True
+    assert names(api.list_labels(ds).labels) == ["a", "b", "d"]
 
     api.update_label(ds, "d", {"@modelarts:color": "#ff0000"})
-    [d] = [label for label in api.list_labels(ds)["labels"] if label["name"] == "d"]
-    assert d["property"]["@modelarts:color"] == "#ff0000"
+    [d] = [label for label in api.list_labels(ds).labels if label.name == "d"]
+    assert d.property["@modelarts:color"] == "#ff0000"
 
-    assert api.delete_labels(ds, ["d"], delete_policy=1) == {"success": True}
+    assert api.delete_labels(ds, ["d"], delete_policy=1).success is True
     api.delete_label_and_samples(ds, "b")
-    assert names(api.list_labels(ds)["labels"]) == ["a"]
+    assert names(api.list_labels(ds).labels) == ["a"]
 
     raw = api.request("GET", f"/datasets/{ds}/data-annotations/labels", params={"limit": 1})
-    assert names(raw["labels"]) == ["a"]
+    assert [label["name"] for label in raw["labels"]] == ["a"]
 
     api.delete_dataset(ds)
     with pytest.raises(LabelArtsError) as gone:
         api.get_dataset(ds)
-    assert gone.value.status_code == 404
+    assert gone.value.status == gone.value.status_code == 404
 
 
 def test_closed_client_refuses_requests(live_server: LiveServer, tenant: Tenant) -> None:
@@ -103,23 +103,23 @@ def test_closed_client_refuses_requests(live_server: LiveServer, tenant: Tenant)
         access_key=tenant.creds.access_key,
         secret_key=tenant.creds.secret_key,
     ) as client:
-        assert client.list_datasets()["total_number"] == 0
+        assert client.list_datasets().total_number == 0
     with pytest.raises(RuntimeError):
         client.list_datasets()
 
 
 @pytest.mark.parametrize("name", UNICODE_NAMES)
 def test_label_names_round_trip_through_the_url(api: LabelArtsClient, name: str) -> None:
-    ds = new_dataset(api, "unicode", [name, "other"])["dataset_id"]
+    ds = new_dataset(api, "unicode", [name, "other"]).dataset_id
 
     api.update_label(ds, name, {"@modelarts:color": "#00ff00"})
 
-    [label] = [label for label in api.list_labels(ds)["labels"] if label["name"] == name]
-    assert label["property"]["@modelarts:color"] == "#00ff00"
+    [label] = [label for label in api.list_labels(ds).labels if label.name == name]
+    assert label.property["@modelarts:color"] == "#00ff00"
     api.delete_label_and_samples(ds, name)
-    assert names(api.list_labels(ds)["labels"]) == ["other"]
+    assert names(api.list_labels(ds).labels) == ["other"]
     # The same characters in a signed query string.
-    assert api.list_datasets(search_content=name)["total_number"] == 0
+    assert api.list_datasets(search_content=name).total_number == 0
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ def test_errors_carry_the_modelarts_fields(
         assert error.error_code == code
     assert error.error_msg
     assert re.fullmatch(r"[0-9a-f]{32}", error.request_id)
-    assert str(error) == f"{status} {error.error_code}: {error.error_msg}"
+    assert str(error) == f"{status} {error.error_code}: {error.error_msg} (request {error.request_id})"
 
 
 @pytest.mark.parametrize(

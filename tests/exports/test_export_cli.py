@@ -57,10 +57,10 @@ def test_client_methods(world: ExportWorld) -> None:
         task_id = client.create_export_task(dataset_id, str(dest), annotation_format="CSV")
         seen: list[float] = []
         final = client.wait_for_export_task(
-            dataset_id, task_id, poll=0.05, on_progress=lambda t: seen.append(t["progress"])
+            dataset_id, task_id, poll=0.05, on_progress=lambda t: seen.append(t.progress)
         )
-        assert final["status"] == "SUCCESSED" and seen[-1] == 100.0
-        assert client.get_export_task(dataset_id, task_id)["task_id"] == task_id
+        assert final.status == "SUCCESSED" and seen[-1] == 100.0
+        assert client.get_export_task(dataset_id, task_id).task_id == task_id
         listing = client.list_export_tasks(dataset_id)
-        assert listing["total_count"] == 1 and listing["export_tasks"][0]["task_id"] == task_id
+        assert listing.total_count == 1 and listing.export_tasks[0].task_id == task_id
         assert (dest / "labels.csv").read_text().splitlines()[0] == "sample,label"

@@ -34,7 +34,7 @@ def metrics(world: World, dataset_id: str, start: int = 0, end: int = FAR) -> di
     return series
 
 
-def latest(series: dict[str, dict[str, int]]) -> dict[str, int]:
+def latest(series: dict[str, dict[str, int | float]]) -> dict[str, int | float]:
     return {name: points[max(points, key=int)] for name, points in series.items() if points}
 
 
@@ -102,7 +102,7 @@ def test_metrics_range_and_client(world: World) -> None:
     )
     with client:
         body = client.get_dataset_metrics(dataset_id, start_time=now_ms() - 60_000, end_time=FAR)
-    assert latest(body["metrics"])["total"] == 1
+    assert latest(body.metrics)["total"] == 1
     auth = ["--endpoint", world.server.url, "--project-id", world.alice.project_id]
     auth += ["--ak", world.alice.creds.access_key, "--sk", world.alice.creds.secret_key]
     shown = run_cli("dataset", "metrics", dataset_id, *auth, "--hours", "1", "-o", "json")

@@ -1,0 +1,474 @@
+"""Response bodies: what the API answers, as pydantic models the Python client returns.
+
+The server builds these answers as dicts (services own their shapes); these models are the
+wire contract the client parses them into. ``tests/client`` checks every answer the client
+receives against them with unknown fields refused (:func:`undeclared_fields`), so a field the
+server adds without declaring it here fails a test instead of drifting.
+
+Models keep unknown fields (``extra="allow"``): a newer server's extra field reaches the caller
+in ``model_extra`` instead of breaking an older client. ``to_dict()`` gives the wire JSON back.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    model_validator,
+)
+
+
+class WireModel(BaseModel):
+    """A response body: fields by their ModelArts names, unknown fields kept."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    _wire: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_wire(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        model = handler(data)
+        if isinstance(data, dict) and isinstance(model, WireModel):
+            model._wire = data
+        return model
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body as the server sent it: its keys in their order, its numbers as written
+        (``0``, not ``0.0``), fields it did not send absent. A model built in Python (not parsed
+        from an answer) gives its fields' JSON."""
+        if self._wire is not None:
+            return copy.deepcopy(self._wire)
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def undeclared_fields(model: BaseModel, where: str = "$") -> list[str]:
+    """Paths of the fields in ``model`` (and nested models) that no model declares."""
+    found = [f"{where}.{name}" for name in model.model_extra or {}]
+    for name in type(model).model_fields:
+        found += _undeclared_in(getattr(model, name), f"{where}.{name}")
+    return found
+
+
+def _undeclared_in(value: Any, where: str) -> list[str]:
+    if isinstance(value, BaseModel):
+        return undeclared_fields(value, where)
+    if isinstance(value, list):
+        return [path for i, item in enumerate(value) for path in _undeclared_in(item, f"{where}[{i}]")]
+    if isinstance(value, dict):
+        return [path for key, item in value.items() for path in _undeclared_in(item, f"{where}.{key}")]
+    return []
+
+
+# --- generic answers -------------------------------------------------------------------------
+class Success(WireModel):
+    """``{"success": true}``: the batch was applied (all or none)."""
+
+    success: bool = True
+
+
+class TaskCreated(WireModel):
+    """The id of a task started in the background."""
+
+    task_id: str
+
+
+# --- datasets --------------------------------------------------------------------------------
+class DataSource(WireModel):
+    data_path: str | None = None
+    data_type: int | None = 0
+    with_column_header: bool | None = None
+
+
+class Label(WireModel):
+    """A dataset label: ``name``, ``type`` (0 classification, 1 detection, ...) and ``property``
+    (``@modelarts:color``, shortcuts...)."""
+
+    name: str
+    type: int = 0
+    property: dict[str, Any] = Field(default_factory=dict)
+    attributes: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Dataset(WireModel):
+    """A dataset as listed or described (``labels`` only in the detail or ``with_labels``)."""
+
+    dataset_id: str
+    dataset_name: str
+    dataset_type: int = 0
+    dataset_format: int = 0
+    dataset_tags: list[str] = Field(default_factory=list)
+    data_format: str = "Default"
+    data_sources: list[DataSource] = Field(default_factory=list)
+    description: str = ""
+    status: int = 0
+    create_time: int = 0
+    update_time: int = 0
+    data_update_time: int = 0
+    total_sample_count: int = 0
+    annotated_sample_count: int = 0
+    unconfirmed_sample_count: int = 0
+    deleted_sample_count: int = 0
+    loading_sample_count: int = 0
+    total_sub_sample_count: int = 0
+    annotated_sub_sample_count: int = 0
+    work_path: str = ""
+    work_path_type: int = 0
+    inner_work_path: str = ""
+    inner_annotation_path: str = ""
+    inner_data_path: str = ""
+    inner_log_path: str = ""
+    inner_temp_path: str = ""
+    inner_task_path: str = ""
+    workspace_id: str = "0"
+    enterprise_project_id: str = "0"
+    import_data: bool = False
+    import_task_id: str | None = None
+    managed: bool = False
+    content_labeling: bool = True
+    feature_supports: list[str] = Field(default_factory=list)
+    next_version_num: int = 0
+    current_version_id: str | None = None
+    current_version_name: str | None = None
+    dataset_version_count: int = 0
+    label_task_count: int = 0
+    workforce_task_count: int = 0
+    exist_workforce_task: bool = False
+    exist_running_task: bool = False
+    running_tasks_id: list[str] = Field(default_factory=list)
+    labels: list[Label] | None = None
+
+
+class DatasetList(WireModel):
+    datasets: list[Dataset]
+    total_number: int
+
+
+class DatasetCreated(WireModel):
+    dataset_id: str
+    import_task_id: str | None = None
+
+
+class DatasetUpdated(WireModel):
+    dataset_id: str
+
+
+class LabelStats(Label):
+    """A label with how often it is used: ``count`` labels on ``sample_count`` samples."""
+
+    count: int = 0
+    sample_count: int = 0
+
+
+class DatasetStats(WireModel):
+    """Label and sample counts (``sample_stats``: ``un_annotation``, ``manual_annotation``,
+    ``auto_annotation``, ``total``...)."""
+
+    label_stats: list[LabelStats] = Field(default_factory=list)
+    grouped_label_stats: dict[str, list[LabelStats]] = Field(default_factory=dict)
+    sample_stats: dict[str, int] = Field(default_factory=dict)
+    key_sample_stats: dict[str, int] = Field(default_factory=dict)
+    hard_detail_stats: dict[str, Any] = Field(default_factory=dict)
+    metadata_stats: dict[str, Any] = Field(default_factory=dict)
+    data_spliting_enable: bool = False
+    data_path: str = ""
+
+
+class DatasetMetrics(WireModel):
+    """``metrics``: for each series (``total``, ``un_annotation``...) its values by epoch ms."""
+
+    metrics: dict[str, dict[str, int | float]]
+
+
+class LabelList(WireModel):
+    labels: list[Label]
+    total_number: int
+
+
+# --- samples ---------------------------------------------------------------------------------
+class SampleLabel(WireModel):
+    """A label on a sample; ``score`` and ``annotated_by="auto"`` for auto labels."""
+
+    id: str | None = None
+    name: str
+    type: int = 0
+    property: dict[str, Any] = Field(default_factory=dict)
+    score: float | None = None
+    annotated_by: str | None = None
+
+
+class Sample(WireModel):
+    """A sample as listed or described; ``source`` is a pre-signed URL of its file."""
+
+    sample_id: str
+    sample_type: int = 0
+    sample_status: str = ""
+    sample_name: str | None = None
+    sample_dir: str | None = None
+    sample_size: int | None = None
+    sample_time: int | None = None
+    source: str | None = None
+    preview: str | None = None
+    labels: list[SampleLabel] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    labelers: list[dict[str, Any]] | None = None
+    check_accept: bool | None = None
+    check_comment: str | None = None
+    check_score: str | None = None
+    deletion_reasons: list[str] | None = None
+    hard_details: dict[str, Any] | None = None
+    hard_reasons: list[str] | None = None
+    sample_data: list[str] | None = None
+    sample_usage: str | None = None
+    worker_id: str | None = None
+
+
+class SampleList(WireModel):
+    """One page of samples; ``sample_count`` counts every match, not just this page."""
+
+    sample_count: int
+    samples: list[Sample]
+
+
+class UploadResult(WireModel):
+    """One uploaded sample's outcome; ``info`` is its new sample id."""
+
+    success: bool = True
+    name: str | None = None
+    info: str | None = None
+    error_code: str | None = None
+    error_msg: str | None = None
+
+
+class SamplesUploaded(WireModel):
+    success: bool = True
+    results: list[UploadResult] = Field(default_factory=list)
+
+
+class SearchConditions(WireModel):
+    """What the sample list can be searched by: ``labels``, ``labelers`` and, for each
+    ``metadata`` key, the values present."""
+
+    labels: list[Label] = Field(default_factory=list)
+    labelers: list[Any] = Field(default_factory=list)
+    metadata: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+# --- background work -------------------------------------------------------------------------
+class ImportTask(WireModel):
+    """An import: ``status`` QUEUING, RUNNING, COMPLETED, FAILED...; counts of what it read."""
+
+    task_id: str
+    dataset_id: str
+    status: str
+    import_type: int | None = None
+    import_path: str = ""
+    data_source: DataSource | None = None
+    progress: float = 0.0
+    create_time: int = 0
+    update_ms: int = 0
+    elapsed_time: int = 0
+    error_code: str | None = None
+    error_msg: str | None = None
+    total_sample_count: int = 0
+    imported_sample_count: int = 0
+    annotated_sample_count: int = 0
+    unconfirmed_sample_count: int = 0
+    total_sub_sample_count: int = 0
+    imported_sub_sample_count: int = 0
+    total_file_count: int = 0
+    total_file_size: int = 0
+    finished_file_count: int = 0
+    finished_file_size: int = 0
+    skipped_file_count: int = 0
+    failed_file_count: int = 0
+    annotation_file_count: int = 0
+    ignored_annotation_count: int = 0
+    failed_files_omitted: int = 0
+    file_statistics: dict[str, int] = Field(default_factory=dict)
+    skipped_reasons: dict[str, int] = Field(default_factory=dict)
+    failed_files: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ImportTaskList(WireModel):
+    import_tasks: list[ImportTask]
+    total_count: int
+
+
+class Task(WireModel):
+    """An intelligent (auto-labeling) task; ``status`` -1 queued, 0 initial, 1 running,
+    2 failed, 3 succeeded, 4 stopping, 5 stopped; ``progress`` in percent; ``result`` holds the
+    counts and the calibration figures (docs/autolabel.md)."""
+
+    task_id: str
+    task_name: str = ""
+    dataset_id: str = ""
+    resource_id: str | None = None
+    type: int = 0
+    status: int
+    code: str = ""
+    message: str = ""
+    progress: float = 0.0
+    create_time: str = ""
+    elapsed_time: int = 0
+    config: dict[str, Any] = Field(default_factory=dict)
+    model_id: str = ""
+    result: dict[str, Any] = Field(default_factory=dict)
+    total_sample_count: int = 0
+    annotated_sample_count: int = 0
+    unconfirmed_sample_count: int = 0
+    error_code: str | None = None
+    error_msg: str | None = None
+    error_detail: str | None = None
+
+
+class Model(WireModel):
+    """A model of the registry (docs/model-registry.md): an ONNX classifier or detector and
+    how its input is prepared (``input_size`` [height, width], ``layout``, ``mean``, ``std``,
+    ``scale``)."""
+
+    model_id: str
+    model_name: str
+    model_version: str = ""
+    description: str = ""
+    kind: str
+    labels: list[str] = Field(default_factory=list)
+    input_size: list[int] = Field(default_factory=list)
+    layout: str = "NCHW"
+    mean: list[float] = Field(default_factory=list)
+    std: list[float] = Field(default_factory=list)
+    scale: float = 1.0
+    input_name: str = ""
+    output_name: str = ""
+    model_size: int = 0
+    sha256: str = ""
+    create_at: int = 0
+
+
+class ModelList(WireModel):
+    models: list[Model]
+    total_count: int
+
+
+class TaskList(WireModel):
+    tasks: list[Task]
+    total_count: int
+    exist_running_deploy_task: bool = False
+
+
+class ExportTask(WireModel):
+    """An export; ``status`` INIT, RUNNING, SUCCESSED or FAILED; ``progress`` in percent."""
+
+    task_id: str
+    path: str = ""
+    export_type: int = 3
+    version_format: str = "Default"
+    export_format: int = 2
+    export_params: dict[str, Any] = Field(default_factory=dict)
+    status: str
+    progress: float = 0.0
+    total_sample_count: int = 0
+    finished_sample_count: int = 0
+    create_time: int = 0
+    update_time: int = 0
+    version_id: str | None = None
+    annotation_format: str | None = None
+    export_new_dataset_id: str | None = None
+    error_code: str | None = None
+    error_msg: str | None = None
+
+
+class ExportTaskList(WireModel):
+    export_tasks: list[ExportTask]
+    total_count: int
+
+
+class Version(WireModel):
+    """A dataset version; ``status`` 0 creating, 1 normal, 4 error (docs/versions.md)."""
+
+    version_id: str
+    version_name: str = ""
+    version_format: str = "Default"
+    status: int
+    create_time: int = 0
+    update_time: int = 0
+    description: str = ""
+    total_sample_count: int = 0
+    annotated_sample_count: int = 0
+    total_sub_sample_count: int = 0
+    annotated_sub_sample_count: int = 0
+    add_sample_count: int = 0
+    deleted_sample_count: int = 0
+    modified_sample_count: int = 0
+    deletion_stats: dict[str, Any] = Field(default_factory=dict)
+    manifest_path: str = ""
+    data_path: str = ""
+    is_current: bool = False
+    train_evaluate_sample_ratio: str = ""
+    remove_sample_usage: bool = True
+    export_images: bool = False
+    clear_hard_property: bool = True
+    with_column_header: bool = True
+    crop: bool = False
+    rotate: bool = False
+    data_validate: bool = False
+    start_processor_task: bool = False
+    extract_serial_number: bool = False
+    include_dataset_data: bool = False
+    task_type: int = 0
+    tags: list[str] = Field(default_factory=list)
+    label_stats: list[dict[str, Any]] = Field(default_factory=list)
+    data_statistics: dict[str, Any] = Field(default_factory=dict)
+    label_type: str | None = None
+    previous_version_id: str | None = None
+    previous_total_sample_count: int | None = None
+    previous_annotated_sample_count: int | None = None
+    sample_state: str | None = None
+    split_seed: int | None = None
+    task_id: str | None = None
+    progress: float | None = None
+    message: str | None = None
+
+
+class VersionList(WireModel):
+    versions: list[Version]
+    total_number: int
+
+
+class VersionCreated(WireModel):
+    version_id: str
+
+
+class SyncStatus(WireModel):
+    """The latest data-source sync: ``status`` RUNNING, COMPLETED, FAILED or NOT_EXIST (then only
+    ``dataset_id`` comes with it); counts of what it added, updated and deleted (docs/sync.md)."""
+
+    dataset_id: str = ""
+    status: str
+    task_id: str | None = None
+    create_time: int | None = None
+    duration_time: int | None = None
+    add_sample_count: int | None = None
+    deleted_sample_count: int | None = None
+    total_sample_count: int | None = None
+    updated_sample_count: int | None = None
+    unchanged_sample_count: int | None = None
+    failed_file_count: int | None = None
+    total_file_count: int | None = None
+    progress: float | None = None
+    removal_skipped: bool | None = None
+    failed_files: list[dict[str, Any]] | None = None
+    error_code: str | None = None
+    error_msg: str | None = None
+
+
+# --- IAM -------------------------------------------------------------------------------------
+class TokenInfo(WireModel):
+    """A token's details (``token``: ``expires_at``, ``user``, ``project``, ``roles``...)."""
+
+    token: dict[str, Any]
