@@ -42,7 +42,7 @@ from labelarts.client import LabelArtsClient
 
 with LabelArtsClient("http://127.0.0.1:8080", project_id, access_key=ak, secret_key=sk) as client:
     ds = client.create_dataset("flowers", work_path="/out/flowers/", labels=[{"name": "rose"}])
-    results = client.upload_samples_in_batches(ds.dataset_id, samples)      # any number
+    results = client.upload_samples_in_batches(ds.dataset_id, samples)  # any number
     for sample in client.iter_samples(ds.dataset_id, sample_state="UN_ANNOTATION"):
         ...
     task_id = client.start_auto_label(ds.dataset_id)
@@ -53,9 +53,11 @@ with LabelArtsClient("http://127.0.0.1:8080", project_id, access_key=ak, secret_
 import asyncio
 from labelarts.client import AsyncLabelArtsClient
 
+
 async def main() -> None:
     async with AsyncLabelArtsClient(endpoint, project_id, token=token) as client:
         datasets = [d async for d in client.iter_datasets()]
+
 
 asyncio.run(main())
 ```
