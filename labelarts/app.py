@@ -23,6 +23,7 @@ from labelarts.api.routes import (
     labels,
     models,
     monitoring,
+    processing,
     sample_edits,
     samples,
     sync,
@@ -68,7 +69,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     web.install(app)  # the pages under /ui (docs/web.md)
     modules = (
         *(health, iam, datasets, labels, samples, sample_edits, import_tasks, export_tasks, tasks, files),
-        *(sync, monitoring, versions, models),
+        *(sync, monitoring, versions, models, processing),
     )
     for module in modules:
         app.include_router(module.router)

@@ -19,6 +19,7 @@ from labelarts.services.members import MemberService
 from labelarts.services.models import ModelService
 from labelarts.services.monitoring import MonitoringService, record_point
 from labelarts.services.paths import Grants, project_counter
+from labelarts.services.processing import PROCESSOR_KIND, ProcessingService
 from labelarts.services.samples.edits import SampleEditService
 from labelarts.services.samples.presign import SourceSigner
 from labelarts.services.samples.query import SampleListService
@@ -58,6 +59,7 @@ class Services:
     monitoring: MonitoringService
     versions: VersionService
     models: ModelService
+    processing: ProcessingService
     worker: Worker | None = None
 
     @property
@@ -69,6 +71,7 @@ class Services:
             SYNC_KIND: self.sync.run_task,
             PUBLISH_KIND: self.versions.run_task,
             EXPORT_KIND: self.exports.run_task,
+            PROCESSOR_KIND: self.processing.run_task,
         }
 
     def start_worker(self) -> Worker:
@@ -163,8 +166,39 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         monitoring=MonitoringService(db),
         versions=VersionService(db, tasks, objects, grants),
         models=models,
+        processing=_processing(settings, db, tasks, objects, grants, signer, local_files),
     )
     tasks.on_finished(record_point)
     if run_tasks:
         services.start_worker()
     return services
+
+
+def _processing(
+    settings: Settings,
+    db: Database,
+    tasks: TaskRunner,
+    objects: ObjectStore,
+    grants: Grants,
+    signer: SourceSigner,
+    local_files: LocalFiles,
+) -> ProcessingService:
+    from labelarts.ml.processing import get_operator
+    from labelarts.services.processing.job import run_processor
+
+    def read_local(project_id: str, path: str) -> bytes:
+        with local_files.open(project_id, path) as fh:
+            return fh.read()
+
+    return ProcessingService(
+        db,
+        tasks,
+        objects,
+        grants,
+        signer,
+        read_local,
+        get_operator,
+        run_processor,
+        models_dir=settings.resolved_models_dir,
+        ml_threads=settings.ml_threads,
+    )

@@ -17,6 +17,7 @@ from labelarts.cli import (
     labels,
     members,
     models,
+    processing,
     samples,
     users,
     versions,
@@ -45,6 +46,7 @@ app.add_typer(versions.app, name="version")
 app.add_typer(models.app, name="model")
 app.add_typer(samples.app, name="sample")
 app.add_typer(imports.app, name="import")
+app.add_typer(processing.app, name="process")
 app.command("configure")(configure.configure)
 
 

@@ -75,6 +75,7 @@ from labelarts.client._core import (
 from labelarts.schemas.common import LabelIn
 from labelarts.schemas.datasets import DataSourceIn, LabelFormatIn, SchemaFieldIn
 from labelarts.schemas.exports import ExportParamsIn
+from labelarts.schemas.processing import ProcessorDataSource, TemplateParam, WorkPath
 from labelarts.schemas.responses import (
     Dataset,
     DatasetCreated,
@@ -89,6 +90,14 @@ from labelarts.schemas.responses import (
     LabelList,
     Model,
     ModelList,
+    ProcessorResult,
+    ProcessorResultList,
+    ProcessorTask,
+    ProcessorTaskItems,
+    ProcessorTaskList,
+    ProcessorTaskVersion,
+    ProcessorTaskVersionCreated,
+    ProcessorTaskVersionList,
     Sample,
     SampleList,
     SamplesUploaded,
@@ -1291,6 +1300,242 @@ class LabelArtsClient:
             lambda: self.get_export_task(dataset_id, task_id),
             lambda task: task.status in FINAL_EXPORT_STATUSES,
             f"export task {task_id}",
+            timeout=timeout,
+            poll=poll,
+            on_progress=on_progress,
+        )
+
+    # --- data processing (docs/processing.md) ----------------------------------------------
+    @endpoint("GET", "/v2/{project_id}/processor-tasks")
+    def list_processor_tasks(
+        self,
+        *,
+        offset: int | None = None,
+        limit: int | None = None,
+        sort_by: str | None = None,
+        order: str | None = None,
+        source_type: str | None = None,
+        source: str | None = None,
+        status: int | None = None,
+        task_name: str | None = None,
+        task_type: str | None = None,
+        version_id: Sequence[str] | None = None,
+        query_current: bool | None = None,
+        return_result: bool | None = None,
+        workspace_id: str | None = None,
+    ) -> ProcessorTaskList:
+        """One page of the project's processing tasks, newest first (``offset`` is a page)."""
+        return self._get(
+            ProcessorTaskList,
+            "/processor-tasks",
+            offset=offset,
+            limit=limit,
+            sort_by=sort_by,
+            order=order,
+            source_type=source_type,
+            source=source,
+            status=status,
+            task_name=task_name,
+            task_type=task_type,
+            version_id=",".join(version_id) if version_id else None,
+            query_current=query_current,
+            return_result=return_result,
+            workspace_id=workspace_id,
+        )
+
+    def iter_processor_tasks(self, *, task_type: str | None = None) -> Iterator[ProcessorTask]:
+        """Every processing task of the project, newest first."""
+
+        def page(offset: int, limit: int) -> ProcessorTaskList:
+            return self.list_processor_tasks(task_type=task_type, offset=offset, limit=min(limit, 100))
+
+        for task in self._walk(page, "tasks", "count", "task_id"):
+            yield task
+
+    @endpoint("POST", "/v2/{project_id}/processor-tasks")
+    def create_processor_task(
+        self,
+        name: str,
+        template: TemplateParam | Mapping[str, Any],
+        *,
+        inputs: Sequence[ProcessorDataSource | Mapping[str, Any]] | None = None,
+        data_source: ProcessorDataSource | Mapping[str, Any] | None = None,
+        work_path: WorkPath | Mapping[str, Any] | None = None,
+        description: str | None = None,
+        version_id: str | None = None,
+        create_version: bool | None = None,
+        workspace_id: str | None = None,
+    ) -> str:
+        """Create a processing task (``template.id`` one of the ``sys_data_*`` templates; every
+        operator parameter is checked now) or a feature analysis (``sys_data_analyse``, which
+        starts at once); its ``task_id``. ``create_version=True`` also starts its first run."""
+        payload = body(
+            name=name,
+            template=template,
+            inputs=inputs,
+            data_source=data_source,
+            work_path=work_path,
+            description=description,
+            version_id=version_id,
+            create_version=create_version,
+            workspace_id=workspace_id,
+        )
+        return parse(TaskCreated, self._call("POST", "/processor-tasks", json=payload)).task_id
+
+    @endpoint("GET", "/v2/{project_id}/processor-tasks/items")
+    def list_processor_task_items(
+        self, *, offset: int | None = None, limit: int | None = None
+    ) -> ProcessorTaskItems:
+        """The processing templates (``template_id``, English and Chinese labels)."""
+        return self._get(ProcessorTaskItems, "/processor-tasks/items", offset=offset, limit=limit)
+
+    @endpoint("GET", "/v2/{project_id}/processor-tasks/{task_id}")
+    def get_processor_task(self, task_id: str) -> ProcessorTask:
+        """A processing task: the status of its latest run, its version count, an analysis's
+        ``result``."""
+        return self._get(ProcessorTask, f"/processor-tasks/{q(task_id)}")
+
+    @endpoint("PUT", "/v2/{project_id}/processor-tasks/{task_id}")
+    def update_processor_task(self, task_id: str, *, description: str) -> None:
+        """Change the task's description (the only field that changes)."""
+        self._call("PUT", f"/processor-tasks/{q(task_id)}", json={"description": description})
+
+    @endpoint("DELETE", "/v2/{project_id}/processor-tasks/{task_id}")
+    def delete_processor_task(self, task_id: str) -> None:
+        """Delete the task, its runs, results and output files (400 while one runs)."""
+        self._call("DELETE", f"/processor-tasks/{q(task_id)}")
+
+    @endpoint("GET", "/v2/{project_id}/processor-tasks/{task_id}/versions")
+    def list_processor_task_versions(
+        self,
+        task_id: str,
+        *,
+        offset: int | None = None,
+        limit: int | None = None,
+        sort_by: str | None = None,
+        order: str | None = None,
+    ) -> ProcessorTaskVersionList:
+        """One page of the task's runs, newest first."""
+        return self._get(
+            ProcessorTaskVersionList,
+            f"/processor-tasks/{q(task_id)}/versions",
+            offset=offset,
+            limit=limit,
+            sort_by=sort_by,
+            order=order,
+        )
+
+    @endpoint("POST", "/v2/{project_id}/processor-tasks/{task_id}/versions")
+    def create_processor_task_version(
+        self,
+        task_id: str,
+        *,
+        description: str | None = None,
+        inputs: Sequence[ProcessorDataSource | Mapping[str, Any]] | None = None,
+        work_path: WorkPath | Mapping[str, Any] | None = None,
+        template: TemplateParam | Mapping[str, Any] | None = None,
+    ) -> str:
+        """Run the task again (``inputs``, ``work_path`` and ``template.operator_params``
+        override the task's for this run); the run's ``version_id``."""
+        payload = body(description=description, inputs=inputs, work_path=work_path, template=template)
+        path = f"/processor-tasks/{q(task_id)}/versions"
+        return parse(ProcessorTaskVersionCreated, self._call("POST", path, json=payload)).version_id
+
+    @endpoint("GET", "/v2/{project_id}/processor-tasks/{task_id}/versions/{version_id}")
+    def get_processor_task_version(self, task_id: str, version_id: str) -> ProcessorTaskVersion:
+        """One run: its status (0 queued, 1 running, 2 completed, 3 failed, 4 stopped),
+        ``progress`` in percent while it runs, and its result counts."""
+        return self._get(ProcessorTaskVersion, f"/processor-tasks/{q(task_id)}/versions/{q(version_id)}")
+
+    @endpoint("DELETE", "/v2/{project_id}/processor-tasks/{task_id}/versions/{version_id}")
+    def delete_processor_task_version(self, task_id: str, version_id: str) -> None:
+        """Delete a run's results and files (400 while it runs)."""
+        self._call("DELETE", f"/processor-tasks/{q(task_id)}/versions/{q(version_id)}")
+
+    @endpoint("GET", "/v2/{project_id}/processor-tasks/{task_id}/versions/{version_id}/results")
+    def list_processor_task_version_results(
+        self,
+        task_id: str,
+        version_id: str,
+        *,
+        result_property: int | None = None,
+        offset: int | None = None,
+        limit: int | None = None,
+        process_parameter: str | None = None,
+    ) -> ProcessorResultList:
+        """One page of what the run did, sample by sample (inputs first, then added samples),
+        with signed URLs of the original and new files (``process_parameter`` applied to both)."""
+        return self._get(
+            ProcessorResultList,
+            f"/processor-tasks/{q(task_id)}/versions/{q(version_id)}/results",
+            result_property=None if result_property is None else str(result_property),
+            offset=offset,
+            limit=limit,
+            process_parameter=process_parameter,
+        )
+
+    def iter_processor_task_version_results(
+        self, task_id: str, version_id: str, *, result_property: int | None = None
+    ) -> Iterator[ProcessorResult]:
+        """Every result of the run, in order."""
+
+        def page(offset: int, limit: int) -> ProcessorResultList:
+            return self.list_processor_task_version_results(
+                task_id, version_id, result_property=result_property, offset=offset, limit=min(limit, 100)
+            )
+
+        for result in self._walk(page, "results", "count", "sample_id"):
+            yield result
+
+    @endpoint("POST", "/v2/{project_id}/processor-tasks/{task_id}/versions/{version_id}/stop")
+    def stop_processor_task_version(self, task_id: str, version_id: str) -> None:
+        """Ask a run to stop; it keeps the results written so far (400 once it has ended)."""
+        self._call("POST", f"/processor-tasks/{q(task_id)}/versions/{q(version_id)}/stop")
+
+    @endpoint("GET", "/files/{project_id}/processing/{task_id}/{version_id}/{result_id}")
+    def download_processor_result_file(
+        self, result: ProcessorResult, out: IO[bytes], *, new: bool = True
+    ) -> int:
+        """Write a result's new file (``new=False``: its original) to ``out`` from its signed
+        URL; the bytes written. ValueError when the result has no such file (a deleted or
+        unmodified sample has no new file)."""
+        url = result.signed_new_source if new else result.signed_origin_source
+        if not url:
+            raise ValueError("the result has no such file")
+        return self._stream_to(self._http.build_request("GET", url), out)
+
+    def wait_for_processor_task_version(
+        self,
+        task_id: str,
+        version_id: str,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_progress: Callable[[ProcessorTaskVersion], None] | None = None,
+    ) -> ProcessorTaskVersion:
+        """Poll until the run ends (status 2, 3 or 4) and return it (as :meth:`wait_for_task`)."""
+        return self._wait(
+            lambda: self.get_processor_task_version(task_id, version_id),
+            lambda version: version.status in (2, 3, 4),
+            f"processing version {version_id}",
+            timeout=timeout,
+            poll=poll,
+            on_progress=on_progress,
+        )
+
+    def wait_for_processor_task(
+        self,
+        task_id: str,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_progress: Callable[[ProcessorTask], None] | None = None,
+    ) -> ProcessorTask:
+        """Poll until the task's latest run (a feature analysis's one run) ends and return it."""
+        return self._wait(
+            lambda: self.get_processor_task(task_id),
+            lambda task: task.status in (2, 3, 4),
+            f"processing task {task_id}",
             timeout=timeout,
             poll=poll,
             on_progress=on_progress,

@@ -433,6 +433,131 @@ class Version(WireModel):
     task_id: str | None = None
     progress: float | None = None
     message: str | None = None
+    processor_task_id: str | None = None
+    processor_task_status: int | None = None
+    data_analysis: dict[str, Any] | None = None
+    analysis_task_id: str | None = None
+    analysis_status: int | None = None
+
+
+class ProcessorDataSource(WireModel):
+    """A processing input: ``type`` DATASET, TASK (another task's latest output) or OBS."""
+
+    type: str = "DATASET"
+    source: str = ""
+    version_id: str | None = None
+    version_name: str | None = None
+    name: str | None = None
+
+
+class ProcessorWorkPath(WireModel):
+    """Where a run's output goes: ``type`` DATASET (a new version, ``version_id`` once it ran)
+    or OBS; ``output_path`` is the run's ``obs://`` prefix."""
+
+    type: str | None = None
+    path: str | None = None
+    name: str | None = None
+    version_id: str | None = None
+    version_name: str | None = None
+    output_path: str | None = None
+
+
+class ProcessorTemplate(WireModel):
+    id: str
+    name: str | None = None
+    operator_params: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ProcessorTask(WireModel):
+    """A processing task; ``status`` (its latest run's) 0 initialized, 1 running, 2 completed,
+    3 failed, 4 stopped; ``result`` holds a feature analysis."""
+
+    task_id: str
+    name: str
+    description: str = ""
+    data_source: ProcessorDataSource | None = None
+    inputs: list[ProcessorDataSource] = Field(default_factory=list)
+    template: ProcessorTemplate
+    work_path: ProcessorWorkPath | None = None
+    status: int
+    duration_seconds: int = 0
+    create_time: int = 0
+    version_count: int = 0
+    is_current: bool = False
+    workspace_id: str = "0"
+    version_id: str | None = None
+    version_name: str | None = None
+    error_msg: str | None = None
+    result: dict[str, Any] | None = None
+
+
+class ProcessorTaskList(WireModel):
+    count: int
+    tasks: list[ProcessorTask]
+
+
+class ProcessorTaskItem(WireModel):
+    template_id: str
+    label_en: str
+    label_zh: str
+
+
+class ProcessorTaskItems(WireModel):
+    total: int
+    items: list[ProcessorTaskItem]
+
+
+class ProcessorTaskVersion(WireModel):
+    """One run of a processing task, with its result counts (``progress`` in percent while
+    it runs; ``error_msg`` when failed or stopped)."""
+
+    task_version_id: str
+    task_id: str
+    version_name: str
+    description: str = ""
+    status: int
+    create_time: int = 0
+    update_time: int = 0
+    inputs: list[ProcessorDataSource] = Field(default_factory=list)
+    work_path: ProcessorWorkPath | None = None
+    template: ProcessorTemplate
+    duration_seconds: int = 0
+    origin_sample_count: int = 0
+    unmodified_sample_count: int = 0
+    modified_sample_count: int = 0
+    deleted_sample_count: int = 0
+    add_sample_count: int = 0
+    progress: float | None = None
+    error_msg: str | None = None
+
+
+class ProcessorTaskVersionList(WireModel):
+    count: int
+    versions: list[ProcessorTaskVersion]
+
+
+class ProcessorTaskVersionCreated(WireModel):
+    version_id: str
+
+
+class ProcessorResult(WireModel):
+    """What a run did to one sample: ``result_property`` 0 unmodified, 1 modified, 2 deleted,
+    3 added; signed URLs of the original and new files."""
+
+    sample_id: str
+    version_id: str
+    origin_source: str = ""
+    new_source: str = ""
+    signed_origin_source: str = ""
+    signed_new_source: str = ""
+    result_property: int
+    result_description: list[list[str]] = Field(default_factory=list)
+
+
+class ProcessorResultList(WireModel):
+    count: int
+    has_more: bool
+    results: list[ProcessorResult]
 
 
 class VersionList(WireModel):

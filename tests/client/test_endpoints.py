@@ -266,6 +266,54 @@ def exercise(api: LabelArtsClient, world: ExportWorld) -> None:
     with pytest.raises(LabelArtsError):  # it has ended: nothing to stop
         api.stop_export_task(ds, export_id)
 
+    # --- data processing
+    items = typed(api.list_processor_task_items())
+    assert items.total == 4 and "sys_data_validation" in {i.template_id for i in items.items}
+    inputs = [{"type": "DATASET", "source": ds, "version_id": version_id}]
+    validation = {
+        "id": "sys_data_validation",
+        "operator_params": [{"name": "MetaValidation", "params": {"task_type": "image_classification"}}],
+    }
+    processing = api.create_processor_task(
+        unique_name("proc"), validation, inputs=inputs, description="every", create_version=True
+    )
+    runs = typed(api.list_processor_task_versions(processing))
+    assert runs.count == 1
+    run = typed(api.wait_for_processor_task_version(processing, runs.versions[0].task_version_id, poll=0.05))
+    assert run.status == 2, run
+    assert typed(api.get_processor_task(processing)).version_count == 1
+    assert processing in {
+        t.task_id for t in typed(api.list_processor_tasks(task_type="sys_data_validation")).tasks
+    }
+    assert processing in {t.task_id for t in api.iter_processor_tasks()}
+    api.update_processor_task(processing, description="changed")
+    results = typed(api.list_processor_task_version_results(processing, run.task_version_id, limit=1))
+    assert results.count == run.origin_sample_count
+    assert (
+        len(list(api.iter_processor_task_version_results(processing, run.task_version_id))) == results.count
+    )
+    original = io.BytesIO()
+    assert api.download_processor_result_file(results.results[0], original, new=False) > 0
+    with pytest.raises(LabelArtsError):  # it has ended: nothing to stop
+        api.stop_processor_task_version(processing, run.task_version_id)
+    again = api.create_processor_task_version(processing, description="again")
+    typed(api.get_processor_task_version(processing, again))
+    api.wait_for_processor_task_version(processing, again, poll=0.05)
+    api.delete_processor_task_version(processing, again)
+    analysis = api.create_processor_task(
+        unique_name("analyse"),
+        {
+            "id": "sys_data_analyse",
+            "operator_params": [{"id": "sys_data_analyse", "params": {"op_list": []}}],
+        },
+        data_source={"type": "DATASET", "source": ds},
+        version_id=version_id,
+    )
+    analysed = typed(api.wait_for_processor_task(analysis, poll=0.05))
+    assert analysed.status == 2 and analysed.result is not None
+    api.delete_processor_task(analysis)
+    api.delete_processor_task(processing)
+
     api.delete_version(ds, version_id)
     api.delete_dataset(ds)
     with pytest.raises(LabelArtsError) as gone:

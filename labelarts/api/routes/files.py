@@ -50,3 +50,15 @@ def get_sample_source(
             background=BackgroundTask(content.file.close),
         )
     return Response(content.body, media_type=content.content_type, headers=content.headers)
+
+
+@router.get("/{project_id}/processing/{task_id}/{version_id}/{result_id}")
+def get_processing_result_file(
+    project_id: str, task_id: str, version_id: str, result_id: str, request: Request, services: ServicesDep
+) -> Response:
+    """A processing result's original (``N.origin``) or new (``N.new``) file, or its
+    ``x-image-process`` rendering; 403 unless the signature holds."""
+    content = services.processing.open_signed_result(
+        project_id, task_id, version_id, result_id, request.query_params.multi_items()
+    )
+    return Response(content.body, media_type=content.content_type, headers=content.headers)

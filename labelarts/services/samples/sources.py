@@ -60,7 +60,7 @@ from labelarts.services.samples.presign import ACCESS_KEY_ID, SourceRef, SourceS
 from labelarts.services.samples.thumbnails import THUMBNAIL_PREFIX, ThumbnailCache
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import chunked
-from labelarts.storage.db.models import Dataset, Sample
+from labelarts.storage.db.models import Dataset, DatasetVersion, Sample, VersionSample
 from labelarts.storage.objects import ObjectStore
 
 log = logging.getLogger("labelarts.sources")
@@ -365,6 +365,27 @@ class SampleSourceService:
                     Dataset.project_id == ref.project_id,
                 )
             ).first()
+            if row is None:
+                # A sample only a version holds (deleted since, or written by a processing run).
+                row = session.execute(
+                    select(
+                        VersionSample.sample_id,
+                        DatasetVersion.dataset_id,
+                        VersionSample.sample_name,
+                        VersionSample.source_kind,
+                        VersionSample.source_key,
+                        VersionSample.content_hash,
+                        Dataset.project_id,
+                    )
+                    .join(DatasetVersion, DatasetVersion.id == VersionSample.version_id)
+                    .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+                    .where(
+                        VersionSample.sample_id == ref.sample_id,
+                        DatasetVersion.dataset_id == ref.dataset_id,
+                        Dataset.project_id == ref.project_id,
+                    )
+                    .limit(1)
+                ).first()
         if row is None:
             raise SampleNotFoundError()
         return SampleFile(*row)

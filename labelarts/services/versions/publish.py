@@ -413,11 +413,13 @@ _FROZEN_COLUMNS = (
 class PublishBody:
     """Runs one ``publish`` task (:meth:`run`), from its row alone."""
 
-    def __init__(self, db: Database, objects: ObjectStore, ctx: TaskContext) -> None:
+    def __init__(
+        self, db: Database, objects: ObjectStore, ctx: TaskContext, version_id: str | None = None
+    ) -> None:
         self._db = db
         self._objects = objects
         self._ctx = ctx
-        self._version_id = str(ctx.config["version_id"])
+        self._version_id = version_id if version_id is not None else str(ctx.config["version_id"])
         self._written = 0
         self._total = 0
         self._full_text_misses = 0
@@ -447,12 +449,29 @@ class PublishBody:
             freeze(session, spec)
         timings = {"freeze_seconds": round(time.perf_counter() - started, 3)}
         self._ctx.report(0.3)
+        return self.complete(name, fmt, header, dataset_type, spec, started, timings)
+
+    def complete(
+        self,
+        name: str,
+        fmt: str,
+        header: bool,
+        dataset_type: int,
+        spec: FreezeSpec,
+        started: float,
+        timings: dict[str, float],
+        extra_stats: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Steps 2-4 over rows already in the version tables (the freeze's, or those a
+        processing run wrote: ``extra_stats`` then replaces figures of the statistics)."""
         with self._db.session() as session:
             version = session.get(DatasetVersion, self._version_id)
             if version is None:
                 raise LeaseLost
             stats = statistics(session, version)
-        timings["statistics_seconds"] = round(time.perf_counter() - started - timings["freeze_seconds"], 3)
+        if extra_stats:
+            stats.update(extra_stats)
+        timings["statistics_seconds"] = round(time.perf_counter() - started - sum(timings.values()), 3)
         self._total = int(stats["total_sample_count"])
         self._ctx.report(0.4, total_sample_count=self._total)
         prefix = version_prefix(spec.dataset_id, name)

@@ -522,6 +522,15 @@ def version_to_wire(
         body["previous_annotated_sample_count"] = int(stats.get("previous_annotated_sample_count", 0))
     if version.sample_state is not None:
         body["sample_state"] = version.sample_state
+    for key in (
+        "processor_task_id",
+        "processor_task_status",
+        "data_analysis",
+        "analysis_task_id",
+        "analysis_status",
+    ):
+        if key in stats:
+            body[key] = stats[key]
     # LabelArts extras: the split's seed, the publish task and, while it runs, its progress.
     body["split_seed"] = version.seed
     body["task_id"] = version.task_id

@@ -504,3 +504,93 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[int] = mapped_column(BigInteger)
     create_time: Mapped[int] = mapped_column(BigInteger)
     sent_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ProcessorTask(Base):
+    """A data-processing task (ModelArts group E; docs/processing.md). ``template_id`` is one
+    of the ``sys_data_*`` templates; ``sys_data_analyse`` runs once (``job_id``, ``result``),
+    the others run in :class:`ProcessorTaskVersion`\\ s. ``inputs``, ``data_source``,
+    ``work_path`` and ``template`` are the request's, normalised, as the answers echo them;
+    ``dataset_id`` is the dataset the input reads in the end (a TASK input's, too)."""
+
+    __tablename__ = "processor_tasks"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name", name="uq_processor_task_project_name"),
+        Index("ix_processor_tasks_project_time", "project_id", "create_time"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(256), default="")
+    template_id: Mapped[str] = mapped_column(String(64))
+    template: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    inputs: Mapped[list[Any]] = mapped_column(default=list)
+    data_source: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    work_path: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    source_type: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(2048))
+    dataset_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # The input dataset version (None: the live samples).
+    version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    workspace_id: Mapped[str] = mapped_column(String(64), default="0")
+    # Feature analysis: its jobs task and what it found.
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    next_version_num: Mapped[int] = mapped_column(Integer, default=1)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProcessorTaskVersion(Base):
+    """One run of a processing task: a ``tasks`` row of kind ``processor`` (``job_id``) whose
+    status the answers map to 0-4; ``stats`` holds the result counts, ``output_version_id``
+    the dataset version a ``work_path`` of type DATASET received."""
+
+    __tablename__ = "processor_task_versions"
+    __table_args__ = (
+        UniqueConstraint("task_id", "version_name", name="uq_processor_version_name"),
+        Index("ix_processor_versions_task_time", "task_id", "create_time"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("processor_tasks.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(String(32))
+    version_name: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(String(256), default="")
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    inputs: Mapped[list[Any]] = mapped_column(default=list)
+    work_path: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    template: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    output_prefix: Mapped[str] = mapped_column(String(1024))
+    output_version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProcessorResult(Base):
+    """What a processing version did to one sample (``seq``: inputs first, in input order,
+    then added samples). ``out_*`` describe the output sample (None when deleted): its file
+    (the input's own for an unmodified sample) and its labels as ``version_labels`` hold them."""
+
+    __tablename__ = "processor_results"
+    __table_args__ = (Index("ix_processor_results_version_property", "version_id", "result_property", "seq"),)
+
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("processor_task_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sample_id: Mapped[str] = mapped_column(String(32))
+    result_property: Mapped[int] = mapped_column(Integer)
+    description: Mapped[list[Any]] = mapped_column(default=list)
+    origin_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    origin_key: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    out_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    out_key: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    out_name: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    out_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    out_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    out_time: Mapped[int] = mapped_column(BigInteger, default=0)
+    out_labels: Mapped[list[Any]] = mapped_column(default=list)
+    out_metadata: Mapped[dict[str, Any]] = mapped_column(default=dict)
