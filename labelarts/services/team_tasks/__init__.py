@@ -1,0 +1,1 @@
+"""Team labeling tasks (ModelArts workforce tasks): dealing, review, acceptance."""
