@@ -632,3 +632,65 @@ def test_other_projects_datasets_and_tasks_as_inputs_are_404(world: World, mallo
     own = classes(world, {"cat": 1})
     into = validation_body(own, None, work_path={"type": "DATASET", "path": mallorys["dataset"]})
     assert_error(world.alice.aksk.post(world.alice.v2("/processor-tasks"), json=into), 404)
+
+
+def test_real_operators_validation_then_augmentation_into_a_version(world: World) -> None:
+    """The shipped MetaValidation and Flip (labelarts/ml/processing), chained by TASK input
+    into a new dataset version, checked sample by sample."""
+    from labelarts.ml.processing import get_operator
+
+    world.services.processing.operators = get_operator
+    dataset_id, version_id = wide_and_broken(world)
+    add_sample(world.services, dataset_id, ["dog"], with_source=True)  # not an image
+    version_id = published(world, dataset_id)["version_id"]
+    validate = create_task(world, validation_body(dataset_id, version_id, create_version=True))
+    first = wait_version(world, validate, versions_of(world, validate)[0]["task_version_id"])
+    assert first["status"] == 2, first
+    counts = [first[k] for k in ("unmodified_sample_count", "modified_sample_count", "deleted_sample_count")]
+    assert counts == [1, 2, 1]
+    modified = all_results(world, validate, first["task_version_id"], result_property="1")
+    assert sorted(r["new_source"].rsplit("/", 1)[1] for r in modified) == [
+        "cat0_checked.jpg",
+        "cat1_checked.jpg",
+    ]
+    for result in modified:
+        assert max(size_of(fetch(result["signed_new_source"]))) <= 32
+    augment = create_task(
+        world,
+        {
+            "name": task_name("flip"),
+            "inputs": [{"type": "TASK", "source": validate}],
+            "work_path": {"type": "DATASET", "path": dataset_id},
+            "template": template(
+                "sys_data_augmentation",
+                (
+                    "Flip",
+                    {
+                        "task_type": "image_classification",
+                        "lr_ud": "lr",
+                        "flip_p": "1",
+                        "do_validation": "False",
+                    },
+                ),
+            ),
+            "create_version": True,
+        },
+    )
+    second = wait_version(world, augment, versions_of(world, augment)[0]["task_version_id"])
+    assert second["status"] == 2, second
+    assert second["origin_sample_count"] == 3 and second["add_sample_count"] == 3
+    frozen = all_samples(world, dataset_id, version_id=second["work_path"]["version_id"])
+    assert len(frozen) == 6
+    by_source = {s["sample_id"]: s for s in frozen}
+    for result in all_results(world, augment, second["task_version_id"]):
+        added = by_source[result["sample_id"]]
+        picture = np.asarray(Image.open(io.BytesIO(fetch(result["signed_new_source"]))).convert("RGB"), float)
+        inputs = [r for r in all_results(world, augment, second["task_version_id"], result_property="0")]
+        assert added["labels"] and added["labels"][0]["name"] in ("cat", "dog")
+        mirrored = [
+            np.asarray(Image.open(io.BytesIO(fetch(r["signed_origin_source"]))).convert("RGB"), float)[
+                :, ::-1
+            ]
+            for r in inputs
+        ]
+        assert any(m.shape == picture.shape and np.abs(m - picture).mean() < 8 for m in mirrored)
