@@ -29,6 +29,7 @@ from labelarts.api.routes import (
     sync,
     tasks,
     versions,
+    workforces,
 )
 from labelarts.config import Settings
 from labelarts.container import Services, build_services
@@ -69,7 +70,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     web.install(app)  # the pages under /ui (docs/web.md)
     modules = (
         *(health, iam, datasets, labels, samples, sample_edits, import_tasks, export_tasks, tasks, files),
-        *(sync, monitoring, versions, models, processing),
+        *(sync, monitoring, versions, models, processing, workforces),
     )
     for module in modules:
         app.include_router(module.router)

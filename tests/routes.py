@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from labelarts.app import create_app
 from labelarts.config import Settings
@@ -49,9 +51,18 @@ def _member_route_ids() -> set[str]:
             found |= calls(dep)
         return found
 
+    def api_routes(routes: list[Any]) -> Iterator[Any]:
+        # FastAPI >= 0.16x keeps included routers whole (``_IncludedRouter``); their routes,
+        # with the prefixes and dependencies they are served with, are its effective contexts.
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route
+            elif hasattr(route, "effective_route_contexts"):
+                yield from route.effective_route_contexts()
+
     ids = set()
-    for route in create_app(Settings()).routes:
-        if isinstance(route, APIRoute) and member_principal in calls(route.dependant):
+    for route in api_routes(create_app(Settings()).routes):
+        if member_principal in calls(route.dependant):
             ids |= {f"{method} {route.path}" for method in route.methods}
     return ids
 

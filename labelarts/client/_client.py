@@ -77,6 +77,7 @@ from labelarts.schemas.datasets import DataSourceIn, LabelFormatIn, SchemaFieldI
 from labelarts.schemas.exports import ExportParamsIn
 from labelarts.schemas.processing import ProcessorDataSource, TemplateParam, WorkPath
 from labelarts.schemas.responses import (
+    BatchResults,
     Dataset,
     DatasetCreated,
     DatasetList,
@@ -112,6 +113,11 @@ from labelarts.schemas.responses import (
     Version,
     VersionCreated,
     VersionList,
+    Worker,
+    WorkerList,
+    Workforce,
+    WorkforceCreated,
+    WorkforceList,
 )
 from labelarts.schemas.samples import UpdateSampleIn, UploadSampleIn
 from labelarts.schemas.tasks import SmartTaskConfig
@@ -1601,3 +1607,177 @@ class LabelArtsClient:
     def delete_model(self, model_id: str) -> None:
         """Remove a model from the registry."""
         self._call("DELETE", f"/models/{q(model_id)}")
+
+    # --- labeling teams (workforces) and their members (workers), docs/team-labeling.md ---------
+    @endpoint("POST", "/v2/{project_id}/workforces")
+    def create_workforce(self, workforce_name: str, *, description: str | None = None) -> str:
+        """Create a labeling team (owner only); its ``workforce_id``. ``workforce_name``: 1-64
+        letters, digits, ``_`` and ``-``, unique in the project (else 400 ``ModelArts.4602``)."""
+        payload = body(workforce_name=workforce_name, description=description)
+        return parse(WorkforceCreated, self._call("POST", "/workforces", json=payload)).workforce_id
+
+    @endpoint("GET", "/v2/{project_id}/workforces")
+    def list_workforces(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        sort_by: Literal["create_time", "workforce_name"] | None = None,
+        search_content: str | None = None,
+        workforce_task_id: str | None = None,
+    ) -> WorkforceList:
+        """One page of labeling teams (``offset`` is a page number, ``limit`` 1-100), newest
+        first; ``search_content`` matches names (case-insensitive), ``workforce_task_id`` keeps
+        the teams a team labeling task uses. A team administrator sees the teams they run."""
+        return self._get(
+            WorkforceList,
+            "/workforces",
+            limit=limit,
+            offset=offset,
+            order=order,
+            sort_by=sort_by,
+            search_content=search_content,
+            workforce_task_id=workforce_task_id,
+        )
+
+    def iter_workforces(
+        self, *, search_content: str | None = None, workforce_task_id: str | None = None
+    ) -> Iterator[Workforce]:
+        """Every matching labeling team, oldest first."""
+
+        def page(offset: int, limit: int) -> WorkforceList:
+            return self.list_workforces(
+                limit=limit,
+                offset=offset,
+                order="asc",
+                search_content=search_content,
+                workforce_task_id=workforce_task_id,
+            )
+
+        for workforce in self._walk(page, "workforces", "total_number", "workforce_id"):
+            yield workforce
+
+    @endpoint("GET", "/v2/{project_id}/workforces/{workforce_id}")
+    def get_workforce(self, workforce_id: str) -> Workforce:
+        """One labeling team (the owner, or the team's administrator)."""
+        return self._get(Workforce, f"/workforces/{q(workforce_id)}")
+
+    @endpoint("PUT", "/v2/{project_id}/workforces/{workforce_id}")
+    def update_workforce(
+        self, workforce_id: str, *, workforce_name: str | None = None, description: str | None = None
+    ) -> None:
+        """Rename a labeling team or change its description (owner only)."""
+        payload = body(workforce_name=workforce_name, description=description)
+        self._call("PUT", f"/workforces/{q(workforce_id)}", json=payload)
+
+    @endpoint("DELETE", "/v2/{project_id}/workforces/{workforce_id}")
+    def delete_workforce(self, workforce_id: str) -> None:
+        """Delete a labeling team and its members (owner only)."""
+        self._call("DELETE", f"/workforces/{q(workforce_id)}")
+
+    @endpoint("POST", "/v2/{project_id}/workforces/{workforce_id}/workers")
+    def create_workers(
+        self,
+        workforce_id: str,
+        emails: str | Sequence[str],
+        role: int,
+        *,
+        description: str | None = None,
+    ) -> None:
+        """Add members by email (one address, a list, or a comma-separated string): all are
+        added or none (400 ``ModelArts.4605`` for an address already in the team). ``role``: 0
+        labeler, 1 reviewer, 2 team administrator (one per team, else 400 ``ModelArts.4617``)."""
+        joined = emails if isinstance(emails, str) else ",".join(emails)
+        payload = body(emails=joined, role=role, description=description)
+        self._call("POST", f"/workforces/{q(workforce_id)}/workers", json=payload)
+
+    @endpoint("GET", "/v2/{project_id}/workforces/{workforce_id}/workers")
+    def list_workers(
+        self,
+        workforce_id: str,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        sort_by: Literal["create_time", "email"] | None = None,
+    ) -> WorkerList:
+        """One page of a team's members (``offset`` is a page number, ``limit`` 1-100)."""
+        return self._get(
+            WorkerList,
+            f"/workforces/{q(workforce_id)}/workers",
+            limit=limit,
+            offset=offset,
+            order=order,
+            sort_by=sort_by,
+        )
+
+    def iter_workers(self, workforce_id: str) -> Iterator[Worker]:
+        """Every member of a team, oldest first."""
+
+        def page(offset: int, limit: int) -> WorkerList:
+            return self.list_workers(workforce_id, limit=limit, offset=offset, order="asc")
+
+        for worker in self._walk(page, "workers", "total_number", "worker_id"):
+            yield worker
+
+    @endpoint("GET", "/v2/{project_id}/workforces/workers")
+    def list_all_workers(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        sort_by: Literal["create_time", "email"] | None = None,
+        role: int | None = None,
+    ) -> WorkerList:
+        """One page of the members of every team (a team administrator: of their teams);
+        ``role`` keeps one role (left out: every role)."""
+        return self._get(
+            WorkerList,
+            "/workforces/workers",
+            limit=limit,
+            offset=offset,
+            order=order,
+            sort_by=sort_by,
+            role=role,
+        )
+
+    def iter_all_workers(self, *, role: int | None = None) -> Iterator[Worker]:
+        """Every member of every team (one row per team a person is in), oldest first."""
+
+        def page(offset: int, limit: int) -> WorkerList:
+            return self.list_all_workers(limit=limit, offset=offset, order="asc", role=role)
+
+        for worker in self._walk(page, "workers", "total_number", "worker_id"):
+            yield worker
+
+    @endpoint("GET", "/v2/{project_id}/workforces/{workforce_id}/workers/{worker_id}")
+    def get_worker(self, workforce_id: str, worker_id: str) -> Worker:
+        """One team member (the owner, the team's administrator, or the member themself)."""
+        return self._get(Worker, f"/workforces/{q(workforce_id)}/workers/{q(worker_id)}")
+
+    @endpoint("PUT", "/v2/{project_id}/workforces/{workforce_id}/workers/{worker_id}")
+    def update_worker(
+        self,
+        workforce_id: str,
+        worker_id: str,
+        *,
+        role: int | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Change a member's role (0-2) or description; the email cannot change."""
+        payload = body(role=role, description=description)
+        self._call("PUT", f"/workforces/{q(workforce_id)}/workers/{q(worker_id)}", json=payload)
+
+    @endpoint("DELETE", "/v2/{project_id}/workforces/{workforce_id}/workers/{worker_id}")
+    def delete_worker(self, workforce_id: str, worker_id: str) -> None:
+        """Remove a member from a team; their unfinished task work is dealt again."""
+        self._call("DELETE", f"/workforces/{q(workforce_id)}/workers/{q(worker_id)}")
+
+    @endpoint("POST", "/v2/{project_id}/workforces/{workforce_id}/workers/batch-delete")
+    def batch_delete_workers(self, workforce_id: str, worker_ids: Sequence[str]) -> BatchResults:
+        """Remove several members, each on its own: ``results`` says, id by id, which went and
+        why the others did not; ``success`` is true when all went."""
+        path = f"/workforces/{q(workforce_id)}/workers/batch-delete"
+        return parse(BatchResults, self._call("POST", path, json={"workers": list(worker_ids)}))

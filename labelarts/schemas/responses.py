@@ -592,6 +592,70 @@ class SyncStatus(WireModel):
     error_msg: str | None = None
 
 
+# --- labeling teams (workforces) and their members (workers) --------------------------------
+class Workforce(WireModel):
+    """A labeling team; ``worker_count`` counts its members that are not deleted."""
+
+    workforce_id: str
+    workforce_name: str
+    description: str = ""
+    workspace_id: str = "0"
+    worker_count: int = 0
+    create_time: int = 0
+    update_time: int = 0
+
+
+class WorkforceCreated(WireModel):
+    workforce_id: str
+
+
+class WorkforceList(WireModel):
+    """One page of labeling teams; ``total_number`` counts every match."""
+
+    total_number: int
+    workforces: list[Workforce]
+
+
+class Worker(WireModel):
+    """A team member, known by ``email``. ``role``: 0 labeler, 1 reviewer, 2 team
+    administrator (3 dataset owner, only in task answers). ``status``: 0 not invited yet, 1
+    invited but never signed in, 2 has signed in (3 deleted: never listed)."""
+
+    worker_id: str
+    workforce_id: str
+    email: str
+    role: int
+    status: int = 0
+    description: str = ""
+    create_time: int = 0
+    update_time: int = 0
+
+
+class WorkerList(WireModel):
+    """One page of team members; ``total_number`` counts every match."""
+
+    total_number: int
+    workers: list[Worker]
+
+
+class BatchResult(WireModel):
+    """One item of a batch applied item by item: ``success``, else why not."""
+
+    success: bool
+    error_code: str | None = None
+    error_msg: str | None = None
+
+
+class BatchResults(WireModel):
+    """A batch applied item by item: ``success`` is true when every item succeeded;
+    ``results`` has one entry per item, in the request's order."""
+
+    success: bool
+    results: list[BatchResult] = Field(default_factory=list)
+    error_code: str | None = None
+    error_msg: str | None = None
+
+
 # --- IAM -------------------------------------------------------------------------------------
 class TokenInfo(WireModel):
     """A token's details (``token``: ``expires_at``, ``user``, ``project``, ``roles``...)."""

@@ -314,6 +314,21 @@ def exercise(api: LabelArtsClient, world: ExportWorld) -> None:
     api.delete_processor_task(analysis)
     api.delete_processor_task(processing)
 
+    # --- labeling teams and their members (tests/team checks their contracts)
+    workforce_id = api.create_workforce(unique_name("team"), description="every method")
+    api.update_workforce(workforce_id, description="changed")
+    assert typed(api.get_workforce(workforce_id)).description == "changed"
+    assert workforce_id in {w.workforce_id for w in typed(api.list_workforces(limit=100)).workforces}
+    api.create_workers(workforce_id, ["w1@example.com", "w2@example.com"], 0)
+    workers = typed(api.list_workers(workforce_id, sort_by="email", order="asc")).workers
+    assert [w.email for w in workers] == ["w1@example.com", "w2@example.com"]
+    api.update_worker(workforce_id, workers[0].worker_id, role=1)
+    assert typed(api.get_worker(workforce_id, workers[0].worker_id)).role == 1
+    assert workers[0].worker_id in {w.worker_id for w in typed(api.list_all_workers(role=1)).workers}
+    api.delete_worker(workforce_id, workers[0].worker_id)
+    assert typed(api.batch_delete_workers(workforce_id, [workers[1].worker_id])).success
+    api.delete_workforce(workforce_id)
+
     api.delete_version(ds, version_id)
     api.delete_dataset(ds)
     with pytest.raises(LabelArtsError) as gone:
