@@ -26,26 +26,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import select
 
 from labelarts.errors import BadRequestError, LabelArtsError
-from labelarts.jobs.runner import StopRequested, TaskContext
+from labelarts.jobs.runner import TaskContext
 from labelarts.services.autolabel.features import chunks
-from labelarts.services.autolabel.job import (
-    _READ_CHUNK,
-    _REPORT_EVERY_S,
-    _UPDATE_RESULT,
-    ANNOTATED_BY,
-    MIN_PER_LABEL,
-    AutoLabelJob,
+from labelarts.services.autolabel.job import _READ_CHUNK, _REPORT_EVERY_S, MIN_PER_LABEL, AutoLabelJob
+from labelarts.services.autolabel.writer import (
+    AutoLabel,
+    ChunkCallback,
+    SampleResult,
     WriteOutcome,
-    _report_too_late_to_stop,
-    _sample_labels,
+    too_late_to_stop_progress,
+    write_in_chunks,
+    write_results,
 )
-from labelarts.services.labels import share_labels
-from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED, bump_data_version, labels_of
-from labelarts.storage.db import counters
-from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
+from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED, labels_of
+from labelarts.storage.db.models import Dataset, Label, Sample
 
 DETECTION_DATASET_TYPE = 1
 DETECTION_FEATURE_MODEL = "efficientnet-lite0"
@@ -115,14 +112,9 @@ class DetectionJob(AutoLabelJob):
         ctx.report(0.01, **counts, message="Computing feature maps of the labeled images.")
         results, summary = self.compute_boxes(ctx, snap)
         ctx.report(_LEARN_END, message="Writing the results.")
-        last_report = [time.monotonic()]
-
-        def reported(written: int, total: int) -> None:
-            if time.monotonic() - last_report[0] >= _REPORT_EVERY_S:
-                _report_too_late_to_stop(ctx, _LEARN_END + (1.0 - _LEARN_END) * written / total)
-                last_report[0] = time.monotonic()
-
-        outcome = self.write_boxes(ctx, snap, results, on_chunk=reported)
+        outcome = self.write_boxes(
+            ctx, snap, results, on_chunk=too_late_to_stop_progress(ctx, _LEARN_END, 1.0)
+        )
         n_hard = sum(1 for r in results if r.reasons)
         n_boxes = sum(len(r.scores) for r in results)
         return {
@@ -337,96 +329,48 @@ class DetectionJob(AutoLabelJob):
     # -- write ------------------------------------------------------------------------------------
 
     def write_boxes(
-        self, ctx: TaskContext, snap: DetectionSnapshot, results: Sequence[ImageResult], *, on_chunk: Any
+        self,
+        ctx: TaskContext,
+        snap: DetectionSnapshot,
+        results: Sequence[ImageResult],
+        *,
+        on_chunk: ChunkCallback | None = None,
     ) -> WriteOutcome:
         """As :meth:`AutoLabelJob.write`: chunks claimed by revision, a stop before the first."""
-        total = len(results)
-        written = 0
-        for start in range(0, total, self._write_rows):
-            with self._db.session() as session:
-                if start == 0 and ctx.stop_requested(session):
-                    raise StopRequested
-                written += self._write_box_chunk(session, snap, results[start : start + self._write_rows])
-            on_chunk(min(total, start + self._write_rows), total)
-        return WriteOutcome(written=written, skipped=total - written)
+        return write_in_chunks(
+            self._db,
+            ctx,
+            len(results),
+            self._write_rows,
+            lambda session, rows: self._write_box_chunk(session, snap, [results[i] for i in rows]),
+            on_chunk=on_chunk,
+        )
 
     def _write_box_chunk(self, session: Any, snap: DetectionSnapshot, chunk: Sequence[ImageResult]) -> int:
         from labelarts.ml.hard import DETECTION_REASONS
 
-        share_labels(session, self.spec.dataset_id, snap.classes)
-        ids = [r.sample_id for r in chunk]
-        by_id = {r.sample_id: r for r in chunk}
-        claimed = session.execute(
-            update(Sample)
-            .where(
-                Sample.id.in_(ids),
-                tuple_(Sample.id, Sample.revision).in_([(r.sample_id, r.revision) for r in chunk]),
-                Sample.sample_status.in_([UNLABELED, AUTO]),
-            )
-            .values(revision=Sample.revision + 1)
-            .returning(Sample.id, Sample.metadata_)
-            .execution_options(synchronize_session=False)
-        ).all()
-        if not claimed:
-            return 0
-        labels: list[dict[str, Any]] = []
-        samples: list[dict[str, Any]] = []
-        counted: list[tuple[bool, list[str]]] = []
-        for sample_id, metadata in claimed:
-            r = by_id[sample_id]
-            is_hard = bool(r.reasons)
+        written: list[SampleResult] = []
+        for r in chunk:
             mean_score = float(np.mean(r.scores)) if len(r.scores) else 0.0
-            coefficient = round(1.0 - mean_score * 0.8 ** len(r.reasons), 6)
-            names: list[str] = []
+            labels = []
             for box, label, score in zip(r.boxes, r.labels, r.scores, strict=True):
-                name = snap.classes[int(label)]
-                names.append(name)
                 x1, y1, x2, y2 = (round(float(v), 1) for v in box)
-                labels.append(
-                    {
-                        "sample_id": sample_id,
-                        "dataset_id": self.spec.dataset_id,
-                        "name": name,
-                        "type": snap.label_types[name],
-                        "score": round(float(score), 6),
-                        "property": {
-                            "@modelarts:shape": "bndbox",
-                            "@modelarts:feature": [[x1, y1], [x2, y2]],
-                            "@modelarts:hard": "true" if is_hard else "false",
-                            "@modelarts:hard_coefficient": str(coefficient),
-                        },
-                        "annotated_by": ANNOTATED_BY,
-                    }
+                shape = {"@modelarts:shape": "bndbox", "@modelarts:feature": [[x1, y1], [x2, y2]]}
+                labels.append(AutoLabel(snap.classes[int(label)], float(score), shape))
+            written.append(
+                SampleResult(
+                    sample_id=r.sample_id,
+                    revision=r.revision,
+                    labels=labels,
+                    hard=bool(r.reasons),
+                    coefficient=1.0 - mean_score * 0.8 ** len(r.reasons),
+                    reasons=list(r.reasons),
+                    details={str(code): DETECTION_REASONS[code].detail() for code in r.reasons},
+                    top_score=float(r.scores.max()) if len(r.scores) else None,
+                    metadata_defaults={"@modelarts:size": list(r.size)},
                 )
-            merged = dict(metadata or {})
-            merged.setdefault("@modelarts:size", list(r.size))
-            merged["@modelarts:hard_reasons"] = list(r.reasons)
-            details = {str(code): DETECTION_REASONS[code].detail() for code in r.reasons}
-            if details:
-                merged["@labelarts:hard_details"] = details
-            else:
-                merged.pop("@labelarts:hard_details", None)
-            samples.append(
-                {
-                    "sample_key": sample_id,
-                    "sample_status": AUTO,
-                    "top_score": round(float(r.scores.max()), 6) if len(r.scores) else None,
-                    "hard": is_hard,
-                    "hard_coefficient": coefficient,
-                    "metadata": merged,
-                }
             )
-            counted.append((is_hard, names))
-        claimed_ids = [row[0] for row in claimed]
-        counters.uncount_samples(session, self.spec.dataset_id, claimed_ids)
-        for is_hard, names in counted:
-            counters.count_facts(session, self.spec.dataset_id, status=AUTO, hard=is_hard, label_names=names)
-        session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(claimed_ids)))
-        if labels:
-            session.execute(insert(_sample_labels), labels)
-        session.execute(_UPDATE_RESULT, samples)
-        bump_data_version(session, self.spec.dataset_id)
-        return len(claimed)
+        return len(write_results(session, self.spec.dataset_id, written, label_types=snap.label_types))
 
 
 def _gray(image: Any) -> np.ndarray:

@@ -23,18 +23,27 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Table, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from labelarts.errors import BadRequestError, LabelArtsError, NoUnlabeledError
 from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
 from labelarts.schemas.common import LabelIn
 from labelarts.schemas.tasks import CreateTaskRequest, SmartTaskConfig, parse_confidence_scope
 from labelarts.services.autolabel.features import FeatureCache, chunks
-from labelarts.services.labels import label_names_stay_unique, new_labels, share_labels
-from labelarts.services.samples.records import AUTO, BY_AUTO, UNLABELED, bump_data_version
+from labelarts.services.autolabel.writer import (
+    AutoLabel,
+    SampleResult,
+    too_late_to_stop_progress,
+    write_in_chunks,
+    write_metadata,
+    write_results,
+)
+from labelarts.services.labels import label_names_stay_unique, new_labels
+from labelarts.services.samples.records import AUTO, UNLABELED
 from labelarts.services.samples.sources import SampleFile, SampleSourceService
-from labelarts.storage.db import Database, counters
-from labelarts.storage.db.models import Dataset, Sample, SampleLabel
+from labelarts.storage.db import Database
+from labelarts.storage.db.models import Dataset, Sample
 from labelarts.storage.objects import ObjectStore
 
 if TYPE_CHECKING:
@@ -174,51 +183,6 @@ def sample_files(
                     r.id, dataset_id, r.sample_name, r.source_kind, r.source_key, r.content_hash, project_id
                 )
     return [found[s] for s in sample_ids if s in found]
-
-
-def _report_too_late_to_stop(ctx: TaskContext, progress: float) -> None:
-    try:
-        ctx.report(progress)
-    except LeaseLost:
-        raise
-    except StopRequested:
-        pass
-
-
-def _claim(session: Any, ids: list[str], expected: list[tuple[str, int]]) -> list[Any]:
-    """Bump the revision of the samples still at the revision read and still unlabeled or
-    auto-labeled (locking them); returns (id, metadata) of those."""
-    return list(
-        session.execute(
-            update(Sample)
-            .where(
-                Sample.id.in_(ids),
-                tuple_(Sample.id, Sample.revision).in_(expected),
-                Sample.sample_status.in_([UNLABELED, AUTO]),
-            )
-            .values(revision=Sample.revision + 1)
-            .returning(Sample.id, Sample.metadata_)
-            .execution_options(synchronize_session=False)
-        ).all()
-    )
-
-
-_samples = cast(Table, Sample.__table__)
-_sample_labels = cast(Table, SampleLabel.__table__)
-_UPDATE_LABELED = (
-    update(_samples)
-    .where(_samples.c.id == bindparam("sample_key"))
-    .values(
-        sample_status=bindparam("sample_status"),
-        top_score=bindparam("top_score"),
-        hard=bindparam("hard"),
-        hard_coefficient=bindparam("hard_coefficient"),
-        metadata=bindparam("metadata"),
-    )
-)
-_UPDATE_METADATA = (
-    update(_samples).where(_samples.c.id == bindparam("sample_key")).values(metadata=bindparam("metadata"))
-)
 
 
 # -- pre-label ------------------------------------------------------------------------------------
@@ -399,87 +363,51 @@ class PreLabelJob:
     def _write(
         self, ctx: TaskContext, model: OnnxModel, targets: Targets, predictions: list[Prediction | None]
     ) -> tuple[int, int]:
+        """The predictions in chunks (:mod:`~labelarts.services.autolabel.writer`); the first
+        transaction adds the model's labels the dataset does not have yet. Returns (samples
+        written, hard examples among them)."""
         label_type = 0 if model.spec.kind == "classifier" else 1
         rows = [i for i, p in enumerate(predictions) if p is not None]
-        written = 0
-        n_hard = 0
-        last = time.monotonic()
         names = sorted({name for i in rows for name, _s, _p in cast(Prediction, predictions[i]).labels})
-        for start in range(0, max(1, len(rows)), self._write_rows):
-            chunk = rows[start : start + self._write_rows]
-            with self._db.session(write=True) as session:
-                if start == 0:
-                    if ctx.stop_requested(session):
-                        raise StopRequested
-                    dataset = session.get(Dataset, self._dataset_id)
-                    if dataset is None:
-                        raise LeaseLost
-                    with label_names_stay_unique():
-                        new_labels(
-                            session,
-                            dataset,
-                            [LabelIn(name=n, type=label_type) for n in names],
-                            existing_ok=True,
-                        )
-                if not chunk:
-                    break
-                chunk_names = sorted(
-                    {name for i in chunk for name, _s, _p in cast(Prediction, predictions[i]).labels}
-                )
-                types = share_labels(session, self._dataset_id, chunk_names)
-                ids = [targets.ids[i] for i in chunk]
-                claimed = _claim(session, ids, [(targets.ids[i], int(targets.revisions[i])) for i in chunk])
-                if claimed:
-                    n_hard += self._write_chunk(
-                        session, claimed, dict(zip(ids, chunk, strict=True)), predictions, types
-                    )
-                    written += len(claimed)
-            if time.monotonic() - last >= _REPORT_EVERY_S:
-                _report_too_late_to_stop(
-                    ctx, _COMPUTE_END + (1 - _COMPUTE_END) * (start + len(chunk)) / len(rows)
-                )
-                last = time.monotonic()
-        return written, n_hard
+        n_hard = [0]
 
-    def _write_chunk(
-        self,
-        session: Any,
-        claimed: list[Any],
-        position: dict[str, int],
-        predictions: list[Prediction | None],
-        types: dict[str, int],
-    ) -> int:
-        labels: list[dict[str, Any]] = []
-        samples: list[dict[str, Any]] = []
-        claimed_ids = [row[0] for row in claimed]
-        counters.uncount_samples(session, self._dataset_id, claimed_ids)
-        n_hard = 0
-        for sample_id, metadata in claimed:
-            p = cast(Prediction, predictions[position[sample_id]])
-            is_hard = bool(p.reasons)
-            n_hard += is_hard
-            coefficient = round(1.0 - p.top_score, 6) if is_hard else 0.0
-            for name, score, prop in p.labels:
-                labels.append(
-                    {
-                        "sample_id": sample_id,
-                        "dataset_id": self._dataset_id,
-                        "name": name,
-                        "type": types.get(name, 0),
-                        "score": round(score, 6),
-                        "property": {
-                            **prop,
-                            "@modelarts:hard": "true" if is_hard else "false",
-                            "@modelarts:hard_coefficient": str(coefficient),
-                        },
-                        "annotated_by": BY_AUTO,
-                    }
+        def add_labels(session: Session) -> None:
+            dataset = session.get(Dataset, self._dataset_id)
+            if dataset is None:
+                raise LeaseLost
+            with label_names_stay_unique():
+                new_labels(
+                    session, dataset, [LabelIn(name=n, type=label_type) for n in names], existing_ok=True
                 )
-            merged = dict(metadata or {})
-            merged["@modelarts:hard_reasons"] = list(p.reasons)
-            if p.size is not None:
-                merged["@modelarts:size"] = [p.size[0], p.size[1], 3]
-            details = {
+
+        def write_chunk(session: Session, chunk: range) -> int:
+            results = [self._result(targets, rows[k], cast(Prediction, predictions[rows[k]])) for k in chunk]
+            written = set(write_results(session, self._dataset_id, results))
+            n_hard[0] += sum(1 for r in results if r.hard and r.sample_id in written)
+            return len(written)
+
+        outcome = write_in_chunks(
+            self._db,
+            ctx,
+            len(rows),
+            self._write_rows,
+            write_chunk,
+            first=add_labels,
+            on_chunk=too_late_to_stop_progress(ctx, _COMPUTE_END, 1.0),
+        )
+        return outcome.written, n_hard[0]
+
+    @staticmethod
+    def _result(targets: Targets, i: int, p: Prediction) -> SampleResult:
+        is_hard = bool(p.reasons)
+        return SampleResult(
+            sample_id=targets.ids[i],
+            revision=int(targets.revisions[i]),
+            labels=[AutoLabel(name, score, prop) for name, score, prop in p.labels],
+            hard=is_hard,
+            coefficient=1.0 - p.top_score if is_hard else 0.0,
+            reasons=list(p.reasons),
+            details={
                 str(code): {
                     "id": code,
                     "reason": _REASON_TEXT[code][0],
@@ -487,35 +415,11 @@ class PreLabelJob:
                     "alo_name": "pre-label",
                 }
                 for code in p.reasons
-            }
-            if details:
-                merged["@labelarts:hard_details"] = details
-            else:
-                merged.pop("@labelarts:hard_details", None)
-            status = AUTO if p.labels else UNLABELED
-            samples.append(
-                {
-                    "sample_key": sample_id,
-                    "sample_status": status,
-                    "top_score": round(p.top_score, 6) if p.labels else None,
-                    "hard": is_hard,
-                    "hard_coefficient": coefficient,
-                    "metadata": merged,
-                }
-            )
-            counters.count_facts(
-                session,
-                self._dataset_id,
-                status=status,
-                hard=is_hard,
-                label_names=[name for name, _s, _p in p.labels],
-            )
-        session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(claimed_ids)))
-        if labels:
-            session.execute(insert(_sample_labels), labels)
-        session.execute(_UPDATE_LABELED, samples)
-        bump_data_version(session, self._dataset_id)
-        return n_hard
+            },
+            top_score=p.top_score if p.labels else None,
+            status=AUTO if p.labels else UNLABELED,
+            metadata={"@modelarts:size": [p.size[0], p.size[1], 3]} if p.size is not None else {},
+        )
 
 
 # -- auto grouping --------------------------------------------------------------------------------
@@ -657,26 +561,18 @@ class GroupingJob:
     ) -> int:
         """Each sample's group into ``metadata[name]`` (a string, so ``search_conditions``'
         ``metadata.props`` finds it); labels and status are left as they are."""
-        written = 0
-        last = time.monotonic()
-        position = {sample_id: i for i, sample_id in enumerate(ids)}
-        for start in range(0, len(ids), self._write_rows):
-            chunk = ids[start : start + self._write_rows]
-            with self._db.session(write=True) as session:
-                if start == 0 and ctx.stop_requested(session):
-                    raise StopRequested
-                expected = [(s, int(revisions[position[s]])) for s in chunk]
-                claimed = _claim(session, chunk, expected)
-                if claimed:
-                    rows = []
-                    for sample_id, metadata in claimed:
-                        merged = dict(metadata or {})
-                        merged[name] = str(int(groups[position[sample_id]]))
-                        rows.append({"sample_key": sample_id, "metadata": merged})
-                    session.execute(_UPDATE_METADATA, rows)
-                    bump_data_version(session, self._dataset_id)
-                    written += len(claimed)
-            if time.monotonic() - last >= _REPORT_EVERY_S:
-                _report_too_late_to_stop(ctx, 0.9 + 0.1 * (start + len(chunk)) / len(ids))
-                last = time.monotonic()
-        return written
+
+        def write_chunk(session: Session, rows: range) -> int:
+            expected = [(ids[i], int(revisions[i])) for i in rows]
+            values = {ids[i]: {name: str(int(groups[i]))} for i in rows}
+            return write_metadata(session, self._dataset_id, expected, values)
+
+        outcome = write_in_chunks(
+            self._db,
+            ctx,
+            len(ids),
+            self._write_rows,
+            write_chunk,
+            on_chunk=too_late_to_stop_progress(ctx, 0.9, 1.0),
+        )
+        return outcome.written

@@ -25,14 +25,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import select
 
 from labelarts.errors import BadRequestError, LabelArtsError
-from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
+from labelarts.jobs.runner import StopRequested, TaskContext
 from labelarts.ml.label_errors import (  # NumPy only
     LABEL_ERROR,
     LabelErrors,
@@ -40,7 +40,15 @@ from labelarts.ml.label_errors import (  # NumPy only
     label_error_detail,
 )
 from labelarts.services.autolabel.features import FeatureCache, FeatureMatrix, chunks
-from labelarts.services.labels import share_labels
+from labelarts.services.autolabel.writer import (
+    AutoLabel,
+    ChunkCallback,
+    SampleResult,
+    WriteOutcome,
+    too_late_to_stop_progress,
+    write_in_chunks,
+    write_results,
+)
 from labelarts.services.samples.records import (
     AUTO,
     BY_AUTO,
@@ -52,7 +60,7 @@ from labelarts.services.samples.records import (
 )
 from labelarts.services.samples.sources import SampleFile, SampleSourceService
 from labelarts.storage.db import Database, counters
-from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
+from labelarts.storage.db.models import Dataset, Label, Sample
 
 if TYPE_CHECKING:  # the ML modules load scikit-learn: only when a task runs
     from labelarts.ml.hard import HardExamples
@@ -132,15 +140,6 @@ class Labeling:
     label_check: LabelCheck | None = None
 
 
-@dataclass(frozen=True)
-class WriteOutcome:
-    written: int
-    skipped: int  # changed by a person (or deleted) after the read: left alone
-
-
-ChunkCallback = Callable[[int, int], None]
-
-
 class AutoLabelJob:
     def __init__(
         self,
@@ -195,14 +194,7 @@ class AutoLabelJob:
         ctx.report(0.01, **counts, message="Extracting features.")
         labeling, summary = self.compute(ctx, snap)
         ctx.report(_LEARN_END, message="Writing the results.")
-        last_report = [time.monotonic()]
-
-        def reported(written: int, total: int) -> None:
-            if time.monotonic() - last_report[0] >= _REPORT_EVERY_S:
-                _report_too_late_to_stop(ctx, _LEARN_END + (1.0 - _LEARN_END) * written / total)
-                last_report[0] = time.monotonic()
-
-        outcome = self.write(ctx, snap, labeling, on_chunk=reported)
+        outcome = self.write(ctx, snap, labeling, on_chunk=too_late_to_stop_progress(ctx, _LEARN_END, 1.0))
         n_hard = int(np.sum(labeling.hard.hard))
         message = f"Labeled {outcome.written} samples; {n_hard} marked as hard examples."
         result = {
@@ -562,7 +554,8 @@ class AutoLabelJob:
     def write(
         self, ctx: TaskContext, snap: Snapshot, labeling: Labeling, *, on_chunk: ChunkCallback | None = None
     ) -> WriteOutcome:
-        """Write ``labeling`` in transactions of at most ``write_rows`` samples.
+        """Write ``labeling`` in transactions of at most ``write_rows`` samples
+        (:func:`~labelarts.services.autolabel.writer.write_in_chunks`).
 
         A sample is written only if its revision is still the one read and it is still
         unlabeled or auto-labeled; the others are skipped and counted. The first transaction
@@ -570,18 +563,14 @@ class AutoLabelJob:
         nothing written); after it the write runs to the end. ``on_chunk(written so far, total)``
         is called after each committed transaction, outside any transaction.
         """
-        total = len(labeling.sample_ids)
-        written = 0
-        for start in range(0, total, self._write_rows):
-            with self._db.session() as session:
-                if start == 0 and ctx.stop_requested(session):
-                    raise StopRequested
-                written += self._write_chunk(
-                    session, snap, labeling, range(start, min(total, start + self._write_rows))
-                )
-            if on_chunk is not None:
-                on_chunk(min(total, start + self._write_rows), total)
-        return WriteOutcome(written=written, skipped=total - written)
+        return write_in_chunks(
+            self._db,
+            ctx,
+            len(labeling.sample_ids),
+            self._write_rows,
+            lambda session, rows: self._write_chunk(session, snap, labeling, rows),
+            on_chunk=on_chunk,
+        )
 
     def write_label_check(
         self, ctx: TaskContext, snap: Snapshot, check: LabelCheck, *, check_stop: bool
@@ -668,102 +657,22 @@ class AutoLabelJob:
         return len(ids), skipped
 
     def _write_chunk(self, session: Any, snap: Snapshot, labeling: Labeling, rows: range) -> int:
-        ids = [labeling.sample_ids[i] for i in rows]
-        # The labels it writes first (FOR SHARE on PostgreSQL), then the samples: the lock order
-        # of every writer. A concurrent rename or deletion of one of them waits for this chunk
-        # (and then finds its new carriers), so the counts stay exact.
-        share_labels(session, self.spec.dataset_id, snap.classes)
-        position = {sample_id: i for i, sample_id in zip(rows, ids, strict=True)}
-        expected = [(labeling.sample_ids[i], int(labeling.revisions[i])) for i in rows]
-        # The claim: one UPDATE whose WHERE compares each sample's revision with the one read.
-        # It locks the rows it matches (PostgreSQL; SQLite holds its write lock from here), so
-        # nothing can change them before this transaction ends. ``id IN`` lets SQLite use the
-        # primary key; the row-value IN alone would scan the table.
-        claimed = session.execute(
-            update(Sample)
-            .where(
-                Sample.id.in_(ids),
-                tuple_(Sample.id, Sample.revision).in_(expected),
-                Sample.sample_status.in_([UNLABELED, AUTO]),
-            )
-            .values(revision=Sample.revision + 1)
-            .returning(Sample.id, Sample.metadata_)
-            .execution_options(synchronize_session=False)
-        ).all()
-        if not claimed:
-            return 0
+        """One transaction's samples of ``labeling`` (positions ``rows``), one label each."""
         hard = labeling.hard
-        labels: list[dict[str, Any]] = []
-        samples: list[dict[str, Any]] = []
-        for sample_id, metadata in claimed:
-            i = position[sample_id]
-            name = snap.classes[int(labeling.predicted[i])]
-            score = round(float(labeling.confidence[i]), 6)
-            is_hard = bool(hard.hard[i])
-            coefficient = round(float(hard.coefficient[i]), 6)
-            labels.append(
-                {
-                    "sample_id": sample_id,
-                    "dataset_id": self.spec.dataset_id,
-                    "name": name,
-                    "type": snap.label_types[name],
-                    "score": score,
-                    "property": {
-                        "@modelarts:hard": "true" if is_hard else "false",
-                        "@modelarts:hard_coefficient": str(coefficient),
-                    },
-                    "annotated_by": ANNOTATED_BY,
-                }
+        results = [
+            SampleResult(
+                sample_id=labeling.sample_ids[i],
+                revision=int(labeling.revisions[i]),
+                labels=[AutoLabel(snap.classes[int(labeling.predicted[i])], float(labeling.confidence[i]))],
+                hard=bool(hard.hard[i]),
+                coefficient=float(hard.coefficient[i]),
+                reasons=list(hard.reasons[i]),
+                details=hard.details(i),
+                top_score=float(labeling.confidence[i]),
             )
-            merged = dict(metadata or {})
-            merged["@modelarts:hard_reasons"] = list(hard.reasons[i])
-            details = hard.details(i)
-            if details:
-                merged["@labelarts:hard_details"] = details
-            else:
-                merged.pop("@labelarts:hard_details", None)
-            samples.append(
-                {
-                    "sample_key": sample_id,
-                    "sample_status": AUTO,
-                    "top_score": score,
-                    "hard": is_hard,
-                    "hard_coefficient": coefficient,
-                    "metadata": merged,
-                }
-            )
-        claimed_ids = [row[0] for row in claimed]
-        counters.uncount_samples(session, self.spec.dataset_id, claimed_ids)
-        for label, sample in zip(labels, samples, strict=True):
-            counters.count_facts(
-                session,
-                self.spec.dataset_id,
-                status=AUTO,
-                hard=bool(sample["hard"]),
-                label_names=[label["name"]],
-            )
-        session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(claimed_ids)))
-        # Core statements, one executemany each: the ORM's per-row bookkeeping would double the time.
-        session.execute(insert(_sample_labels), labels)
-        session.execute(_UPDATE_RESULT, samples)
-        bump_data_version(session, self.spec.dataset_id)
-        return len(claimed)
-
-
-_samples = cast(Table, Sample.__table__)
-_sample_labels = cast(Table, SampleLabel.__table__)
-# One auto-labeled sample's own columns, by primary key (executemany).
-_UPDATE_RESULT = (
-    update(_samples)
-    .where(_samples.c.id == bindparam("sample_key"))
-    .values(
-        sample_status=bindparam("sample_status"),
-        top_score=bindparam("top_score"),
-        hard=bindparam("hard"),
-        hard_coefficient=bindparam("hard_coefficient"),
-        metadata=bindparam("metadata"),
-    )
-)
+            for i in rows
+        ]
+        return len(write_results(session, self.spec.dataset_id, results, label_types=snap.label_types))
 
 
 def _check_summary(errors: Any) -> dict[str, Any]:
@@ -773,19 +682,6 @@ def _check_summary(errors: Any) -> dict[str, Any]:
         "label_error_sample_count": int(np.sum(errors.issue)),
         "label_error_estimate": round(float(errors.n_estimated), 1),
     }
-
-
-def _report_too_late_to_stop(ctx: TaskContext, progress: float) -> None:
-    """Progress while writing (which also renews the task's lease). A stop asked for now (by a
-    user, or by the worker shutting down) is too late, as the first write transaction was the
-    last check: the write goes on. A lost lease (the task is no longer this worker's) ends the
-    write here, between two complete transactions."""
-    try:
-        ctx.report(progress)
-    except LeaseLost:
-        raise
-    except StopRequested:
-        pass
 
 
 def _apply_confidence_scope(hard: Any, confidence: np.ndarray, scope: tuple[float, float]) -> None:
