@@ -66,3 +66,34 @@ def constant_detector(boxes: list[list[float]], size: int = 32) -> bytes:
         ],
     )
     return _model(graph)
+
+
+def slow_colour_classifier(size: int = 192, channels: int = 32, kernel: int = 7) -> bytes:
+    """:func:`colour_classifier`'s two classes ("red", "blue"), plus a wide convolution whose
+    pooled output nudges the logits by a hair: every image costs real work (a pre-labeling task
+    takes seconds, long enough to be interrupted mid-run) without changing the answer."""
+    rng = np.random.default_rng(0)
+    colour = np.zeros((3, 2), dtype=np.float32)
+    colour[0, 0], colour[2, 0], colour[0, 1], colour[2, 1] = 20.0, -20.0, -20.0, 20.0
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["image", "axes"], ["means"], keepdims=0),
+            helper.make_node("MatMul", ["means", "colour"], ["colour_logits"]),
+            helper.make_node("Conv", ["image", "conv_w"], ["conv"], pads=[kernel // 2] * 4),
+            helper.make_node("ReduceMean", ["conv", "axes"], ["pooled"], keepdims=0),
+            helper.make_node("MatMul", ["pooled", "nudge"], ["nudge_logits"]),
+            helper.make_node("Add", ["colour_logits", "nudge_logits"], ["logits"]),
+        ],
+        "slow-colour-classifier",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
+        initializer=[
+            numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "axes"),
+            numpy_helper.from_array(colour, "colour"),
+            numpy_helper.from_array(
+                rng.normal(0, 0.01, (channels, 3, kernel, kernel)).astype(np.float32), "conv_w"
+            ),
+            numpy_helper.from_array(np.full((channels, 2), 1e-3, dtype=np.float32), "nudge"),
+        ],
+    )
+    return _model(graph)
