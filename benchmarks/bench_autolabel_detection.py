@@ -9,15 +9,22 @@ images (the test images never change):
   from every box found (scores down to the detector's floor of 0.05 raw probability);
 * share of true boxes found: true boxes matched (IoU >= 0.5, same label) by a box the task
   writes (calibrated score >= 0.5, ``WRITTEN_SCORE``);
+  the same share under the pooled calibration (one Platt map for all labels, the rule before);
+* expected calibration error (10 bins) of every box found, per label, under the per-label
+  calibration the task uses and under the pooled one;
 * precision above the auto-accept threshold: boxes at or above their label's threshold that
-  match a true box, over all such boxes (and how many there were);
+  match a true box, over all such boxes, how many there were, and the share of true boxes they
+  cover; for the task's rule and for each ``--zs`` (the Wilson z of the threshold rule; 0 is the
+  rule before, the held-out precision itself);
 * seconds per image: feature maps, detection, and (once) training with calibration.
 
 Images whose labeled draw has a label on fewer than five images are redrawn, as the task would
-refuse them. Print figures; note ``uptime`` with them (the machine is shared).
+refuse them. ``--scale-rule percentile10`` measures the input-scale rule before (the 10th
+percentile of all labeled boxes' shorter sides). Print figures; note ``uptime`` with them (the
+machine is shared).
 
-    nice -n 15 python -m benchmarks.bench_autolabel_detection --data /work/shared/data/bccd \
-        --ks 5,20 --test 100 --repeats 2
+    nice -n 10 python -m benchmarks.bench_autolabel_detection --data /work/shared/data/bccd \
+        --ks 5,20 --test 60 --repeats 1
 """
 
 from __future__ import annotations
@@ -36,7 +43,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from labelarts.ml.detection import BoxDetector, Detections, LabeledImage, choose_scale, match_detections
+from labelarts.ml.calibration import expected_calibration_error
+from labelarts.ml.detection import (
+    SCALE_RANGE,
+    TARGET_SHORT_SIDE,
+    BoxDetector,
+    Detections,
+    LabeledImage,
+    _thresholds,
+    choose_scale,
+    match_detections,
+)
 from labelarts.ml.features.feature_map import open_feature_map_encoder
 
 WRITTEN_SCORE = 0.5
@@ -121,6 +138,51 @@ def coco_map(
     return result
 
 
+Truth = list[tuple[np.ndarray, np.ndarray]]
+
+
+def written_share(scored: list[Detections], truth: Truth, classes: list[str]) -> dict[str, float]:
+    """Share of true boxes (per class and all) matched by a box the task writes (score >= 0.5)."""
+    out: dict[str, float] = {}
+    for c, name in enumerate(classes):
+        n = sum(
+            int(match_detections(d.above(WRITTEN_SCORE), b[lab == c], lab[lab == c]).sum())
+            for d, (b, lab) in zip(scored, truth, strict=True)
+        )
+        out[name] = round(n / max(1, sum(int((lab == c).sum()) for _, lab in truth)), 3)
+    n_all = sum(
+        int(match_detections(d.above(WRITTEN_SCORE), b, lab).sum())
+        for d, (b, lab) in zip(scored, truth, strict=True)
+    )
+    out["all"] = round(n_all / max(1, sum(len(b) for b, _ in truth)), 3)
+    return out
+
+
+def ece(scored: list[Detections], hits: list[np.ndarray], classes: list[str]) -> dict[str, float | None]:
+    """Expected calibration error (10 bins) of every box found, per label and all."""
+    scores = np.concatenate([d.scores for d in scored])
+    labels = np.concatenate([d.labels for d in scored])
+    right = np.concatenate(hits)
+    out: dict[str, float | None] = {}
+    for c, name in enumerate(classes):
+        mine = labels == c
+        out[name] = (
+            round(expected_calibration_error(scores[mine], right[mine], 10), 3) if mine.any() else None
+        )
+    out["all"] = round(expected_calibration_error(scores, right, 10), 3)
+    return out
+
+
+def _rescored(d: Detections, scores: np.ndarray) -> Detections:
+    return Detections(d.boxes, d.labels, np.asarray(scores, np.float64))
+
+
+def _percentile_scale(boxes: list[np.ndarray]) -> float:
+    """The input scale rule before: the 10th percentile of all labeled boxes' shorter sides."""
+    sides = np.concatenate([np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) for b in boxes if len(b)])
+    return float(np.clip(TARGET_SHORT_SIDE / max(1.0, float(np.percentile(sides, 10))), *SCALE_RANGE))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/bccd"))
@@ -136,6 +198,13 @@ def main() -> None:
         ),
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--scale-rule",
+        choices=["label-median", "percentile10"],
+        default="label-median",
+        help="label-median: the task's rule; percentile10: the rule before (10th percentile of all boxes)",
+    )
+    parser.add_argument("--zs", default="0,1,1.645,2.326", help="auto-accept rules to compare (Wilson z)")
     args = parser.parse_args()
     records = load_voc(args.data)
     classes = sorted({n for _, _, names in records for n in names})
@@ -155,12 +224,16 @@ def main() -> None:
                 if min(per_label.values()) >= 5:
                     break
             boxes = [records[i][1] for i in chosen]
-            scale = choose_scale(boxes)
+            box_labels = [np.array([index[n] for n in records[i][2]], np.int64) for i in chosen]
+            scale = (
+                choose_scale(boxes, box_labels)
+                if args.scale_rule == "label-median"
+                else _percentile_scale(boxes)
+            )
             start = time.perf_counter()
             labeled = []
-            for i in chosen:
+            for i, labels in zip(chosen, box_labels, strict=True):
                 fm = encoder.maps(images[i], scale)
-                labels = np.array([index[n] for n in records[i][2]], np.int64)
                 labeled.append(LabeledImage(fm.maps, fm.scale, images[i].size, records[i][1], labels))
             t_maps_train = time.perf_counter() - start
             start = time.perf_counter()
@@ -168,38 +241,51 @@ def main() -> None:
                 labeled, target_precision=args.target_precision
             )
             t_fit = time.perf_counter() - start
-            found: list[Detections] = []
+            raw: list[Detections] = []
             truth = []
             t_maps = t_detect = 0.0
             for i in test_ids:
                 t0 = time.perf_counter()
                 fm = encoder.maps(images[i], scale)
                 t1 = time.perf_counter()
-                found.append(detector.detect(fm.maps, fm.scale, images[i].size))
+                raw.append(detector.detect(fm.maps, fm.scale, images[i].size, calibrated=False))
                 t_detect += time.perf_counter() - t1
                 t_maps += t1 - t0
                 truth.append((records[i][1], np.array([index[n] for n in records[i][2]], np.int64)))
+            # Both calibrations of the same boxes: each is monotone within a label, so the
+            # ranking per label, the AP and the matches are the same; the scores are not.
+            found = [_rescored(d, detector.calibrate(d.scores, d.labels)) for d in raw]
+            pooled = [_rescored(d, detector.calibrate(d.scores, d.labels, pooled=True)) for d in raw]
             ap = coco_map(truth, found, classes)
+            hits = [match_detections(d, b, lab) for d, (b, lab) in zip(found, truth, strict=True)]
             n_true = sum(len(b) for b, _ in truth)
-            hit_written = sum(
-                int(match_detections(d.above(WRITTEN_SCORE), b, lab).sum())
-                for d, (b, lab) in zip(found, truth, strict=True)
-            )
+
+            # Auto-accept rules: thresholds from the held-out boxes (the task's own calibration
+            # data), precision and coverage on the test images.
+            assert detector.heldout is not None
+            held = detector.heldout
+            held_scores = detector.calibrate(held.raw, held.labels)
+            accept: dict[str, Any] = {}
+            for z in (float(v) for v in args.zs.split(",")):
+                thresholds = _thresholds(
+                    held_scores, held.correct, held.labels, len(classes), args.target_precision, z
+                )
+                n_acc = n_acc_right = 0
+                for d, right in zip(found, hits, strict=True):
+                    keep = d.scores >= thresholds[d.labels]
+                    n_acc += int(keep.sum())
+                    n_acc_right += int(right[keep].sum())
+                accept[f"z={z:g}"] = {
+                    "precision": round(n_acc_right / n_acc, 3) if n_acc else None,
+                    "accepted_boxes": n_acc,
+                    "coverage_of_true_boxes": round(n_acc_right / n_true, 3),
+                    "thresholds": {n: round(float(t), 3) for n, t in zip(classes, thresholds, strict=True)},
+                }
             acc_hits = acc_n = 0
-            for d, (b, lab) in zip(found, truth, strict=True):
+            for d, right in zip(found, hits, strict=True):
                 keep = d.scores >= detector.thresholds[d.labels]
-                acc = Detections(d.boxes[keep], d.labels[keep], d.scores[keep])
-                acc_hits += int(match_detections(acc, b, lab).sum())
-                acc_n += len(acc)
-            per_class_found = {}
-            for c, name in enumerate(classes):
-                hits = sum(
-                    int(match_detections(d.above(WRITTEN_SCORE), b[lab == c], lab[lab == c]).sum())
-                    for d, (b, lab) in zip(found, truth, strict=True)
-                )
-                per_class_found[name] = round(
-                    hits / max(1, sum(int((lab == c).sum()) for _, lab in truth)), 3
-                )
+                acc_hits += int(right[keep].sum())
+                acc_n += int(keep.sum())
             print(
                 json.dumps(
                     {
@@ -208,13 +294,18 @@ def main() -> None:
                         "scale": round(scale, 3),
                         "anchors": len(detector.anchors),
                         "AP50": {n: round(v, 3) for n, v in ap.items()},
-                        "found_share_written": round(hit_written / n_true, 3),
-                        "found_share_per_class": per_class_found,
+                        "found_share_written": written_share(found, truth, classes),
+                        "found_share_written_pooled_calibration": written_share(pooled, truth, classes),
+                        "ece_per_label": ece(found, hits, classes),
+                        "ece_pooled_calibration": ece(pooled, hits, classes),
+                        "calibration": dict(zip(classes, detector.calibration, strict=True)),
                         "accepted_precision": round(acc_hits / acc_n, 3) if acc_n else None,
                         "accepted_boxes": acc_n,
+                        "accepted_coverage_of_true_boxes": round(acc_hits / n_true, 3),
                         "thresholds": {
                             n: round(float(t), 3) for n, t in zip(classes, detector.thresholds, strict=True)
                         },
+                        "accept_rules": accept,
                         "estimates": {a: round(b, 3) for a, b in detector.estimates.items()},
                         "s_per_image_maps": round(t_maps / len(test_ids), 3),
                         "s_per_image_detect": round(t_detect / len(test_ids), 3),

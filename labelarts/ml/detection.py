@@ -36,11 +36,14 @@ __all__ = [
     "FEATURE_DIM",
     "BoxDetector",
     "Detections",
+    "HeldOut",
     "LabeledImage",
     "box_iou",
     "choose_scale",
     "match_detections",
     "nms",
+    "platt_maps",
+    "wilson_lower_bound",
 ]
 
 MAX_ANCHORS = 8
@@ -54,10 +57,15 @@ MAX_DETECTIONS = 300
 NEGATIVES_PER_IMAGE = 400
 MAX_TRAINING_ROWS = 40_000
 TARGET_SHORT_SIDE = 48.0
-"""Input scale: the labeled boxes' 10th-percentile shorter side becomes this many input pixels."""
+"""Input scale: the smallest label's median box shorter side becomes this many input pixels."""
 SCALE_RANGE = (0.25, 4.0)
 CALIBRATION_FOLDS = 3
 CALIBRATION_MAX_IMAGES = 60
+LABEL_CALIBRATION_MIN_BOXES = 20
+LABEL_CALIBRATION_MIN_EACH = 4
+THRESHOLD_Z = 1.645
+"""Auto-accept thresholds: the held-out precision's one-sided 95% Wilson lower bound must
+reach the target precision."""
 FEATURE_DIM = 1280 + 4 * 112 + 2
 PCA_DIM: int | None = None
 CLASSIFIER_C = 0.1
@@ -78,6 +86,17 @@ class LabeledImage:
     size: tuple[int, int]
     boxes: NDArray[np.float64]
     labels: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The boxes found on held-out labeled images during :meth:`BoxDetector.fit_calibrated`:
+    raw probability, label index and whether each was right (IoU >= 0.5 with a true box of its
+    label, VOC rule)."""
+
+    raw: NDArray[np.float64]
+    labels: NDArray[np.int64]
+    correct: NDArray[np.bool_]
 
 
 @dataclass
@@ -150,12 +169,21 @@ def match_detections(
     return correct
 
 
-def choose_scale(boxes: Sequence[np.ndarray]) -> float:
-    """The input scale for every image: the 10th percentile of the labeled boxes' shorter sides
-    becomes :data:`TARGET_SHORT_SIDE` input pixels, within :data:`SCALE_RANGE`."""
-    sides = np.concatenate([np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) for b in boxes if len(b)])
-    reference = max(1.0, float(np.percentile(sides, 10)))
-    return float(np.clip(TARGET_SHORT_SIDE / reference, *SCALE_RANGE))
+def choose_scale(boxes: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> float:
+    """The input scale for every image: the median shorter side of the boxes of the label whose
+    boxes are smallest becomes :data:`TARGET_SHORT_SIDE` input pixels, within
+    :data:`SCALE_RANGE`. ``boxes[i]`` (n, 4) and ``labels[i]`` (n,) are one labeled image's.
+
+    Per label, not over all boxes: a percentile of all boxes follows the most common label, and
+    with more labeled images of a crowded label it moved to that label's size and shrank a rare
+    small one under two cells of the stride-16 map (docs/autolabel-detection.md)."""
+    all_boxes = np.concatenate([np.asarray(b, np.float64).reshape(-1, 4) for b in boxes])
+    all_labels = np.concatenate([np.asarray(lab, np.int64).reshape(-1) for lab in labels])
+    if not len(all_boxes):
+        raise ValueError("no labeled boxes to choose a scale from")
+    sides = np.minimum(all_boxes[:, 2] - all_boxes[:, 0], all_boxes[:, 3] - all_boxes[:, 1])
+    reference = min(float(np.median(sides[all_labels == label])) for label in np.unique(all_labels))
+    return float(np.clip(TARGET_SHORT_SIDE / max(1.0, reference), *SCALE_RANGE))
 
 
 def _anchors(boxes: np.ndarray, seed: int) -> NDArray[np.float64]:
@@ -289,15 +317,19 @@ class _Linear:
 @dataclass
 class BoxDetector:
     """Fit on labeled images, then :meth:`detect` on others. ``n_labels`` label indices; raw
-    scores until :meth:`calibrate` has run (``fit_calibrated`` does both)."""
+    scores after :meth:`fit`, calibrated ones after :meth:`fit_calibrated`."""
 
     n_labels: int
     seed: int = 0
     anchors: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))
     _model: _Linear | None = None
     _platt: tuple[float, float] | None = None
+    _platt_labels: NDArray[np.float64] | None = None  # (n_labels, 2): slope, intercept
     thresholds: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     estimates: dict[str, float] = field(default_factory=dict)
+    calibration: list[str] = field(default_factory=list)
+    """Per label: ``"label"`` (its own Platt map) or ``"pooled"`` (too few held-out boxes)."""
+    heldout: HeldOut | None = None
 
     # -- training ---------------------------------------------------------------------------------
 
@@ -388,8 +420,11 @@ class BoxDetector:
         scores = np.concatenate(raw) if raw else np.zeros(0)
         hits = np.concatenate(correct) if correct else np.zeros(0, bool)
         found_labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
-        self._platt = _fit_platt(scores, hits)
-        calibrated = self._calibrate(scores)
+        self.heldout = HeldOut(scores, found_labels, hits)
+        self._platt, self._platt_labels, self.calibration = platt_maps(
+            scores, hits, found_labels, self.n_labels
+        )
+        calibrated = self.calibrate(scores, found_labels)
         self.thresholds = _thresholds(calibrated, hits, found_labels, self.n_labels, target_precision)
         self.estimates = {
             "cv_images": float(len(order)),
@@ -404,17 +439,29 @@ class BoxDetector:
             progress(1.0)
         return self
 
-    def _calibrate(self, raw: np.ndarray) -> NDArray[np.float64]:
-        if self._platt is None:
-            return np.asarray(raw, np.float64)
-        slope, intercept = self._platt
-        logit = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / (1 - np.clip(raw, 1e-6, 1 - 1e-6)))
+    def calibrate(self, raw: np.ndarray, labels: np.ndarray, *, pooled: bool = False) -> NDArray[np.float64]:
+        """Raw probabilities of boxes of ``labels`` to the calibrated chance that each box is
+        right: each label's own Platt map where it had enough held-out boxes, the pooled one
+        otherwise (or everywhere with ``pooled``). Unchanged before :meth:`fit_calibrated`."""
+        raw = np.asarray(raw, np.float64)
+        if self._platt is None or self._platt_labels is None:
+            return raw
+        if pooled:
+            slope, intercept = np.full(raw.shape, self._platt[0]), np.full(raw.shape, self._platt[1])
+        else:
+            maps = self._platt_labels[np.asarray(labels, np.int64)]
+            slope, intercept = maps[:, 0], maps[:, 1]
+        clipped = np.clip(raw, 1e-6, 1 - 1e-6)
+        logit = np.log(clipped / (1 - clipped))
         return np.asarray(1.0 / (1.0 + np.exp(-(slope * logit + intercept))))
 
     # -- detection --------------------------------------------------------------------------------
 
-    def detect(self, maps: Maps, scale: tuple[float, float], size: tuple[int, int]) -> Detections:
-        """Boxes on one image (its maps, input scale and original (w, h))."""
+    def detect(
+        self, maps: Maps, scale: tuple[float, float], size: tuple[int, int], *, calibrated: bool = True
+    ) -> Detections:
+        """Boxes on one image (its maps, input scale and original (w, h)); raw probabilities
+        instead of calibrated scores with ``calibrated=False``."""
         if self._model is None:
             raise ValueError("the detector is not fitted")
         model = self._model
@@ -447,7 +494,9 @@ class BoxDetector:
         all_scores = np.concatenate(kept_scores)
         all_labels = np.concatenate(kept_labels)
         keep = nms(all_boxes, all_scores, CROSS_LABEL_NMS_IOU)[:MAX_DETECTIONS]
-        return Detections(all_boxes[keep], all_labels[keep], self._calibrate(all_scores[keep]))
+        scores = self.calibrate(all_scores[keep], all_labels[keep]) if calibrated else all_scores[keep]
+        best = np.argsort(-scores, kind="stable")  # per-label maps may reorder labels' boxes
+        return Detections(all_boxes[keep][best], all_labels[keep][best], scores[best])
 
 
 def _offsets(windows_: np.ndarray, boxes: np.ndarray) -> NDArray[np.float64]:
@@ -528,34 +577,94 @@ def _principal_axes(Z: np.ndarray, k: int) -> NDArray[np.float64]:
     return np.asarray(vt[:k].T / np.maximum(scale, 1e-6))
 
 
-def _fit_platt(raw: np.ndarray, correct: np.ndarray) -> tuple[float, float]:
-    """Slope and intercept of P(correct) = sigmoid(a * logit(raw) + b); (1, 0) without both
-    outcomes to learn from."""
+def _fit_platt(raw: np.ndarray, correct: np.ndarray) -> tuple[float, float] | None:
+    """Slope and intercept of P(correct) = sigmoid(a * logit(raw) + b); None without both
+    outcomes to learn from or when the fit does not rise with the raw probability."""
     if raw.size < 4 or correct.all() or not correct.any():
-        return 1.0, 0.0
+        return None
     from sklearn.linear_model import LogisticRegression
 
     logit = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / (1 - np.clip(raw, 1e-6, 1 - 1e-6)))
     model = LogisticRegression(C=10.0).fit(logit[:, None], correct.astype(int))
     slope = float(model.coef_[0, 0])
     if not math.isfinite(slope) or slope <= 0:
-        return 1.0, 0.0
+        return None
     return slope, float(model.intercept_[0])
 
 
+def platt_maps(
+    raw: np.ndarray, correct: np.ndarray, labels: np.ndarray, n_labels: int
+) -> tuple[tuple[float, float], NDArray[np.float64], list[str]]:
+    """Platt maps from held-out boxes (raw probability, right or not, label index): the pooled
+    one, one per label ``(n_labels, 2)`` (slope, intercept), and per label whether its map is
+    its own (``"label"``) or the pooled one (``"pooled"``: too few boxes, see
+    :func:`_enough_to_calibrate`).
+
+    Per label because labels differ: on BCCD the held-out WBC boxes were right at lower raw
+    probabilities than RBC boxes, and one pooled map scored almost every WBC box under 0.5."""
+    pooled = _fit_platt(raw, correct) or (1.0, 0.0)  # identity: nothing to learn from
+    maps = np.tile(np.array(pooled, np.float64), (n_labels, 1))
+    kinds = ["pooled"] * n_labels
+    for label in range(n_labels):
+        mine = labels == label
+        own = _fit_platt(raw[mine], correct[mine]) if _enough_to_calibrate(correct[mine]) else None
+        if own is not None:
+            maps[label] = own
+            kinds[label] = "label"
+    return pooled, maps, kinds
+
+
+def _enough_to_calibrate(correct: np.ndarray) -> bool:
+    """Whether one label's held-out boxes can carry a Platt map of their own: at least
+    :data:`LABEL_CALIBRATION_MIN_BOXES` of them, and both outcomes :data:`LABEL_CALIBRATION_MIN_EACH`
+    times or more (two parameters from fewer would follow the noise)."""
+    n_right = int(np.sum(correct))
+    return (
+        correct.size >= LABEL_CALIBRATION_MIN_BOXES
+        and n_right >= LABEL_CALIBRATION_MIN_EACH
+        and correct.size - n_right >= LABEL_CALIBRATION_MIN_EACH
+    )
+
+
+def wilson_lower_bound(hits: np.ndarray, n: np.ndarray, z: float) -> NDArray[np.float64]:
+    """One-sided Wilson score lower bound of a proportion ``hits / n`` at ``z`` standard
+    deviations (0: the proportion itself)."""
+    n = np.asarray(n, np.float64)
+    p = np.asarray(hits, np.float64) / np.maximum(n, 1)
+    if z == 0:
+        return np.asarray(p)
+    z2 = z * z
+    centre = p + z2 / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return np.asarray((centre - spread) / (1 + z2 / n))
+
+
 def _thresholds(
-    scores: np.ndarray, correct: np.ndarray, labels: np.ndarray, n_labels: int, target: float
+    scores: np.ndarray,
+    correct: np.ndarray,
+    labels: np.ndarray,
+    n_labels: int,
+    target: float,
+    z: float | None = None,
 ) -> NDArray[np.float64]:
     """Per label: the lowest calibrated score from which the held-out boxes at or above it were
-    right at least ``target`` of the time (at least 5 of them); 1.0 (nothing auto-accepted) when
-    no such score exists. A label with too few held-out boxes takes the threshold of all labels."""
+    right at least ``target`` of the time, by the Wilson lower bound at ``z`` (default
+    :data:`THRESHOLD_Z`) of their precision (at least 5 boxes); 1.0 (nothing auto-accepted)
+    when no such score exists. A label with too few held-out boxes takes the threshold of all
+    labels.
+
+    The bound, not the precision itself: the lowest score where the running precision still
+    meets the target is where chance favoured the held-out boxes most, and the boxes accepted
+    on new images fell short of the target (87% for 95% on BCCD, docs/autolabel-detection.md)."""
+    z = THRESHOLD_Z if z is None else z
 
     def lowest(s: np.ndarray, c: np.ndarray) -> float | None:
         if s.size < 5:
             return None
         order = np.argsort(-s, kind="stable")
-        precision = np.cumsum(c[order]) / np.arange(1, s.size + 1)
-        ok = np.flatnonzero((precision >= target) & (np.arange(1, s.size + 1) >= 5))
+        n = np.arange(1, s.size + 1)
+        bound = wilson_lower_bound(np.cumsum(c[order]), n, z)
+        ok = np.flatnonzero((bound >= target) & (n >= 5))
         return float(s[order][ok[-1]]) if ok.size else 1.0
 
     pooled = lowest(scores, correct)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from labelarts.ml.calibration import expected_calibration_error
 from labelarts.ml.detection import (
     Detections,
+    _thresholds,
     box_iou,
     choose_scale,
     match_detections,
     nms,
+    platt_maps,
+    wilson_lower_bound,
     windows,
 )
 from labelarts.ml.detection_hard import (
@@ -53,8 +57,58 @@ def test_windows_cover_the_image_and_scale_follows_small_boxes() -> None:
     assert (found[:, 0] >= 0).all() and (found[:, 2] <= 100).all() and (found[:, 3] <= 80).all()
     # Some window matches any 20 x 20 box in the image well.
     assert box_iou(np.array([[37, 41, 57, 61]], float), found).max() >= 0.6
-    assert choose_scale([np.array([[0, 0, 24, 24], [0, 0, 96, 96]], float)]) == pytest.approx(48 / 31.2)
-    assert choose_scale([np.array([[0, 0, 1000, 1000]], float)]) == 0.25
+    assert choose_scale([np.array([[0, 0, 1000, 1000]], float)], [np.array([0])]) == 0.25
+
+
+def test_the_scale_follows_the_smallest_label_however_many_boxes_the_others_have() -> None:
+    """Small boxes of a rare label set the scale (their median shorter side becomes 48 input
+    pixels), however many larger boxes another label has: more labeled images of the common
+    label must not shrink the rare one."""
+    small = [np.array([[0, 0, 30, 24], [0, 0, 24, 40], [5, 5, 29, 30]], float)]
+    few = choose_scale([*small, np.array([[0, 0, 96, 96]], float)], [np.array([1, 1, 1]), np.array([0])])
+    crowded = [np.array([[0, 0, 96, 90]] * 40, float)] * 5
+    many = choose_scale(small + crowded, [np.array([1, 1, 1])] + [np.zeros(40, np.int64)] * 5)
+    assert few == many == pytest.approx(48 / 24)
+    # One label alone: its median.
+    assert choose_scale(crowded, [np.zeros(40, np.int64)] * 5) == pytest.approx(48 / 90)
+
+
+def test_each_label_gets_its_own_calibration_when_it_has_enough_held_out_boxes() -> None:
+    """Label 0's boxes are right far more often than label 1's at the same raw probability (each
+    follows a Platt map of its own): one pooled map is off for both, a map per label fits each
+    (expected calibration error on the same boxes); a label with few boxes takes the pooled map."""
+    rng = np.random.default_rng(0)
+
+    def platt(m: tuple[float, float], r: np.ndarray) -> np.ndarray:
+        return np.asarray(1 / (1 + np.exp(-(m[0] * np.log(r / (1 - r)) + m[1]))))
+
+    raws = [rng.uniform(0.05, 0.95, 2000) for _ in range(2)]
+    rights = [rng.random(2000) < platt(m, r) for m, r in zip([(2.0, 1.0), (2.0, -2.5)], raws, strict=True)]
+    raw = np.concatenate([*raws, [0.9, 0.8, 0.2]])
+    right = np.concatenate([*rights, [True, True, False]])
+    labels = np.repeat([0, 1, 2], [2000, 2000, 3])
+    pooled, maps, kinds = platt_maps(raw, right, labels, 3)
+    assert kinds == ["label", "label", "pooled"]
+    assert maps[2].tolist() == list(pooled)
+    for label in (0, 1):
+        own = expected_calibration_error(platt(tuple(maps[label]), raws[label]), rights[label], 10)
+        shared = expected_calibration_error(platt(pooled, raws[label]), rights[label], 10)
+        assert own < 0.04 and shared > 0.1, (label, own, shared)
+
+
+def test_auto_accept_thresholds_need_the_precision_s_lower_bound_to_reach_the_target() -> None:
+    """Ten held-out boxes all right reach 95% precision, but not with 95% confidence; sixty do.
+    Below the last right box of a run the bound falls, so the threshold stops above the errors."""
+    few = np.linspace(0.99, 0.9, 10)
+    assert _thresholds(few, np.ones(10, bool), np.zeros(10, np.int64), 1, 0.95, z=0)[0] == pytest.approx(0.9)
+    assert _thresholds(few, np.ones(10, bool), np.zeros(10, np.int64), 1, 0.95, z=1.645)[0] == 1.0
+    scores = np.linspace(0.99, 0.5, 100)
+    right = np.ones(100, bool)
+    right[[70, 75, 80, 85, 90, 95]] = False
+    threshold = _thresholds(scores, right, np.zeros(100, np.int64), 1, 0.95, z=1.645)[0]
+    assert scores[69] >= threshold > scores[70]
+    assert wilson_lower_bound(np.array([60]), np.array([60]), 1.645)[0] >= 0.95
+    assert wilson_lower_bound(np.array([57]), np.array([60]), 1.645)[0] < 0.95
 
 
 def test_box_statistics_and_offsets() -> None:

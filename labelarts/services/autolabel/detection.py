@@ -207,7 +207,10 @@ class DetectionJob(AutoLabelJob):
 
         encoder = open_feature_map_encoder(self._models_dir, self._threads)
         index = {name: i for i, name in enumerate(snap.classes)}
-        scale = choose_scale([np.array([b for _, b in boxes]) for boxes in snap.labeled.values()])
+        scale = choose_scale(
+            [np.array([b for _, b in boxes]) for boxes in snap.labeled.values()],
+            [np.array([index[n] for n, _ in boxes]) for boxes in snap.labeled.values()],
+        )
         labeled: list[LabeledImage] = []
         train_stats: list[np.ndarray] = []
         files = self._files(list(snap.labeled))
@@ -314,6 +317,7 @@ class DetectionJob(AutoLabelJob):
             },
             "feature_model": DETECTION_FEATURE_MODEL,
             "algorithm_type": self.spec.mode,
+            "calibration": dict(zip(snap.classes, detector.calibration, strict=True)),
             "input_scale": round(scale, 4),
             "n_flip_checked": len(candidates),
             "estimates": {k: round(float(v), 4) for k, v in detector.estimates.items()},
