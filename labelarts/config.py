@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_serializer, field_validator
+from pydantic import Field, SecretStr, field_serializer, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("labelarts-data")
@@ -87,9 +87,71 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default sqlite:///<data_dir>/labelarts.db. "
         "PostgreSQL: postgresql+psycopg://user@host/db.",
     )
+    db_pool_size: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="PostgreSQL connections each process keeps open; 0: no pool (a connection per "
+        "unit of work), for PgBouncer doing the pooling.",
+    )
+    db_max_overflow: int = Field(
+        default=20, ge=0, le=1000, description="Extra PostgreSQL connections a process may open under load."
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long a unit of work waits for a pooled connection."
+    )
+    db_pool_recycle_seconds: int = Field(
+        default=-1,
+        ge=-1,
+        description="Reopen pooled connections older than this (-1: never); below a proxy's or "
+        "firewall's idle timeout.",
+    )
+    db_pgbouncer: bool = Field(
+        default=False,
+        description="PgBouncer in transaction pooling mode sits in front of PostgreSQL: no "
+        "server-side prepared statements.",
+    )
     object_store_url: str | None = Field(
         default=None,
-        description="fsspec URL of the object store; default file://<data_dir>/objects.",
+        description="The object store: file://FOLDER (default file://<data_dir>/objects), "
+        "s3://BUCKET[/PREFIX] (an S3-compatible server, see the s3_* settings) or another fsspec URL.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of the S3-compatible server of an s3:// object store "
+        "(http(s)://host[:port]); default AWS S3 of s3_region.",
+    )
+    s3_region: str = Field(default="us-east-1", description="Region the S3 requests are signed for.")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto",
+        description="path (https://host/bucket/key: MinIO, Ceph, most on-premises servers), "
+        "virtual (https://bucket.host/key) or auto (botocore chooses).",
+    )
+    s3_access_key_id: str | None = Field(
+        default=None,
+        description="S3 access key; unset: botocore's chain (AWS_ACCESS_KEY_ID, ~/.aws, instance role).",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="S3 secret key (never logged; environment only)."
+    )
+    s3_session_token: SecretStr | None = Field(
+        default=None, description="S3 session token of temporary credentials, if any."
+    )
+    s3_presign: bool = Field(
+        default=False,
+        description="Sample source URLs of originals in an s3:// store are S3 pre-signed GET URLs "
+        "(the bytes do not pass through LabelArts); thumbnails still come from /files.",
+    )
+    s3_presign_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint pre-signed S3 URLs are made for, when clients reach the S3 server "
+        "at another address than LabelArts does; default s3_endpoint_url.",
+    )
+    s3_page_size: int = Field(
+        default=1000,
+        ge=1,
+        le=1000,
+        description="Keys per S3 listing request; listings are streamed one page at a time.",
     )
     import_roots: Annotated[list[Grant], NoDecode] = Field(
         default_factory=list,
@@ -301,6 +363,16 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError("public_url must be http(s)://host[:port][/prefix], without query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("s3_endpoint_url", "s3_presign_endpoint_url")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("an S3 endpoint must be http(s)://host[:port], without query or fragment")
         return value.rstrip("/")
 
     @field_validator("log_level")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from labelarts.auth.crypto import SecretBox
 from labelarts.auth.limits import SignInLimiter
 from labelarts.auth.service import AuthService
 from labelarts.config import Settings
+from labelarts.errors import LabelArtsError
 from labelarts.jobs.runner import TaskRunner
 from labelarts.jobs.worker import TaskHandler, Worker
 from labelarts.services.autolabel import AUTO_LABEL_KIND, AutoLabelService
@@ -30,8 +32,12 @@ from labelarts.services.team import TeamAccess
 from labelarts.services.users import UserService
 from labelarts.services.versions import PUBLISH_KIND, VersionService
 from labelarts.services.workforces import WorkforceService
-from labelarts.storage.db import Database
+from labelarts.storage.db import Database, PoolOptions
 from labelarts.storage.objects import ObjectStore, open_object_store
+from labelarts.storage.objects.options import S3Options
+from labelarts.storage.objects.store import Checked
+
+log = logging.getLogger("labelarts.container")
 
 
 @dataclass
@@ -93,10 +99,15 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
     server); ``labelarts serve`` runs tasks in worker processes instead.
     """
     settings.prepare()
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, PoolOptions.from_settings(settings))
     db.migrate()
     box = SecretBox(settings.require_secret())
-    objects = open_object_store(settings.resolved_object_store_url)
+    objects = open_object_store(settings.resolved_object_store_url, s3=S3Options.from_settings(settings))
+    if isinstance(objects, Checked):
+        try:
+            objects.check()
+        except LabelArtsError as exc:  # requests will answer it too; say it once at start
+            log.warning("object store: %s", exc.message)
     tasks = TaskRunner(db, lease_seconds=settings.task_lease_seconds)
     grants = Grants(
         settings.import_roots,
@@ -109,7 +120,7 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
     local_files = LocalFiles(grants)
     thumbnails = ThumbnailCache(objects, settings.thumbnail_cache_bytes)
     sample_files = SampleFiles(objects, local_files, grants, thumbnails)
-    sources = SampleSourceService(db, objects, signer, local_files, thumbnails)
+    sources = SampleSourceService(db, objects, signer, local_files, thumbnails, presign=settings.s3_presign)
     imports = ImportService(db, tasks, grants, objects)
     models = ModelService(db, objects)
     services = Services(

@@ -28,7 +28,9 @@
     │   ├── ModelExistsError (ModelArts.3037)
     │   ├── WorkforceExistsError (ModelArts.4602)
     │   ├── WorkerExistsError (ModelArts.4605)
-    │   └── TeamManagerError (ModelArts.4617)
+    │   ├── TeamManagerError (ModelArts.4617)
+    │   ├── ObjectStoreAccessError (ModelArts.4314)
+    │   └── ObjectStoreBucketError (ModelArts.4311)
     ├── UnauthorizedError (401, ModelArts.0203 / 0201 / 0202 / 3801 / 4122)
     ├── ForbiddenError (403, ModelArts.4630)
     │   └── RoleForbiddenError (ModelArts.4600)
@@ -44,7 +46,8 @@
     ├── MethodNotAllowedError (405, ModelArts.4201)
     ├── PayloadTooLargeError (413, ModelArts.4200)
     ├── TooManyRequestsError (429, ModelArts.4206)
-    └── BusyError (429, ModelArts.6101)
+    ├── BusyError (429, ModelArts.6101)
+    └── ObjectStoreUnavailableError (503, ModelArts.1002)
 
 Codes come from the ModelArts error-code appendix; where the appendix files a code under
 another HTTP status (for example "Dataset does not exist" under 400), LabelArts keeps the
@@ -295,6 +298,27 @@ class BusyError(LabelArtsError):
     status_code = 429
     error_code = "ModelArts.6101"
     default_message = "The system is busy now. Please try again later."
+
+
+class ObjectStoreAccessError(BadRequestError):
+    """The S3 server refused LabelArts' request: unknown or wrong credentials, a bad
+    signature, or a policy that denies it. The message names the S3 error code, never a key."""
+
+    error_code = "ModelArts.4314"
+    default_message = "OBS access error."
+
+
+class ObjectStoreBucketError(BadRequestError):
+    error_code = "ModelArts.4311"
+    default_message = "The OBS bucket does not exist."
+
+
+class ObjectStoreUnavailableError(LabelArtsError):
+    """The object store could not be reached or failed (retries spent): try again later."""
+
+    status_code = 503
+    error_code = "ModelArts.1002"
+    default_message = "OBS operation failed."
 
 
 class WorkforceNotFoundError(NotFoundError):

@@ -18,6 +18,8 @@ import threading
 import time
 from types import FrameType
 
+from pydantic import SecretStr
+
 from labelarts.config import Grant, Settings
 from labelarts.container import build_services
 from labelarts.logs import configure_logging
@@ -68,6 +70,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 def _env_value(value: object) -> str:
     if isinstance(value, list | tuple):
         return json.dumps([item.text if isinstance(item, Grant) else str(item) for item in value])
+    if isinstance(value, SecretStr):  # the child needs the value itself, not "**********"
+        return value.get_secret_value()
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)

@@ -3,6 +3,10 @@
 Set ``LABELARTS_TEST_DATABASE=postgresql`` to run the whole suite on PostgreSQL
 (``LABELARTS_TEST_PG_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``,
 is the admin connection used to create one throw-away database per test).
+
+Set ``LABELARTS_TEST_OBJECT_STORE=s3`` to put every test server's object store in a fresh
+bucket of a real S3-protocol server on loopback (moto's, :mod:`tests.s3server`) instead of
+a local folder (.ci/run runs the import, export, sync and sample-file tests so).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -40,6 +45,21 @@ os.environ.setdefault("LABELARTS_MODELS_DIR", str(Path(tempfile.gettempdir()) / 
 
 def test_database_kind() -> str:
     return os.environ.get("LABELARTS_TEST_DATABASE", "sqlite")
+
+
+def test_object_store_kind() -> str:
+    return os.environ.get("LABELARTS_TEST_OBJECT_STORE", "file")
+
+
+def store_settings() -> dict[str, Any]:
+    """Extra ``Settings`` for the test object store: none (a folder in the data dir), or a
+    fresh bucket on the loopback S3 server when ``LABELARTS_TEST_OBJECT_STORE=s3``."""
+    if test_object_store_kind() != "s3":
+        return {}
+    from tests.s3server import shared_s3
+
+    server = shared_s3()
+    return server.settings(server.new_bucket())
 
 
 @contextmanager
@@ -82,6 +102,7 @@ def make_settings(tmp_dir: Path, database_url: str, import_root: Path) -> Settin
         import_roots=[f"{import_root}=*"],
         object_prefixes=["/=*"],
         secret_key="test-server-secret-0123456789",
+        **store_settings(),
     )
 
 

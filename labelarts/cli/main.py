@@ -12,6 +12,7 @@ from labelarts.cli import (
     autolabel,
     configure,
     datasets,
+    db,
     exports,
     imports,
     labels,
@@ -38,6 +39,7 @@ app.command("sync")(sync_cli.sync)
 app.command("export")(exports.export_command)
 app.command("autogroup")(models.autogroup)
 app.add_typer(users.app, name="user")
+app.add_typer(db.app, name="db")
 app.add_typer(members.app, name="member")
 app.add_typer(datasets.app, name="dataset")
 app.add_typer(labels.app, name="label")

@@ -35,11 +35,11 @@ PasswordOption = Annotated[
 def _open() -> tuple[MemberService, Database]:
     from labelarts.auth.crypto import SecretBox
     from labelarts.services.members import MemberService
-    from labelarts.storage.db import Database
+    from labelarts.storage.db import Database, PoolOptions
 
     settings = local_settings()
     settings.prepare()
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, PoolOptions.from_settings(settings))
     db.migrate()
     service = MemberService(
         db, SecretBox(settings.require_secret()), invitation_ttl_seconds=settings.invitation_ttl_seconds

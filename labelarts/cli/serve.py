@@ -151,14 +151,22 @@ def _bootstrap(settings: Settings) -> None:
     import json
     import os
 
+    from sqlalchemy.exc import IntegrityError
+
     from labelarts.cli.users import open_user_service
+    from labelarts.errors import BadRequestError, BusyError
 
     users, db = open_user_service(settings)
     try:
         if users.count_users() > 0:
             return
         password = secrets.token_urlsafe(18)
-        creds = users.create_user("admin", project_id=None, password=password, must_change_password=True)
+        try:
+            creds = users.create_user("admin", project_id=None, password=password, must_change_password=True)
+        except (BadRequestError, BusyError, IntegrityError):
+            # Another instance starting on the same empty database created it a moment ago:
+            # its data dir holds the credentials; this one starts without them.
+            return
         user_id = users.user_id("admin")
     finally:
         db.dispose()

@@ -40,10 +40,10 @@ def open_user_service(settings: Settings) -> tuple[UserService, Database]:
     # Imported here: SQLAlchemy and Alembic would slow every other command's start.
     from labelarts.auth.crypto import SecretBox
     from labelarts.services.users import UserService
-    from labelarts.storage.db import Database
+    from labelarts.storage.db import Database, PoolOptions
 
     settings.prepare()
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, PoolOptions.from_settings(settings))
     db.migrate()
     return UserService(db, SecretBox(settings.require_secret())), db
 

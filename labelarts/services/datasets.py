@@ -20,6 +20,7 @@ from labelarts.clock import new_resource_id, now_ms
 from labelarts.errors import (
     BadRequestError,
     DatasetExistsError,
+    LabelArtsError,
     ValidationFailedError,
 )
 from labelarts.jobs.states import ACTIVE
@@ -398,7 +399,7 @@ class DatasetService:
         for prefix in (f"datasets/{dataset_id}", f"thumbnails/{dataset_id}"):
             try:
                 self._objects.delete(prefix)
-            except OSError:
+            except (OSError, LabelArtsError):  # an unreachable S3 store: leftovers, not an error
                 log.exception("deleting the objects of dataset %s (%s) failed", dataset_id, prefix)
 
     # --- statistics ------------------------------------------------------------------

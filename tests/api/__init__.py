@@ -26,7 +26,7 @@ from labelarts.config import Settings
 from labelarts.container import Services, build_services
 from labelarts.storage.db import counters
 from labelarts.storage.db.models import Sample, SampleLabel
-from tests.conftest import LiveServer, Tenant, fresh_database_url, make_tenant, start_server
+from tests.conftest import LiveServer, Tenant, fresh_database_url, make_tenant, start_server, store_settings
 from tests.conftest import test_database_kind as database_kind
 
 __all__ = [
@@ -73,7 +73,9 @@ class World:
 
 
 @contextmanager
-def shared_world(tmp: Path) -> Iterator[World]:
+def shared_world(tmp: Path, **extra: Any) -> Iterator[World]:
+    """A server with two tenants; ``extra`` settings override the test defaults (the object
+    store of ``LABELARTS_TEST_OBJECT_STORE`` included)."""
     root = tmp / "root"
     (root / "imports").mkdir(parents=True)
     with fresh_database_url(tmp) as url:
@@ -83,6 +85,7 @@ def shared_world(tmp: Path) -> Iterator[World]:
             import_roots=[f"{root}=*+delete"],
             object_prefixes=["/=*"],
             secret_key="test-server-secret-0123456789",
+            **{**store_settings(), **extra},
         )
         services = build_services(settings)
         server = start_server(settings, services)

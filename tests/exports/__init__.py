@@ -17,7 +17,7 @@ from labelarts.clock import new_hex_id
 from labelarts.config import Settings
 from labelarts.container import build_services
 from tests.api import World
-from tests.conftest import Tenant, fresh_database_url, make_tenant, start_server
+from tests.conftest import Tenant, fresh_database_url, make_tenant, start_server, store_settings
 
 TERMINAL = ("SUCCESSED", "FAILED")
 
@@ -44,6 +44,7 @@ def export_world(tmp: Path) -> Iterator[ExportWorld]:
             export_roots=[f"{root / 'exports'}={alice_project}"],
             object_prefixes=["/=*"],
             secret_key="test-server-secret-0123456789",
+            **store_settings(),
         )
         services = build_services(settings)
         server = start_server(settings, services)

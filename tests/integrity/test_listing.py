@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labelarts.services.importing.sources import FileRef, ObjectTree
-from labelarts.storage.objects import ObjectStore, open_object_store
+from labelarts.storage.objects import ObjectInfo, ObjectStore, open_object_store
 
 KEYS = ["p/b.jpg", "p/c.jpg", "p/a/x.jpg", "p/a/y/z.jpg", "p/d/w.jpg", "q/other.jpg"]
 
@@ -27,6 +27,11 @@ class CountingStore:
         for key in self._store.list(prefix):
             self.listed += 1
             yield key
+
+    def list_info(self, prefix: str) -> Iterator[ObjectInfo]:
+        for found in self._store.list_info(prefix):
+            self.listed += 1
+            yield found
 
 
 @pytest.fixture(params=["file", "memory"])

@@ -32,7 +32,8 @@ Conditions = Annotated[str | None, Query(max_length=16_384, description="URL-enc
 def _source_maker(
     services: Services, request: Request, project_id: str, process_parameter: str | None
 ) -> Callable[[Sample], str]:
-    """Pre-signed source URLs on the public origin; image processing only for images."""
+    """Pre-signed source URLs (on the public origin, or of S3 objects where the operator
+    enables it); image processing only for images."""
     process: str | None = None
     if process_parameter:
         try:
@@ -43,7 +44,7 @@ def _source_maker(
 
     def make(sample: Sample) -> str:
         ref = SourceRef(project_id, sample.dataset_id, sample.id)
-        return services.signer.url(origin, ref, process if sample.sample_type == 0 else None)
+        return services.sources.link(origin, ref, sample, process if sample.sample_type == 0 else None)
 
     return make
 

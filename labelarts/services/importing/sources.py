@@ -40,7 +40,7 @@ from labelarts.errors import InvalidPathError, LabelArtsError, PathNotFoundError
 from labelarts.services.importing.sniff import Rejected
 from labelarts.services.paths import RESERVED_PREFIXES, LocalPath, ProjectScope, checked_key, clean_local
 from labelarts.storage.localfs import path_reason
-from labelarts.storage.objects import ObjectStore
+from labelarts.storage.objects import ObjectInfo, ObjectStore
 from labelarts.storage.objects.store import normalize_key
 
 __all__ = ["RESERVED_PREFIXES", "checked_key"]
@@ -199,8 +199,10 @@ def local_ref(
     )
 
 
-def object_ref(objects: ObjectStore, key: str, rel: str, *, label_dir: str | None = None) -> FileRef:
-    size, mtime = _object_info(objects, key)
+def object_ref(
+    objects: ObjectStore, key: str, rel: str, *, label_dir: str | None = None, info: ObjectInfo | None = None
+) -> FileRef:
+    size, mtime = _object_info(objects, key) if info is None else (info.size, int(info.mtime * 1000) or None)
     folder = posixpath.dirname(key)
     return FileRef(
         rel=rel,
@@ -318,7 +320,9 @@ class ObjectTree:
         return sum(1 for _key in self._objects.list(self.prefix))
 
     def walk(self) -> Iterator[WalkItem]:
-        for key in self._objects.list(self.prefix):
+        # list_info: sizes and times come with an S3 listing page, no request per object.
+        for found in self._objects.list_info(self.prefix):
+            key = found.key
             rel = key[len(self.prefix) + 1 :] if key.startswith(self.prefix + "/") else key
             parts = rel.split("/")
             bad = next((b for b in map(bad_name, parts) if b), None)
@@ -329,7 +333,9 @@ class ObjectTree:
             elif parts[-1].startswith("."):
                 yield Skipped(rel, "hidden file")
             else:
-                yield object_ref(self._objects, key, rel, label_dir=parts[-2] if len(parts) > 1 else None)
+                yield object_ref(
+                    self._objects, key, rel, label_dir=parts[-2] if len(parts) > 1 else None, info=found
+                )
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -61,6 +61,9 @@ ROW_COLUMNS = (
     Sample.import_origin,
     Sample.labeler,
     Sample.text,
+    # Where the file is: S3 pre-signed source URLs name the object (LABELARTS_S3_PRESIGN).
+    Sample.source_kind,
+    Sample.source_key,
 )
 
 # sample_state values of the reference, and the aliases seen in its examples.

@@ -62,6 +62,7 @@ from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import chunked
 from labelarts.storage.db.models import Dataset, DatasetVersion, Sample, VersionSample
 from labelarts.storage.objects import ObjectStore
+from labelarts.storage.objects.store import PresignedReads
 
 log = logging.getLogger("labelarts.sources")
 
@@ -289,6 +290,14 @@ class SourceContent:
     not_modified: bool = False
 
 
+class LinkedSample(Protocol):
+    """What :meth:`SampleSourceService.link` reads of a sample row."""
+
+    sample_name: str
+    source_kind: str
+    source_key: str
+
+
 class SampleSourceService:
     def __init__(
         self,
@@ -299,13 +308,17 @@ class SampleSourceService:
         thumbnails: ThumbnailCache,
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        presign: bool = False,
     ) -> None:
+        """``presign``: give S3 pre-signed GET URLs of objects (:meth:`link`) when the store
+        can make them (an ``s3://`` store); other stores ignore it."""
         self._db = db
         self._objects = objects
         self._signer = signer
         self.local = local
         self.thumbnails = thumbnails
         self._max_pixels = max_pixels
+        self._presign = objects if presign and isinstance(objects, PresignedReads) else None
         # Concurrent first requests for one thumbnail render it once (per process).
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
@@ -330,6 +343,22 @@ class SampleSourceService:
         check_process_parameter(process)
         ref = SourceRef(project_id, dataset_id, sample_id)
         return self._signer.url(origin, ref, process or None, now=now)
+
+    def link(self, origin: str, ref: SourceRef, sample: LinkedSample, process: str | None) -> str:
+        """The ``source`` URL of a listed sample: an S3 pre-signed GET of the object itself
+        when the store is S3 and ``LABELARTS_S3_PRESIGN`` is on (originals only: a processed
+        image must be rendered, and local files are not in the store), else a URL of this
+        server's ``/files`` route. ``process`` has been validated by the caller."""
+        if process is None and self._presign is not None and sample.source_kind == "object":
+            content_type, _ = mimetypes.guess_type(sample.sample_name, strict=False)
+            inline = content_type is not None and is_inline(content_type)
+            return self._presign.presigned_get(
+                sample.source_key,
+                self._signer.ttl_seconds,
+                content_type=content_type if inline else "application/octet-stream",
+                attachment=not inline,
+            )
+        return self._signer.url(origin, ref, process)
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -110,9 +110,5 @@ class ThumbnailCache:
 
 def _listing(objects: ObjectStore, prefix: str) -> Iterable[tuple[str, int, float]]:
     """(key, size, mtime) of every object under ``prefix``."""
-    for key in objects.list(prefix):
-        try:
-            size, mtime = objects.info(key)
-        except (FileNotFoundError, IsADirectoryError):
-            continue
-        yield key, size, mtime
+    for found in objects.list_info(prefix):
+        yield found.key, found.size, found.mtime

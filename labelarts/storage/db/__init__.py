@@ -1,5 +1,6 @@
 """SQLAlchemy models, engine set-up, migrations and the repositories the services use."""
 
+from labelarts.storage.db.dialect import PoolOptions
 from labelarts.storage.db.engine import Database
 
-__all__ = ["Database"]
+__all__ = ["Database", "PoolOptions"]

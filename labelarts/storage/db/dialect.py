@@ -18,7 +18,8 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Final, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, select, text
@@ -26,6 +27,10 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from labelarts.config import Settings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -69,7 +74,36 @@ def loads_json(text: str | bytes) -> Any:
     return json.loads(text)
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class PoolOptions:
+    """The PostgreSQL connection pool of one process (``LABELARTS_DB_*``; SQLite ignores it).
+
+    ``size`` connections are kept open, up to ``max_overflow`` more are opened under load and
+    closed when returned; a unit of work waits ``timeout_s`` for one, then fails.
+    ``size`` 0: no pool (SQLAlchemy's ``NullPool``), a connection per unit of work, for a
+    PgBouncer that does the pooling. ``pgbouncer``: no server-side prepared statements
+    (psycopg prepares a statement run 5 times on one connection; PgBouncer's transaction
+    pooling hands the next transaction another server connection, which lacks it).
+    """
+
+    size: int = 10
+    max_overflow: int = 20
+    timeout_s: float = 30.0
+    recycle_s: int = -1
+    pgbouncer: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PoolOptions:
+        return cls(
+            size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            timeout_s=settings.db_pool_timeout_seconds,
+            recycle_s=settings.db_pool_recycle_seconds,
+            pgbouncer=settings.db_pgbouncer,
+        )
+
+
+def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
     """Create an engine tuned for the dialect: WAL and foreign keys on SQLite, a pool on PG."""
     if is_sqlite(url):
         engine = create_engine(
@@ -92,7 +126,20 @@ def make_engine(url: str) -> Engine:
                 dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, SQLITE_MAX_VARIABLES)
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_deserializer=loads_json)
+    pool = pool or PoolOptions()
+    connect_args: dict[str, Any] = {"prepare_threshold": None} if pool.pgbouncer else {}
+    if pool.size == 0:
+        return create_engine(url, poolclass=NullPool, connect_args=connect_args, json_deserializer=loads_json)
+    return create_engine(
+        url,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout_s,
+        pool_recycle=pool.recycle_s,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        json_deserializer=loads_json,
+    )
 
 
 def chunked(items: Iterable[T], size: int = IN_LIST_CHUNK) -> Iterator[list[T]]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from labelarts.errors import BusyError
 from labelarts.storage.db import counters
-from labelarts.storage.db.dialect import begin_write, is_lock_timeout, make_engine
+from labelarts.storage.db.dialect import PoolOptions, begin_write, is_lock_timeout, make_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Key of the PostgreSQL advisory lock held while migrating (any constant no one else uses).
@@ -24,9 +24,9 @@ MIGRATION_LOCK_KEY = 0x4C41_4D49  # "LAMI"
 class Database:
     """Owns the engine. ``session()`` is a unit of work: commit on success, rollback on error."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolOptions | None = None) -> None:
         self.url = url
-        self.engine: Engine = make_engine(url)
+        self.engine: Engine = make_engine(url, pool)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         counters.install(self._sessions)  # counter deltas are written when a session commits
 
@@ -58,6 +58,14 @@ class Database:
             if is_lock_timeout(exc):
                 raise BusyError() from exc
             raise
+
+    def revision(self) -> str | None:
+        """The schema's current Alembic revision (None on an empty database)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as connection:
+            current: str | None = MigrationContext.configure(connection).get_current_revision()
+            return current
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from labelarts.storage.localfs import LocalRoot, split_relative
-from labelarts.storage.objects.store import normalize_key
+from labelarts.storage.objects.store import ObjectInfo, infos_of, normalize_key
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 _MISSING = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR, errno.EINVAL)
@@ -86,6 +86,9 @@ class LocalObjectStore:
         except OSError:
             return
         yield from self._walk(base)
+
+    def list_info(self, prefix: str) -> Iterator[ObjectInfo]:
+        yield from infos_of(self, self.list(prefix))
 
     def _walk(self, base: str) -> Iterator[str]:
         stack = [base]

@@ -5,12 +5,25 @@ from __future__ import annotations
 import posixpath
 import secrets
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
 
 import fsspec
 
 from labelarts.errors import InvalidPathError
+
+if TYPE_CHECKING:
+    from labelarts.storage.objects.options import S3Options
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One listed object: its key, size in bytes and modification time (epoch seconds)."""
+
+    key: str
+    size: int
+    mtime: float
 
 
 class ObjectStore(Protocol):
@@ -28,7 +41,14 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
-    def list(self, prefix: str) -> Iterator[str]: ...
+    def list(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix`` (a folder) or equal to it, streamed: never all in memory."""
+        ...
+
+    def list_info(self, prefix: str) -> Iterator[ObjectInfo]:
+        """:meth:`list` with each object's size and time (from the listing itself where the
+        store's listing carries them, as S3's does; objects gone meanwhile are skipped)."""
+        ...
 
     def open(self, key: str) -> IO[bytes]:
         """The object opened for reading (``FileNotFoundError`` if there is none)."""
@@ -37,6 +57,22 @@ class ObjectStore(Protocol):
     def info(self, key: str) -> tuple[int, float]:
         """Size in bytes and modification time (epoch seconds) of an object."""
         ...
+
+
+@runtime_checkable
+class PresignedReads(Protocol):
+    """A store whose objects clients can fetch directly with a pre-signed URL (S3)."""
+
+    def presigned_get(
+        self, key: str, ttl_seconds: int, *, content_type: str | None = None, attachment: bool = False
+    ) -> str: ...
+
+
+@runtime_checkable
+class Checked(Protocol):
+    """A remote store that can be reached once at start-up to report misconfiguration early."""
+
+    def check(self) -> None: ...
 
 
 def normalize_key(key: str) -> str:
@@ -123,12 +159,30 @@ class FsspecObjectStore:
             for name in sorted(files):
                 yield f"{folder}/{name}"[len(self.root) + 1 :]
 
+    def list_info(self, prefix: str) -> Iterator[ObjectInfo]:
+        yield from infos_of(self, self.list(prefix))
 
-def open_object_store(url: str) -> ObjectStore:
+
+def infos_of(store: ObjectStore, keys: Iterable[str]) -> Iterator[ObjectInfo]:
+    """Size and time of each key, asked one by one (stores whose listing lacks them)."""
+    for key in keys:
+        try:
+            size, mtime = store.info(key)
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+        yield ObjectInfo(key, size, mtime)
+
+
+def open_object_store(url: str, *, s3: S3Options | None = None) -> ObjectStore:
     """A local folder (``file://``) through :class:`LocalObjectStore` (links never followed);
-    any other fsspec URL through :class:`FsspecObjectStore`."""
+    an S3 bucket (``s3://bucket[/prefix]``) through :class:`S3ObjectStore` with ``s3``'s
+    endpoint and credentials; any other fsspec URL through :class:`FsspecObjectStore`."""
     if url.startswith("file://"):
         from labelarts.storage.objects.local import LocalObjectStore  # it imports this module
 
         return LocalObjectStore(Path(url[len("file://") :]))
+    if url.startswith("s3://"):
+        from labelarts.storage.objects.s3 import S3ObjectStore  # boto3 only where S3 is used
+
+        return S3ObjectStore(url, s3)
     return FsspecObjectStore(url)
