@@ -20,6 +20,7 @@ from labelarts.services.labels import LabelService
 from labelarts.services.members import MemberService
 from labelarts.services.models import ModelService
 from labelarts.services.monitoring import MonitoringService, record_point
+from labelarts.services.outbox import MailSender, OutboxService
 from labelarts.services.paths import Grants, project_counter
 from labelarts.services.processing import PROCESSOR_KIND, ProcessingService
 from labelarts.services.samples.edits import SampleEditService
@@ -66,7 +67,9 @@ class Services:
     versions: VersionService
     models: ModelService
     processing: ProcessingService
+    outbox: OutboxService
     worker: Worker | None = None
+    mail: MailSender | None = None
 
     @property
     def task_handlers(self) -> dict[str, TaskHandler]:
@@ -84,9 +87,14 @@ class Services:
         """Run queued tasks in this process, ``job_workers`` at once."""
         assert self.worker is None, "one worker per container"
         self.worker = Worker(self.tasks, self.task_handlers, slots=self.settings.job_workers).start()
+        if self.outbox.sending:  # mail goes out beside the tasks, wherever tasks run
+            self.mail = MailSender(self.outbox).start()
+            self.outbox.on_queued(self.mail.wake)
         return self.worker
 
     def close(self) -> None:
+        if self.mail is not None:
+            self.mail.stop(self.settings.worker_shutdown_seconds)  # a try in progress may finish
         if self.worker is not None:
             self.worker.shutdown(self.settings.worker_shutdown_seconds)
         self.db.dispose()
@@ -178,6 +186,7 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         versions=VersionService(db, tasks, objects, grants),
         models=models,
         processing=_processing(settings, db, tasks, objects, grants, signer, local_files),
+        outbox=OutboxService(db, settings),
     )
     tasks.on_finished(record_point)
     if run_tasks:

@@ -18,6 +18,7 @@ from labelarts.cli import (
     labels,
     members,
     models,
+    outbox,
     processing,
     samples,
     users,
@@ -41,6 +42,7 @@ app.command("autogroup")(models.autogroup)
 app.add_typer(users.app, name="user")
 app.add_typer(db.app, name="db")
 app.add_typer(members.app, name="member")
+app.add_typer(outbox.app, name="outbox")
 app.add_typer(datasets.app, name="dataset")
 app.add_typer(labels.app, name="label")
 app.add_typer(autolabel.app, name="autolabel")
