@@ -39,6 +39,7 @@ from labelarts.services.processing.plan import Step, build_plan
 from labelarts.services.processing.service import ADDED_SEQ, ProcessingService
 from labelarts.services.samples.records import MANUAL, UNLABELED
 from labelarts.services.versions.publish import CREATING, FreezeSpec, PublishBody
+from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import chunked
 from labelarts.storage.db.models import (
     Dataset,
@@ -185,94 +186,67 @@ def read_input(service: ProcessingService, source: dict[str, Any]) -> Iterator[R
                 yield record
             after = rows[-1].seq
         return
-    version_id = source.get("version_id")
-    dataset_id = source["dataset_id"]
+    yield from _read_samples(db, _SampleTable.of(source), index)
+
+
+@dataclass(frozen=True)
+class _SampleTable:
+    """Where a DATASET input keeps its samples and labels: the live dataset's rows, or a
+    published version's frozen copies (the same columns under other owners)."""
+
+    sample: Any
+    sample_id: Any
+    owner: Any
+    label: Any
+    label_owner: Any
+    label_order: Any
+
+    @classmethod
+    def of(cls, source: dict[str, Any]) -> _SampleTable:
+        version_id = source.get("version_id")
+        if version_id is None:
+            dataset_id = source["dataset_id"]
+            return cls(
+                Sample, Sample.id, Sample.dataset_id == dataset_id,
+                SampleLabel, SampleLabel.dataset_id == dataset_id, SampleLabel.id,
+            )  # fmt: skip
+        return cls(
+            VersionSample, VersionSample.sample_id, VersionSample.version_id == version_id,
+            VersionLabel, VersionLabel.version_id == version_id, VersionLabel.label_id,
+        )  # fmt: skip
+
+
+def _read_samples(db: Database, table: _SampleTable, index: int) -> Iterator[Record]:
+    """A dataset's (or version's) samples by sample id, ``PAGE`` at a time, with their labels."""
+    s, lab = table.sample, table.label
     after_id = ""
     while True:
         with db.session() as session:
-            if version_id is None:
-                samples = [
-                    (
-                        s.id,
-                        s.sample_name,
-                        s.source_kind,
-                        s.source_key,
-                        s.content_hash,
-                        s.sample_size,
-                        s.sample_time,
-                        s.sample_status,
-                        s.metadata_,
+            samples = session.execute(
+                select(
+                    table.sample_id, s.sample_name, s.source_kind, s.source_key, s.content_hash,
+                    s.sample_size, s.sample_time, s.sample_status, s.metadata_,
+                )
+                .where(table.owner, table.sample_id > after_id)
+                .order_by(table.sample_id)
+                .limit(PAGE)
+            ).all()  # fmt: skip
+            labels: dict[str, list[dict[str, Any]]] = {row[0]: [] for row in samples}
+            if samples:
+                for sid, *label in session.execute(
+                    select(lab.sample_id, lab.name, lab.type, lab.score, lab.property, lab.annotated_by)
+                    .where(
+                        table.label_owner,
+                        lab.sample_id >= samples[0][0],
+                        lab.sample_id <= samples[-1][0],
                     )
-                    for s in session.execute(
-                        select(Sample)
-                        .where(Sample.dataset_id == dataset_id, Sample.id > after_id)
-                        .order_by(Sample.id)
-                        .limit(PAGE)
-                    ).scalars()
-                ]
-                labels: dict[str, list[dict[str, Any]]] = {s[0]: [] for s in samples}
-                if samples:
-                    for label in session.execute(
-                        select(SampleLabel)
-                        .join(Sample, Sample.id == SampleLabel.sample_id)
-                        .where(
-                            Sample.dataset_id == dataset_id,
-                            SampleLabel.sample_id >= samples[0][0],
-                            SampleLabel.sample_id <= samples[-1][0],
-                        )
-                        .order_by(SampleLabel.id)
-                    ).scalars():
-                        if label.sample_id in labels:
-                            labels[label.sample_id].append(
-                                _label_dict(
-                                    label.name, label.type, label.score, label.property, label.annotated_by
-                                )
-                            )
-            else:
-                samples = [
-                    (
-                        s.sample_id,
-                        s.sample_name,
-                        s.source_kind,
-                        s.source_key,
-                        s.content_hash,
-                        s.sample_size,
-                        s.sample_time,
-                        s.sample_status,
-                        s.metadata_,
-                    )
-                    for s in session.execute(
-                        select(VersionSample)
-                        .where(VersionSample.version_id == version_id, VersionSample.sample_id > after_id)
-                        .order_by(VersionSample.sample_id)
-                        .limit(PAGE)
-                    ).scalars()
-                ]
-                labels = {s[0]: [] for s in samples}
-                if samples:
-                    for vlabel in session.execute(
-                        select(VersionLabel)
-                        .where(
-                            VersionLabel.version_id == version_id,
-                            VersionLabel.sample_id >= samples[0][0],
-                            VersionLabel.sample_id <= samples[-1][0],
-                        )
-                        .order_by(VersionLabel.label_id)
-                    ).scalars():
-                        if vlabel.sample_id in labels:
-                            labels[vlabel.sample_id].append(
-                                _label_dict(
-                                    vlabel.name,
-                                    vlabel.type,
-                                    vlabel.score,
-                                    vlabel.property,
-                                    vlabel.annotated_by,
-                                )
-                            )
+                    .order_by(table.label_order)
+                ):
+                    if sid in labels:
+                        labels[sid].append(_label_dict(*label))
         if not samples:
             return
         for sid, name, kind, key, sha, size, stime, status, meta in samples:
-            carried = labels[sid] if status != UNLABELED else []
             yield Record(
                 index=index,
                 sample_id=sid,
@@ -281,7 +255,7 @@ def read_input(service: ProcessingService, source: dict[str, Any]) -> Iterator[R
                 name=name or posixpath.basename(key),
                 kind=kind,
                 key=key,
-                labels=carried,
+                labels=labels[sid] if status != UNLABELED else [],
                 sha256=sha or "",
                 size=int(size or 0),
                 sample_time=int(stime or 0),
