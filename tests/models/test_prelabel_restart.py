@@ -52,14 +52,15 @@ def test_a_killed_worker_fails_a_pre_label_task_and_a_rerun_labels_every_image_o
                 "kind": "classifier",
                 "labels": ["red", "blue"],
                 "input_size": [192, 192],
-                "model_data": base64.b64encode(slow_colour_classifier(192)).decode(),
+                "model_data": base64.b64encode(slow_colour_classifier(192, channels=64)).decode(),
             },
         )
         assert registered.status_code == 200, registered.text
         body = {"task_type": "pre-label", "model_id": registered.json()["model_id"]}
         path = tenant.v2(f"/datasets/{dataset_id}/tasks")
         task_id = tenant.aksk.post(path, json=body).json()["task_id"]
-        # Kill it once the model has labeled some images, long before the write.
+        # Kill it once the model has labeled its first batch (reported at once), long before
+        # the write: four more batches of a model that costs real work remain.
         deadline = time.monotonic() + 120
         while True:
             detail = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}/tasks/{task_id}")).json()

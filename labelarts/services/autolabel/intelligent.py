@@ -292,7 +292,9 @@ class PreLabelJob:
                     yield [files.get(sample_id) for sample_id in ids[b : b + model.batch_size]]
 
         out: list[Prediction | None] = []
-        last = time.monotonic()
+        # The first batch is reported at once (a user sees the model working within one batch),
+        # later ones every _REPORT_EVERY_S.
+        last = time.monotonic() - _REPORT_EVERY_S
         with ThreadPoolExecutor(max_workers=_DECODE_THREADS, thread_name_prefix="prelabel-decode") as pool:
             pending: list[Future[Prepared]] | None = None
             for files in [*batches(), None]:
@@ -300,7 +302,7 @@ class PreLabelJob:
                 if pending is not None:
                     out.extend(self._run_batch(model, [future.result() for future in pending]))
                 pending = ahead
-                if time.monotonic() - last >= _REPORT_EVERY_S:
+                if out and time.monotonic() - last >= _REPORT_EVERY_S:
                     ctx.report(
                         0.02 + (_COMPUTE_END - 0.02) * len(out) / len(targets.ids),
                         predicted_sample_count=len(out),
