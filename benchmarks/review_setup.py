@@ -115,8 +115,10 @@ def insert_machine_labeled(database_url: str, dataset_id: str, count: int, seed:
                     }
                 )
                 metadata: dict[str, Any] = {"@modelarts:size": [32, 32, 3]}
-                if hard:
-                    metadata["@modelarts:hard_reasons"] = [rng.randrange(0, 4)]
+                if hard:  # as auto labeling writes it: the reasons and their details by code
+                    reason = rng.randrange(0, 4)
+                    metadata["@modelarts:hard_reasons"] = [reason]
+                    metadata["@labelarts:hard_details"] = {str(reason): {"id": reason}}
                 samples.append(
                     {
                         "id": sample_id,

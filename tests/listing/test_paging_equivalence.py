@@ -46,6 +46,14 @@ FILTERS: list[tuple[str, dict[str, Any]]] = [
         {"search_conditions": json.dumps([{"label_list": {"op": "OR", "labels": [{"name": "bird"}]}}])},
     ),
     (
+        "label list OR",
+        {
+            "search_conditions": json.dumps(
+                [{"label_list": {"op": "OR", "labels": [{"name": "dog"}, {"name": "bird", "type": 1}]}}]
+            )
+        },
+    ),
+    (
         "metadata",
         {"search_conditions": json.dumps([{"metadata": {"op": "AND", "props": {"camera": ["z9"]}}}])},
     ),

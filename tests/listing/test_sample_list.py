@@ -338,6 +338,25 @@ CONDITIONS: list[tuple[str, list[dict[str, Any]], Callable[[Row], bool]]] = [
         lambda r: any(n == "dog" and t == 1 and p["@modelarts:color"] == "red" for n, t, _, p in r.labels),
     ),
     (
+        # One label must meet all of an entry (name, type and property together), not one each.
+        "label_list OR of entries with type and property",
+        [
+            {
+                "label_list": {
+                    "op": "OR",
+                    "labels": [
+                        {"name": "dog", "type": 1, "property": {"@modelarts:color": ["red"]}},
+                        {"name": "cat"},
+                    ],
+                }
+            }
+        ],
+        lambda r: any(
+            (n == "dog" and t == 1 and p["@modelarts:color"] == "red") or n == "cat"
+            for n, t, _, p in r.labels
+        ),
+    ),
+    (
         "label_list property null means any",
         [{"label_list": {"labels": [{"name": "dog", "property": {"@modelarts:color": None}}]}}],
         lambda r: any(n == "dog" for n, *_ in r.labels),

@@ -68,7 +68,8 @@ def test_more_terms_than_allowed_are_400(world: World, dataset_id: str) -> None:
     for conditions in (
         [_metadata_keys(MAX_SEARCH_VALUES // 2 + 1)],
         [_metadata_keys(1000)],
-        [{"label_list": {"op": "OR", "labels": [{"name": f"n{i}"} for i in range(60)]}}] * 5,
+        # An ORed label list binds the dataset once and each entry's values (name and type).
+        [{"label_list": {"op": "OR", "labels": [{"name": f"n{i}", "type": 0} for i in range(60)]}}] * 5,
     ):
         response = _search(world, dataset_id, conditions)
         body = assert_error(response, 400, "ModelArts.0104")

@@ -174,13 +174,11 @@ def _value_list(key: str, values: Any) -> list[str] | None:
     return [_as_text(key, v) for v in values]
 
 
-def _label_condition(dataset_id: str, spec: Any) -> ColumnElement[bool]:
+def _label_matches(spec: Any) -> ColumnElement[bool]:
+    """What one ``label_list.labels`` entry asks of a single label row."""
     if not isinstance(spec, dict):
         raise _bad("label_list.labels", "each label is an object")
-    where: list[ColumnElement[bool]] = [
-        SampleLabel.sample_id == Sample.id,
-        SampleLabel.dataset_id == dataset_id,
-    ]
+    where: list[ColumnElement[bool]] = []
     name = spec.get("name")
     if name is not None:
         where.append(SampleLabel.name == normalize_label_name(_as_text("label_list.labels.name", name)))
@@ -206,7 +204,30 @@ def _label_condition(dataset_id: str, spec: Any) -> ColumnElement[bool]:
         prop_parts.append(SampleLabel.property[str(prop_key)].as_string().in_(wanted))
     if prop_parts:
         where.append(_combine(_op("label_list.labels.op", spec.get("op")), prop_parts))
-    return exists(select(SampleLabel.id).where(*where))
+    return and_(true(), *where)
+
+
+def _has_label(dataset_id: str, matches: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The sample carries at least one label row that ``matches``."""
+    return exists(
+        select(SampleLabel.id).where(
+            SampleLabel.sample_id == Sample.id, SampleLabel.dataset_id == dataset_id, matches
+        )
+    )
+
+
+def _label_list(dataset_id: str, op: str, specs: list[Any]) -> ColumnElement[bool]:
+    """``label_list``: AND needs each entry met (possibly by different labels): one EXISTS per
+    entry. OR needs one label row meeting any entry: a single EXISTS over the ORed entries, the
+    same rows as ORed EXISTS, but a condition PostgreSQL turns into a semi-join walked in list
+    order. ORed EXISTS it can only answer with hashed subplans, each reading every sample id
+    with that label on every page (80-100 ms per page at 1M samples; docs/postgresql.md)."""
+    matches = [_label_matches(spec) for spec in specs]
+    if not matches:
+        return true()
+    if op == "OR":
+        return _has_label(dataset_id, or_(*matches))
+    return and_(*(_has_label(dataset_id, m) for m in matches))
 
 
 def _hard_reason(value: Any) -> ColumnElement[bool]:
@@ -299,8 +320,7 @@ def condition_to_sql(
             labels = value.get("labels") or []
             if not isinstance(labels, list) or len(labels) > 100:
                 raise _bad(key, "labels must be a list (at most 100)")
-            label_parts = [_label_condition(dataset_id, spec) for spec in labels]
-            parts.append(_combine(_op(key, value.get("op")), label_parts))
+            parts.append(_label_list(dataset_id, _op(key, value.get("op")), labels))
         elif key == "metadata":
             parts.append(_metadata_condition(value))
     return and_(true(), *parts)
