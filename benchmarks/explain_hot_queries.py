@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import secrets
 import sys
 import tempfile
@@ -129,6 +130,15 @@ def captured(engine: Any) -> Iterator[list[tuple[str, Any]]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", keep)
+
+
+def shown(statement: str) -> str:
+    """The statement as printed: a page's long column list (query.ROW_COLUMNS) shortened."""
+    return re.sub(
+        r"^SELECT samples\.id, samples\.dataset_id, .*?, anon_1\.k",
+        "SELECT samples.<the page's columns>, anon_1.k",
+        statement.strip(),
+    )
 
 
 def explain(engine: Any, statement: str, parameters: Any) -> str:
@@ -287,7 +297,7 @@ def main() -> None:
                         if which and any(statement == s for s, _ in runs[1]):
                             which = ""
                         note = f"-- {which}\n" if which else ""
-                        print("```sql\n" + note + statement.strip() + "\n```\n")
+                        print("```sql\n" + note + shown(statement) + "\n```\n")
                         print("```\n" + explain(services.db.engine, statement, parameters) + "\n```\n")
             # The task claim, as a worker sends it.
             with captured(services.db.engine) as statements:
