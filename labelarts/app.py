@@ -28,6 +28,7 @@ from labelarts.api.routes import (
     samples,
     sync,
     tasks,
+    team_tasks,
     versions,
     workforces,
 )
@@ -70,7 +71,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     web.install(app)  # the pages under /ui (docs/web.md)
     modules = (
         *(health, iam, datasets, labels, samples, sample_edits, import_tasks, export_tasks, tasks, files),
-        *(sync, monitoring, versions, models, processing, workforces),
+        # team_tasks before workforces: /workforces/worker-tasks is not a workforce id
+        *(sync, monitoring, versions, models, processing, team_tasks, workforces),
     )
     for module in modules:
         app.include_router(module.router)

@@ -30,6 +30,7 @@ from labelarts.services.samples.sources import LocalFiles, SampleFiles, SampleSo
 from labelarts.services.samples.thumbnails import ThumbnailCache
 from labelarts.services.sync import SYNC_KIND, SyncService
 from labelarts.services.team import TeamAccess
+from labelarts.services.team_tasks.service import TeamTaskService
 from labelarts.services.users import UserService
 from labelarts.services.versions import PUBLISH_KIND, VersionService
 from labelarts.services.workforces import WorkforceService
@@ -52,6 +53,7 @@ class Services:
     members: MemberService
     team: TeamAccess
     workforces: WorkforceService
+    team_tasks: TeamTaskService
     datasets: DatasetService
     labels: LabelService
     imports: ImportService
@@ -131,6 +133,12 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
     sources = SampleSourceService(db, objects, signer, local_files, thumbnails, presign=settings.s3_presign)
     imports = ImportService(db, tasks, grants, objects)
     models = ModelService(db, objects)
+    sample_edits = SampleEditService(db, objects, sample_files, track_changes=sample_list.track_changes)
+    workforces = WorkforceService(
+        db,
+        max_workforces=settings.max_workforces_per_project,
+        max_workers=settings.max_workers_per_workforce,
+    )
     services = Services(
         settings=settings,
         db=db,
@@ -151,11 +159,8 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         users=UserService(db, box),
         members=MemberService(db, box, invitation_ttl_seconds=settings.invitation_ttl_seconds),
         team=TeamAccess(db),
-        workforces=WorkforceService(
-            db,
-            max_workforces=settings.max_workforces_per_project,
-            max_workers=settings.max_workers_per_workforce,
-        ),
+        workforces=workforces,
+        team_tasks=TeamTaskService(db, grants, sample_edits, workforces),
         datasets=DatasetService(db, imports, objects),
         labels=LabelService(db, sample_files),
         imports=imports,
@@ -178,7 +183,7 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         grants=grants,
         signer=signer,
         sources=sources,
-        sample_edits=SampleEditService(db, objects, sample_files, track_changes=sample_list.track_changes),
+        sample_edits=sample_edits,
         sample_list=sample_list,
         autolabel=AutoLabelService(db, tasks, sources, settings, models, objects),
         sync=SyncService(db, tasks, grants, objects, sample_files),

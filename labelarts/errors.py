@@ -29,6 +29,12 @@
     │   ├── WorkforceExistsError (ModelArts.4602)
     │   ├── WorkerExistsError (ModelArts.4605)
     │   ├── TeamManagerError (ModelArts.4617)
+    │   ├── WorkforceInUseError (ModelArts.4603)
+    │   ├── WorkforceTaskExistsError (ModelArts.4620)
+    │   ├── WorkforceTaskStateError (ModelArts.4621)
+    │   ├── AcceptanceOpenError (ModelArts.4623)
+    │   ├── NotInAcceptanceError (ModelArts.4624)
+    │   ├── NothingToAcceptError (ModelArts.4625)
     │   ├── ObjectStoreAccessError (ModelArts.4314)
     │   └── ObjectStoreBucketError (ModelArts.4311)
     ├── UnauthorizedError (401, ModelArts.0203 / 0201 / 0202 / 3801 / 4122)
@@ -42,7 +48,8 @@
     │   ├── VersionNotFoundError (ModelArts.4353)
     │   ├── ModelNotFoundError (ModelArts.4338)
     │   ├── WorkforceNotFoundError (ModelArts.4601)
-    │   └── WorkerNotFoundError (ModelArts.4604)
+    │   ├── WorkerNotFoundError (ModelArts.4604)
+    │   └── WorkforceTaskNotFoundError (ModelArts.4619)
     ├── MethodNotAllowedError (405, ModelArts.4201)
     ├── PayloadTooLargeError (413, ModelArts.4200)
     ├── TooManyRequestsError (429, ModelArts.4206)
@@ -329,3 +336,38 @@ class WorkforceNotFoundError(NotFoundError):
 class WorkerNotFoundError(NotFoundError):
     error_code = "ModelArts.4604"
     default_message = "The worker does not exist."
+
+
+class WorkforceTaskNotFoundError(NotFoundError):
+    error_code = "ModelArts.4619"
+    default_message = "The workforce task does not exist."
+
+
+class WorkforceInUseError(BadRequestError):
+    error_code = "ModelArts.4603"
+    default_message = "The labeling team is used by an unfinished workforce task."
+
+
+class WorkforceTaskExistsError(BadRequestError):
+    error_code = "ModelArts.4620"
+    default_message = "The workforce task name already exists in this dataset."
+
+
+class WorkforceTaskStateError(BadRequestError):
+    error_code = "ModelArts.4621"
+    default_message = "The workforce task's status does not allow this operation."
+
+
+class AcceptanceOpenError(BadRequestError):
+    error_code = "ModelArts.4623"
+    default_message = "An acceptance of this workforce task is in progress."
+
+
+class NotInAcceptanceError(BadRequestError):
+    error_code = "ModelArts.4624"
+    default_message = "The sample is not in the current acceptance."
+
+
+class NothingToAcceptError(BadRequestError):
+    error_code = "ModelArts.4625"
+    default_message = "No sample is waiting for acceptance."

@@ -34,6 +34,7 @@ How to add a client method (one per endpoint, in the same change as the endpoint
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -71,6 +72,7 @@ from labelarts.client._core import (
     parse,
     q,
     query,
+    wire,
 )
 from labelarts.schemas.common import LabelIn
 from labelarts.schemas.datasets import DataSourceIn, LabelFormatIn, SchemaFieldIn
@@ -78,6 +80,7 @@ from labelarts.schemas.exports import ExportParamsIn
 from labelarts.schemas.processing import ProcessorDataSource, TemplateParam, WorkPath
 from labelarts.schemas.responses import (
     BatchResults,
+    CheckReport,
     Dataset,
     DatasetCreated,
     DatasetList,
@@ -115,12 +118,18 @@ from labelarts.schemas.responses import (
     VersionList,
     Worker,
     WorkerList,
+    WorkerTaskList,
     Workforce,
     WorkforceCreated,
     WorkforceList,
+    WorkforceTask,
+    WorkforceTaskList,
+    WorkforceTaskMetrics,
+    WorkforceTaskStats,
 )
 from labelarts.schemas.samples import UpdateSampleIn, UploadSampleIn
 from labelarts.schemas.tasks import SmartTaskConfig
+from labelarts.schemas.team_tasks import SampleCommentIn, WorkforcesConfigIn
 
 __all__ = [
     "FINAL_TASK_STATUSES",
@@ -1781,3 +1790,288 @@ class LabelArtsClient:
         why the others did not; ``success`` is true when all went."""
         path = f"/workforces/{q(workforce_id)}/workers/batch-delete"
         return parse(BatchResults, self._call("POST", path, json={"workers": list(worker_ids)}))
+
+    # --- team labeling tasks (workforce tasks), docs/team-labeling.md ---------------------------
+    @endpoint("POST", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks")
+    def create_workforce_task(
+        self,
+        dataset_id: str,
+        *,
+        task_name: str | None = None,
+        description: str | None = None,
+        repetition: int | None = None,
+        workforces_config: WorkforcesConfigIn | Mapping[str, Any] | None = None,
+        sample_conditions: SearchConditionsArg | None = None,
+        synchronize_data: bool | None = None,
+        synchronize_auto_labeling_data: bool | None = None,
+        data_sync_type: int | None = None,
+        auto_sync_dataset: bool | None = None,
+        version_id: str | None = None,
+    ) -> str:
+        """Create a team labeling task (owner only); its ``task_id``. ``workforces_config``
+        names the teams (``{"workforces": [{"workforce_id": ...}]}``, a team without
+        ``workers``: all of its members); without an ``agency`` the task starts at once and the
+        matching unlabeled samples are dealt, each to ``repetition`` different labelers."""
+        conditions = sample_conditions
+        if conditions is not None and not isinstance(conditions, str):
+            conditions = json.dumps(wire(list(conditions)), ensure_ascii=False)
+        payload = body(
+            task_name=task_name,
+            description=description,
+            repetition=repetition,
+            workforces_config=workforces_config,
+            sample_conditions=conditions,
+            synchronize_data=synchronize_data,
+            synchronize_auto_labeling_data=synchronize_auto_labeling_data,
+            data_sync_type=data_sync_type,
+            auto_sync_dataset=auto_sync_dataset,
+            version_id=version_id,
+        )
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks"
+        return parse(TaskCreated, self._call("POST", path, json=payload)).task_id
+
+    @endpoint("GET", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks")
+    def list_workforce_tasks(
+        self, dataset_id: str, *, limit: int | None = None, offset: int | None = None
+    ) -> WorkforceTaskList:
+        """One page of a dataset's team tasks (``offset`` a page number, ``limit`` 1-1000),
+        newest first; a member sees the tasks that name them."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks"
+        return self._get(WorkforceTaskList, path, limit=limit, offset=offset)
+
+    @endpoint("GET", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}")
+    def get_workforce_task(
+        self,
+        dataset_id: str,
+        workforce_task_id: str,
+        *,
+        label_stats: bool | None = None,
+        sample_stats: bool | None = None,
+        workforce_stats: bool | None = None,
+    ) -> WorkforceTask:
+        """One team task with its sample, team and member statistics (``label_stats``: the
+        team results' label counts too)."""
+        return self._get(
+            WorkforceTask,
+            f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}",
+            label_stats=label_stats,
+            sample_stats=sample_stats,
+            workforce_stats=workforce_stats,
+        )
+
+    @endpoint("POST", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}")
+    def start_workforce_task(
+        self,
+        dataset_id: str,
+        workforce_task_id: str,
+        *,
+        workforces_config: WorkforcesConfigIn | Mapping[str, Any] | None = None,
+    ) -> None:
+        """Start a created task (status 6): deal its samples (the owner, or its ``agency``)."""
+        payload = body(workforces_config=workforces_config)
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}"
+        self._call("POST", path, json=payload)
+
+    @endpoint("PUT", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}")
+    def update_workforce_task(
+        self,
+        dataset_id: str,
+        workforce_task_id: str,
+        *,
+        task_name: str | None = None,
+        description: str | None = None,
+        workforces_config: WorkforcesConfigIn | Mapping[str, Any] | None = None,
+    ) -> None:
+        """Rename a task, change its description or its people; a labeler who leaves a running
+        task has their unfinished work dealt to the others."""
+        payload = body(task_name=task_name, description=description, workforces_config=workforces_config)
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}"
+        self._call("PUT", path, json=payload)
+
+    @endpoint("DELETE", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}")
+    def delete_workforce_task(self, dataset_id: str, workforce_task_id: str) -> None:
+        """Delete a team task and the results it holds (owner only; accepted results stay in
+        the dataset)."""
+        self._call("DELETE", f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}")
+
+    @endpoint(
+        "GET",
+        "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/data-annotations/samples",
+    )
+    def list_workforce_task_samples(
+        self,
+        dataset_id: str,
+        workforce_task_id: str,
+        *,
+        sample_state: str | None = None,
+        label_name: str | None = None,
+        label_type: int | None = None,
+        search_conditions: SearchConditionsArg | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> SampleList:
+        """One page of a team task's results (one row per sample and labeler): a labeler's own,
+        everyone's for the owner, reviewers and administrators. ``sample_state``:
+        ``__NONE__``, ``__UNREVIEWED__``, ``__REJECTED__``, ``__UNCHECK__``,
+        ``__WORKFORCE_SAMPLED__``, ``__ACCEPTED__``..."""
+        return self._get(
+            SampleList,
+            f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/data-annotations/samples",
+            sample_state=sample_state,
+            label_name=label_name,
+            label_type=label_type,
+            search_conditions=search_conditions,
+            limit=limit,
+            offset=offset,
+        )
+
+    @endpoint(
+        "GET",
+        "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}"
+        "/data-annotations/samples/{sample_id}",
+    )
+    def get_workforce_task_sample(
+        self,
+        dataset_id: str,
+        workforce_task_id: str,
+        sample_id: str,
+        *,
+        worker_id: str | None = None,
+        sample_state: str | None = None,
+    ) -> Sample:
+        """One result of a team task: the caller's own, or ``worker_id``'s (else the first
+        labeler's)."""
+        path = (
+            f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}"
+            f"/data-annotations/samples/{q(sample_id)}"
+        )
+        return self._get(Sample, path, worker_id=worker_id, sample_state=sample_state)
+
+    @endpoint(
+        "PUT",
+        "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/data-annotations/samples",
+    )
+    def update_workforce_task_samples(
+        self,
+        dataset_id: str,
+        workforce_task_id: str,
+        samples: Sequence[UpdateSampleIn | Mapping[str, Any]],
+    ) -> BatchResults:
+        """Save team results (``sample_id``, ``labels``; the owner may add ``worker_id``), each
+        on its own. Saving hands the result in: on to review, or to acceptance when the task
+        has no reviewers; empty ``labels`` take it back."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/data-annotations/samples"
+        return parse(BatchResults, self._call("PUT", path, json=body(samples=list(samples))))
+
+    @endpoint(
+        "POST",
+        "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/data-annotations/review",
+    )
+    def review_workforce_task_samples(
+        self,
+        dataset_id: str,
+        workforce_task_id: str,
+        comments: Sequence[SampleCommentIn | Mapping[str, Any]],
+    ) -> None:
+        """Review results (``sample_id``, ``worker_id``, ``accept``, ``score`` A-D,
+        ``comment``): accepted ones go on to acceptance, rejected ones back to their labeler."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/data-annotations/review"
+        self._call("POST", path, json=body(comments=list(comments)))
+
+    @endpoint("POST", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/acceptance")
+    def start_acceptance(
+        self,
+        dataset_id: str,
+        workforce_task_id: str,
+        *,
+        sampling_num: int | None = None,
+        sampling_rate: float | None = None,
+    ) -> str:
+        """Draw samples waiting for acceptance (exactly one of ``sampling_num`` and
+        ``sampling_rate``); the acceptance's ``task_id`` (owner only)."""
+        payload = body(sampling_num=sampling_num, sampling_rate=sampling_rate)
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/acceptance"
+        return parse(TaskCreated, self._call("POST", path, json=payload)).task_id
+
+    @endpoint(
+        "POST",
+        "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/acceptance/batch-comment",
+    )
+    def comment_acceptance(
+        self,
+        dataset_id: str,
+        workforce_task_id: str,
+        comments: Sequence[SampleCommentIn | Mapping[str, Any]],
+    ) -> None:
+        """Accept or reject drawn samples (``sample_id``, ``accept``, ``score`` A-D,
+        ``comment``), all or none; a verdict may change until the acceptance closes."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/acceptance/batch-comment"
+        self._call("POST", path, json=body(comments=list(comments)))
+
+    @endpoint(
+        "GET", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/acceptance/report"
+    )
+    def get_acceptance_report(
+        self, dataset_id: str, workforce_task_id: str, *, checking_task_id: str | None = None
+    ) -> CheckReport:
+        """An acceptance's report (default: the current or last one) and the task's total."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/acceptance/report"
+        return self._get(CheckReport, path, checking_task_id=checking_task_id)
+
+    @endpoint(
+        "PUT", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/acceptance/status"
+    )
+    def close_acceptance(
+        self,
+        dataset_id: str,
+        workforce_task_id: str,
+        action: int,
+        *,
+        overwrite_last_result: bool | None = None,
+    ) -> SampleList:
+        """End the acceptance: 0 everything passes, 1 everything is rejected, 2 cancel, 3 list
+        the conflicts (nothing changes; they are the answer's ``samples``), 4 all pass but the
+        rejected drawn ones, 5 only accepted drawn ones pass. What passes is written to the
+        dataset (``overwrite_last_result``: over labels changed there meanwhile)."""
+        payload = body(action=action, overwrite_last_result=overwrite_last_result)
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/acceptance/status"
+        return parse(SampleList, self._call("PUT", path, json=payload))
+
+    @endpoint(
+        "GET",
+        "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/data-annotations/stats",
+    )
+    def get_workforce_task_stats(
+        self, dataset_id: str, workforce_task_id: str, *, sample_state: str | None = None
+    ) -> WorkforceTaskStats:
+        """A team task's sample counts by state, hard-example counts and label counts (a
+        labeler: over their own work)."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/data-annotations/stats"
+        return self._get(WorkforceTaskStats, path, sample_state=sample_state)
+
+    @endpoint("GET", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/metrics")
+    def get_workforce_task_metrics(self, dataset_id: str, workforce_task_id: str) -> WorkforceTaskMetrics:
+        """Each labeler's counts by state, keyed by email."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/metrics"
+        return self._get(WorkforceTaskMetrics, path)
+
+    @endpoint("GET", "/v2/{project_id}/workforces/worker-tasks")
+    def list_worker_tasks(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        search_content: str | None = None,
+        sort_by: Literal["create_time", "task_name"] | None = None,
+        order: Literal["asc", "desc"] | None = None,
+    ) -> WorkerTaskList:
+        """The caller's own rows, one per team task that names them, with their counts."""
+        return self._get(
+            WorkerTaskList,
+            "/workforces/worker-tasks",
+            limit=limit,
+            offset=offset,
+            search_content=search_content,
+            sort_by=sort_by,
+            order=order,
+        )

@@ -226,6 +226,11 @@ class Sample(WireModel):
     sample_data: list[str] | None = None
     sample_usage: str | None = None
     worker_id: str | None = None
+    # A team labeling task's sample: the result's review and its grade (check, else review).
+    review_accept: bool | None = None
+    review_comment: str | None = None
+    review_score: str | None = None
+    score: str | None = None
 
 
 class SampleList(WireModel):
@@ -654,6 +659,138 @@ class BatchResults(WireModel):
     results: list[BatchResult] = Field(default_factory=list)
     error_code: str | None = None
     error_msg: str | None = None
+
+
+# --- team labeling tasks (workforce tasks) -------------------------------------------------
+class TaskWorkforce(WireModel):
+    """A team of a task's ``workforces_config`` and the members of it the task uses."""
+
+    workforce_id: str
+    workforce_name: str = ""
+    workers: list[Worker] = Field(default_factory=list)
+
+
+class WorkforcesConfig(WireModel):
+    """Who works on a task; ``agency``: the email of the team administrator who starts it."""
+
+    agency: str | None = None
+    workforces: list[TaskWorkforce] = Field(default_factory=list)
+
+
+class CheckTaskStats(WireModel):
+    """An acceptance's report: ``total_sample_count`` samples could be drawn, ``sampled``,
+    ``checked`` (``accepted`` + ``rejected``) and ``unchecked`` of them; ``pass_rate`` =
+    accepted / checked; ``total_score`` the points (A 100, B 80, C 60, D 40, a reject 0) and
+    ``score`` the letter of their mean ("E" below 30 or when nothing is checked)."""
+
+    task_id: str | None = None
+    sampling_num: int | None = None
+    sampling_rate: float | None = None
+    total_sample_count: int = 0
+    sampled_sample_count: int = 0
+    checked_sample_count: int = 0
+    accepted_sample_count: int = 0
+    rejected_sample_count: int = 0
+    unchecked_sample_count: int = 0
+    pass_rate: float = 0.0
+    score: str = "E"
+    total_score: int = 0
+
+
+class CheckingTaskDesc(WireModel):
+    """A task's current (or last) acceptance; ``action`` once it closed."""
+
+    checking_task_id: str
+    action: int | None = None
+    overwrite_last_result: bool = False
+    checking_stats: CheckTaskStats
+    total_stats: CheckTaskStats
+
+
+class CheckReport(WireModel):
+    """GetWorkforceSamplingTask: one acceptance's report and all (not cancelled) together."""
+
+    checking_stats: CheckTaskStats
+    total_stats: CheckTaskStats
+
+
+class WorkerTask(WireModel):
+    """One member's row of one team task: their own counts and quality. ``email_status``: 0
+    not sent, 1 bad address, 2 unreachable, 3 sent."""
+
+    task_id: str
+    workforce_task_name: str
+    dataset_id: str
+    dataset_type: int = 0
+    task_status: int = 0
+    worker_id: str
+    email: str
+    role: int = 0
+    sample_stats: dict[str, int] = Field(default_factory=dict)
+    pass_rate: float = 0.0
+    score: float = 0.0
+    email_status: int = 0
+    last_notify_time: int | None = None
+    create_time: int = 0
+    update_time: int = 0
+
+
+class WorkerTaskList(WireModel):
+    """ListWorkerTasks: the caller's own rows; ``count`` counts them all."""
+
+    count: int
+    worker_tasks: list[WorkerTask]
+
+
+class WorkforceTask(WireModel):
+    """A team labeling task. ``status``: 6 created, 0 starting, 1 running, 7 sampling, 2
+    accepting, 5 synchronizing, 3 accepted, 4 rejected (labelers rework). ``score`` is the
+    mean acceptance points and ``check_rate`` the share of its samples checked."""
+
+    task_id: str
+    task_name: str
+    description: str = ""
+    dataset_id: str
+    repetition: int = 1
+    status: int
+    synchronize_data: bool = False
+    synchronize_auto_labeling_data: bool = False
+    auto_sync_dataset: bool = True
+    sample_search_conditions: list[dict[str, Any]] = Field(default_factory=list)
+    workforces_config: WorkforcesConfig | None = None
+    version_id: str | None = None
+    check_rate: float = 0.0
+    pass_rate: float = 0.0
+    score: float = 0.0
+    checking_task_desc: CheckingTaskDesc | None = None
+    sample_stats: dict[str, int] | None = None
+    workforce_stats: dict[str, int] | None = None
+    worker_stats: list[WorkerTask] | None = None
+    label_stats: list[LabelStats] | None = None
+    create_time: int = 0
+    update_time: int = 0
+
+
+class WorkforceTaskList(WireModel):
+    """ListWorkforceTasks: one page; ``count`` counts every task the caller may see."""
+
+    count: int
+    tasks: list[WorkforceTask]
+
+
+class WorkforceTaskStats(WireModel):
+    """ListWorkforceTaskStats: per-sample counts (``total``, ``un_annotation``, ``unreviewed``,
+    ``uncheck``, ``accepted``...), hard-example counts and the team results' label counts."""
+
+    sample_stats: dict[str, int] = Field(default_factory=dict)
+    key_sample_stats: dict[str, int] = Field(default_factory=dict)
+    label_stats: list[LabelStats] = Field(default_factory=list)
+
+
+class WorkforceTaskMetrics(WireModel):
+    """GetWorkforceTaskMetrics: ``sample_stats`` by labeler email."""
+
+    sample_stats: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
 # --- IAM -------------------------------------------------------------------------------------

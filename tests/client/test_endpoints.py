@@ -328,6 +328,7 @@ def exercise(api: LabelArtsClient, world: ExportWorld) -> None:
     api.delete_worker(workforce_id, workers[0].worker_id)
     assert typed(api.batch_delete_workers(workforce_id, [workers[1].worker_id])).success
     api.delete_workforce(workforce_id)
+    exercise_team_tasks(api)
 
     api.delete_version(ds, version_id)
     api.delete_dataset(ds)
@@ -335,6 +336,52 @@ def exercise(api: LabelArtsClient, world: ExportWorld) -> None:
         api.get_dataset(ds)
     assert gone.value.status == 404
     assert api.request("GET", "/datasets", params={"limit": 1})["total_number"] >= 0
+
+
+def exercise_team_tasks(api: LabelArtsClient) -> None:
+    """A team task from start to acceptance, every call made by the owner (who may make them
+    all; tests/team_tasks checks members, roles and the numbers)."""
+    ds = api.create_dataset(
+        unique_name("teamds"), work_path="/out/team/", labels=[{"name": "cat"}]
+    ).dataset_id
+    api.upload_samples(ds, [upload_body(i) for i in (31, 32)])
+    workforce_id = api.create_workforce(unique_name("crew"))
+    api.create_workers(workforce_id, "l1@example.com", 0)
+    api.create_workers(workforce_id, "r1@example.com", 1)
+    config = {"workforces": [{"workforce_id": workforce_id}]}
+    task_id = api.create_workforce_task(ds, task_name=unique_name("tt"), workforces_config=config)
+    assert [t.task_id for t in typed(api.list_workforce_tasks(ds)).tasks] == [task_id]
+    api.update_workforce_task(ds, task_id, description="every method")
+    assert typed(api.get_workforce_task(ds, task_id, label_stats=True)).description == "every method"
+    samples = typed(api.list_workforce_task_samples(ds, task_id, limit=10)).samples
+    assert len(samples) == 2 and typed(api.get_workforce_task_sample(ds, task_id, samples[0].sample_id))
+    labels = [{"name": "cat", "type": 0}]
+    saved = api.update_workforce_task_samples(
+        ds, task_id, [{"sample_id": s.sample_id, "labels": labels} for s in samples]
+    )
+    assert typed(saved).success
+    comments = [
+        {"sample_id": s.sample_id, "worker_id": s.worker_id, "accept": True, "score": "A"} for s in samples
+    ]
+    api.review_workforce_task_samples(ds, task_id, comments)
+    check_id = api.start_acceptance(ds, task_id, sampling_rate=1.0)
+    api.comment_acceptance(
+        ds, task_id, [{"sample_id": s.sample_id, "accept": True, "score": "B"} for s in samples]
+    )
+    report = typed(api.get_acceptance_report(ds, task_id, checking_task_id=check_id))
+    assert (report.checking_stats.accepted_sample_count, report.checking_stats.score) == (2, "B")
+    assert typed(api.get_workforce_task_stats(ds, task_id)).sample_stats["total"] == 2
+    assert typed(api.get_workforce_task_metrics(ds, task_id)).sample_stats["l1@example.com"]["total"] == 2
+    assert typed(api.list_worker_tasks()).count == 0  # the owner is no team's member
+    assert typed(api.close_acceptance(ds, task_id, 3)).sample_count == 0
+    api.close_acceptance(ds, task_id, 0)
+    done = typed(api.get_workforce_task(ds, task_id))
+    assert done.status == 3 and done.checking_task_desc is not None
+    assert {len(s.labels) for s in api.list_samples(ds).samples} == {1}
+    later = api.create_workforce_task(ds, task_name=unique_name("tt"))
+    api.start_workforce_task(ds, later, workforces_config=config)
+    api.delete_workforce_task(ds, later)
+    api.delete_dataset(ds)
 
 
 def exercise_iam(world: World, transport: httpx.BaseTransport) -> None:

@@ -594,3 +594,126 @@ class ProcessorResult(Base):
     out_time: Mapped[int] = mapped_column(BigInteger, default=0)
     out_labels: Mapped[list[Any]] = mapped_column(default=list)
     out_metadata: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class WorkforceTask(Base):
+    """A team labeling task (ModelArts "workforce task"). ``status`` is the reference's:
+    6 created, 0 starting, 1 running, 7 sampling, 2 accepting, 5 synchronizing, 3 accepted,
+    4 rejected (docs/team-labeling.md). Who takes part is in ``workforce_task_members``."""
+
+    __tablename__ = "workforce_tasks"
+    __table_args__ = (UniqueConstraint("dataset_id", "name", name="uq_workforce_task_dataset_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(32), index=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(256), default="")
+    status: Mapped[int] = mapped_column(Integer, default=6)
+    repetition: Mapped[int] = mapped_column(Integer, default=1)
+    synchronize_data: Mapped[bool] = mapped_column(Boolean, default=False)
+    synchronize_auto_labeling_data: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_sync_dataset: Mapped[bool] = mapped_column(Boolean, default=True)
+    sample_search_conditions: Mapped[list[Any]] = mapped_column(default=list)
+    # As the request named the teams and people: [{workforce_id, workforce_name, workers:[...]}].
+    workforces: Mapped[list[Any]] = mapped_column(default=list)
+    agency: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The dealing's seed: the same samples and labelers deal the same way again.
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    checking_task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class WorkforceTaskMember(Base):
+    """One person taking part in a team task, as the task was configured: ``role`` 0 labeler,
+    1 reviewer, 2 team administrator. ``active`` false: removed from the task (their
+    unfinished work was dealt to the others). ``worker_id`` is the team member's id."""
+
+    __tablename__ = "workforce_task_members"
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("workforce_tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    worker_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workforce_id: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(256), index=True)
+    role: Mapped[int] = mapped_column(Integer, default=0)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class WorkforceTaskSample(Base):
+    """A dataset sample in a team task. ``base_revision`` is the sample's ``revision`` when it
+    joined: a later change in the dataset is what ``overwrite_last_result`` decides about.
+    ``checking_task_id`` is the acceptance that drew it (None: not sampled)."""
+
+    __tablename__ = "workforce_task_samples"
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("workforce_tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    sample_id: Mapped[str] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(String(32), index=True)
+    base_revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    checking_task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Set when acceptance wrote the sample to the dataset (or found a conflict).
+    synced: Mapped[bool] = mapped_column(Boolean, default=False)
+    conflict: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class WorkforceAssignment(Base):
+    """One labeler's work on one sample of a team task: their own result (``labels``) and where
+    it stands (``state``: ``__NONE__``, ``__AUTO_ANNOTATION__``, ``__UNREVIEWED__``,
+    ``__REJECTED__``, ``__UNCHECK__``, ``__WORKFORCE_SAMPLED_UNCHECK__``,
+    ``__WORKFORCE_SAMPLED_ACCEPTED__``, ``__WORKFORCE_SAMPLED_REJECTED__``, ``__ACCEPTED__``).
+    Results stay here until acceptance writes them to the dataset."""
+
+    __tablename__ = "workforce_assignments"
+    __table_args__ = (
+        UniqueConstraint("task_id", "sample_id", "worker_id", name="uq_workforce_assignment"),
+        Index("ix_workforce_assignments_task_worker", "task_id", "worker_id", "state"),
+        Index("ix_workforce_assignments_task_state", "task_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("workforce_tasks.id", ondelete="CASCADE"))
+    sample_id: Mapped[str] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    worker_id: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(40), default="__NONE__")
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    review_accept: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    review_comment: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    review_score: Mapped[str | None] = mapped_column(String(1), nullable=True)
+    reviewer_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    check_accept: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    check_comment: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    check_score: Mapped[str | None] = mapped_column(String(1), nullable=True)
+    checking_task_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class WorkforceCheckingTask(Base):
+    """An acceptance ("checking task") of a team task: how it sampled, whether it is open,
+    and how it closed (``action``; 2, cancelled, leaves it out of the overall report).
+    ``stats`` freezes its report when it closes."""
+
+    __tablename__ = "workforce_checking_tasks"
+    __table_args__ = (Index("ix_workforce_checking_tasks_task", "task_id", "create_time"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("workforce_tasks.id", ondelete="CASCADE"))
+    sampling_num: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sampling_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    pool_size: Mapped[int] = mapped_column(Integer, default=0)
+    open: Mapped[bool] = mapped_column(Boolean, default=True)
+    action: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    overwrite_last_result: Mapped[bool] = mapped_column(Boolean, default=False)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[int] = mapped_column(BigInteger)
