@@ -318,6 +318,23 @@ class Settings(BaseSettings):
         description="On shutdown, how long a worker waits for running tasks to stop at their "
         "next progress report (they end STOPPED); later ones are left to lease recovery.",
     )
+    ray_address: str | None = Field(
+        default=None,
+        description="A Ray cluster's dashboard address (http://HEAD:8265): workers submit the "
+        "tasks of ray_task_kinds to it as Ray jobs instead of running them (docs/deploy.md). "
+        "Default: none, tasks run in the worker.",
+    )
+    ray_task_kinds: Annotated[list[str], NoDecode] = Field(
+        default=["auto-label", "processor"],
+        description="Task kinds a worker with ray_address hands to the Ray cluster "
+        "(comma-separated); the others run in the worker.",
+    )
+    ray_encoders: int = Field(
+        default=0,
+        ge=0,
+        description="Feature-encoder actors a Ray job starts (one CPU each, spread over the "
+        "nodes); 0: one per CPU of the cluster.",
+    )
     log_level: str = Field(
         default="info",
         description="Log level (debug, info, warning, error); every line carries the request id.",
@@ -375,6 +392,16 @@ class Settings(BaseSettings):
             raise ValueError("an S3 endpoint must be http(s)://host[:port], without query or fragment")
         return value.rstrip("/")
 
+    @field_validator("ray_task_kinds", mode="before")
+    @classmethod
+    def _parse_kinds(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [kind.strip() for kind in text.split(",") if kind.strip()]
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -426,6 +453,20 @@ class Settings(BaseSettings):
             return self.models_dir.expanduser().resolve()
         return self.resolved_data_dir / "models"
 
+    def environment(self, *, secrets: bool = True) -> dict[str, str]:
+        """Every setting given to this process (flags and environment), each as its
+        ``LABELARTS_*`` variable, and the data dir: what another process needs to act as this
+        one. The server secret never (it reads the data dir's, or its own environment's);
+        with ``secrets=False`` no other secret either (the S3 keys)."""
+        env: dict[str, str] = {}
+        for name in sorted(self.model_fields_set - {"secret_key"}):
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and not secrets:
+                continue
+            env[f"LABELARTS_{name.upper()}"] = _env_value(value)
+        env["LABELARTS_DATA_DIR"] = str(self.resolved_data_dir)
+        return env
+
     def prepare(self) -> None:
         """Create the data dir and make sure a server secret exists."""
         self.resolved_data_dir.mkdir(parents=True, exist_ok=True)
@@ -447,3 +488,13 @@ def _load_or_create_secret(path: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
     return value
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return json.dumps([item.text if isinstance(item, Grant) else str(item) for item in value])
+    if isinstance(value, SecretStr):  # the child needs the value itself, not "**********"
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

@@ -13,6 +13,7 @@ from labelarts.errors import LabelArtsError
 from labelarts.jobs.runner import TaskRunner
 from labelarts.jobs.worker import TaskHandler, Worker
 from labelarts.services.autolabel import AUTO_LABEL_KIND, AutoLabelService
+from labelarts.services.autolabel.job import FeatureBatches
 from labelarts.services.datasets import DatasetService
 from labelarts.services.exports import EXPORT_KIND, ExportService
 from labelarts.services.imports import IMPORT_KIND, ImportService
@@ -88,7 +89,18 @@ class Services:
     def start_worker(self) -> Worker:
         """Run queued tasks in this process, ``job_workers`` at once."""
         assert self.worker is None, "one worker per container"
-        self.worker = Worker(self.tasks, self.task_handlers, slots=self.settings.job_workers).start()
+        hand_over = None
+        if self.settings.ray_address:
+            from labelarts.jobs.ray_executor import RayJobs
+
+            hand_over = RayJobs(
+                self.settings.ray_address,
+                self.settings.ray_task_kinds,
+                self.settings.environment(secrets=False),
+            )
+        self.worker = Worker(
+            self.tasks, self.task_handlers, slots=self.settings.job_workers, hand_over=hand_over
+        ).start()
         if self.outbox.sending:  # mail goes out beside the tasks, wherever tasks run
             self.mail = MailSender(self.outbox).start()
             self.outbox.on_queued(self.mail.wake)
@@ -102,11 +114,14 @@ class Services:
         self.db.dispose()
 
 
-def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
+def build_services(
+    settings: Settings, *, run_tasks: bool = True, feature_batches: FeatureBatches | None = None
+) -> Services:
     """Wire every service. Creates the data dir and migrates the database.
 
     ``run_tasks``: also start a worker in this process (the test fixtures and an embedded
-    server); ``labelarts serve`` runs tasks in worker processes instead.
+    server); ``labelarts serve`` runs tasks in worker processes instead. ``feature_batches``:
+    auto labeling extracts features there (a Ray job's encoder actors), not in this process.
     """
     settings.prepare()
     db = Database(settings.resolved_database_url, PoolOptions.from_settings(settings))
@@ -185,7 +200,9 @@ def build_services(settings: Settings, *, run_tasks: bool = True) -> Services:
         sources=sources,
         sample_edits=sample_edits,
         sample_list=sample_list,
-        autolabel=AutoLabelService(db, tasks, sources, settings, models, objects),
+        autolabel=AutoLabelService(
+            db, tasks, sources, settings, models, objects, feature_batches=feature_batches
+        ),
         sync=SyncService(db, tasks, grants, objects, sample_files),
         monitoring=MonitoringService(db),
         versions=VersionService(db, tasks, objects, grants),

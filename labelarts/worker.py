@@ -8,7 +8,6 @@ it. A worker started by ``serve`` watches its parent and shuts down when it is g
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -18,9 +17,7 @@ import threading
 import time
 from types import FrameType
 
-from pydantic import SecretStr
-
-from labelarts.config import Grant, Settings
+from labelarts.config import Settings
 from labelarts.container import build_services
 from labelarts.logs import configure_logging
 
@@ -56,25 +53,67 @@ def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
         services.close()
 
 
+def run_ray_task(settings: Settings, task_id: str, from_owner: str) -> None:
+    """The driver of a Ray job (:class:`labelarts.jobs.ray_executor.RayJobs`): take the task
+    over from the worker that submitted it, then run its body exactly as that worker would
+    (:func:`~labelarts.jobs.worker.run_claimed`), renewing its lease meanwhile, with feature
+    extraction on the cluster's encoder actors. The task is the job's from then on: neither
+    the worker nor the API instance that accepted it is needed any more. SIGTERM (``ray job
+    stop``) stops the body at its next progress report, as a worker's shutdown does."""
+    import ray
+
+    from labelarts.jobs.ray_executor import RayFeatureBatches
+    from labelarts.jobs.worker import new_owner, run_claimed
+
+    configure_logging(settings.log_level)
+    closing = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("Ray task driver: signal %d, stopping the task", signum)
+        closing.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    ray.init(address="auto", logging_level=logging.WARNING, log_to_driver=False)
+    batches = RayFeatureBatches(
+        models_dir=settings.resolved_models_dir, threads=settings.ml_threads, actors=settings.ray_encoders
+    )
+    services = build_services(settings, run_tasks=False, feature_batches=batches)
+    owner = f"ray:{new_owner()}"
+    try:
+        task = services.tasks.take_over(task_id, from_owner, owner)
+        if task is None:
+            log.warning("task %s is no longer %s's: nothing to run", task_id, from_owner)
+            return
+        log.info("task %s (%s) taken over from %s as %s", task.id, task.kind, from_owner, owner)
+        stop_heartbeat = threading.Event()
+        heartbeat_s = services.tasks.lease_ms / 3000
+
+        def heartbeat() -> None:
+            while not stop_heartbeat.wait(heartbeat_s):
+                try:
+                    services.tasks.heartbeat(owner)
+                except Exception:  # the database may be away for a moment
+                    log.exception("task %s: heartbeat failed", task.id)
+
+        beating = threading.Thread(target=heartbeat, name="labelarts-ray-heartbeat", daemon=True)
+        beating.start()
+        try:
+            run_claimed(services.tasks, services.task_handlers[task.kind], task, owner, closing)
+        finally:
+            stop_heartbeat.set()
+            beating.join(5.0)
+    finally:
+        batches.close()
+        services.close()
+        ray.shutdown()
+
+
 def worker_environment(settings: Settings) -> dict[str, str]:
     """The environment of a worker process: this one's, plus every setting given to this one
     (flags of ``serve`` included), written as its ``LABELARTS_*`` variable. The secret stays
     out: the worker reads it from the same data dir, or from the inherited variable."""
-    env = dict(os.environ)
-    for name in sorted(settings.model_fields_set - {"secret_key"}):
-        env[f"LABELARTS_{name.upper()}"] = _env_value(getattr(settings, name))
-    env["LABELARTS_DATA_DIR"] = str(settings.resolved_data_dir)
-    return env
-
-
-def _env_value(value: object) -> str:
-    if isinstance(value, list | tuple):
-        return json.dumps([item.text if isinstance(item, Grant) else str(item) for item in value])
-    if isinstance(value, SecretStr):  # the child needs the value itself, not "**********"
-        return value.get_secret_value()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
+    return {**os.environ, **settings.environment()}
 
 
 class WorkerProcesses:

@@ -27,7 +27,7 @@ from labelarts.cli import (
 from labelarts.cli import sync as sync_cli
 from labelarts.cli._common import state, with_connection_options
 from labelarts.cli.serve import serve
-from labelarts.cli.worker import worker
+from labelarts.cli.worker import ray_task, worker
 
 app = typer.Typer(
     help="LabelArts: self-hosted data labeling with the ModelArts data-management API.",
@@ -36,6 +36,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.command("worker")(worker)
+app.command("ray-task", hidden=True)(ray_task)
 app.command("sync")(sync_cli.sync)
 app.command("export")(exports.export_command)
 app.command("autogroup")(models.autogroup)

@@ -50,6 +50,10 @@ def serve(
         int | None,
         typer.Option(min=1, max=64, help="API server processes on the port (default 1; about one per core)."),
     ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster's job API (http://HEAD:8265): workers run the heavy tasks there."),
+    ] = None,
 ) -> None:
     """Run the LabelArts API server, with worker processes that run its tasks."""
     # Imported here: the web stack would slow every other command's start.
@@ -69,6 +73,7 @@ def serve(
         worker_processes=workers,
         public_url=public_url,
         api_processes=api_processes,
+        ray_address=ray_address,
     )
     configure_logging(settings.log_level)
     _bootstrap(settings)

@@ -28,6 +28,10 @@ def worker(
     tasks: Annotated[
         int | None, typer.Option(min=1, help="Tasks run at once (default LABELARTS_JOB_WORKERS, 3).")
     ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster's job API (http://HEAD:8265): run the heavy tasks there as Ray jobs."),
+    ] = None,
     parent_pid: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run queued tasks until SIGTERM or Ctrl-C; running tasks then stop at their next
@@ -42,6 +46,18 @@ def worker(
         object_prefixes=object_prefix or None,
         database_url=database_url,
         job_workers=tasks,
+        ray_address=ray_address,
     )
     configure_logging(settings.log_level)  # the API's format; "[-]": no request here
     run_worker(settings, parent_pid=parent_pid)
+
+
+def ray_task(
+    task_id: Annotated[str, typer.Argument(help="The task to take over and run.")],
+    from_owner: Annotated[str, typer.Option(help="The worker that claimed and submitted it.")],
+) -> None:
+    """The driver of a Ray job that runs one task (what a worker with --ray-address submits;
+    settings come from the job's LABELARTS_* environment)."""
+    from labelarts.worker import run_ray_task
+
+    run_ray_task(local_settings(), task_id, from_owner)

@@ -276,6 +276,23 @@ class TaskRunner:
                 return None
             return ClaimedTask(row.id, row.project_id, row.dataset_id, row.kind, dict(row.config or {}))
 
+    def take_over(self, task_id: str, from_owner: str, owner: str) -> ClaimedTask | None:
+        """Make ``from_owner``'s running task ``owner``'s, with a fresh lease (a body started
+        elsewhere takes over the task a worker claimed and submitted); the task, or None if
+        it is not ``from_owner``'s any more (recovered, ended, or already taken over)."""
+        now = now_ms()
+        with self._db.session() as session:
+            row = session.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.owner == from_owner, Task.status.in_(_RUNNING))
+                .values(owner=owner, lease_expires_at=now + self.lease_ms, update_time=now)
+                .returning(Task.id, Task.project_id, Task.dataset_id, Task.kind, Task.config)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if row is None:
+                return None
+            return ClaimedTask(row.id, row.project_id, row.dataset_id, row.kind, dict(row.config or {}))
+
     # --- while running ----------------------------------------------------------------------------
 
     def _renewed(self, now: int) -> Any:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from labelarts.errors import LabelArtsError
 from labelarts.jobs.runner import ClaimedTask, LeaseLost, StopRequested, TaskContext, TaskRunner
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 TaskHandler = Callable[[TaskContext], dict[str, Any]]
 # Longest error_msg a task keeps; the whole message goes to the log.
 MAX_ERROR_MESSAGE = 500
+_HAND_OVER_POLL_S = 0.5
 
 
 def new_owner() -> str:
@@ -56,6 +57,63 @@ def failure(exc: BaseException, task: ClaimedTask) -> tuple[str, str]:
     return "ModelArts.4392", f"Task failed on an internal error (error id {error_id}); see the server log."
 
 
+class HandOverFailed(LabelArtsError):
+    """A task handed to another executor (a Ray cluster) that never ran there."""
+
+    error_code = "ModelArts.4392"
+
+
+class Submitted(Protocol):
+    """What :meth:`HandOver.submit` started (a Ray job)."""
+
+    name: str
+
+    def ended(self) -> str | None:
+        """None while it may still run; else why it ended."""
+
+    def cancel(self) -> None:
+        """Stop it (it has not taken the task over)."""
+
+
+class HandOver(Protocol):
+    """Another executor for some task kinds: the worker claims such a task, submits it, and
+    holds its lease until the body there takes it over with
+    :meth:`~labelarts.jobs.runner.TaskRunner.take_over`; from then on task state, progress,
+    stop and lease are that body's, in the database, as with a local body."""
+
+    kinds: frozenset[str]
+    start_seconds: float  # the longest a submitted body may take to take the task over
+
+    def submit(self, task: ClaimedTask, owner: str) -> Submitted:
+        """Start the body elsewhere; it takes the task over from ``owner``."""
+
+
+def run_claimed(
+    runner: TaskRunner, handler: TaskHandler, task: ClaimedTask, owner: str, closing: threading.Event
+) -> None:
+    """Run ``handler`` on ``owner``'s claimed task and end the task as the body did:
+    SUCCEEDED with its result, STOPPED, or FAILED with :func:`failure`'s error. A body that
+    lost the task (:class:`LeaseLost`, or failing once the task is no longer ``owner``'s)
+    writes nothing more. ``closing`` set: the body stops at its next progress report."""
+    ctx = TaskContext(runner, task, owner, closing)
+    try:
+        try:
+            result = handler(ctx)
+        except LeaseLost:
+            log.warning("task %s is no longer ours (%s): stopped", task.id, owner)
+        except StopRequested:
+            runner.finish(task.id, owner, TaskStatus.STOPPED)
+        except Exception as exc:
+            if runner.owns(task.id, owner):
+                runner.finish(task.id, owner, TaskStatus.FAILED, error=failure(exc, task))
+            else:  # e.g. its dataset was deleted under it: the error is a consequence
+                log.warning("task %s failed after it stopped being ours (%s): %r", task.id, owner, exc)
+        else:
+            runner.finish(task.id, owner, TaskStatus.SUCCEEDED, result=result)
+    except Exception:  # finishing failed (database away): its lease runs out, recovery ends it
+        log.exception("task %s: recording its end failed", task.id)
+
+
 class Worker:
     """Runs up to ``slots`` tasks at once, at most ``per_project`` of them for one project
     (default ``slots - 1``, at least 1), so one project never holds every slot."""
@@ -71,11 +129,13 @@ class Worker:
         heartbeat_seconds: float | None = None,
         recover_seconds: float | None = None,
         owner: str | None = None,
+        hand_over: HandOver | None = None,
     ) -> None:
         lease_s = runner.lease_ms / 1000
         self.owner = owner or new_owner()
         self._runner = runner
         self._handlers = dict(handlers)
+        self._hand_over = hand_over
         self._slots = max(1, slots)
         self._per_project = per_project or max(1, self._slots - 1)
         self._poll_s = poll_seconds
@@ -141,30 +201,52 @@ class Worker:
         return True
 
     def _run(self, task: ClaimedTask) -> None:
-        ctx = TaskContext(self._runner, task, self.owner, self._closing)
         try:
-            try:
-                result = self._handlers[task.kind](ctx)
-            except LeaseLost:
-                log.warning("task %s is no longer ours (%s): stopped", task.id, self.owner)
-            except StopRequested:
-                self._runner.finish(task.id, self.owner, TaskStatus.STOPPED)
-            except Exception as exc:
-                if self._runner.owns(task.id, self.owner):
-                    self._runner.finish(task.id, self.owner, TaskStatus.FAILED, error=failure(exc, task))
-                else:  # e.g. its dataset was deleted under it: the error is a consequence
-                    log.warning(
-                        "task %s failed after it stopped being ours (%s): %r", task.id, self.owner, exc
-                    )
+            if self._hand_over is not None and task.kind in self._hand_over.kinds:
+                self._run_elsewhere(task, self._hand_over)
             else:
-                self._runner.finish(task.id, self.owner, TaskStatus.SUCCEEDED, result=result)
-        except Exception:  # finishing failed (database away): its lease runs out, recovery ends it
-            log.exception("task %s: recording its end failed", task.id)
+                run_claimed(self._runner, self._handlers[task.kind], task, self.owner, self._closing)
         finally:
             with self._lock:
                 self._running.pop(task.id, None)
                 self._threads.pop(task.id, None)
             self._wake.set()
+
+    def _run_elsewhere(self, task: ClaimedTask, hand_over: HandOver) -> None:
+        """Submit the task to ``hand_over`` and hold its lease until the body there takes the
+        task over (:meth:`TaskRunner.take_over`). If the submission fails, or what was
+        submitted ends or does not start in time without taking it, the task fails here. On
+        shutdown the worker stops waiting: a body that starts within the lease still takes
+        the task over, otherwise lease recovery ends it."""
+        try:
+            submitted = hand_over.submit(task, self.owner)
+        except Exception as exc:
+            self._end_failed(task, exc)
+            return
+        deadline = time.monotonic() + hand_over.start_seconds
+        while self._runner.owns(task.id, self.owner):
+            if self._closing.is_set():
+                log.info("task %s: shutting down before %s took it over", task.id, submitted.name)
+                return
+            ended = submitted.ended()
+            if ended is not None or time.monotonic() > deadline:
+                if not self._runner.owns(task.id, self.owner):
+                    return  # it took the task over, then ended
+                if ended is None:
+                    submitted.cancel()
+                    ended = f"it did not start in {hand_over.start_seconds:.0f} s"
+                why = f"{submitted.name} ended without running the task: {ended}"
+                self._end_failed(task, HandOverFailed(why))
+                return
+            self._closing.wait(_HAND_OVER_POLL_S)
+        log.info("task %s is now run by %s", task.id, submitted.name)
+
+    def _end_failed(self, task: ClaimedTask, exc: BaseException) -> None:
+        try:
+            if self._runner.owns(task.id, self.owner):
+                self._runner.finish(task.id, self.owner, TaskStatus.FAILED, error=failure(exc, task))
+        except Exception:
+            log.exception("task %s: recording its end failed", task.id)
 
     def shutdown(self, grace_seconds: float = 10.0) -> list[str]:
         """Stop claiming; ask running bodies to stop at their next progress report and wait up

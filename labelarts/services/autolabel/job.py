@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -140,6 +140,19 @@ class Labeling:
     label_check: LabelCheck | None = None
 
 
+class FeatureBatches(Protocol):
+    """Feature extraction somewhere else (a Ray cluster's actors,
+    :class:`labelarts.jobs.ray_executor.RayFeatureBatches`) instead of in this process."""
+
+    def stream(
+        self, modality: str, model: str | None, payloads: Iterable[bytes]
+    ) -> Iterator[tuple[np.ndarray, list[np.ndarray | None] | None]]:
+        """Features of ``payloads`` batch by batch, in input order, and for images each
+        decoded image's statistics (None where it could not be decoded), exactly as the
+        encoder ``model`` (None: the modality's default) computes them here."""
+        ...
+
+
 class AutoLabelJob:
     def __init__(
         self,
@@ -153,8 +166,10 @@ class AutoLabelJob:
         memmap_bytes: int,
         scratch_dir: Path,
         write_rows: int = WRITE_ROWS,
+        feature_batches: FeatureBatches | None = None,
     ) -> None:
         self._db = db
+        self._feature_batches = feature_batches
         self._sources = sources
         self._cache = cache
         self._models_dir = models_dir
@@ -460,10 +475,16 @@ class AutoLabelJob:
                 saved[0] += len(unsaved)
                 unsaved.clear()
 
-        def finish(batch: Sequence[SampleFile], vectors: np.ndarray, decoded: list[Any] | None) -> int:
-            """Image statistics of one batch and, every _SAVE_ROWS rows, the cache write (off the
-            encoder's thread; few, larger write transactions keep SQLite's lock free for others)."""
-            stats_rows: list[np.ndarray | None] = [None] * len(batch)
+        def finish(
+            batch: Sequence[SampleFile],
+            vectors: np.ndarray,
+            decoded: list[Any] | None,
+            stats: list[np.ndarray | None] | None,
+        ) -> int:
+            """Image statistics of one batch (unless computed with its features) and, every
+            _SAVE_ROWS rows, the cache write (off the encoder's thread; few, larger write
+            transactions keep SQLite's lock free for others)."""
+            stats_rows: list[np.ndarray | None] = list(stats) if stats is not None else [None] * len(batch)
             for j, item in enumerate(decoded or []):
                 if item is not None:
                     stats_rows[j] = image_stats(item[0], item[1])
@@ -479,13 +500,13 @@ class AutoLabelJob:
             written: list[Future[int]] = []
             position = 0
             last_report = time.monotonic()
-            for vectors, decoded in self._encode_stream(encoder, missing, modality):
+            for vectors, decoded, stats in self._encode_stream(encoder, missing, modality):
                 batch = missing[position : position + len(vectors)]
                 position += len(vectors)
                 # At most one batch waits for the writer, so memory stays bounded.
                 while len(written) > 1 or (written and written[0].done()):
                     done += written.pop(0).result()
-                written.append(writer.submit(finish, batch, vectors, decoded))
+                written.append(writer.submit(finish, batch, vectors, decoded, stats))
                 if time.monotonic() - last_report >= _REPORT_EVERY_S:
                     ctx.report(
                         0.02 + (_FEATURES_END - 0.02) * done / len(missing),
@@ -499,11 +520,18 @@ class AutoLabelJob:
 
     def _encode_stream(
         self, encoder: Any, samples: Sequence[SampleFile], modality: str
-    ) -> Iterator[tuple[np.ndarray, list[Any] | None]]:
-        """(features, decoded images or None) batch by batch, in the order of ``samples``."""
+    ) -> Iterator[tuple[np.ndarray, list[Any] | None, list[np.ndarray | None] | None]]:
+        """(features, decoded images or None, image statistics or None) batch by batch, in
+        the order of ``samples``."""
+        if self._feature_batches is not None:
+            files = (self._read(s) for s in samples)
+            for vectors, stats in self._feature_batches.stream(modality, self.spec.feature_model, files):
+                yield vectors, None, stats
+            return
         if modality == "image":
             # The encoder pulls files from this generator on its decoding threads.
-            yield from encoder.encode_with_images_iter(self._read(s) for s in samples)
+            for vectors, decoded in encoder.encode_with_images_iter(self._read(s) for s in samples):
+                yield vectors, decoded, None
             return
 
         def read_all(batch: Sequence[SampleFile]) -> list[bytes]:
@@ -517,7 +545,7 @@ class AutoLabelJob:
                 assert pending is not None
                 payloads = pending.result()
                 pending = reader.submit(read_all, batches[i + 1]) if i + 1 < len(batches) else None
-                yield encoder.encode(payloads), None
+                yield encoder.encode(payloads), None, None
 
     def _augmenter(
         self, encoder: Any, target_ids: Sequence[str]

@@ -37,7 +37,13 @@ from labelarts.services.autolabel.intelligent import (
     check_request,
     count_targets,
 )
-from labelarts.services.autolabel.job import MIN_PER_LABEL, MODALITY, AutoLabelJob, JobSpec
+from labelarts.services.autolabel.job import (
+    MIN_PER_LABEL,
+    MODALITY,
+    AutoLabelJob,
+    FeatureBatches,
+    JobSpec,
+)
 from labelarts.services.models import ModelService
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import AUTO, MANUAL, UNLABELED
@@ -82,7 +88,10 @@ class AutoLabelService:
         settings: Settings,
         models: ModelService,
         objects: ObjectStore,
+        *,
+        feature_batches: FeatureBatches | None = None,
     ) -> None:
+        self._feature_batches = feature_batches
         self._models = models
         self._objects = objects
         self._db = db
@@ -195,6 +204,7 @@ class AutoLabelService:
             spec=spec,
             memmap_bytes=self._settings.autolabel_memmap_bytes,
             scratch_dir=self._settings.resolved_data_dir / "tmp",
+            feature_batches=self._feature_batches,
         )
 
     def _check_preconditions(self, dataset_id: str, *, need_unlabeled: bool = True) -> None:
