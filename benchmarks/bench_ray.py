@@ -39,7 +39,9 @@ from PIL import Image
 from benchmarks.bench_auth_latency import _base_env, _free_port, _labelarts_command, _stop, _wait_healthy
 from labelarts.client import SdkHmacAuth
 
-MODELS_DIR = Path.home() / ".cache" / "labelarts-bench" / "models"
+MODELS_DIR = Path(
+    os.environ.get("LABELARTS_MODELS_DIR") or Path.home() / ".cache" / "labelarts-bench" / "models"
+)
 
 
 def picture(kind: int, seed: int) -> bytes:
@@ -149,7 +151,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 800])
     parser.add_argument("--cpus", type=int, default=2)
     args = parser.parse_args()
-    os.environ.setdefault("LABELARTS_MODELS_DIR", str(MODELS_DIR))
+    os.environ["LABELARTS_MODELS_DIR"] = str(MODELS_DIR)  # the cluster's nodes too
     from tests.ray.cluster import local_cluster
 
     print(f"load average at start: {os.getloadavg()}", flush=True)

@@ -325,7 +325,7 @@ class Settings(BaseSettings):
         "Default: none, tasks run in the worker.",
     )
     ray_task_kinds: Annotated[list[str], NoDecode] = Field(
-        default=["auto-label", "processor"],
+        default=["auto-label"],
         description="Task kinds a worker with ray_address hands to the Ray cluster "
         "(comma-separated); the others run in the worker.",
     )
