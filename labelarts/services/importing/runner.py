@@ -85,6 +85,7 @@ REPORT_EVERY_S: Final = 0.25  # progress writes (and stop checks) at most this o
 MAX_SIDECAR_BYTES: Final = 1024 * 1024
 MAX_MANIFEST_LINE: Final = 16 * 1024 * 1024
 ANALYZE_FIRST: Final = 1000
+FOLDERS_LISTED: Final = 4  # local folders whose names are kept to answer "is there a sidecar?"
 MAX_KEY, MAX_NAME = 2048, 1024  # source_key, sample_dir / sample_name column sizes
 IMPORT_DIR, IMPORT_MANIFEST = 0, 1
 TEXT_PREFIX: Final = "datasets/{dataset_id}/data/text/"
@@ -206,6 +207,7 @@ class Importer:
         self._reported_at = 0.0
         self._origin = IMPORT_MANIFEST if spec.import_type == IMPORT_MANIFEST else IMPORT_DIR
         self._read_labels = spec.import_annotations or spec.filtering
+        self._folder_listing: dict[str, frozenset[str]] = {}
 
     # --- driver ---------------------------------------------------------------------------
 
@@ -469,7 +471,28 @@ class Importer:
         return posixpath.join(posixpath.dirname(ref.source_key), name)
 
     def _sibling_exists(self, ref: FileRef, name: str) -> bool:
+        if ref.source_kind == sources.LOCAL:
+            names = self._names_in(os.path.dirname(ref.source_key))
+            if names is not None and name not in names:
+                return False  # most images have no sidecar: no stat() per file
         return sources.ref_exists(self._objects, self._scope, ref.source_kind, self._sibling_path(ref, name))
+
+    def _names_in(self, folder: str) -> frozenset[str] | None:
+        """The names in a local folder, listed once (the last few folders are kept: a walk goes
+        folder by folder); None if it cannot be listed. A name found here is still checked
+        (:func:`sources.ref_exists`) before it is read; only absent ones skip the check."""
+        names = self._folder_listing.pop(folder, None)
+        if names is None:
+            try:
+                found = sources.granted(self._scope, folder)
+                with found.root.scandir(found.rel) as entries:
+                    names = frozenset(entry.name for entry in entries)
+            except (OSError, LabelArtsError):
+                return None
+        self._folder_listing[folder] = names  # most recent last
+        while len(self._folder_listing) > FOLDERS_LISTED:
+            del self._folder_listing[next(iter(self._folder_listing))]
+        return names
 
     def _read_sibling(self, ref: FileRef, name: str) -> bytes | None:
         """A sidecar beside ``ref`` (None if there is none). :class:`Rejected` if unreadable."""
