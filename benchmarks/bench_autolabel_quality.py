@@ -81,6 +81,7 @@ CASES: tuple[Case, ...] = (
     Case("cifar10", "efficientnet-lite2", (53.6, 65.6), True),
     Case("agnews", "use-m3", (72.2, 81.6), True),
     Case("agnews", "minilm-l6", (73.1, 81.3), False),
+    Case("agnews", "use-m3+minilm-l6", None, False),
     Case("fsdd", "oww-speech-embedding", (96.1, 98.0), True),
     Case("digits", "raw-pixels", (86.0, 93.2), True),
 )
@@ -350,6 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sim-seeds", type=int, default=None, help="simulation seeds (default 2; quick 1)")
     parser.add_argument("--sim-mode", choices=MODES, default="accurate", help="mode used in the simulation")
     parser.add_argument("--cases", default=None, help="comma-separated data sets (e.g. cifar10,fsdd)")
+    parser.add_argument(
+        "--models", default=None, help="comma-separated feature models (e.g. use-m3,minilm-l6)"
+    )
+    parser.add_argument("--ks", default=None, help="comma-separated labeled samples per class (default 5,20)")
     parser.add_argument("--no-simulation", action="store_true", help="skip the effort-saved simulation")
     parser.add_argument("--write-docs", type=Path, default=None, help="also write the results into this file")
     args = parser.parse_args(argv)
@@ -358,7 +363,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Retrain after at least this many pages and this growth of the labeled set.
     min_pages, growth = (4, 0.5) if args.quick else (1, 0.1)
     wanted = set(args.cases.split(",")) if args.cases else None
-    cases = [c for c in CASES if wanted is None or c.dataset in wanted]
+    models = set(args.models.split(",")) if args.models else None
+    cases = [
+        c for c in CASES if (wanted is None or c.dataset in wanted) and (models is None or c.model in models)
+    ]
+    ks = tuple(int(k) for k in args.ks.split(",")) if args.ks else KS
 
     started = time.perf_counter()
     results: dict[str, Data] = {}
@@ -369,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _log(f"skipping {case.name}: {error}")
             continue
         results[case.name] = data
-        for k in KS:
+        for k in ks:
             for mode in MODES:
                 runs = [quality_run(data, k, mode, seed) for seed in range(seeds)]
                 data.runs[(k, mode)] = runs

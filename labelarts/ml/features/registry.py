@@ -40,10 +40,28 @@ def _speech_embedding(model_dir: Path, threads: int | None) -> FeatureEncoder:
     return SpeechEmbeddingEncoder(threads=threads)
 
 
+def _concatenated(modality: str, *names: str) -> _Loader:
+    """The parts' features side by side (``ConcatenatedEncoder``); each part is itself opened
+    through the registry, so a part already loaded for its own name is shared."""
+
+    def load(model_dir: Path, threads: int | None) -> FeatureEncoder:
+        from labelarts.ml.features.combined import ConcatenatedEncoder
+
+        parts = [open_encoder(modality, name, model_dir=model_dir, threads=threads) for name in names]
+        return ConcatenatedEncoder("+".join(names), parts)
+
+    return load
+
+
 # modality -> model name -> loader; the first model of each modality is its default.
 _LOADERS: dict[str, dict[str, _Loader]] = {
     "image": {"efficientnet-lite0": _efficientnet("lite0"), "efficientnet-lite2": _efficientnet("lite2")},
-    "text": {"use-m3": _use_m3, "minilm-l6": _minilm},
+    "text": {
+        "use-m3": _use_m3,
+        "minilm-l6": _minilm,
+        # The most accurate on English (docs/autolabel-quality.md); needs the MiniLM extra.
+        "use-m3+minilm-l6": _concatenated("text", "use-m3", "minilm-l6"),
+    },
     "audio": {"oww-speech-embedding": _speech_embedding},
 }
 AVAILABLE_MODELS: dict[str, tuple[str, ...]] = {
