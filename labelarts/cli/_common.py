@@ -218,12 +218,28 @@ def make_client() -> LabelArtsClient:
 
 
 def local_settings(**overrides: Any) -> Settings:
+    """Settings from the options given, then ``LABELARTS_*``; a bad value is one line per
+    setting on stderr, naming its variable, and exit status 2 (not a traceback)."""
+    from pydantic import ValidationError
+
     from labelarts.config import Settings
 
     values = {k: v for k, v in overrides.items() if v is not None}
     if state.data_dir is not None and "data_dir" not in values:
         values["data_dir"] = state.data_dir
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            name = ".".join(str(part) for part in error["loc"])
+            if not name:
+                print_error(f"bad settings: {error['msg']}")
+                continue
+            source = "option" if name in values else f"LABELARTS_{name.upper()}"
+            given = error.get("input")
+            shown = "(hidden)" if "secret" in name or "password" in name or "token" in name else repr(given)
+            print_error(f"bad setting {name} ({source}={shown}): {error['msg']}")
+        raise typer.Exit(2) from None
 
 
 def print_error(message: str) -> None:

@@ -194,10 +194,12 @@ class Worker:
         thread = threading.Thread(
             target=self._run, args=(task,), name=f"labelarts-task-{task.id}", daemon=True
         )
+        # Started under the lock: shutdown() snapshots _threads under it and joins each one,
+        # and joining a thread that has not started yet raises.
         with self._lock:
             self._running[task.id] = task
             self._threads[task.id] = thread
-        thread.start()
+            thread.start()
         return True
 
     def _run(self, task: ClaimedTask) -> None:
