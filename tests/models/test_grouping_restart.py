@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 from tests.autolabel import picture, upload, wait_for_task
-from tests.autolabel.test_restart import _Tenant, server, worker_pid
-from tests.cli import free_port
+from tests.restarts import create_dataset, served, wait_while_running, worker_pid
 
 UNLABELED = 160
 CONFIG = {"n_clusters": 2, "result_type": 1, "property": "grp"}
@@ -21,22 +19,9 @@ CONFIG = {"n_clusters": 2, "result_type": 1, "property": "grp"}
 def test_a_killed_worker_fails_the_task_and_a_rerun_reuses_cached_features(
     tmp_path: Path, database_url: str
 ) -> None:
-    data_dir, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
-    base = f"http://127.0.0.1:{port}"
-    with server(data_dir, port, database_url, log):
-        tenant = _Tenant(base, json.loads((data_dir / "initial-credentials.json").read_text()))
-        created = tenant.aksk.post(
-            tenant.v2("/datasets"),
-            json={
-                "dataset_name": "restart",
-                "dataset_type": 0,
-                "data_sources": [{"data_type": 0}],
-                "work_path": "/w/",
-                "work_path_type": 0,
-            },
-        )
-        assert created.status_code == 201, created.text
-        dataset_id = created.json()["dataset_id"]
+    with served(tmp_path, database_url) as serve:
+        tenant = serve.tenant
+        dataset_id = create_dataset(tenant, "restart")
         upload(
             tenant,
             dataset_id,
@@ -47,14 +32,10 @@ def test_a_killed_worker_fails_the_task_and_a_rerun_reuses_cached_features(
         )
         body = {"task_type": "auto-grouping", "config": CONFIG}
         task_id = tenant.aksk.post(tenant.v2(f"/datasets/{dataset_id}/tasks"), json=body).json()["task_id"]
-        deadline = time.monotonic() + 120
-        while True:  # kill it once some features are cached but long before the end
-            detail = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}/tasks/{task_id}")).json()
-            assert detail["status"] in (-1, 1), detail
-            if detail["result"].get("encoded_feature_count", 0) >= 64:
-                break
-            assert time.monotonic() < deadline, detail
-            time.sleep(0.05)
+        # Kill it once some features are cached but long before the end.
+        wait_while_running(
+            tenant, dataset_id, task_id, lambda d: d["result"].get("encoded_feature_count", 0) >= 64
+        )
         os.kill(worker_pid(database_url, task_id), signal.SIGKILL)
 
         ended = wait_for_task(tenant, dataset_id, task_id, timeout=60)

@@ -6,17 +6,13 @@ statistics in step with the images (nothing written twice or lost)."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import signal
-import time
 from pathlib import Path
 
 from tests.autolabel import picture, upload, wait_for_task
-from tests.autolabel.test_detection_restart import check_in_step
-from tests.autolabel.test_restart import _Tenant, server, worker_pid
-from tests.cli import free_port
 from tests.models import slow_colour_classifier
+from tests.restarts import check_in_step, create_dataset, served, wait_while_running, worker_pid
 
 UNLABELED = 160
 
@@ -24,22 +20,9 @@ UNLABELED = 160
 def test_a_killed_worker_fails_a_pre_label_task_and_a_rerun_labels_every_image_once(
     tmp_path: Path, database_url: str
 ) -> None:
-    data_dir, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
-    base = f"http://127.0.0.1:{port}"
-    with server(data_dir, port, database_url, log):
-        tenant = _Tenant(base, json.loads((data_dir / "initial-credentials.json").read_text()))
-        created = tenant.aksk.post(
-            tenant.v2("/datasets"),
-            json={
-                "dataset_name": "restart-prelabel",
-                "dataset_type": 0,
-                "data_sources": [{"data_type": 0}],
-                "work_path": "/w/",
-                "work_path_type": 0,
-            },
-        )
-        assert created.status_code == 201, created.text
-        dataset_id = created.json()["dataset_id"]
+    with served(tmp_path, database_url) as serve:
+        tenant = serve.tenant
+        dataset_id = create_dataset(tenant, "restart-prelabel")
         manual_ids = upload(tenant, dataset_id, [("m.jpg", picture("blue", 1, 32), "red")])
         kinds = ["red" if i % 2 else "blue" for i in range(UNLABELED)]
         targets = upload(
@@ -61,14 +44,9 @@ def test_a_killed_worker_fails_a_pre_label_task_and_a_rerun_labels_every_image_o
         task_id = tenant.aksk.post(path, json=body).json()["task_id"]
         # Kill it once the model has labeled its first batch (reported at once), long before
         # the write: four more batches of a model that costs real work remain.
-        deadline = time.monotonic() + 120
-        while True:
-            detail = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}/tasks/{task_id}")).json()
-            assert detail["status"] in (-1, 1), detail
-            if detail["result"].get("predicted_sample_count", 0) >= 1:
-                break
-            assert time.monotonic() < deadline, detail
-            time.sleep(0.05)
+        detail = wait_while_running(
+            tenant, dataset_id, task_id, lambda d: d["result"].get("predicted_sample_count", 0) >= 1
+        )
         assert detail["result"]["predicted_sample_count"] < UNLABELED, detail
         os.kill(worker_pid(database_url, task_id), signal.SIGKILL)
 
