@@ -21,8 +21,10 @@ from labelarts.cli import (
     outbox,
     processing,
     samples,
+    team_tasks,
     users,
     versions,
+    workforces,
 )
 from labelarts.cli import sync as sync_cli
 from labelarts.cli._common import state, with_connection_options
@@ -52,6 +54,8 @@ app.add_typer(models.app, name="model")
 app.add_typer(samples.app, name="sample")
 app.add_typer(imports.app, name="import")
 app.add_typer(processing.app, name="process")
+app.add_typer(workforces.app, name="workforce")
+app.add_typer(team_tasks.app, name="team-task")
 app.command("configure")(configure.configure)
 
 
