@@ -24,10 +24,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.autolabel import picture, upload, wait_for_task
-from tests.autolabel.test_restart import _Tenant
 from tests.cli import cli_env, free_port
 from tests.processes import running
 from tests.ray.cluster import Cluster
+from tests.restarts import RestartTenant
 
 pytestmark = pytest.mark.ray
 
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.ray
 @contextmanager
 def server(
     data_dir: Path, database_url: str, log: Path, ray: Cluster | None
-) -> Iterator[tuple[_Tenant, subprocess.Popen[bytes]]]:
+) -> Iterator[tuple[RestartTenant, subprocess.Popen[bytes]]]:
     port = free_port()
     env = cli_env(
         LABELARTS_DATABASE_URL=database_url,
@@ -49,10 +49,10 @@ def server(
         args += ["--ray-address", ray.address]
     with running(args, env, log, health_url=f"http://127.0.0.1:{port}") as proc:
         creds = json.loads((data_dir / "initial-credentials.json").read_text())
-        yield _Tenant(f"http://127.0.0.1:{port}", creds), proc
+        yield RestartTenant(f"http://127.0.0.1:{port}", creds), proc
 
 
-def make_dataset(tenant: _Tenant, name: str, unlabeled: int) -> str:
+def make_dataset(tenant: RestartTenant, name: str, unlabeled: int) -> str:
     """10 labeled pictures and ``unlabeled`` more, the same bytes whenever it is called."""
     created = tenant.aksk.post(
         tenant.v2("/datasets"),
@@ -79,7 +79,7 @@ def make_dataset(tenant: _Tenant, name: str, unlabeled: int) -> str:
     return dataset_id
 
 
-def start(tenant: _Tenant, dataset_id: str) -> str:
+def start(tenant: RestartTenant, dataset_id: str) -> str:
     response = tenant.aksk.post(tenant.v2(f"/datasets/{dataset_id}/tasks"), json={})
     assert response.status_code == 200, response.text
     task_id: str = response.json()["task_id"]
