@@ -5,9 +5,13 @@ MetaValidation has something to resize) under an import root, an image-classific
 dataset over them (rows bulk-inserted with Core, as bench_export does), and a user. Then
 ``labelarts serve`` starts (one worker process) and, through the client, a processing task
 runs each requested template on the dataset (``create_version``); the benchmark waits for the
-run, and reads the worker process's peak RSS (VmHWM) when it ends.
+run, and reads the worker process's peak RSS (VmHWM) when it ends. While it runs, the worker's
+current RSS (VmRSS) is sampled once a second, and printed at each tenth of the progress: a
+flat line is the claim that memory does not grow with the input. The load average is printed
+before and after each run (the figures are only as good as the machine was idle).
 
     python -m benchmarks.bench_processing --count 10000
+    python -m benchmarks.bench_processing --count 100000
     python -m benchmarks.bench_processing --count 10000 --runs validation,augmentation --database postgresql
 """
 
@@ -149,14 +153,50 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def _hwm_kib(pid: int) -> int:
+def _status_kib(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _hwm_kib(pid: int) -> int:
+    return _status_kib(pid, "VmHWM")
+
+
+def _workers(server_pid: int) -> list[int]:
+    return [c for p in _children(server_pid) for c in [p, *_children(p)]]
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def _follow(api: Any, task_id: str, version_id: str, server_pid: int) -> tuple[Any, list[tuple[float, int]]]:
+    """Wait for the run, sampling (progress %, the largest worker RSS in KiB) once a second."""
+    samples: list[tuple[float, int]] = []
+    while True:
+        version = api.get_processor_task_version(task_id, version_id)
+        rss = max((_status_kib(p, "VmRSS") for p in _workers(server_pid)), default=0)
+        progress = float(getattr(version, "progress", None) or 0.0)
+        if version.status in (2, 3, 4):
+            samples.append((100.0, rss))
+            return version, samples
+        samples.append((progress, rss))
+        time.sleep(1.0)
+
+
+def _rss_by_tenth(samples: list[tuple[float, int]]) -> list[float]:
+    """The worker RSS (MiB) at the first sample past each tenth of the progress."""
+    out: list[float] = []
+    for tenth in range(1, 11):
+        found = next((rss for progress, rss in samples if progress >= tenth * 10 - 0.5), samples[-1][1])
+        out.append(round(found / 1024, 1))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,11 +257,11 @@ def main(argv: list[str] | None = None) -> int:
                             inputs=[{"type": "DATASET", "source": made["dataset_id"]}], create_version=True,
                         )  # fmt: skip
                         version_id = api.list_processor_task_versions(task_id).versions[0].task_version_id
+                        load_before = _load()
                         begun = time.perf_counter()
-                        final = api.wait_for_processor_task_version(task_id, version_id, poll=0.2)
+                        final, rss = _follow(api, task_id, version_id, server.pid)
                         seconds = time.perf_counter() - begun
-                        workers = [c for p in _children(server.pid) for c in [p, *_children(p)]]
-                        peak = max((_hwm_kib(p) for p in workers), default=0)
+                        peak = max((_hwm_kib(p) for p in _workers(server.pid)), default=0)
                         row = {
                             "run": name, "status": final.status, "samples": final.origin_sample_count,
                             "seconds": round(seconds, 1),
@@ -229,12 +269,19 @@ def main(argv: list[str] | None = None) -> int:
                             "peak_worker_rss_mib": round(peak / 1024, 1), "database": args.database,
                             "counts": [final.unmodified_sample_count, final.modified_sample_count,
                                        final.deleted_sample_count, final.add_sample_count],
+                            "rss_mib_by_tenth": _rss_by_tenth(rss),
+                            "load_before": load_before, "load_after": _load(),
                         }  # fmt: skip
                         rows.append(row)
                         print(
                             f"{name:<14} {row['samples']:>8} {row['seconds']:>8} {row['samples_per_s']:>10} "
                             f"{row['peak_worker_rss_mib']:>12} MiB  status {final.status} "
                             f"counts {row['counts']}",
+                            flush=True,
+                        )
+                        print(
+                            f"  worker RSS (MiB) at 10%..100%: {row['rss_mib_by_tenth']}; "
+                            f"load average (1/5/15 min) before {load_before}, after {row['load_after']}",
                             flush=True,
                         )
             finally:
