@@ -140,6 +140,14 @@ def build_services(
         settings.resolved_data_dir,
         count_projects=project_counter(db),
     )
+    export_grants = Grants(
+        settings.export_roots,
+        [],
+        settings.resolved_data_dir,
+        count_projects=project_counter(db),
+        noun="export roots",
+        flag="--export-root",
+    )
     sample_list = SampleListService(db, grants)
     signer = SourceSigner(settings.require_secret(), settings.presign_ttl_seconds)
     local_files = LocalFiles(grants)
@@ -183,14 +191,7 @@ def build_services(
             db,
             tasks,
             grants,
-            Grants(
-                settings.export_roots,
-                [],
-                settings.resolved_data_dir,
-                count_projects=project_counter(db),
-                noun="export roots",
-                flag="--export-root",
-            ),
+            export_grants,
             objects,
             local_files,
             settings.resolved_data_dir / "exports",
@@ -207,7 +208,7 @@ def build_services(
         monitoring=MonitoringService(db),
         versions=VersionService(db, tasks, objects, grants),
         models=models,
-        processing=_processing(settings, db, tasks, objects, grants, signer, local_files),
+        processing=_processing(settings, db, tasks, objects, grants, export_grants, signer, local_files),
         outbox=OutboxService(db, settings),
     )
     tasks.on_finished(record_point)
@@ -222,6 +223,7 @@ def _processing(
     tasks: TaskRunner,
     objects: ObjectStore,
     grants: Grants,
+    export_grants: Grants,
     signer: SourceSigner,
     local_files: LocalFiles,
 ) -> ProcessingService:
@@ -243,4 +245,5 @@ def _processing(
         run_processor,
         models_dir=settings.resolved_models_dir,
         ml_threads=settings.ml_threads,
+        export_grants=export_grants,
     )

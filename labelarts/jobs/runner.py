@@ -57,7 +57,7 @@ class ClaimedTask:
 
     id: str
     project_id: str
-    dataset_id: str
+    dataset_id: str | None  # None for a run over no dataset (processing a folder or prefix)
     kind: str
     config: Mapping[str, Any]
 
@@ -83,6 +83,10 @@ class TaskContext:
 
     @property
     def dataset_id(self) -> str:
+        """The task's dataset; only a processing run over a folder or prefix has none (and
+        never asks)."""
+        if self.task.dataset_id is None:
+            raise RuntimeError(f"task {self.task.id} has no dataset")
         return self.task.dataset_id
 
     @property
@@ -116,7 +120,9 @@ class TaskContext:
         return owned != TaskStatus.RUNNING or self._shutting_down.is_set()
 
 
-def _new_task(task_id: str, project_id: str, dataset_id: str, kind: str, config: dict[str, Any]) -> Task:
+def _new_task(
+    task_id: str, project_id: str, dataset_id: str | None, kind: str, config: dict[str, Any]
+) -> Task:
     now = now_ms()
     return Task(
         id=task_id,
@@ -171,7 +177,13 @@ class TaskRunner:
         event.listen(session, "after_commit", notify, once=True)
 
     def create(
-        self, session: Session, *, project_id: str, dataset_id: str, kind: str, config: dict[str, Any]
+        self,
+        session: Session,
+        *,
+        project_id: str,
+        dataset_id: str | None,
+        kind: str,
+        config: dict[str, Any],
     ) -> str:
         """Queue a task in the caller's unit of work (it runs once that commits)."""
         task_id = new_resource_id()

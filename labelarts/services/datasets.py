@@ -249,6 +249,8 @@ class DatasetService:
                     Task.dataset_id.in_(ids), Task.status.in_([s.value for s in ACTIVE])
                 )
             ):
+                if dataset_id is None:  # cannot happen (the IN above); for the type checker
+                    continue
                 running[dataset_id].append(task_id)
                 if kind == IMPORT_KIND:
                     importing.add(dataset_id)

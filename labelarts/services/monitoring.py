@@ -78,6 +78,8 @@ def current_values(session: Session, dataset_id: str) -> dict[str, int]:
 
 def record_point(session: Session, task: Task) -> None:
     """Store the dataset's figures as of a task's end (:meth:`TaskRunner.on_finished`)."""
+    if task.dataset_id is None:
+        return  # a processing run over a folder or prefix: no dataset to measure
     at = now_ms()
     hour = at - at % HOUR_MS
     session.execute(

@@ -85,7 +85,7 @@ def run_analysis(service: ProcessingService, ctx: TaskContext) -> dict[str, Any]
         if split:
             per.setdefault(split, []).append(value)
 
-    for record in read_input(service, source):
+    for record in read_input(service, ctx.project_id, source):
         samples += 1
         if record.labels:
             labeled += 1

@@ -18,9 +18,12 @@ no dataset version.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 import posixpath
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +38,7 @@ from labelarts.formats.modelarts_manifest import ManifestLabel, ManifestSample, 
 from labelarts.jobs.runner import LeaseLost, TaskContext
 from labelarts.ml.processing import rng_for
 from labelarts.ml.processing.base import Box, ProcessingInput, ProcessingOutcome
+from labelarts.services.processing import folder
 from labelarts.services.processing.plan import Step, build_plan
 from labelarts.services.processing.service import ADDED_SEQ, ProcessingService
 from labelarts.services.samples.records import MANUAL, UNLABELED
@@ -139,10 +143,30 @@ def _label_dict(name: str, kind: int, score: float | None, prop: Any, by: str) -
     return {"name": name, "type": int(kind), "score": score, "property": dict(prop or {}), "annotated_by": by}
 
 
-def read_input(service: ProcessingService, source: dict[str, Any]) -> Iterator[Record]:
+def read_input(service: ProcessingService, project_id: str, source: dict[str, Any]) -> Iterator[Record]:
     """The input's samples, a page at a time, in a stable order."""
     db = service.db
     index = 0
+    if source["type"] == "OBS":
+        scope = service.scope(project_id)
+        for found in folder.read_folder(scope, service.objects, source["source"], source["dataset_type"]):
+            yield Record(
+                index=index,
+                sample_id=found.sample_id,
+                origin_kind=found.kind,
+                origin_key=found.key,
+                name=found.name,
+                kind=found.kind,
+                key=found.key,
+                labels=found.labels,
+                sha256="",
+                size=found.size,
+                sample_time=found.time_ms,
+                status=MANUAL if found.labels else UNLABELED,
+                metadata={},
+            )
+            index += 1
+        return
     if source["type"] == "TASK":
         upstream = source["upstream_version_id"]
         after = -1
@@ -291,10 +315,13 @@ class ProcessorRun:
                 raise LeaseLost
             task = session.get(ProcessorTask, version.task_id)
             assert task is not None
-            dataset = session.get(Dataset, self._source["dataset_id"])
-            if dataset is None:
-                raise LeaseLost
-            self._dataset_type = dataset.dataset_type
+            if self._source.get("dataset_id") is not None:
+                dataset = session.get(Dataset, self._source["dataset_id"])
+                if dataset is None:
+                    raise LeaseLost
+                self._dataset_type = dataset.dataset_type
+            else:  # a folder or prefix, or the output of a task that read one
+                self._dataset_type = int(self._source["dataset_type"])
             self._template_id = task.template_id
             self._task_id = task.id
             self._prefix = version.output_prefix
@@ -308,7 +335,7 @@ class ProcessorRun:
             if version is not None:
                 version.stats = {"total_status": list(plan.total_status)}
         self._ctx.report(0.0, total_sample_count=self._total, finished_sample_count=0)
-        stream: Iterable[Record] = read_input(self._service, self._source)
+        stream: Iterable[Record] = read_input(self._service, self._ctx.project_id, self._source)
         for step in plan.steps:
             stream = self._whole_set(step, stream) if step.whole_set else self._per_sample(step, stream)
         batch: list[Record] = []
@@ -319,6 +346,8 @@ class ProcessorRun:
                 batch = []
         self._write(batch)
         self._objects.put_stream(f"{self._prefix}/{MANIFEST_NAME}", manifest_chunks(self._manifest_samples()))
+        if self._work_path is not None and self._work_path.get("folder"):
+            self._deliver(str(self._work_path["folder"]))
         stats = self._stats()
         with self._db.session() as session:
             version = session.get(ProcessorTaskVersion, self._version_id)
@@ -337,6 +366,10 @@ class ProcessorRun:
 
     def _count(self, session: Any) -> int:
         source = self._source
+        if source["type"] == "OBS":
+            return folder.count_images(
+                self._service.scope(self._ctx.project_id), self._objects, source["source"]
+            )
         if source["type"] == "TASK":
             return int(
                 session.execute(
@@ -561,10 +594,15 @@ class ProcessorRun:
             yield from rows
             after = rows[-1].seq
 
-    def _manifest_samples(self) -> Iterator[ManifestSample]:
+    def _manifest_samples(self, local_copy: str | None = None) -> Iterator[ManifestSample]:
+        """The output manifest's lines; with ``local_copy``, a written file's source is its
+        copy in that folder."""
         for row in self._results(skip_deleted=True):
+            kind, key = row.out_kind or "object", row.out_key or ""
+            if local_copy is not None and row.result_property in (1, 3):
+                kind, key = "local", f"{local_copy}/{posixpath.basename(key)}"
             yield ManifestSample(
-                source=source_uri(kind=row.out_kind or "object", key=row.out_key or ""),
+                source=source_uri(kind=kind, key=key),
                 labels=[
                     ManifestLabel(
                         x["name"],
@@ -577,6 +615,40 @@ class ProcessorRun:
                 ],
                 id=row.sample_id,
             )
+
+    def _deliver(self, folder: str) -> None:
+        """Copy the run's output (its written files and ``output.manifest``, whose sources
+        name the copies) into ``{folder}/{task_version_id}/`` under an export root, whole or
+        not at all: it is written into ``.{task_version_id}.partial`` there, reached only
+        through the folder's descriptor, and renamed at the end; a stop or an error removes it.
+        The store keeps the run's own files (results, signed URLs, TASK inputs read them)."""
+        found = self._service.export_scope(self._ctx.project_id).local(folder)
+        parent_rel, name = posixpath.split(found.rel)
+        with found.root.open_dir(parent_rel) as parent_fd, contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o755, dir_fd=parent_fd)
+        final = f"{found.path}/{self._version_id}"
+        staging_name = f".{self._version_id}.partial"
+        with found.root.open_dir(found.rel) as folder_fd:
+            os.mkdir(staging_name, 0o755, dir_fd=folder_fd)
+            staging = f"/proc/self/fd/{folder_fd}/{staging_name}"
+            try:
+                os.mkdir(f"{staging}/Data")
+                copied = 0
+                for row in self._results(skip_deleted=True):
+                    if row.result_property in (1, 3) and row.out_key:
+                        with open(f"{staging}/Data/{posixpath.basename(row.out_key)}", "xb") as fh:
+                            fh.write(self._objects.get(row.out_key))
+                        copied += 1
+                        if copied % self._service.batch_size == 0:
+                            self._ctx.report(self._fraction(), finished_sample_count=self._done)
+                with open(f"{staging}/{MANIFEST_NAME}", "xb") as fh:
+                    for chunk in manifest_chunks(self._manifest_samples(local_copy=f"{final}/Data")):
+                        fh.write(chunk)
+                self._ctx.report(self._fraction(), finished_sample_count=self._done)
+                os.rename(staging_name, self._version_id, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
 
     def _stats(self) -> dict[str, Any]:
         return {

@@ -106,6 +106,25 @@ def _parse(operator: Operator, name: str, params: Mapping[str, Any]) -> object:
         raise ValidationFailedError(f"{name}: {exc}") from None
 
 
+def input_type_of(operator_params: Sequence[Mapping[str, Any]]) -> int:
+    """The dataset type an input without a dataset (a folder or prefix) is processed as: its
+    operators' ``task_type`` (400 without one)."""
+    for raw in operator_params:
+        params = raw.get("params") or {}
+        if "task_type" in params:
+            found = TASK_TYPES.get(str(params["task_type"]))
+            if found is None:
+                raise BadRequestError(
+                    f"task_type {params['task_type']!r} is not image_classification or object_detection.",
+                    error_code="ModelArts.4399",
+                )
+            return found
+    raise ValidationFailedError(
+        "An input of type OBS has no dataset type: send task_type (image_classification or "
+        "object_detection) in the operators' params."
+    )
+
+
 def build_plan(
     template_id: str, operator_params: Sequence[Mapping[str, Any]], dataset_type: int, lookup: OperatorLookup
 ) -> Plan:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import posixpath
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -43,8 +44,9 @@ from labelarts.schemas.processing import (
 )
 from labelarts.services.importing import sources
 from labelarts.services.ownership import get_owned_dataset
-from labelarts.services.paths import Grants
-from labelarts.services.processing.plan import ANALYSE, OperatorLookup, build_plan
+from labelarts.services.paths import Grants, ProjectScope
+from labelarts.services.processing import folder
+from labelarts.services.processing.plan import ANALYSE, OperatorLookup, build_plan, input_type_of
 from labelarts.services.samples.presign import ACCESS_KEY_ID, SourceRef, SourceSigner
 from labelarts.services.samples.records import MANUAL
 from labelarts.services.samples.sources import SourceContent, check_process_parameter, sniff_content_type
@@ -128,6 +130,7 @@ class ProcessingService:
         *,
         models_dir: Path,
         ml_threads: int | None,
+        export_grants: Grants | None = None,
     ) -> None:
         self.models_dir = models_dir
         self.ml_threads = ml_threads
@@ -137,6 +140,8 @@ class ProcessingService:
         self._runner = runner
         self.objects = objects
         self._grants = grants
+        # Export roots (docs/export.md): where a run may deliver its output as a local folder.
+        self._export_grants = export_grants
         self._signer = signer
         self.read_local = read_local
         # The operator registry (labelarts.ml.processing.get_operator): a test may swap in its own.
@@ -146,6 +151,16 @@ class ProcessingService:
     @property
     def db(self) -> Database:
         return self._db
+
+    def export_scope(self, project_id: str) -> ProjectScope:
+        """The export roots granted to a project (a run's output delivered as a folder)."""
+        if self._export_grants is None:
+            raise ValidationFailedError("No export roots are configured.")
+        return self._export_grants.scope(project_id)
+
+    def scope(self, project_id: str) -> ProjectScope:
+        """The import roots and object prefixes granted to a project (OBS inputs)."""
+        return self._grants.scope(project_id)
 
     # --- inputs and outputs, checked -------------------------------------------------------
 
@@ -165,29 +180,36 @@ class ProcessingService:
         kind = first.type or "DATASET"
         source = first.source or ""
         version_id = first.version_id or request.version_id or None
+        return self._resolve_input(session, project_id, kind, source, version_id)
+
+    def _resolve_input(
+        self, session: Session, project_id: str, kind: str, source: str, version_id: str | None
+    ) -> dict[str, Any]:
         if kind == "CUSTOM":
             raise ValidationFailedError("Inputs of type CUSTOM (resource tenants) are not supported.")
-        if kind == "OBS":
-            raise ValidationFailedError(
-                "Inputs of type OBS are not supported yet: import the folder into a dataset and "
-                "process the dataset (docs/processing.md)."
-            )
         if not source:
             raise ValidationFailedError("The input's source is required.")
+        if kind == "OBS":
+            return self._folder_input(project_id, source, None)
         if kind == "TASK":
             upstream = self._find_task(session, project_id, source)
             if upstream.template_id == ANALYSE:
                 raise ValidationFailedError("A feature analysis task has no output to process.")
-            dataset = session.get(Dataset, upstream.dataset_id) if upstream.dataset_id else None
-            if dataset is None:
-                raise ValidationFailedError("The input task's dataset no longer exists.")
+            name = None
+            if upstream.dataset_id is not None:
+                dataset = session.get(Dataset, upstream.dataset_id)
+                if dataset is None:
+                    raise ValidationFailedError("The input task's dataset no longer exists.")
+                dataset_type, name = dataset.dataset_type, dataset.name
+            else:  # the upstream task reads a folder or prefix
+                dataset_type = input_type_of(upstream.template.get("operator_params", []))
             return {
                 "type": "TASK",
                 "source": upstream.id,
                 "version_id": None,
-                "dataset_id": dataset.id,
-                "dataset_type": dataset.dataset_type,
-                "name": dataset.name,
+                "dataset_id": upstream.dataset_id,
+                "dataset_type": dataset_type,
+                "name": name,
             }
         dataset = get_owned_dataset(session, project_id, source)
         version_name = None
@@ -209,6 +231,21 @@ class ProcessingService:
             "name": dataset.name,
         }
 
+    def _folder_input(
+        self, project_id: str, raw: str, operator_params: builtins.list[dict[str, Any]] | None
+    ) -> dict[str, Any]:
+        """An OBS input: a granted local folder or object-store prefix (400 otherwise), read in
+        place; its dataset type is the operators' ``task_type`` (filled in once they are known)."""
+        location = folder.locate(self._grants.scope(project_id), self.objects, raw)
+        return {
+            "type": "OBS",
+            "source": raw,
+            "version_id": None,
+            "dataset_id": None,
+            "dataset_type": input_type_of(operator_params) if operator_params is not None else None,
+            "location": location,
+        }
+
     def _work_path(
         self, session: Session, project_id: str, work_path: WorkPath | None, dataset_type: int
     ) -> dict[str, Any] | None:
@@ -217,10 +254,10 @@ class ProcessingService:
         kind = work_path.type or "DATASET"
         if kind == "OBS":
             raw = work_path.path or ""
-            if not sources.is_object_uri(raw):
-                raise ValidationFailedError("work_path.path of type OBS must be an obs:// prefix.")
-            key = sources.object_key(self._grants.scope(project_id), raw).strip("/")
-            return {"type": "OBS", "path": raw, "key": key}
+            if sources.is_object_uri(raw):
+                key = sources.object_key(self._grants.scope(project_id), raw).strip("/")
+                return {"type": "OBS", "path": raw, "key": key}
+            return {"type": "OBS", "path": raw, "folder": self._export_folder(project_id, raw)}
         dataset = get_owned_dataset(session, project_id, work_path.path or "")
         if dataset.dataset_type != dataset_type:
             raise BadRequestError(
@@ -236,6 +273,36 @@ class ProcessingService:
             if taken is not None:
                 raise VersionExistsError(f"Dataset version {name} already exists.")
         return {"type": "DATASET", "path": dataset.id, "name": dataset.name, "version_name": name}
+
+    def _export_folder(self, project_id: str, raw: str) -> str:
+        """A local output: a folder inside an export root granted to the project (as an
+        export's destination, docs/export.md), not the root itself, in a folder that exists;
+        each run delivers ``{folder}/{task_version_id}/`` into it. 400 otherwise."""
+        if self._export_grants is None:
+            raise ValidationFailedError("work_path of type OBS must be an obs:// prefix (no export roots).")
+        found = self._export_grants.scope(project_id).local(raw)
+        if not found.rel:
+            raise ValidationFailedError("The output folder must be inside an export root, not the root.")
+        parent_rel = posixpath.dirname(found.rel)
+        if not found.root.is_dir(parent_rel):
+            raise ValidationFailedError("The folder that holds the output folder must exist.")
+        return found.path
+
+    @staticmethod
+    def _check_apart(source: dict[str, Any], work_path: dict[str, Any] | None) -> None:
+        """An output inside its input (or around it) would be read back by the run that writes
+        it: refused (400)."""
+        location = source.get("location")
+        if location is None or work_path is None or work_path.get("type") != "OBS":
+            return
+        if location["kind"] == "object" and "key" in work_path:
+            inside, outside = location["path"].strip("/"), str(work_path["key"]).strip("/")
+        elif location["kind"] == "local" and "folder" in work_path:
+            inside, outside = location["path"].rstrip("/"), str(work_path["folder"]).rstrip("/")
+        else:
+            return
+        if _overlaps(inside, outside):
+            raise ValidationFailedError("The output path lies inside the input (or holds it): name another.")
 
     # --- tasks ----------------------------------------------------------------------------------
 
@@ -255,12 +322,15 @@ class ProcessingService:
                 raise ProcessorTaskExistsError(f"A processing task named {request.name} already exists.")
             source = self._input(session, project_id, request)
             operator_params = [p.model_dump(exclude_none=True) for p in request.template.operator_params]
+            if source["dataset_type"] is None:
+                source["dataset_type"] = input_type_of(operator_params)
             if template_id == ANALYSE:
                 self._check_analysis(session, source)
                 work_path = None
             else:
                 build_plan(template_id, operator_params, source["dataset_type"], self.operators)
                 work_path = self._work_path(session, project_id, request.work_path, source["dataset_type"])
+                self._check_apart(source, work_path)
             now = now_ms()
             task = ProcessorTask(
                 id=new_resource_id(),
@@ -587,25 +657,28 @@ class ProcessingService:
         work_path = dict(task.work_path) if task.work_path is not None else None
         operator_params = list(task.template.get("operator_params", []))
         if overrides is not None:
-            if overrides.inputs or overrides.data_source is not None:
-                source = self._input(session, task.project_id, overrides)
-                inputs = [_echo_source(overrides, source)]
-            if overrides.work_path is not None:
-                dataset = session.get(Dataset, source["dataset_id"])
-                work_path = self._work_path(
-                    session,
-                    task.project_id,
-                    overrides.work_path,
-                    dataset.dataset_type if dataset is not None else -1,
-                )
             if overrides.template is not None and overrides.template.operator_params:
                 operator_params = [
                     p.model_dump(exclude_none=True) for p in overrides.template.operator_params
                 ]
-        dataset = session.get(Dataset, source["dataset_id"]) if source.get("dataset_id") else None
-        if dataset is None:
-            raise ValidationFailedError("The input dataset no longer exists.")
-        build_plan(task.template_id, operator_params, dataset.dataset_type, self.operators)
+            if overrides.inputs or overrides.data_source is not None:
+                source = self._input(session, task.project_id, overrides)
+                inputs = [_echo_source(overrides, source)]
+        if source["type"] == "OBS":
+            # Checked again at each run: a grant taken back since refuses it.
+            source = self._folder_input(task.project_id, source["source"], operator_params)
+        elif source["type"] == "TASK" and source.get("dataset_id") is None:
+            source = self._resolve_input(session, task.project_id, "TASK", source["source"], None)
+        else:
+            dataset = session.get(Dataset, source["dataset_id"]) if source.get("dataset_id") else None
+            if dataset is None:
+                raise ValidationFailedError("The input dataset no longer exists.")
+            source["dataset_type"] = dataset.dataset_type
+        dataset_type = int(source["dataset_type"])
+        if overrides is not None and overrides.work_path is not None:
+            work_path = self._work_path(session, task.project_id, overrides.work_path, dataset_type)
+        build_plan(task.template_id, operator_params, dataset_type, self.operators)
+        self._check_apart(source, work_path)
         if work_path is not None and work_path.get("type") == "DATASET" and work_path.get("version_name"):
             taken = session.execute(
                 select(DatasetVersion.id).where(
@@ -637,7 +710,7 @@ class ProcessingService:
             template={**task.template, "operator_params": operator_params},
             output_prefix=(
                 f"{work_path['key']}/{version_id}"
-                if work_path is not None and work_path.get("type") == "OBS"
+                if work_path is not None and work_path.get("key")
                 else output_prefix(task.id, version_id)
             ),
             stats={},
@@ -649,7 +722,7 @@ class ProcessingService:
         version.job_id = self._runner.create(
             session,
             project_id=task.project_id,
-            dataset_id=dataset.id,
+            dataset_id=source["dataset_id"],
             kind=PROCESSOR_KIND,
             config={
                 "processor_version_id": version_id,
@@ -901,7 +974,11 @@ def _echo_source(request: Any, source: dict[str, Any]) -> dict[str, Any]:
 
 
 def _work_path_wire(work_path: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in work_path.items() if k != "key" and v is not None}
+    return {k: v for k, v in work_path.items() if k not in ("key", "folder") and v is not None}
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
 def _source(kind: str | None, key: str | None) -> str:
