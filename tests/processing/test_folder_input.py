@@ -15,7 +15,7 @@ import pytest
 from labelarts.ml.processing import get_operator
 from tests.api import World, shared_world
 from tests.conftest import assert_error
-from tests.imports import create, jpeg, write
+from tests.imports import create, jpeg, run_import, write
 from tests.processing import (
     all_results,
     create_task,
@@ -25,9 +25,10 @@ from tests.processing import (
     task_name,
     template,
     versions_of,
+    wait_task,
     wait_version,
 )
-from tests.versions import all_samples
+from tests.versions import all_samples, published
 
 
 @pytest.fixture(scope="module")
@@ -255,3 +256,61 @@ def test_bad_outputs_are_400(world: World, where: str) -> None:
     }[where]
     body = validation("image_classification", f"obs://{prefix}/", work_path={"type": "OBS", "path": path})
     assert_error(world.alice.aksk.post(world.alice.v2("/processor-tasks"), json=body), 400)
+
+
+def test_feature_analysis_of_a_detection_version_has_box_metrics(world: World) -> None:
+    folder = write(
+        world.imports / task_name("det"),
+        {
+            "a.jpg": jpeg(20, 48, 32),
+            "a.xml": voc("a.jpg", [("car", 0, 0, 24, 16), ("car", 12, 8, 36, 24)], 48, 32),
+            "b.jpg": jpeg(21, 48, 32),
+            "b.xml": voc("b.jpg", [("person", 20, 10, 28, 22)], 48, 32),
+        },
+    )
+    dataset_id = create(world, 1)
+    run_import(world, dataset_id, folder)
+    version_id = published(world, dataset_id)["version_id"]
+    task_id = create_task(
+        world,
+        {
+            "name": task_name("an"),
+            "data_source": {"type": "DATASET", "source": dataset_id, "version_id": version_id},
+            "template": {
+                "id": "sys_data_analyse",
+                "operator_params": [{"id": "sys_data_analyse", "params": {"task_type": "object_detection"}}],
+            },
+        },
+    )
+    task = wait_task(world, task_id)
+    assert task["status"] == 2, task
+    result = task["result"]
+    assert result["box_count"] == 3
+    # A version without an eval share puts every sample in train.
+    assert result["boxes_per_label"] == {"all": {"car": 2, "person": 1}, "train": {"car": 2, "person": 1}}
+    metrics = result["metrics"]
+    for name in (
+        "box_count",
+        "box_area_std",
+        "box_marginalization",
+        "box_overlap",
+        "box_brightness",
+        "box_blur",
+    ):
+        assert name in metrics, name
+    assert sum(metrics["box_count"]["all"]["counts"]) == 2  # per image
+    assert sum(metrics["box_area_std"]["all"]["counts"]) == 2
+    for per_box in (
+        "box_aspect_ratio",
+        "box_area_ratio",
+        "box_marginalization",
+        "box_overlap",
+        "box_brightness",
+    ):
+        assert sum(metrics[per_box]["all"]["counts"]) == 3, per_box
+    # The two cars overlap: IoU (12 x 8) / (2 x 384 - 96) = 1/7; the person touches none.
+    overlap = metrics["box_overlap"]["all"]
+    assert overlap["bins"][0] == 0.0 and overlap["bins"][-1] == pytest.approx(1 / 7, abs=1e-3)
+    assert overlap["counts"][0] == 1 and overlap["counts"][-1] == 2
+    version = get(world, f"/datasets/{dataset_id}/versions/{version_id}")
+    assert version["data_analysis"] == result and version["analysis_status"] == 2

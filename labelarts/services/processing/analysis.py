@@ -2,10 +2,12 @@
 (version), stored as the task's ``result`` and, for a version, as its ``data_analysis``.
 
 Per image (:mod:`labelarts.ml.image_stats`): resolution, aspect ratio, brightness, saturation,
-colorfulness and blur (Laplacian variance, ``sharpness``). Object detection adds, per box:
-boxes per image, box aspect ratio and box area ratio (box area / image area). Each metric is a
-histogram of 10 equal bins between its minimum and maximum, for all samples and per split of
-a version (``train``, ``eval``); ``is_normed`` gives fractions instead of counts.
+colorfulness and blur (Laplacian variance, ``sharpness``). Object detection adds boxes per
+image and the standard deviation of their area ratios, and per box (:mod:`labelarts.ml.box_stats`):
+aspect ratio, area ratio (box area / image area), marginalization, overlap, brightness and blur.
+Each metric is a histogram of 10 equal bins between its minimum and maximum, for all samples
+and per split of a version (``train``, ``eval``); ``is_normed`` gives fractions instead of
+counts. ``boxes_per_label`` counts the boxes of each label, for all samples and per split.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import select
 
 from labelarts.errors import BadRequestError
 from labelarts.jobs.runner import LeaseLost, TaskContext
+from labelarts.ml.box_stats import box_stats
 from labelarts.ml.image_stats import STAT_NAMES, image_stats
 from labelarts.services.processing.job import boxes_of, read_input
 from labelarts.services.processing.plan import parse_bool
@@ -37,7 +40,16 @@ METRIC_NAMES: Final = {
     "colorfulness": "colorfulness",
     "sharpness": "blur",
 }
-BOX_METRICS: Final = ("box_count", "box_aspect_ratio", "box_area_ratio")
+BOX_METRICS: Final = (
+    "box_count",
+    "box_aspect_ratio",
+    "box_area_ratio",
+    "box_area_std",
+    "box_marginalization",
+    "box_overlap",
+    "box_brightness",
+    "box_blur",
+)
 REPORT_EVERY: Final = 200
 
 
@@ -77,6 +89,7 @@ def run_analysis(service: ProcessingService, ctx: TaskContext) -> dict[str, Any]
     wanted = params.get("op_list") or []
     detection = params.get("task_type") == "object_detection" or dataset_type == 1
     values: dict[str, dict[str, list[float]]] = {}
+    per_label: dict[str, dict[str, int]] = {}
     samples = boxes_total = labeled = 0
 
     def add(metric: str, split: str | None, value: float) -> None:
@@ -90,26 +103,41 @@ def run_analysis(service: ProcessingService, ctx: TaskContext) -> dict[str, Any]
         if record.labels:
             labeled += 1
         split = {"train": "train", "eval": "eval"}.get(usage.get(record.sample_id, ""))
+        boxes = [b for b in boxes_of(record.labels) if b.xmax > b.xmin and b.ymax > b.ymin]
         try:
             data = service.read_file(ctx.project_id, record.kind, record.key)
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
                 stats = image_stats(image, image.size)
                 width, height = image.size
+                gray = np.asarray(image.convert("L"), dtype=np.float64) if boxes else None
         except Exception as exc:  # an undecodable file is counted, not measured
             log.info("analysis %s: sample %s not measured: %s", task_id, record.sample_id, exc)
             continue
         for name, value in zip(STAT_NAMES, stats, strict=True):
             add(METRIC_NAMES[name], split, float(value))
-        boxes = boxes_of(record.labels)
         if detection or boxes:
             add("box_count", split, float(len(boxes)))
             for box in boxes:
                 w, h = box.xmax - box.xmin, box.ymax - box.ymin
-                if w > 0 and h > 0:
-                    boxes_total += 1
-                    add("box_aspect_ratio", split, w / h)
-                    add("box_area_ratio", split, (w * h) / float(width * height))
+                boxes_total += 1
+                add("box_aspect_ratio", split, w / h)
+                add("box_area_ratio", split, (w * h) / float(width * height))
+                for where in ("all", split) if split else ("all",):
+                    counted = per_label.setdefault(where, {})
+                    counted[box.label] = counted.get(box.label, 0) + 1
+            if boxes:
+                corners = np.array([[b.xmin, b.ymin, b.xmax, b.ymax] for b in boxes])
+                found = box_stats(corners, width, height, gray)
+                add("box_area_std", split, found.area_std)
+                for metric, numbers in (
+                    ("box_marginalization", found.marginalization),
+                    ("box_overlap", found.overlap),
+                    ("box_brightness", found.brightness),
+                    ("box_blur", found.blur),
+                ):
+                    for number in numbers:
+                        add(metric, split, number)
         if samples % REPORT_EVERY == 0:
             ctx.report(0.5, finished_sample_count=samples)
     if labeled == 0:
@@ -122,7 +150,11 @@ def run_analysis(service: ProcessingService, ctx: TaskContext) -> dict[str, Any]
         for name, per in values.items()
         if not wanted or name in wanted
     }
-    result = {"sample_count": samples, "box_count": boxes_total, "metrics": metrics}
+    result: dict[str, Any] = {"sample_count": samples, "box_count": boxes_total, "metrics": metrics}
+    if detection and (not wanted or "boxes_per_label" in wanted):
+        result["boxes_per_label"] = {
+            split: dict(sorted(counts.items())) for split, counts in sorted(per_label.items())
+        }
     with service.db.session() as session:
         task = session.get(ProcessorTask, task_id)
         if task is None:
