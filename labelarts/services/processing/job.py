@@ -345,23 +345,36 @@ class ProcessorRun:
                 self._write(batch)
                 batch = []
         self._write(batch)
-        self._objects.put_stream(f"{self._prefix}/{MANIFEST_NAME}", manifest_chunks(self._manifest_samples()))
-        if self._work_path is not None and self._work_path.get("folder"):
-            self._deliver(str(self._work_path["folder"]))
-        stats = self._stats()
-        with self._db.session() as session:
-            version = session.get(ProcessorTaskVersion, self._version_id)
-            if version is None:
-                raise LeaseLost
-            version.stats = stats
-            version.update_time = now_ms()
-        result: dict[str, Any] = {
-            **stats,
-            "total_sample_count": self._total,
-            "finished_sample_count": self._done,
-        }
-        if self._work_path is not None and self._work_path.get("type") == "DATASET":
-            result["dataset_version_id"] = self._publish(stats)
+        # The manifest marks a complete output: a run that stops or fails from here on leaves
+        # none (nor a delivered folder, nor a dataset version).
+        manifest_key = f"{self._prefix}/{MANIFEST_NAME}"
+        try:
+            self._objects.put_stream(manifest_key, manifest_chunks(self._manifest_samples()))
+            self._ctx.report(
+                self._fraction(), total_sample_count=self._total, finished_sample_count=self._done
+            )
+            if self._work_path is not None and self._work_path.get("folder"):
+                self._deliver(str(self._work_path["folder"]))
+            stats = self._stats()
+            with self._db.session() as session:
+                version = session.get(ProcessorTaskVersion, self._version_id)
+                if version is None:
+                    raise LeaseLost
+                version.stats = stats
+                version.update_time = now_ms()
+            result: dict[str, Any] = {
+                **stats,
+                "total_sample_count": self._total,
+                "finished_sample_count": self._done,
+            }
+            if self._work_path is not None and self._work_path.get("type") == "DATASET":
+                result["dataset_version_id"] = self._publish(stats)
+        except BaseException:
+            try:
+                self._objects.delete(manifest_key)
+            except OSError:
+                log.warning("processing %s: could not delete %s", self._version_id, manifest_key)
+            raise
         return result
 
     def _count(self, session: Any) -> int:
