@@ -785,6 +785,11 @@ class WorkforceTaskStats(WireModel):
     sample_stats: dict[str, int] = Field(default_factory=dict)
     key_sample_stats: dict[str, int] = Field(default_factory=dict)
     label_stats: list[LabelStats] = Field(default_factory=list)
+    grouped_label_stats: dict[str, list[LabelStats]] = Field(default_factory=dict)
+    hard_detail_stats: dict[str, Any] = Field(default_factory=dict)
+    metadata_stats: dict[str, Any] = Field(default_factory=dict)
+    data_spliting_enable: bool = False
+    data_path: str = ""
 
 
 class WorkforceTaskMetrics(WireModel):

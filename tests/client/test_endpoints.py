@@ -370,7 +370,18 @@ def exercise_team_tasks(api: LabelArtsClient) -> None:
     )
     report = typed(api.get_acceptance_report(ds, task_id, checking_task_id=check_id))
     assert (report.checking_stats.accepted_sample_count, report.checking_stats.score) == (2, "B")
-    assert typed(api.get_workforce_task_stats(ds, task_id)).sample_stats["total"] == 2
+    stats = typed(api.get_workforce_task_stats(ds, task_id))
+    assert stats.sample_stats["total"] == 2
+    assert set(stats.to_dict()) == {  # the reference's fields, as the dataset statistics have them
+        "sample_stats",
+        "key_sample_stats",
+        "label_stats",
+        "grouped_label_stats",
+        "hard_detail_stats",
+        "metadata_stats",
+        "data_spliting_enable",
+        "data_path",
+    }
     assert typed(api.get_workforce_task_metrics(ds, task_id)).sample_stats["l1@example.com"]["total"] == 2
     assert typed(api.list_worker_tasks()).count == 0  # the owner is no team's member
     assert typed(api.close_acceptance(ds, task_id, 3)).sample_count == 0

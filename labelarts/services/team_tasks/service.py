@@ -54,6 +54,7 @@ from labelarts.schemas.team_tasks import (
     UpdateWorkforceTaskRequest,
     WorkforcesConfigIn,
 )
+from labelarts.services.datasets import inner_path
 from labelarts.services.labels import default_label_type
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.paths import Grants
@@ -1755,6 +1756,7 @@ class TeamTaskService:
         with self._db.session() as session:
             task, access = self._task(session, principal, dataset_id, task_id)
             scope = None if access.sees_all else access.worker_ids
+            dataset = session.get(Dataset, task.dataset_id)
             rows = self._assignment_rows(session, task.id, scope)
             per_sample = self._per_sample(rows)
             counts = self._stats(per_sample.values())
@@ -1783,6 +1785,13 @@ class TeamTaskService:
                     "non_key_sample": int(hard.get(False, 0)),
                 },
                 "label_stats": self._label_stats(session, task.id, scope, st.normalize_filter(sample_state)),
+                # The rest of the dataset statistics' shape (the reference's table): the team
+                # results are not grouped, split or graded by hard-example detail.
+                "grouped_label_stats": {},
+                "hard_detail_stats": {},
+                "metadata_stats": {},
+                "data_spliting_enable": False,
+                "data_path": inner_path(dataset, "data") if dataset is not None else "",
             }
 
     @staticmethod
