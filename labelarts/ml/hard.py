@@ -129,7 +129,11 @@ def _reasons() -> dict[int, HardReason]:
             f"auto-accept threshold of that label for the target precision, and the sample is among the "
             f"least confident ones that together hold {LOW_CONFIDENCE_MASS:.0%} of the expected wrong labels "
             f"(the sum of 1 - confidence over the samples labeled together).",
-            "Confirm or correct the label; labeling more samples of the confused classes raises confidence.",
+            "Confirm or correct the label; labeling more samples of the confused classes raises confidence. "
+            "(Auto-labeling tasks estimate the probability that the label is wrong from the calibrated "
+            "confidence and the labels of the 10 nearest samples, and flag the most probably wrong until "
+            "the flagged hold 90% of the expected wrong labels, never one estimated below 0.15: "
+            "docs/hard-examples.md.)",
         ),
         HardReason(
             CLUSTER,
@@ -442,6 +446,7 @@ class HardExampleDetector:
         thresholds: np.ndarray,
         stats: np.ndarray | None = None,
         augmented: Mapping[int, tuple[np.ndarray, np.ndarray]] | None = None,
+        p_wrong: np.ndarray | None = None,
     ) -> HardExamples:
         """Judge n samples being auto-labeled.
 
@@ -449,7 +454,10 @@ class HardExampleDetector:
         ``thresholds``: per-class auto-accept thresholds (C,). ``stats``: image statistics (n, 6) or None
         (rules 5-10 off; they also need ``stats_train``); NaN marks a statistic that was not measured.
         ``augmented``: reason code (19-29) -> (indices into X that were checked, predicted class of the
-        perturbed copy of each).
+        perturbed copy of each). ``p_wrong``: the estimated probability that each prediction is
+        wrong (:func:`labelarts.ml.error_rank.estimate_p_wrong`); when given, rule 1 flags by
+        :func:`labelarts.ml.error_rank.flag_by_error_mass` and the coefficient starts from it
+        instead of ``1 - confidence``.
         """
         if self._mean is None or self._cluster_index is None:
             raise RuntimeError("HardExampleDetector.detect called before fit")
@@ -467,7 +475,17 @@ class HardExampleDetector:
         confidence = p[np.arange(n), predicted]
         # The cheap rules first: they also check their inputs before the neighbour searches start.
         fired: dict[int, NDArray[np.bool_]] = {}
-        fired[LOW_CONFIDENCE] = self._low_confidence_rule(confidence, thr[predicted])
+        error = 1.0 - np.clip(confidence, 0.0, 1.0)
+        if p_wrong is None:
+            fired[LOW_CONFIDENCE] = self._low_confidence_rule(confidence, thr[predicted])
+        else:
+            from labelarts.ml.error_rank import flag_by_error_mass
+
+            error = np.asarray(p_wrong, dtype=np.float64)
+            if error.shape != (n,) or not np.all(np.isfinite(error)):
+                raise ValueError("p_wrong must be finite, one value per sample of X")
+            error = np.clip(error, 0.0, 1.0)
+            fired[LOW_CONFIDENCE] = flag_by_error_mass(error)
         if stats is not None:
             fired.update(self._stat_rules(stats, n))
         if augmented is not None:
@@ -486,7 +504,7 @@ class HardExampleDetector:
         table = np.stack([fired[c] for c in codes], axis=1)
         reasons = [[codes[j] for j in np.flatnonzero(row)] for row in table]
         counts = table.sum(axis=1)
-        coefficient = np.clip(1.0 - np.clip(confidence, 0.0, 1.0) * COEFFICIENT_DECAY**counts, 0.0, 1.0)
+        coefficient = np.clip(1.0 - (1.0 - error) * COEFFICIENT_DECAY**counts, 0.0, 1.0)
         return HardExamples(hard=counts > 0, coefficient=coefficient, reasons=reasons)
 
     def _low_confidence_rule(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from labelarts.ml.error_rank import estimate_p_wrong
 from labelarts.ml.hard import HardExampleDetector, HardExamples
 from labelarts.ml.head import MODES, CalibratedHead, check_feature_rows, check_features, check_labels
 from labelarts.ml.label_errors import LabelErrors, find_label_errors
@@ -41,7 +42,10 @@ class AutoLabelOutcome:
     confidence of the accepted ones) when any label was accepted. Every value is finite.
     ``oof_proba``: calibrated out-of-fold probabilities (n_labeled, C) of the labeled samples,
     each row from the fold model that did not train on that sample
-    (:func:`labelarts.ml.label_errors.find_label_errors` takes them).
+    (:func:`labelarts.ml.label_errors.find_label_errors` takes them). ``p_wrong``: (n_u,) the
+    estimated probability that each auto label is wrong (:mod:`labelarts.ml.error_rank`), which
+    hard reason 1 flags by; ``estimates`` also gives ``expected_wrong`` (its sum) and the weights
+    of its two signals.
     """
 
     predicted: NDArray[np.int64]
@@ -52,6 +56,7 @@ class AutoLabelOutcome:
     hard: HardExamples
     estimates: dict[str, float]
     oof_proba: NDArray[np.float64]
+    p_wrong: NDArray[np.float64]
 
 
 def auto_label(
@@ -133,12 +138,14 @@ def auto_label(
         n_classes=n_classes,
         stats_train=stats_labeled if stats_unlabeled is not None else None,
     )
+    errors = estimate_p_wrong(X_lab, labels, head.oof_proba_, X_unl, proba, seed=seed)
     hard = detector.detect(
         X_unl,
         proba,
         thresholds=thresholds,
         stats=stats_unlabeled if stats_labeled is not None else None,
         augmented=augmented,
+        p_wrong=errors.p_wrong,
     )
     report(1.0)
 
@@ -151,6 +158,9 @@ def auto_label(
         "expected_accuracy": float(confidence.mean()),
         "coverage": float(accepted.mean()),
         "n_augmented_checked": float(next(iter(augmented.values()))[0].size) if augmented else 0.0,
+        "expected_wrong": float(errors.p_wrong.sum()),
+        "error_confidence_weight": errors.weights[1],
+        "error_neighbour_weight": errors.weights[2],
     }
     if head.weights_[0] > 0:  # 0 when the labeled samples showed the linear model adds nothing
         estimates["temperature"] = head.temperature_
@@ -165,6 +175,7 @@ def auto_label(
         hard=hard,
         estimates=estimates,
         oof_proba=head.oof_proba_,
+        p_wrong=errors.p_wrong,
     )
 
 

@@ -58,7 +58,8 @@ class SmartTaskConfig(BaseModel):
     LabelArts extras: ``target_precision`` (precision the per-class auto-accept thresholds
     aim at, default 0.95), ``feature_model`` (the pretrained encoder, docs/autolabel.md) and
     ``check_labeled_samples`` (also look for probably wrong human labels: hard reason 31,
-    docs/autolabel.md "Wrong human labels").
+    docs/autolabel.md "Wrong human labels") and ``key_sample_count`` (with
+    ``collect_key_sample``: how many samples to propose for labeling next, default 50).
     """
 
     model_config = StrictModel
@@ -74,6 +75,8 @@ class SmartTaskConfig(BaseModel):
     target_precision: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
     feature_model: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     check_labeled_samples: bool | None = None
+    # With collect_key_sample: how many samples to propose for labeling next (docs/autolabel.md).
+    key_sample_count: Annotated[int, Field(ge=1, le=1000)] | None = None
     # pre-label (docs/model-registry.md): the model may also come here; score_threshold (a
     # LabelArts extra) keeps a detector's boxes scoring at least this much.
     model_id: ShortText | None = None

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
+from labelarts.ml.error_rank import flag_by_error_mass
 from labelarts.ml.pipeline import AutoLabelOutcome, auto_label
 
 
@@ -51,10 +52,13 @@ def test_outcome_keeps_its_contract(
     # Accepted labels come near the 90% target, and not accepting everything.
     assert 0.05 < out.accepted.mean() < 1.0
     assert correct[out.accepted].mean() == pytest.approx(0.9, abs=0.05)
-    # Every sample left unaccepted is a hard example (low confidence, reason 1).
-    assert out.hard.hard.shape == (n,)
-    assert np.all(out.hard.hard[~out.accepted])
-    assert all(1 in out.hard.reasons[i] for i in np.flatnonzero(~out.accepted))
+    # Reason 1 flags the most probably wrong labels until they hold 90% of the expected wrong
+    # ones (never one estimated under 0.15), from the estimate the outcome reports.
+    assert out.hard.hard.shape == out.p_wrong.shape == (n,)
+    reason_1 = np.array([1 in r for r in out.hard.reasons])
+    np.testing.assert_array_equal(reason_1, flag_by_error_mass(out.p_wrong))
+    assert out.p_wrong[reason_1].min() > out.p_wrong[~reason_1].max() or out.p_wrong[~reason_1].max() < 0.15
+    assert out.p_wrong[reason_1].sum() >= 0.9 * out.p_wrong.sum() - out.p_wrong[out.p_wrong < 0.15].sum()
     assert np.all((out.hard.coefficient >= 0) & (out.hard.coefficient <= 1))
     assert out.estimates["coverage"] == pytest.approx(out.accepted.mean())
     assert out.estimates["n_pseudo_labels"] == (n if mode == "accurate" else 0)

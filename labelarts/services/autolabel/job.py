@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # the ML modules load scikit-learn: only when a task runs
 log = logging.getLogger(__name__)
 
 MIN_PER_LABEL = 5
+KEY_SAMPLE_COUNT = 50  # samples proposed for labeling next when collect_key_sample is set
 # Dataset type -> the modality of its feature encoder.
 MODALITY = {0: "image", 100: "text", 200: "audio"}
 ANNOTATED_BY = BY_AUTO
@@ -94,6 +95,10 @@ class JobSpec:
     confidence_scope: tuple[float, float] | None
     augment_budget: int
     check_labeled: bool = False  # also look for probably wrong human labels (hard reason 31)
+    # collect_key_sample: how many samples to propose for labeling next (0: none), and whether
+    # the task only proposes (too few labels to learn from yet).
+    key_sample_count: int = 0
+    propose_only: bool = False
 
 
 @dataclass
@@ -200,6 +205,8 @@ class AutoLabelJob:
     # -- the task ---------------------------------------------------------------------------------
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
+        if self.spec.propose_only:
+            return self.propose(ctx)
         snap = self.read()
         counts = {
             "total_sample_count": snap.total,
@@ -229,6 +236,65 @@ class AutoLabelJob:
                 f"wrong (hard reason {LABEL_ERROR})."
             )
         return {**result, "message": message}
+
+    def propose(self, ctx: TaskContext) -> dict[str, Any]:
+        """Too few labels to learn from: propose the samples to label first (typicality,
+        :func:`labelarts.ml.selection.propose`); nothing is written to the samples."""
+        from labelarts.ml.features.registry import open_encoder
+        from labelarts.ml.selection import propose
+
+        with self._db.session() as session:
+            dataset = session.get(Dataset, self.spec.dataset_id)
+            if dataset is None:
+                raise LabelArtsError("The dataset was deleted.", error_code="ModelArts.4352")
+            dataset_type = dataset.dataset_type
+            rows = session.execute(
+                select(Sample.id, Sample.sample_status, Sample.revision)
+                .where(Sample.dataset_id == dataset.id)
+                .order_by(Sample.id)
+            ).all()
+        labeled = [r.id for r in rows if r.sample_status == MANUAL]
+        targets = [r for r in rows if r.sample_status in (UNLABELED, AUTO)]
+        snap = Snapshot(
+            dataset_type=dataset_type,
+            classes=[],
+            label_types={},
+            labeled_ids=labeled,
+            y=np.zeros(len(labeled), dtype=np.int64),
+            target_ids=[r.id for r in targets],
+            target_revisions=np.array([r.revision for r in targets], dtype=np.int64),
+            total=len(rows),
+        )
+        counts = {
+            "total_sample_count": snap.total,
+            "annotated_sample_count": len(labeled),
+            "unconfirmed_sample_count": 0,
+        }
+        ctx.report(0.01, **counts, message="Extracting features.")
+        modality = MODALITY[dataset_type]
+        encoder = open_encoder(
+            modality, self.spec.feature_model, model_dir=self._models_dir, threads=self._threads
+        )
+        matrix = self._features(ctx, encoder, snap, modality)
+        ctx.report(_FEATURES_END, message="Choosing the samples to label first.")
+        target_ids = [snap.target_ids[i] for i in np.flatnonzero(matrix.targets_ok)]
+        if not target_ids:
+            raise LabelArtsError("No sample to be labeled could be read.", error_code="ModelArts.4392")
+        picked = propose(
+            matrix.targets,
+            self.spec.key_sample_count,
+            X_labeled=matrix.labeled if matrix.n_labeled else None,
+            seed=0,
+        )
+        key_samples = [target_ids[int(i)] for i in picked]
+        return {
+            **counts,
+            "key_samples": key_samples,
+            "key_sample_rule": "typicality",
+            "feature_model": encoder.name,
+            "failed_sample_count": len(snap.target_ids) - len(target_ids),
+            "message": f"Proposed {len(key_samples)} samples to label first (result.key_samples).",
+        }
 
     # -- read -------------------------------------------------------------------------------------
 
@@ -389,6 +455,14 @@ class AutoLabelJob:
             seed=0,
             progress=progress,
         )
+        key_samples: list[str] = []
+        if self.spec.key_sample_count > 0:
+            from labelarts.ml.selection import uncertain_diverse_samples
+
+            picked = uncertain_diverse_samples(
+                matrix.targets, outcome.proba, self.spec.key_sample_count, seed=0
+            )
+            key_samples = [target_ids[int(i)] for i in picked]
         del matrix  # the features (maybe a memory map) are not needed any more
         hard = outcome.hard
         if self.spec.confidence_scope is not None:
@@ -419,6 +493,9 @@ class AutoLabelJob:
         }
         if check is not None:
             summary.update(_check_summary(check))
+        if self.spec.key_sample_count > 0:
+            summary["key_samples"] = key_samples
+            summary["key_sample_rule"] = "uncertainty-diversity"
         return labeling, summary
 
     @staticmethod

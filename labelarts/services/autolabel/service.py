@@ -38,6 +38,7 @@ from labelarts.services.autolabel.intelligent import (
     count_targets,
 )
 from labelarts.services.autolabel.job import (
+    KEY_SAMPLE_COUNT,
     MIN_PER_LABEL,
     MODALITY,
     AutoLabelJob,
@@ -114,7 +115,17 @@ class AutoLabelService:
                 "classification (100) and sound classification (200) datasets, not dataset_type "
                 f"{dataset_type}."
             )
-        self._check_preconditions(dataset_id, need_unlabeled=not request.config.check_labeled_samples)
+        propose_only = False
+        try:
+            self._check_preconditions(dataset_id, need_unlabeled=not request.config.check_labeled_samples)
+        except (NoLabelsError, TooFewLabeledError):
+            # Too few labels to learn from: with collect_key_sample the task proposes the samples
+            # to label first instead (classification only), as long as there is one to propose.
+            if not request.collect_key_sample or dataset_type not in MODALITY:
+                raise
+            if self._count_targets(dataset_id) == 0:
+                raise NoUnlabeledError("There is no unlabeled sample to propose for labeling.") from None
+            propose_only = True
         config = request.config.model_dump(exclude_none=True)
         # a 400 now, not a failed task
         self._job(project_id, dataset_id, request.config, dataset_type).check_model()
@@ -127,8 +138,19 @@ class AutoLabelService:
                 "collect_key_sample": request.collect_key_sample,
                 "model_id": request.model_id or "",
                 "config": config,
+                **({"propose_only": True} if propose_only else {}),
             },
         )
+
+    def _count_targets(self, dataset_id: str) -> int:
+        with self._db.session() as session:
+            return int(
+                session.execute(
+                    select(func.count())
+                    .select_from(Sample)
+                    .where(Sample.dataset_id == dataset_id, Sample.sample_status.in_([UNLABELED, AUTO]))
+                ).scalar_one()
+            )
 
     def _create_other(
         self, project_id: str, dataset_id: str, dataset_type: int, request: CreateTaskRequest
@@ -177,10 +199,24 @@ class AutoLabelService:
         with self._db.session() as session:
             dataset = session.get(Dataset, ctx.dataset_id)
             dataset_type = dataset.dataset_type if dataset is not None else -1
-        return self._job(ctx.project_id, ctx.dataset_id, config, dataset_type).run(ctx)
+        return self._job(
+            ctx.project_id,
+            ctx.dataset_id,
+            config,
+            dataset_type,
+            collect_key_sample=bool(ctx.config.get("collect_key_sample", False)),
+            propose_only=bool(ctx.config.get("propose_only", False)),
+        ).run(ctx)
 
     def _job(
-        self, project_id: str, dataset_id: str, config: SmartTaskConfig, dataset_type: int | None = None
+        self,
+        project_id: str,
+        dataset_id: str,
+        config: SmartTaskConfig,
+        dataset_type: int | None = None,
+        *,
+        collect_key_sample: bool = False,
+        propose_only: bool = False,
     ) -> AutoLabelJob:
         spec = JobSpec(
             project_id=project_id,
@@ -193,6 +229,8 @@ class AutoLabelService:
             ),
             augment_budget=self._settings.autolabel_augment_budget,
             check_labeled=bool(config.check_labeled_samples),
+            key_sample_count=(config.key_sample_count or KEY_SAMPLE_COUNT) if collect_key_sample else 0,
+            propose_only=propose_only,
         )
         job_class = DetectionJob if dataset_type == DETECTION_DATASET_TYPE else AutoLabelJob
         return job_class(
