@@ -835,8 +835,10 @@ async def start_task(request: Request, dataset_id: str) -> Response:
     page, form = await checked_post(request)
     algorithm = first(form, "algorithm_type", "fast")
     try:
+        # collect_key_sample stays off: with it a dataset without labels would start a task that only
+        # proposes samples (result.key_samples), which this page does not show; the refusal is clearer.
         body = CreateTaskRequest.model_validate(
-            {"task_type": "auto-label", "collect_key_sample": True, "config": {"algorithm_type": algorithm}}
+            {"task_type": "auto-label", "collect_key_sample": False, "config": {"algorithm_type": algorithm}}
         )
         await run_in_threadpool(
             services_of(request).autolabel.create, page.principal.project_id, dataset_id, body
