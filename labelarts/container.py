@@ -31,6 +31,7 @@ from labelarts.services.samples.sources import LocalFiles, SampleFiles, SampleSo
 from labelarts.services.samples.thumbnails import ThumbnailCache
 from labelarts.services.sync import SYNC_KIND, SyncService
 from labelarts.services.team import TeamAccess
+from labelarts.services.team_tasks.notify import TaskNotifier
 from labelarts.services.team_tasks.service import TeamTaskService
 from labelarts.services.users import UserService
 from labelarts.services.versions import PUBLISH_KIND, VersionService
@@ -71,6 +72,7 @@ class Services:
     models: ModelService
     processing: ProcessingService
     outbox: OutboxService
+    notifier: TaskNotifier
     worker: Worker | None = None
     mail: MailSender | None = None
 
@@ -162,6 +164,8 @@ def build_services(
         max_workforces=settings.max_workforces_per_project,
         max_workers=settings.max_workers_per_workforce,
     )
+    team_tasks = TeamTaskService(db, grants, sample_edits, workforces)
+    outbox = OutboxService(db, settings)
     services = Services(
         settings=settings,
         db=db,
@@ -183,7 +187,7 @@ def build_services(
         members=MemberService(db, box, invitation_ttl_seconds=settings.invitation_ttl_seconds),
         team=TeamAccess(db),
         workforces=workforces,
-        team_tasks=TeamTaskService(db, grants, sample_edits, workforces),
+        team_tasks=team_tasks,
         datasets=DatasetService(db, imports, objects),
         labels=LabelService(db, sample_files),
         imports=imports,
@@ -209,7 +213,14 @@ def build_services(
         versions=VersionService(db, tasks, objects, grants),
         models=models,
         processing=_processing(settings, db, tasks, objects, grants, export_grants, signer, local_files),
-        outbox=OutboxService(db, settings),
+        outbox=outbox,
+        notifier=TaskNotifier(
+            db,
+            outbox,
+            team_tasks,
+            interval_seconds=settings.notify_interval_seconds,
+            public_url=settings.public_url,
+        ),
     )
     tasks.on_finished(record_point)
     if run_tasks:

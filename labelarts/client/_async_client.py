@@ -2072,6 +2072,16 @@ class AsyncLabelArtsClient:
         path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/metrics"
         return await self._get(WorkforceTaskMetrics, path)
 
+    @endpoint("POST", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/notify")
+    async def notify_workforce_task_members(
+        self, dataset_id: str, workforce_task_id: str, emails: Sequence[str]
+    ) -> BatchResults:
+        """Mail members of the task about their work (owner or the task's administrator):
+        ``results`` says, address by address, which mail was queued and why the others were not
+        (not a member, too soon after the last one); ``success`` is true when all were."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/notify"
+        return parse(BatchResults, await self._call("POST", path, json={"emails": list(emails)}))
+
     @endpoint("GET", "/v2/{project_id}/workforces/worker-tasks")
     async def list_worker_tasks(
         self,

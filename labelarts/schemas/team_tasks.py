@@ -127,3 +127,14 @@ class UpdateSamplingRequest(BaseModel):
     model_config = StrictModel
     action: Annotated[int, Field(ge=0, le=5)] | None = None  # required: checked after the 404s
     overwrite_last_result: bool = False
+
+
+# Any string up to 1024: a malformed address fails its own item (ModelArts.0104), not the call.
+NotifyAddress = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class NotifyRequest(BaseModel):
+    """SendEmails: the members to mail (1 to 100 addresses; each one is checked on its own)."""
+
+    model_config = StrictModel
+    emails: Annotated[list[NotifyAddress], Field(min_length=1, max_length=100)]

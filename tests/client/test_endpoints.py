@@ -384,6 +384,8 @@ def exercise_team_tasks(api: LabelArtsClient) -> None:
     }
     assert typed(api.get_workforce_task_metrics(ds, task_id)).sample_stats["l1@example.com"]["total"] == 2
     assert typed(api.list_worker_tasks()).count == 0  # the owner is no team's member
+    mailed = typed(api.notify_workforce_task_members(ds, task_id, ["l1@example.com", "nobody@example.com"]))
+    assert [r.success for r in mailed.results] == [True, False] and not mailed.success
     assert typed(api.close_acceptance(ds, task_id, 3)).sample_count == 0
     api.close_acceptance(ds, task_id, 0)
     done = typed(api.get_workforce_task(ds, task_id))

@@ -49,6 +49,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     f"PUT {TASK}/acceptance/status": OWNER_ONLY,
     f"GET {TASK}/data-annotations/stats": MEMBERS_READ,
     f"GET {TASK}/metrics": MEMBERS_READ,
+    f"POST {TASK}/notify": AGENCY_ONLY,
     "GET /v2/{project_id}/workforces/worker-tasks": _row(200, 200, 200, 200),
 }
 TEAM_TASK_ROUTES = [
@@ -108,6 +109,8 @@ def _body(route: Route, setup: Setup) -> Any:
         return {"sampling_num": 1}
     if route.path.endswith("/status"):
         return {"action": 3}
+    if route.path.endswith("/notify"):
+        return {"emails": [setup.people["labeler"].email]}
     if route.path.endswith("/workforce-tasks"):
         return {"task_name": "by-member"}
     return {"description": "changed"}

@@ -13,6 +13,7 @@ from labelarts.api.routes.samples import Conditions, Offset, _source_maker
 from labelarts.schemas.team_tasks import (
     AcceptSamplesRequest,
     CreateWorkforceTaskRequest,
+    NotifyRequest,
     ReviewSamplesRequest,
     StartSamplingRequest,
     StartWorkforceTaskRequest,
@@ -20,6 +21,7 @@ from labelarts.schemas.team_tasks import (
     UpdateTeamSamplesRequest,
     UpdateWorkforceTaskRequest,
 )
+from labelarts.services.team_tasks.notify import notified
 
 router = APIRouter(tags=["team labeling"])
 TASKS = "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks"
@@ -288,3 +290,15 @@ def get_workforce_task_metrics(
     services: ServicesDep,
 ) -> dict[str, Any]:
     return services.team_tasks.metrics(principal, dataset_id, workforce_task_id)
+
+
+@router.post(TASK + "/notify")
+def send_emails(
+    project_id: str,
+    dataset_id: str,
+    workforce_task_id: str,
+    body: NotifyRequest,
+    principal: MemberPrincipalDep,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    return notified(services.notifier.notify(principal, dataset_id, workforce_task_id, body.emails))

@@ -206,6 +206,16 @@ class TeamTaskService:
             raise WorkforceTaskNotFoundError()
         return task, Access(owner=False, members=members)
 
+    def task_for(
+        self, session: Session, principal: Principal, dataset_id: str, task_id: str
+    ) -> tuple[WorkforceTask, Access]:
+        """The task and what the caller is in it (404 for a task they are not in)."""
+        return self._task(session, principal, dataset_id, task_id)
+
+    def open_work(self, session: Session, task_id: str) -> dict[str, int]:
+        """Unfinished assignments per worker id."""
+        return self._open_load(session, task_id)
+
     @staticmethod
     def _owner_only(principal: Principal) -> None:
         if not principal.is_owner:
