@@ -165,6 +165,7 @@ def build_services(
         max_workers=settings.max_workers_per_workforce,
     )
     team_tasks = TeamTaskService(db, grants, sample_edits, workforces)
+    members = MemberService(db, box, invitation_ttl_seconds=settings.invitation_ttl_seconds)
     outbox = OutboxService(db, settings)
     services = Services(
         settings=settings,
@@ -184,7 +185,7 @@ def build_services(
             ),
         ),
         users=UserService(db, box),
-        members=MemberService(db, box, invitation_ttl_seconds=settings.invitation_ttl_seconds),
+        members=members,
         team=TeamAccess(db),
         workforces=workforces,
         team_tasks=team_tasks,
@@ -218,6 +219,7 @@ def build_services(
             db,
             outbox,
             team_tasks,
+            members,
             interval_seconds=settings.notify_interval_seconds,
             public_url=settings.public_url,
         ),

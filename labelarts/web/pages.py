@@ -216,6 +216,8 @@ async def sign_in_page(request: Request, reason: str = "") -> Response:
         "expired": "Your session has expired. Please sign in again.",
         "signed-out": "You have signed out.",
         "password-changed": "Your password was changed. Sign in with the new one.",
+        "invited": "Your account is ready: sign in with your email and the password you chose.",
+        "joined": "The project was added to your account: sign in as before.",
     }.get(reason, "")
     return _sign_in_form(request, notice=notice)
 
@@ -292,6 +294,40 @@ async def sign_out(request: Request) -> Response:
     response = RedirectResponse("/ui/sign-in?reason=signed-out", status_code=303)
     web_session.clear_session(response, request)
     return response
+
+
+# -- invitations (docs/team-labeling.md, "Accounts and roles") ------------------------------------
+
+
+def _invitation_form(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
+    response = render(request, "invitation.html", status=status, page=None, **context)
+    value = web_session.presession(request, response)
+    csrf = web_session.csrf_token(_secret(request), value, purpose="sign-in")
+    html = _env.get_template("invitation.html").render(request=request, page=None, csrf=csrf, **context)
+    response.body = html.encode()
+    response.headers["content-length"] = str(len(response.body))
+    return response
+
+
+@router.get("/invitation")
+async def invitation_page(request: Request) -> Response:
+    return _invitation_form(request)
+
+
+@router.post("/invitation")
+async def accept_invitation(request: Request) -> Response:
+    form = await read_form(request)
+    _check_presession_csrf(request, form)
+    token = first(form, "token").strip()[:256]
+    password, again = first(form, "password")[:1024], first(form, "password_again")[:1024]
+    if password != again:
+        return _invitation_form(request, status=400, token=token, error="The passwords differ.")
+    try:
+        created = await run_in_threadpool(services_of(request).members.accept, token, password)
+    except LabelArtsError as exc:
+        return _invitation_form(request, status=exc.status_code, token=token, error=exc.message)
+    reason = "invited" if created is not None else "joined"
+    return RedirectResponse(f"/ui/sign-in?reason={reason}", status_code=303)
 
 
 @router.get("")

@@ -4,13 +4,18 @@ the member's worker-task row shows when they were last notified."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 
+from labelarts.storage.db.models import OutboxMessage
 from tests.api import World, shared_world
 from tests.conftest import assert_error
 from tests.team_tasks.helpers import add_person, add_team, make_dataset
+from tests.web import csrf_of, page_client
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +29,28 @@ def _outbox(world: World, recipient: str) -> list[dict[str, object]]:
     return [m for m in messages if m["recipient"] == recipient]
 
 
+def _body(world: World, recipient: str) -> str:
+    with world.server.services.db.session() as session:
+        rows = session.execute(
+            select(OutboxMessage.body).where(
+                OutboxMessage.recipient == recipient, OutboxMessage.project_id == world.alice.project_id
+            )
+        ).scalars()
+        return "\n".join(rows)
+
+
 def test_owner_notifies_members_item_by_item(world: World) -> None:
     team_id = add_team(world.alice)
     labeler = add_person(world.server, world.alice, team_id, 0)
     reviewer = add_person(world.server, world.alice, team_id, 1)
     outsider = add_person(world.server, world.alice, add_team(world.alice), 0)
     try:
+        # A worker without an account yet: their mail carries an invitation link.
+        fresh = f"fresh-{uuid.uuid4().hex[:8]}@example.com"
+        added = world.alice.aksk.post(
+            world.alice.v2(f"/workforces/{team_id}/workers"), json={"emails": fresh, "role": 0}
+        )
+        assert added.status_code == 201, added.text
         dataset_id, _ = make_dataset(world.alice, 3)
         base = world.alice.v2(f"/datasets/{dataset_id}/workforce-tasks")
         config = {"workforces": [{"workforce_id": team_id}]}
@@ -55,6 +76,24 @@ def test_owner_notifies_members_item_by_item(world: World) -> None:
         assert again.status_code == 200
         assert again.json()["results"][0]["error_code"] == "ModelArts.4627"
         assert len(_outbox(world, labeler.email)) == 1
+
+        invited = world.alice.aksk.post(f"{base}/{task_id}/notify", json={"emails": [fresh]})
+        assert invited.json()["success"] is True, invited.text
+        link = re.search(r"/ui/invitation#(\S+)", _body(world, fresh))
+        assert link is not None
+        assert "/ui/invitation#" not in _body(world, labeler.email)  # has an account already
+        with page_client(world.server.url) as page:
+            form = page.get("/ui/invitation")
+            accepted = page.post(
+                "/ui/invitation",
+                data={
+                    "csrf_token": csrf_of(form.text),
+                    "token": link.group(1),
+                    "password": "a long password",
+                    "password_again": "a long password",
+                },
+            )
+            assert accepted.status_code == 303, accepted.text
 
         rows = labeler.client.get(world.alice.v2("/workforces/worker-tasks")).json()
         (row,) = [r for r in rows["worker_tasks"] if r["task_id"] == task_id]

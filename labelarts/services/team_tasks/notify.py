@@ -8,7 +8,8 @@ with one result per address, in order (docs/team-labeling.md, "Notify"):
 - not an address: ``ModelArts.0104``;
 - not an active member of the task: ``ModelArts.4604``;
 - mailed about this task less than ``interval_seconds`` ago: ``ModelArts.4627``;
-- otherwise the mail is queued: ``{"success": true}``. The member's ``email_status`` and
+- otherwise the mail is queued: ``{"success": true}``; a member without an account in the
+  project gets an invitation link in it (``/ui/invitation#<token>``). The member's ``email_status`` and
   ``last_notify_time`` in ``GET .../workforces/worker-tasks`` follow the mail.
 """
 
@@ -18,15 +19,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from labelarts.auth.principal import Principal
 from labelarts.clock import now_ms
 from labelarts.errors import RoleForbiddenError, ValidationFailedError
-from labelarts.services.members import normalize_email
+from labelarts.services.members import MemberService, normalize_email
 from labelarts.services.outbox import OutboxService, Outgoing
 from labelarts.services.team_tasks.service import TeamTaskService
 from labelarts.storage.db import Database
-from labelarts.storage.db.models import Dataset, WorkforceTask, WorkforceTaskMember
+from labelarts.storage.db.models import Dataset, ProjectMember, User, WorkforceTask, WorkforceTaskMember
 
 ROLE_NAMES = {0: "labeler", 1: "reviewer", 2: "team administrator"}
 
@@ -37,6 +39,7 @@ class TaskNotifier:
         db: Database,
         outbox: OutboxService,
         team_tasks: TeamTaskService,
+        members: MemberService,
         *,
         interval_seconds: int,
         public_url: str | None,
@@ -44,6 +47,7 @@ class TaskNotifier:
         self._db = db
         self._outbox = outbox
         self._team_tasks = team_tasks
+        self._members = members
         self._interval_ms = interval_seconds * 1000
         self._public_url = public_url
 
@@ -81,24 +85,40 @@ class TaskNotifier:
                     results.append(_failed("ModelArts.4627", "Request notify too frequently."))
                     continue
                 name = dataset.name if dataset is not None else task.dataset_id
-                message = self._message(task, name, member, open_work.get(member.worker_id, 0))
+                invitation = None
+                if not _has_account(session, principal.project_id, address):
+                    invitation = self._members.invite(principal.project_id, address, session=session)
+                message = self._message(task, name, member, open_work.get(member.worker_id, 0), invitation)
                 self._outbox.enqueue(session, principal.project_id, "notify", [message])
                 results.append({"success": True})
             return results
 
     def _message(
-        self, task: WorkforceTask, dataset_name: str, member: WorkforceTaskMember, open_work: int
+        self,
+        task: WorkforceTask,
+        dataset_name: str,
+        member: WorkforceTaskMember,
+        open_work: int,
+        invitation: str | None,
     ) -> Outgoing:
         lines = [
             "Hello,",
             "",
-            f'you take part as {ROLE_NAMES.get(member.role, "member")} in the team labeling task '
+            f"you take part as {ROLE_NAMES.get(member.role, 'member')} in the team labeling task "
             f'"{task.name}" of the dataset "{dataset_name}".',
         ]
         if member.role == 0:
             lines += ["", f"Samples waiting for you: {open_work}."]
         if self._public_url:
             lines += ["", f"Open it at {self._public_url}/ui/"]
+        if invitation is not None:
+            # The token travels in the fragment: it stays out of server and proxy logs.
+            lines += [
+                "",
+                "You have no LabelArts account in this project yet. Choose your password here (the",
+                "link works once, for you only, and expires):",
+                f"{self._public_url or ''}/ui/invitation#{invitation}",
+            ]
         lines += ["", "-- LabelArts"]
         return Outgoing(
             recipient=member.email,
@@ -107,6 +127,15 @@ class TaskNotifier:
             task_id=task.id,
             worker_id=member.worker_id,
         )
+
+
+def _has_account(session: Session, project_id: str, email: str) -> bool:
+    found = session.execute(
+        select(User.id)
+        .join(ProjectMember, ProjectMember.user_id == User.id)
+        .where(User.email == email, ProjectMember.project_id == project_id)
+    ).first()
+    return found is not None
 
 
 def _failed(code: str, message: str) -> dict[str, Any]:
