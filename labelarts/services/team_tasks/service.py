@@ -125,6 +125,20 @@ class Access:
         return self.owner or bool(self.roles & {REVIEWER, ADMIN})
 
 
+def _short_counts(counts: dict[str, int]) -> dict[str, int]:
+    """The statistics' short names for :meth:`TeamTaskService._stats`' counts."""
+    return {
+        "total": counts["total_sample_count"],
+        "un_annotation": counts["unannotated_sample_count"],
+        "auto_annotation": counts["auto_annotation_sample_count"],
+        "unreviewed": counts["unreviewed_sample_count"],
+        "uncheck": counts["uncheck_sample_count"],
+        "sampled": counts["sampled_sample_count"],
+        "accepted": counts["accepted_sample_count"],
+        "rejected": counts["rejected_sample_count"],
+    }
+
+
 def _page(items: list[Any], offset: int, limit: int) -> list[Any]:
     return items[offset * limit : offset * limit + limit]
 
@@ -1779,16 +1793,7 @@ class TeamTaskService:
                 ).all()
             )
             return {
-                "sample_stats": {
-                    "total": counts["total_sample_count"],
-                    "un_annotation": counts["unannotated_sample_count"],
-                    "auto_annotation": counts["auto_annotation_sample_count"],
-                    "unreviewed": counts["unreviewed_sample_count"],
-                    "uncheck": counts["uncheck_sample_count"],
-                    "sampled": counts["sampled_sample_count"],
-                    "accepted": counts["accepted_sample_count"],
-                    "rejected": counts["rejected_sample_count"],
-                },
+                "sample_stats": _short_counts(counts),
                 "key_sample_stats": {
                     "total": int(sum(hard.values())),
                     "key_sample": int(hard.get(True, 0)),
@@ -1851,16 +1856,7 @@ class TeamTaskService:
             answer: dict[str, dict[str, int]] = {}
             for m in members:
                 counts = self._stats(by_worker.get(m.worker_id, []))
-                answer[m.email] = {
-                    "total": counts["total_sample_count"],
-                    "un_annotation": counts["unannotated_sample_count"],
-                    "auto_annotation": counts["auto_annotation_sample_count"],
-                    "unreviewed": counts["unreviewed_sample_count"],
-                    "uncheck": counts["uncheck_sample_count"],
-                    "sampled": counts["sampled_sample_count"],
-                    "accepted": counts["accepted_sample_count"],
-                    "rejected": counts["rejected_sample_count"],
-                }
+                answer[m.email] = _short_counts(counts)
             return {"sample_stats": answer}
 
 
