@@ -18,6 +18,7 @@ from labelarts.storage.db.models import Sample, Task
 from tests.api import World, add_sample
 from tests.conftest import assert_error
 from tests.imports import jpeg, world_fixture
+from tests.ml.processing.test_augmentation import BAD_PARAMETERS as BAD_AUGMENTATION_PARAMETERS
 from tests.processing import (
     all_results,
     create_task,
@@ -694,3 +695,40 @@ def test_real_operators_validation_then_augmentation_into_a_version(world: World
             for r in inputs
         ]
         assert any(m.shape == picture.shape and np.abs(m - picture).mean() < 8 for m in mirrored)
+
+
+# Every operator's bad parameters arrive over HTTP as the call's 400, and create nothing: the
+# augmentation cases are the unit tests' table (one or more per operator), plus the others'.
+_TEMPLATE_OF = {
+    "MetaValidation": "sys_data_validation",
+    "PCC": "sys_data_cleaning",
+    "SimDeduplication": "sys_data_selection",
+    "RRD": "sys_data_selection",
+}
+OPERATOR_BAD_PARAMETERS: list[tuple[str, dict[str, Any]]] = [
+    *BAD_AUGMENTATION_PARAMETERS,
+    ("MetaValidation", {"image_max_height": "12.5"}),
+    ("PCC", {"n_clusters": "0", "prototype_sample_path": "obs://b/p/"}),
+    ("SimDeduplication", {"simlarity_threshold": "1.5"}),
+    ("RRD", {"sample_ratio": "0"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    OPERATOR_BAD_PARAMETERS,
+    ids=[f"{n}-{next(iter(p))}" for n, p in OPERATOR_BAD_PARAMETERS],
+)
+def test_bad_parameters_of_every_operator_are_400(
+    world: World, bad: dict[str, Any], name: str, params: dict[str, Any]
+) -> None:
+    from labelarts.ml.processing import get_operator
+
+    world.services.processing.operators = get_operator  # the shipped ones (reset after each test)
+    template_id = _TEMPLATE_OF.get(name, "sys_data_augmentation")
+    before = get(world, "/processor-tasks")["count"]
+    body = _body(bad, template=template(template_id, (name, {"task_type": "image_classification", **params})))
+    response = world.alice.aksk.post(world.alice.v2("/processor-tasks"), json=body)
+    assert_error(response, 400, "ModelArts.0104")
+    assert next(iter(params)) in response.json()["error_msg"]
+    assert get(world, "/processor-tasks")["count"] == before
