@@ -52,12 +52,14 @@ class TaskNotifier:
         self._public_url = public_url
 
     def notify(
-        self, principal: Principal, dataset_id: str, task_id: str, emails: Sequence[str]
+        self, principal: Principal, dataset_id: str, task_id: str, emails: Sequence[str] | None
     ) -> list[dict[str, Any]]:
         with self._db.session(write=True) as session:
             task, access = self._team_tasks.task_for(session, principal, dataset_id, task_id)
             if not access.owner and task.agency != (principal.email or "").lower():
                 raise RoleForbiddenError()
+            if not emails:
+                raise ValidationFailedError("Invalid parameter. emails: at least one address is required.")
             members = {
                 m.email: m
                 for m in session.execute(
