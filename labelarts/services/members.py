@@ -193,6 +193,16 @@ class MemberService:
                     session.execute(delete(AccessKey).where(AccessKey.user_id == user.id))
                     user.project_id = other
 
+    @staticmethod
+    def is_member(session: Session, project_id: str, email: str) -> bool:
+        """Whether an account with ``email`` belongs to ``project_id`` (any role)."""
+        found = session.execute(
+            select(User.id)
+            .join(ProjectMember, ProjectMember.user_id == User.id)
+            .where(User.email == email, ProjectMember.project_id == project_id)
+        ).first()
+        return found is not None
+
     def list_members(self, project_id: str | None = None) -> list[MemberSummary]:
         with self._db.session() as session:
             query = (

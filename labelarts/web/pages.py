@@ -199,15 +199,21 @@ def html_errors(
 # -- sign-in, change password, sign-out ---------------------------------------------------------
 
 
-def _sign_in_form(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
-    response = render(request, "sign_in.html", status=status, page=None, **context)
+def _presession_form(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A form shown before any session (sign-in, invitation): its CSRF token is bound to the
+    pre-session cookie."""
+    response = render(request, template, status=status, page=None, **context)
     value = web_session.presession(request, response)
     # Render again with the token bound to the (possibly new) pre-session cookie.
     csrf = web_session.csrf_token(_secret(request), value, purpose="sign-in")
-    html = _env.get_template("sign_in.html").render(request=request, page=None, csrf=csrf, **context)
+    html = _env.get_template(template).render(request=request, page=None, csrf=csrf, **context)
     response.body = html.encode()
     response.headers["content-length"] = str(len(response.body))
     return response
+
+
+def _sign_in_form(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
+    return _presession_form(request, "sign_in.html", status, **context)
 
 
 @router.get("/sign-in")
@@ -300,13 +306,7 @@ async def sign_out(request: Request) -> Response:
 
 
 def _invitation_form(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
-    response = render(request, "invitation.html", status=status, page=None, **context)
-    value = web_session.presession(request, response)
-    csrf = web_session.csrf_token(_secret(request), value, purpose="sign-in")
-    html = _env.get_template("invitation.html").render(request=request, page=None, csrf=csrf, **context)
-    response.body = html.encode()
-    response.headers["content-length"] = str(len(response.body))
-    return response
+    return _presession_form(request, "invitation.html", status, **context)
 
 
 @router.get("/invitation")

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from labelarts.auth.principal import Principal
 from labelarts.clock import now_ms
@@ -28,7 +27,7 @@ from labelarts.services.members import MemberService, normalize_email
 from labelarts.services.outbox import OutboxService, Outgoing
 from labelarts.services.team_tasks.service import TeamTaskService
 from labelarts.storage.db import Database
-from labelarts.storage.db.models import Dataset, ProjectMember, User, WorkforceTask, WorkforceTaskMember
+from labelarts.storage.db.models import Dataset, WorkforceTask, WorkforceTaskMember
 
 ROLE_NAMES = {0: "labeler", 1: "reviewer", 2: "team administrator"}
 
@@ -88,7 +87,7 @@ class TaskNotifier:
                     continue
                 name = dataset.name if dataset is not None else task.dataset_id
                 invitation = None
-                if not _has_account(session, principal.project_id, address):
+                if not MemberService.is_member(session, principal.project_id, address):
                     invitation = self._members.invite(principal.project_id, address, session=session)
                 message = self._message(task, name, member, open_work.get(member.worker_id, 0), invitation)
                 self._outbox.enqueue(session, principal.project_id, "notify", [message])
@@ -129,15 +128,6 @@ class TaskNotifier:
             task_id=task.id,
             worker_id=member.worker_id,
         )
-
-
-def _has_account(session: Session, project_id: str, email: str) -> bool:
-    found = session.execute(
-        select(User.id)
-        .join(ProjectMember, ProjectMember.user_id == User.id)
-        .where(User.email == email, ProjectMember.project_id == project_id)
-    ).first()
-    return found is not None
 
 
 def _failed(code: str, message: str) -> dict[str, Any]:
