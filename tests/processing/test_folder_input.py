@@ -314,3 +314,18 @@ def test_feature_analysis_of_a_detection_version_has_box_metrics(world: World) -
     assert overlap["counts"][0] == 1 and overlap["counts"][-1] == 2
     version = get(world, f"/datasets/{dataset_id}/versions/{version_id}")
     assert version["data_analysis"] == result and version["analysis_status"] == 2
+
+
+def test_links_in_a_folder_input_are_never_followed(world: World, tmp_path: Path) -> None:
+    """A file (or a folder) under the import root swapped for a symbolic link to something
+    outside the grant is not read: the run processes only the real files."""
+    secret = write(tmp_path / "outside", {"secret.jpg": jpeg(9, 48, 32), "more/deep.jpg": jpeg(10, 48, 32)})
+    folder = write(world.imports / task_name("links"), {"cat/real.jpg": jpeg(8, 48, 32)})
+    (folder / "cat" / "swapped.jpg").symlink_to(secret / "secret.jpg")
+    (folder / "dog").symlink_to(secret / "more", target_is_directory=True)
+    task_id = create_task(world, validation("image_classification", str(folder)))
+    run = wait_version(world, task_id, versions_of(world, task_id)[0]["task_version_id"])
+    assert run["status"] == 2, run
+    assert run["origin_sample_count"] == 1
+    results = all_results(world, task_id, run["task_version_id"])
+    assert [r["origin_source"].rsplit("/", 1)[1] for r in results] == ["real.jpg"]
