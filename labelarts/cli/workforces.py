@@ -4,7 +4,7 @@ members, the owner's side (docs/team-labeling.md). Members sit under ``workforce
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +21,7 @@ from labelarts.cli._common import (
     print_message,
     print_table,
 )
+from labelarts.client import LabelArtsClient
 
 app = typer.Typer(help="Labeling teams (workforces): create, list, show, update, delete.")
 workers_app = typer.Typer(help="Members of a labeling team (workers): add, list, show, update, remove.")
@@ -128,15 +129,30 @@ def list_workers(
     with make_client() as client:
         if workforce_id is None:
             result = client.list_all_workers(limit=limit, offset=page, role=role).to_dict()
-        else:
+        elif role is None:
             result = client.list_workers(workforce_id, limit=limit, offset=page).to_dict()
-            if role is not None:
-                result["workers"] = [w for w in result["workers"] if w["role"] == role]
+        else:
+            # ListWorkers has no role filter: read every page, keep the role, then page the
+            # kept members, so that --page and the total count the role's members only.
+            kept = [w for w in _every_worker(client, workforce_id) if w["role"] == role]
+            result = {"total_number": len(kept), "workers": kept[page * limit : (page + 1) * limit]}
     if quiet:
         print_ids(w["worker_id"] for w in result["workers"])
         return
     columns = WORKER_COLUMNS if workforce_id else ["workforce_id", *WORKER_COLUMNS]
     emit_list(result, "workers", output, columns=columns, title=f"{result['total_number']} members")
+
+
+def _every_worker(client: LabelArtsClient, workforce_id: str) -> list[dict[str, Any]]:
+    """Every member of a team, page by page (100 a page)."""
+    workers: list[dict[str, Any]] = []
+    page = 0
+    while True:
+        batch = client.list_workers(workforce_id, limit=100, offset=page).to_dict()
+        workers.extend(batch["workers"])
+        if not batch["workers"] or len(workers) >= batch["total_number"]:
+            return workers
+        page += 1
 
 
 @workers_app.command("show")

@@ -47,6 +47,14 @@ def test_team_and_task_from_the_command_line(world: World, cli: Cli) -> None:
         assert workers["total_number"] == 3
         by_email = {w["email"]: w for w in workers["workers"]}
         assert by_email["r@example.com"]["role"] == 1
+        # --role on one team filters every page, not just the one shown: page 0 of 1 a page.
+        by_role = ["workforce", "worker", "list", team_id, "-o", "json", "--role"]
+        reviewers = ok_json(cli(*by_role, "1", "--limit", "1"))
+        assert reviewers["total_number"] == 2
+        assert {w["email"] for w in reviewers["workers"]} <= {"r@example.com", "x@example.com"}
+        second = ok_json(cli(*by_role, "1", "--limit", "1", "--page", "1"))
+        assert len(second["workers"]) == 1 and second["workers"] != reviewers["workers"]
+        assert ok_json(cli(*by_role, "2"))["workers"] == []
         gone = cli("workforce", "worker", "remove", team_id, by_email["x@example.com"]["worker_id"])
         assert gone.returncode == 0, gone.stderr
         everyone = cli("workforce", "worker", "list", "-q").stdout.split()
