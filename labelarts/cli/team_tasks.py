@@ -1,5 +1,6 @@
 """``labelarts team-task ...``: the owner's side of team labeling tasks (create, list, show,
-start, delete, acceptance: sample, report, close). See docs/team-labeling.md."""
+start, delete, acceptance: sample, report, close; notify), and ``mine``, a member's own tasks.
+See docs/team-labeling.md."""
 
 from __future__ import annotations
 
@@ -230,4 +231,59 @@ def close(
         output,
         columns=["sample_id", "worker_id", "sample_status"],
         title=f"{result['sample_count']} samples",
+    )
+
+
+@app.command("notify")
+@api_command
+def notify(
+    dataset_id: DatasetArg,
+    task_id: TaskArg,
+    emails: Annotated[list[str], typer.Argument(help="Members of the task to mail.")],
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Mail members of the task about their work (the outbox, or SMTP when configured); exit 1
+    when any address was not queued."""
+    with make_client() as client:
+        result = client.notify_workforce_task_members(dataset_id, task_id, emails).to_dict()
+    rows = [{"email": email, **item} for email, item in zip(emails, result["results"], strict=False)]
+    queued = sum(1 for item in result["results"] if item["success"])
+    emit_list(
+        result,
+        "results",
+        output,
+        columns=["email", "success", "error_code", "error_msg"],
+        title=f"{queued} of {len(emails)} queued",
+        rows=rows,
+    )
+    if not result["success"]:
+        raise typer.Exit(1)
+
+
+@app.command("mine")
+@api_command
+def mine(
+    search: Annotated[str | None, typer.Option(help="Only tasks whose name contains this.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 100,
+    page: Annotated[int, typer.Option(min=0, help="Page number (ModelArts offset).")] = 0,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """A member's own side: the team tasks that name the caller, with their own counts."""
+    with make_client() as client:
+        result = client.list_worker_tasks(limit=limit, offset=page, search_content=search).to_dict()
+    rows = [
+        {
+            **t,
+            "task_status": STATUS_NAMES.get(t["task_status"], str(t["task_status"])),
+            **_counts(t.get("sample_stats")),
+        }
+        for t in result["worker_tasks"]
+    ]
+    emit_list(
+        result,
+        "worker_tasks",
+        output,
+        columns=["task_id", "workforce_task_name", "dataset_id", "task_status", "role", *MEMBER_COLUMNS[2:]],
+        title=f"{result['count']} team tasks",
+        rows=rows,
     )

@@ -3,6 +3,7 @@ owner makes a team, a task, and accepts what the labelers handed in."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.api import World
 from tests.cli import assert_failed, ok_json, run_cli
+from tests.conftest import PASSWORD
 from tests.imports import world_fixture
 from tests.team_tasks.helpers import add_person, cat, make_dataset
 
@@ -60,6 +62,15 @@ def test_team_and_task_from_the_command_line(world: World, cli: Cli) -> None:
         everyone = cli("workforce", "worker", "list", "-q").stdout.split()
         assert sorted(everyone) == sorted([labeler.worker_id, by_email["r@example.com"]["worker_id"]])
 
+        creds = world.server.services.members.create_member("m@example.com", world.alice.project_id, PASSWORD)
+        assert cli("workforce", "worker", "add", team_id, "m@example.com", "--role", "1").returncode == 0
+        member_auth = [
+            *("--endpoint", world.server.url),
+            *("--project-id", world.alice.project_id),
+            *("--ak", creds.access_key),
+            *("--sk", creds.secret_key),
+        ]
+
         dataset_id, ids = make_dataset(world.alice, 4)
         task_id = ok_json(
             cli("team-task", "create", dataset_id, "--workforce", team_id, "--name", "cli-task", "-o", "json")
@@ -68,6 +79,14 @@ def test_team_and_task_from_the_command_line(world: World, cli: Cli) -> None:
         assert shown["status"] == 1 and shown["sample_stats"]["total_sample_count"] == 4
         table = cli("team-task", "list", dataset_id)
         assert table.returncode == 0 and "cli-task" in table.stdout and "running" in table.stdout
+        # Notify queues mail for a member of the task; an address outside it: exit 1, said why.
+        notified = cli("team-task", "notify", dataset_id, task_id, labeler.email)
+        assert notified.returncode == 0 and "1 of 1 queued" in notified.stdout, notified.stderr
+        stranger = cli("team-task", "notify", dataset_id, task_id, "nobody@example.com", "-o", "json")
+        assert stranger.returncode == 1 and json.loads(stranger.stdout)["success"] is False
+        # A member's own side, with their own key pair: the reviewer sees the task, role 1.
+        theirs = ok_json(run_cli("team-task", "mine", "-o", "json", *member_auth, timeout=120))
+        assert [(t["task_id"], t["role"]) for t in theirs["worker_tasks"]] == [(task_id, 1)]
         # Nothing waits for acceptance yet: the server's error, exit 1.
         assert_failed(cli("team-task", "sample", dataset_id, task_id, "--count", "1"), 1, "ModelArts.4625")
 
