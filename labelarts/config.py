@@ -325,9 +325,10 @@ class Settings(BaseSettings):
         "Default: none, tasks run in the worker.",
     )
     ray_task_kinds: Annotated[list[str], NoDecode] = Field(
-        default=["auto-label"],
+        default=["auto-label", "processor"],
         description="Task kinds a worker with ray_address hands to the Ray cluster "
-        "(comma-separated); the others run in the worker.",
+        "(comma-separated): auto labeling (with pre-labeling and auto grouping) and processing "
+        "by default; the others run in the worker.",
     )
     ray_encoders: int = Field(
         default=0,

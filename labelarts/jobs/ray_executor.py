@@ -10,9 +10,12 @@ is used):
   the task over in the database and runs the same body a local worker would. A Ray job is the
   cluster's own, so the task outlives the worker and the API instance that accepted it.
 * :class:`RayFeatureBatches` is an auto-labeling job's feature stream inside that driver: the
-  samples go in batches to encoder actors (weights loaded once per actor, actors spread over
-  the nodes); a batch whose actor died is retried by Ray on the restarted actor. Batches come
-  back in order, so the job caches and writes exactly what a local run would.
+  samples' locations (an object key, or a file below a granted root, the grant checked by the
+  driver) go in batches to encoder actors, which read the files from the object store (or
+  the shared folder) themselves and encode them; the weights are loaded once per actor, in
+  the actor's Ray worker process, and never in the driver (:class:`RemoteEncoder` stands in
+  for the model there). A batch whose actor died is retried by Ray on the restarted actor.
+  Batches come back in order, so the job caches and writes exactly what a local run would.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from typing import Any
 import numpy as np
 
 from labelarts.jobs.runner import ClaimedTask
+from labelarts.storage.located import FileLocation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RayFeatureBatches", "RayJob", "RayJobs"]
+__all__ = ["RayFeatureBatches", "RayJob", "RayJobs", "RemoteEncoder"]
 
 # The driver's command on the cluster: LabelArts installed in the Python of the Ray nodes.
 DRIVER_COMMAND = ("python", "-m", "labelarts", "ray-task")
@@ -114,27 +118,75 @@ class RayJobs:
 
 
 class _Encoder:
-    """A Ray actor's state: one feature encoder, loaded when the actor starts."""
+    """A Ray actor's state: one feature encoder, loaded when the actor starts, and the object
+    store, opened from the job's settings (its ``LABELARTS_*`` environment, the node's own
+    credentials), that it reads the samples' files from."""
 
     def __init__(self, modality: str, model: str | None, models_dir: str, threads: int | None) -> None:
+        from labelarts.config import Settings
         from labelarts.ml.features.registry import open_encoder
+        from labelarts.storage.objects import open_object_store
+        from labelarts.storage.objects.options import S3Options
 
+        settings = Settings()
+        self._objects = open_object_store(
+            settings.resolved_object_store_url, s3=S3Options.from_settings(settings)
+        )
         self._modality = modality
         self._encoder: Any = open_encoder(modality, model, model_dir=Path(models_dir), threads=threads)
 
-    def encode(self, payloads: list[bytes]) -> Batch:
+    def describe(self) -> tuple[str, int]:
+        return self._encoder.name, int(self._encoder.dim)
+
+    def _read(self, location: FileLocation | None) -> bytes:
+        from labelarts.storage.located import read_located
+
+        if location is None:
+            return b""  # not granted: read as gone, as the local run does
+        try:
+            return read_located(location, self._objects)
+        except OSError:
+            return b""  # gone: the encoder gives a NaN row and the sample is skipped
+
+    def encode(self, locations: list[FileLocation | None]) -> Batch:
         """What a local auto-labeling run computes for these files: features and, for
-        images, the statistics of each decoded image."""
+        images, the statistics of each decoded image. The files are read here, the next
+        ones while the encoder works on the first (its decoding threads pull them)."""
+        files = (self._read(location) for location in locations)
         if self._modality != "image":
-            return self._encoder.encode(payloads), None
+            return self._encoder.encode(list(files)), None
         from labelarts.ml.image_stats import image_stats
 
         vectors: list[np.ndarray] = []
         stats: list[np.ndarray | None] = []
-        for features, decoded in self._encoder.encode_with_images_iter(payloads):
+        for features, decoded in self._encoder.encode_with_images_iter(files):
             vectors.append(features)
             stats.extend(None if item is None else image_stats(item[0], item[1]) for item in decoded)
         return np.concatenate(vectors), stats
+
+    def encode_images(self, images: list[Any]) -> np.ndarray:
+        """Features of decoded images (auto labeling's perturbation checks)."""
+        return np.asarray(self._encoder.encode_images(images))
+
+
+class RemoteEncoder:
+    """The driver's stand-in for an encoder whose weights live in the actors only: its name
+    and dimension, asked of an actor once, and :meth:`encode_images` run on the actors."""
+
+    def __init__(self, pool: list[Any]) -> None:
+        import ray
+
+        self._pool = pool
+        self._turn = 0
+        self.name, self.dim = ray.get(pool[0].describe.remote())
+
+    def encode_images(self, images: list[Any]) -> np.ndarray:
+        import ray
+
+        actor = self._pool[self._turn % len(self._pool)]
+        self._turn += 1
+        result: np.ndarray = ray.get(actor.encode_images.remote(images))
+        return result
 
 
 class RayFeatureBatches:
@@ -167,14 +219,22 @@ class RayFeatureBatches:
             log.info("%d %s encoder actors on the Ray cluster", count, model or modality)
         return self._pools[key]
 
-    def stream(self, modality: str, model: str | None, payloads: Iterable[bytes]) -> Iterator[Batch]:
-        """Encode ``payloads`` batch by batch on the actors; batches come back in input order,
-        with at most two per actor in flight (memory stays bounded whatever the length)."""
+    def encoder(self, modality: str, model: str | None) -> RemoteEncoder:
+        """The encoder as the driver sees it: no weights loaded here."""
+        return RemoteEncoder(self._pool(modality, model))
+
+    def stream(
+        self, modality: str, model: str | None, locations: Iterable[FileLocation | None]
+    ) -> Iterator[Batch]:
+        """Read and encode the files at ``locations`` (None: not granted, read as gone) batch
+        by batch on the actors; batches come back in input order, with at most two per actor
+        in flight (memory stays bounded whatever the length). Only the locations travel from
+        the driver, never the files."""
         import ray
 
         pool = self._pool(modality, model)
         pending: deque[Any] = deque()
-        batch: list[bytes] = []
+        batch: list[FileLocation | None] = []
         turn = 0
 
         def send() -> None:
@@ -183,8 +243,8 @@ class RayFeatureBatches:
             turn += 1
             batch.clear()
 
-        for payload in payloads:
-            batch.append(payload)
+        for location in locations:
+            batch.append(location)
             if len(batch) == BATCH:
                 send()
                 if len(pending) >= _AHEAD_PER_ACTOR * len(pool):

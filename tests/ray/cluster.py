@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from tests.cli import free_port
+from tests.s3server import SECRET_KEY as S3_SECRET_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 START_SECONDS = 180
@@ -45,11 +46,14 @@ def _ray() -> str:
 
 def cluster_env() -> dict[str, str]:
     """What the nodes (and so their job drivers and actors) run with: this checkout first on
-    the path, the tests' models folder, no LABELARTS_* setting (jobs bring theirs)."""
+    the path, the tests' models folder, the S3 secret of the tests' S3-protocol server (jobs
+    never carry secrets: the nodes' environment has them, docs/deploy.md), no other
+    LABELARTS_* setting (jobs bring theirs)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LABELARTS_", "RAY_"))}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
     env["LABELARTS_MODELS_DIR"] = os.environ["LABELARTS_MODELS_DIR"]
+    env["LABELARTS_S3_SECRET_ACCESS_KEY"] = S3_SECRET_KEY
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     return env
 

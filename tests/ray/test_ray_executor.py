@@ -1,15 +1,21 @@
-"""Auto labeling on a two-node local Ray cluster, through `labelarts serve --ray-address`: the
-task is a Ray job that takes the task over from the worker that claimed it, its features are
-computed on encoder actors, and the API sees the same task as with the local worker.
+"""Auto labeling and processing on a two-node local Ray cluster, through `labelarts serve
+--ray-address`: each task is a Ray job that takes the task over from the worker that claimed
+it (auto labeling's features are computed on encoder actors, which read the sample files
+themselves), and the API sees the same task as with the local worker.
 
-* The Ray run gives the same predictions and hard flags as the local worker on the same data.
+* The Ray runs give the same predictions and hard flags, and the same processing results and
+  output files, as the local worker on the same data.
 * SIGKILL of the encoder actor's process in the middle of a batch, then SIGKILL of the API
   instance (and so of its worker) that submitted the task: the task still succeeds, every
-  sample is labeled exactly once, none is lost.
+  sample is labeled exactly once, none is lost. This one keeps its files on the S3-protocol
+  server (moto's, on loopback), which the encoder actors read from with the S3 secret of
+  their nodes' environment (the job does not carry it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import signal
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from sqlalchemy import create_engine, text
 
 from tests.autolabel import picture, upload, wait_for_task
@@ -28,16 +35,23 @@ from tests.cli import cli_env, free_port
 from tests.processes import running
 from tests.ray.cluster import Cluster
 from tests.restarts import RestartTenant
+from tests.s3server import shared_s3
 
 pytestmark = pytest.mark.ray
 
 
 @contextmanager
 def server(
-    data_dir: Path, database_url: str, log: Path, ray: Cluster | None
+    data_dir: Path,
+    database_url: str,
+    log: Path,
+    ray: Cluster | None,
+    import_root: Path | None = None,
+    store: dict[str, str] | None = None,
 ) -> Iterator[tuple[RestartTenant, subprocess.Popen[bytes]]]:
     port = free_port()
     env = cli_env(
+        **(store or {}),
         LABELARTS_DATABASE_URL=database_url,
         LABELARTS_MODELS_DIR=os.environ["LABELARTS_MODELS_DIR"],
         LABELARTS_AUTOLABEL_AUGMENT_BUDGET="0",  # the perturbation checks triple the time
@@ -45,6 +59,8 @@ def server(
         LABELARTS_ML_THREADS="1",  # as the encoder actors (one CPU each)
     )
     args = ["serve", "--data-dir", str(data_dir), "--port", str(port)]
+    if import_root is not None:
+        args += ["--import-root", str(import_root)]
     if ray is not None:
         args += ["--ray-address", ray.address]
     with running(args, env, log, health_url=f"http://127.0.0.1:{port}") as proc:
@@ -119,27 +135,137 @@ def owner(database_url: str, task_id: str) -> str:
     return str(rows[0][0] or "")
 
 
-def test_a_task_runs_on_ray_over_http_with_the_local_workers_results(
+def make_folder(root: Path) -> Path:
+    """Pictures of two classes and three sizes to process (a folder input)."""
+    folder = root / "pictures"
+    for i in range(12):
+        kind = ("red", "blue")[i % 2]
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        image = Image.new("RGB", (24 + 8 * (i % 3), 16), (40 * i % 256, 255 - 20 * i, 30))
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        (folder / kind / f"p{i:02d}.png").write_bytes(buffer.getvalue())
+    return folder
+
+
+def start_processing(tenant: RestartTenant, name: str, folder: Path) -> tuple[str, str]:
+    """A flip of every picture (a deterministic operator: the random ones draw from the run's
+    own id); the processing task's id and its run's version id."""
+    created = tenant.aksk.post(
+        tenant.v2("/processor-tasks"),
+        json={
+            "name": name,
+            "inputs": [{"type": "OBS", "source": str(folder)}],
+            "template": {
+                "id": "sys_data_augmentation",
+                "operator_params": [
+                    {
+                        "name": "Flip",
+                        "params": {
+                            "task_type": "image_classification",
+                            "lr_ud": "lr",
+                            "do_validation": "False",
+                        },
+                    }
+                ],
+            },
+            "create_version": True,
+        },
+    )
+    assert created.status_code in (200, 201), created.text
+    task_id: str = created.json()["task_id"]
+    versions = tenant.aksk.get(tenant.v2(f"/processor-tasks/{task_id}/versions"))
+    assert versions.status_code == 200, versions.text
+    return task_id, versions.json()["versions"][0]["task_version_id"]
+
+
+def wait_for_processing(tenant: RestartTenant, task_id: str, version_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 240
+    while True:
+        body: dict[str, Any] = tenant.aksk.get(
+            tenant.v2(f"/processor-tasks/{task_id}/versions/{version_id}")
+        ).json()
+        if body["status"] in (2, 3, 4):
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.5)
+
+
+def processed(tenant: RestartTenant, data_dir: Path, task_id: str, version_id: str) -> dict[str, Any]:
+    """A run's results (property and new file, by input name) and output files (digest by
+    path), with the run's own ids left out."""
+    results = tenant.aksk.get(
+        tenant.v2(f"/processor-tasks/{task_id}/versions/{version_id}/results"),
+        params={"result_property": "-1", "limit": 100, "offset": 0},
+    ).json()
+    assert not results["has_more"]
+    base = data_dir / "objects" / "processing" / task_id / version_id
+    files = {
+        str(path.relative_to(base)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in base.rglob("*")
+        if path.is_file() and path.name != "output.manifest"
+    }
+    # The manifest's sample ids hash the output paths, which hold the run's ids.
+    manifest = [json.loads(line) for line in (base / "output.manifest").read_text().splitlines()]
+    return {
+        "results": sorted(
+            (r["result_property"], r["new_source"].rsplit("/", 1)[-1]) for r in results["results"]
+        ),
+        "files": files,
+        "manifest": sorted(
+            (line["source"].rsplit("/", 1)[-1], json.dumps(line.get("annotation"), sort_keys=True))
+            for line in manifest
+        ),
+    }
+
+
+def test_auto_labeling_and_processing_run_on_ray_over_http_with_the_local_workers_results(
     tmp_path: Path, database_url: str, ray_cluster: Cluster
 ) -> None:
     unlabeled = 40
-    with server(tmp_path / "local", database_url, tmp_path / "local.log", None) as (tenant, _):
+    data_dir, root = tmp_path / "local", tmp_path / "imports"
+    folder = make_folder(root)
+    runs: dict[str, dict[str, Any]] = {}
+    with server(data_dir, database_url, tmp_path / "local.log", None, root) as (tenant, _):
         local_dataset = make_dataset(tenant, "local", unlabeled)
+        local_processing = start_processing(tenant, "local", folder)
         done = wait_for_task(tenant, local_dataset, start(tenant, local_dataset))
         assert done["status"] == 3, done
-    with server(tmp_path / "local", database_url, tmp_path / "ray.log", ray_cluster) as (tenant, _):
+        run = wait_for_processing(tenant, *local_processing)
+        assert run["status"] == 2, run
+        runs["local"] = processed(tenant, data_dir, *local_processing)
+    with server(data_dir, database_url, tmp_path / "ray.log", ray_cluster, root) as (tenant, _):
         ray_dataset = make_dataset(tenant, "on-ray", unlabeled)
         task_id = start(tenant, ray_dataset)
+        ray_processing = start_processing(tenant, "on-ray", folder)
         body = wait_for_task(tenant, ray_dataset, task_id)
         assert body["status"] == 3, (body, ray_cluster.logs("job-driver-*"))
         assert body["result"]["unconfirmed_sample_count"] == unlabeled
         assert body["result"]["encoded_feature_count"] == unlabeled + 10
-        # It ran in a Ray job's driver, not in the worker that claimed it.
+        run = wait_for_processing(tenant, *ray_processing)
+        assert run["status"] == 2, (run, ray_cluster.logs("job-driver-*"))
+        assert run["origin_sample_count"] == 12 and run["add_sample_count"] == 12, run
+        runs["ray"] = processed(tenant, data_dir, *ray_processing)
+        # Both ran in a Ray job's driver, not in the worker that claimed them.
         assert owner(database_url, task_id).startswith("ray:")
+        (job,) = query(
+            database_url,
+            "SELECT job_id FROM processor_task_versions WHERE id = :v",
+            v=ray_processing[1],
+        )[0]
+        assert owner(database_url, job).startswith("ray:")
     local, on_ray = outcome(database_url, local_dataset), outcome(database_url, ray_dataset)
     assert sorted(local) == sorted(on_ray)
     assert on_ray == local
     assert sum(1 for status, *_ in on_ray.values() if status == "AUTO_ANNOTATION") == unlabeled
+    assert len(runs["ray"]["files"]) == 12
+    assert runs["ray"] == runs["local"]
+
+
+def s3_store() -> dict[str, str]:
+    """The settings of a fresh bucket on the tests' S3-protocol server, as variables."""
+    s3 = shared_s3()
+    return {f"LABELARTS_{name.upper()}": str(value) for name, value in s3.settings(s3.new_bucket()).items()}
 
 
 def encoder_processes() -> dict[int, str]:
@@ -161,8 +287,8 @@ def test_killing_an_encoder_mid_batch_and_the_api_leaves_every_sample_labeled_on
     tmp_path: Path, database_url: str, ray_cluster: Cluster
 ) -> None:
     unlabeled = 300
-    data_dir = tmp_path / "data"
-    with server(data_dir, database_url, tmp_path / "serve.log", ray_cluster) as (tenant, proc):
+    data_dir, store = tmp_path / "data", s3_store()
+    with server(data_dir, database_url, tmp_path / "serve.log", ray_cluster, store=store) as (tenant, proc):
         dataset_id = make_dataset(tenant, "killed", unlabeled)
         revisions = dict(
             query(database_url, "SELECT id, revision FROM samples WHERE dataset_id = :d", d=dataset_id)
@@ -183,11 +309,12 @@ def test_killing_an_encoder_mid_batch_and_the_api_leaves_every_sample_labeled_on
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     # Another API instance on the same database answers for the task.
-    with server(data_dir, database_url, tmp_path / "serve2.log", None) as (tenant, _):
+    with server(data_dir, database_url, tmp_path / "serve2.log", None, store=store) as (tenant, _):
         body = wait_for_task(tenant, dataset_id, task_id)
     assert body["status"] == 3, (body, ray_cluster.logs("job-driver-*"))
     assert body["result"]["unconfirmed_sample_count"] == unlabeled
     assert killed not in encoder_processes()
+    assert not list(data_dir.rglob("*.jpg"))  # the files were in the bucket only
     # Every unlabeled sample written once (one revision step, one label); the labeled ones
     # untouched.
     after = query(

@@ -61,6 +61,7 @@ from labelarts.services.samples.records import (
 from labelarts.services.samples.sources import SampleFile, SampleSourceService
 from labelarts.storage.db import Database, counters
 from labelarts.storage.db.models import Dataset, Label, Sample
+from labelarts.storage.located import FileLocation
 
 if TYPE_CHECKING:  # the ML modules load scikit-learn: only when a task runs
     from labelarts.ml.hard import HardExamples
@@ -147,14 +148,20 @@ class Labeling:
 
 class FeatureBatches(Protocol):
     """Feature extraction somewhere else (a Ray cluster's actors,
-    :class:`labelarts.jobs.ray_executor.RayFeatureBatches`) instead of in this process."""
+    :class:`labelarts.jobs.ray_executor.RayFeatureBatches`) instead of in this process,
+    reading the files there: the model is never loaded here."""
+
+    def encoder(self, modality: str, model: str | None) -> Any:
+        """What this process uses of the encoder: ``name``, ``dim`` and ``encode_images``."""
+        ...
 
     def stream(
-        self, modality: str, model: str | None, payloads: Iterable[bytes]
+        self, modality: str, model: str | None, locations: Iterable[FileLocation | None]
     ) -> Iterator[tuple[np.ndarray, list[np.ndarray | None] | None]]:
-        """Features of ``payloads`` batch by batch, in input order, and for images each
-        decoded image's statistics (None where it could not be decoded), exactly as the
-        encoder ``model`` (None: the modality's default) computes them here."""
+        """Features of the files at ``locations`` (None: not granted, read as gone) batch by
+        batch, in input order, and for images each decoded image's statistics (None where it
+        could not be decoded), exactly as the encoder ``model`` (None: the modality's
+        default) computes them here."""
         ...
 
 
@@ -240,7 +247,6 @@ class AutoLabelJob:
     def propose(self, ctx: TaskContext) -> dict[str, Any]:
         """Too few labels to learn from: propose the samples to label first (typicality,
         :func:`labelarts.ml.selection.propose`); nothing is written to the samples."""
-        from labelarts.ml.features.registry import open_encoder
         from labelarts.ml.selection import propose
 
         with self._db.session() as session:
@@ -272,9 +278,7 @@ class AutoLabelJob:
         }
         ctx.report(0.01, **counts, message="Extracting features.")
         modality = MODALITY[dataset_type]
-        encoder = open_encoder(
-            modality, self.spec.feature_model, model_dir=self._models_dir, threads=self._threads
-        )
+        encoder = self._open_encoder(modality)
         matrix = self._features(ctx, encoder, snap, modality)
         ctx.report(_FEATURES_END, message="Choosing the samples to label first.")
         target_ids = [snap.target_ids[i] for i in np.flatnonzero(matrix.targets_ok)]
@@ -390,14 +394,11 @@ class AutoLabelJob:
     def compute(self, ctx: TaskContext, snap: Snapshot) -> tuple[Labeling, dict[str, Any]]:
         """Features, learning, predictions and hard examples; returns the labeling and the
         figures for the task result."""
-        from labelarts.ml.features.registry import open_encoder
         from labelarts.ml.hard import HardExamples
         from labelarts.ml.pipeline import auto_label, check_human_labels
 
         modality = MODALITY[snap.dataset_type]
-        encoder = open_encoder(
-            modality, self.spec.feature_model, model_dir=self._models_dir, threads=self._threads
-        )
+        encoder = self._open_encoder(modality)
         matrix = self._features(ctx, encoder, snap, modality)
         targets = np.flatnonzero(matrix.targets_ok)
         target_ids = [snap.target_ids[i] for i in targets]
@@ -512,6 +513,18 @@ class AutoLabelJob:
             n_estimated=errors.n_estimated,
         )
 
+    def _open_encoder(self, modality: str) -> Any:
+        """The encoder: loaded here, or with features extracted elsewhere, the stand-in that
+        leaves the weights there (a Ray job loads them once per encoder actor, not also in
+        its driver)."""
+        if self._feature_batches is not None:
+            return self._feature_batches.encoder(modality, self.spec.feature_model)
+        from labelarts.ml.features.registry import open_encoder
+
+        return open_encoder(
+            modality, self.spec.feature_model, model_dir=self._models_dir, threads=self._threads
+        )
+
     def _read(self, sample: SampleFile) -> bytes:
         try:
             return self._sources.read_bytes(sample)
@@ -601,8 +614,8 @@ class AutoLabelJob:
         """(features, decoded images or None, image statistics or None) batch by batch, in
         the order of ``samples``."""
         if self._feature_batches is not None:
-            files = (self._read(s) for s in samples)
-            for vectors, stats in self._feature_batches.stream(modality, self.spec.feature_model, files):
+            located = (self._sources.locate(s) for s in samples)
+            for vectors, stats in self._feature_batches.stream(modality, self.spec.feature_model, located):
                 yield vectors, None, stats
             return
         if modality == "image":

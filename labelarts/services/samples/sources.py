@@ -61,6 +61,7 @@ from labelarts.services.samples.thumbnails import THUMBNAIL_PREFIX, ThumbnailCac
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import chunked
 from labelarts.storage.db.models import Dataset, DatasetVersion, Sample, VersionSample
+from labelarts.storage.located import FileLocation
 from labelarts.storage.objects import ObjectStore
 from labelarts.storage.objects.store import PresignedReads
 
@@ -154,6 +155,12 @@ class LocalFiles:
             return found.root.open_binary(found.rel)
         except OSError:
             raise SourceUnavailableError() from None
+
+    def locate(self, project_id: str, raw: str) -> FileLocation | None:
+        """Where another process may open the file (its granted root and the path below it),
+        or None when it is not granted; the reader refuses links as :meth:`open` does."""
+        found = self._grants.scope(project_id).find_local(raw)
+        return None if found is None else FileLocation(found.rel, str(found.root.path))
 
     def delete(self, project_id: str, raw: str) -> bool:
         """Delete the file if its root allows deletion; return whether a file was deleted."""
@@ -374,6 +381,14 @@ class SampleSourceService:
             return self._objects.get(sample.source_key)
         except (FileNotFoundError, IsADirectoryError):
             raise SourceUnavailableError() from None
+
+    def locate(self, sample: SampleFile) -> FileLocation | None:
+        """Where a reader that shares the object store and the granted folders (a Ray worker)
+        finds the sample's file, the grant checked here; None when it is not granted (read
+        as gone, as :meth:`read_bytes` would)."""
+        if sample.source_kind == "local":
+            return self.local.locate(sample.project_id, sample.source_key)
+        return FileLocation(sample.source_key)
 
     def _find(self, ref: SourceRef) -> SampleFile:
         with self._db.session() as session:
