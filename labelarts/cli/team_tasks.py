@@ -1,9 +1,10 @@
 """``labelarts team-task ...``: the owner's side of team labeling tasks (create, list, show,
-start, delete, acceptance: sample, report, close; notify), and ``mine``, a member's own tasks.
-See docs/team-labeling.md."""
+start, delete, acceptance: sample, report, close; notify; agreement and gold samples), and
+``mine``, a member's own tasks. See docs/team-labeling.md."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -285,5 +286,86 @@ def mine(
         output,
         columns=["task_id", "workforce_task_name", "dataset_id", "task_status", "role", *MEMBER_COLUMNS[2:]],
         title=f"{result['count']} team tasks",
+        rows=rows,
+    )
+
+
+@app.command("agreement")
+@api_command
+def agreement(dataset_id: DatasetArg, task_id: TaskArg, output: OutputOption = OutputFormat.table) -> None:
+    """Agreement between the labelers (Fleiss' kappa overall and per label, Cohen's kappa per
+    pair) and each one's accuracy on the gold samples (a LabelArts extension)."""
+    with make_client() as client:
+        result = client.get_workforce_task_agreement(dataset_id, task_id).to_dict()
+
+    def table() -> None:
+        overall = {"scope": "overall", **result["overall"]}
+        rows = [overall, *({"scope": f"label {row['name']}", **row} for row in result["labels"])]
+        print_table(
+            rows, ["scope", "fleiss_kappa", "observed_agreement", "sample_count"], title="Fleiss' kappa"
+        )
+        pairs = [{**p, "labelers": " + ".join(p["emails"])} for p in result["pairs"]]
+        print_table(
+            pairs, ["labelers", "cohen_kappa", "observed_agreement", "sample_count"], title="Cohen's kappa"
+        )
+        print_table(
+            result["members"],
+            ["email", "gold_labeled_count", "gold_correct_count", "gold_accuracy"],
+            title=f"Gold samples: {result['gold_sample_count']}",
+        )
+
+    emit_object(result, output, table)
+
+
+def _gold_item(text: str) -> dict[str, Any]:
+    sample_id, sep, names = text.partition("=")
+    if not sep or not sample_id or not names:
+        raise typer.BadParameter(f"{text!r}: expected SAMPLE_ID=LABEL[,LABEL...]")
+    return {"sample_id": sample_id, "labels": [{"name": n} for n in names.split(",") if n]}
+
+
+@app.command("gold")
+@api_command
+def gold(
+    dataset_id: DatasetArg,
+    task_id: TaskArg,
+    mark: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Mark a gold sample with its answer: SAMPLE_ID=LABEL[,LABEL...] (repeatable; "
+            "image-level labels; for boxes use --file).",
+        ),
+    ] = None,
+    file: Annotated[
+        typer.FileText | None,
+        typer.Option(help='A JSON array of {"sample_id", "labels": [...]} to mark as gold.'),
+    ] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List a task's gold samples, or mark samples as gold with their known answers (a
+    LabelArts extension: gold samples join every labeler's queue unannounced)."""
+    items = [_gold_item(text) for text in mark or []]
+    if file is not None:
+        loaded = json.load(file)
+        if not isinstance(loaded, list):
+            print_error("--file must hold a JSON array")
+            raise typer.Exit(2)
+        items.extend(loaded)
+    with make_client() as client:
+        if items:
+            count = client.set_gold_samples(dataset_id, task_id, items).gold_sample_count
+            print_message(f"{count} gold samples")
+            return
+        result = client.list_gold_samples(dataset_id, task_id).to_dict()
+    rows = [
+        {**s, "answer": ", ".join(str(label.get("name")) for label in s["labels"])} for s in result["samples"]
+    ]
+    emit_list(
+        result,
+        "samples",
+        output,
+        columns=["sample_id", "answer", "labeled_count", "correct_count"],
+        title=f"{result['sample_count']} gold samples",
         rows=rows,
     )

@@ -76,6 +76,7 @@ from labelarts.schemas.datasets import DataSourceIn, LabelFormatIn, SchemaFieldI
 from labelarts.schemas.exports import ExportParamsIn
 from labelarts.schemas.processing import ProcessorDataSource, TemplateParam, WorkPath
 from labelarts.schemas.responses import (
+    AgreementReport,
     BatchResults,
     CheckReport,
     Dataset,
@@ -86,6 +87,8 @@ from labelarts.schemas.responses import (
     DatasetUpdated,
     ExportTask,
     ExportTaskList,
+    GoldSampleList,
+    GoldSamplesSet,
     ImportTask,
     ImportTaskList,
     LabelList,
@@ -2071,6 +2074,35 @@ class AsyncLabelArtsClient:
         """Each labeler's counts by state, keyed by email."""
         path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/metrics"
         return await self._get(WorkforceTaskMetrics, path)
+
+    @endpoint("GET", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/agreement")
+    async def get_workforce_task_agreement(self, dataset_id: str, workforce_task_id: str) -> AgreementReport:
+        """LabelArts extension: Fleiss' kappa overall and per label, Cohen's kappa per pair of
+        labelers, and each labeler's accuracy on the gold samples (owner, team administrators)."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/agreement"
+        return await self._get(AgreementReport, path)
+
+    @endpoint(
+        "PUT", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/gold-samples"
+    )
+    async def set_gold_samples(
+        self, dataset_id: str, workforce_task_id: str, samples: Sequence[Mapping[str, Any]]
+    ) -> GoldSamplesSet:
+        """LabelArts extension: mark samples as gold with their answers
+        (``[{"sample_id", "labels"}]``): mixed unannounced into every labeler's queue, never
+        written to the dataset."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/gold-samples"
+        return parse(
+            GoldSamplesSet, await self._call("PUT", path, json={"samples": [dict(x) for x in samples]})
+        )
+
+    @endpoint(
+        "GET", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/gold-samples"
+    )
+    async def list_gold_samples(self, dataset_id: str, workforce_task_id: str) -> GoldSampleList:
+        """LabelArts extension: the task's gold samples and how many labelers matched each."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/gold-samples"
+        return await self._get(GoldSampleList, path)
 
     @endpoint("POST", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/notify")
     async def notify_workforce_task_members(

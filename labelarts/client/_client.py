@@ -79,6 +79,7 @@ from labelarts.schemas.datasets import DataSourceIn, LabelFormatIn, SchemaFieldI
 from labelarts.schemas.exports import ExportParamsIn
 from labelarts.schemas.processing import ProcessorDataSource, TemplateParam, WorkPath
 from labelarts.schemas.responses import (
+    AgreementReport,
     BatchResults,
     CheckReport,
     Dataset,
@@ -89,6 +90,8 @@ from labelarts.schemas.responses import (
     DatasetUpdated,
     ExportTask,
     ExportTaskList,
+    GoldSampleList,
+    GoldSamplesSet,
     ImportTask,
     ImportTaskList,
     LabelList,
@@ -2054,6 +2057,34 @@ class LabelArtsClient:
         """Each labeler's counts by state, keyed by email."""
         path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/metrics"
         return self._get(WorkforceTaskMetrics, path)
+
+    @endpoint("GET", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/agreement")
+    def get_workforce_task_agreement(self, dataset_id: str, workforce_task_id: str) -> AgreementReport:
+        """LabelArts extension: Fleiss' kappa overall and per label, Cohen's kappa per pair of
+        labelers, and each labeler's accuracy on the gold samples (owner, team administrators)."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/agreement"
+        return self._get(AgreementReport, path)
+
+    @endpoint(
+        "PUT", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/gold-samples"
+    )
+    def set_gold_samples(
+        self, dataset_id: str, workforce_task_id: str, samples: Sequence[Mapping[str, Any]]
+    ) -> GoldSamplesSet:
+        """LabelArts extension: mark samples as gold with their answers
+        (``[{"sample_id", "labels"}]``): mixed unannounced into every labeler's queue, never
+        written to the dataset."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/gold-samples"
+        payload = {"samples": [dict(x) for x in samples]}
+        return parse(GoldSamplesSet, self._call("PUT", path, json=payload))
+
+    @endpoint(
+        "GET", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/gold-samples"
+    )
+    def list_gold_samples(self, dataset_id: str, workforce_task_id: str) -> GoldSampleList:
+        """LabelArts extension: the task's gold samples and how many labelers matched each."""
+        path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/gold-samples"
+        return self._get(GoldSampleList, path)
 
     @endpoint("POST", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/notify")
     def notify_workforce_task_members(

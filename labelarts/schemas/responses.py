@@ -798,6 +798,69 @@ class WorkforceTaskMetrics(WireModel):
     sample_stats: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
+class OverallAgreement(WireModel):
+    fleiss_kappa: float | None = None
+    observed_agreement: float | None = None
+    sample_count: int = 0
+    rater_count: int = 0
+
+
+class LabelAgreement(WireModel):
+    name: str
+    fleiss_kappa: float | None = None
+    observed_agreement: float | None = None
+    sample_count: int = 0
+
+
+class PairAgreement(WireModel):
+    worker_ids: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    cohen_kappa: float | None = None
+    observed_agreement: float | None = None
+    sample_count: int = 0
+
+
+class MemberAccuracy(WireModel):
+    worker_id: str
+    email: str = ""
+    active: bool = True
+    gold_sample_count: int = 0
+    gold_labeled_count: int = 0
+    gold_correct_count: int = 0
+    gold_accuracy: float | None = None
+
+
+class AgreementReport(WireModel):
+    """LabelArts extension: a team task's agreement (Fleiss' kappa overall and per label,
+    Cohen's kappa per labeler pair) and each labeler's accuracy on the gold samples."""
+
+    task_id: str
+    repetition: int = 1
+    gold_sample_count: int = 0
+    overall: OverallAgreement
+    labels: list[LabelAgreement] = Field(default_factory=list)
+    pairs: list[PairAgreement] = Field(default_factory=list)
+    members: list[MemberAccuracy] = Field(default_factory=list)
+
+
+class GoldSample(WireModel):
+    sample_id: str
+    labels: list[dict[str, Any]] = Field(default_factory=list)
+    labeled_count: int = 0
+    correct_count: int = 0
+
+
+class GoldSampleList(WireModel):
+    """LabelArts extension: a team task's gold samples, their answers and how labelers did."""
+
+    sample_count: int = 0
+    samples: list[GoldSample] = Field(default_factory=list)
+
+
+class GoldSamplesSet(WireModel):
+    gold_sample_count: int = 0
+
+
 # --- IAM -------------------------------------------------------------------------------------
 class TokenInfo(WireModel):
     """A token's details (``token``: ``expires_at``, ``user``, ``project``, ``roles``...)."""

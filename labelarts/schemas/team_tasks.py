@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
 from labelarts.schemas.common import Description, StrictModel, no_nul
-from labelarts.schemas.samples import MAX_UPDATE_SAMPLES, UpdateSampleIn
+from labelarts.schemas.samples import MAX_UPDATE_SAMPLES, Labels, UpdateSampleIn
 
 TaskName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Id = Annotated[str, StringConstraints(max_length=64), AfterValidator(no_nul)]
 Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(no_nul)]
 Grade = Annotated[str, StringConstraints(pattern=r"^[A-D]$")]
 MAX_COMMENTS = 1_000
+MAX_GOLD_SAMPLES = 1_000
 
 
 def _comment(value: str) -> str:
@@ -140,3 +141,18 @@ class NotifyRequest(BaseModel):
     # Mandatory, but checked by the service after the task lookup: another project's (or an
     # unknown) task is a 404 whatever the body, as on the other team-task routes.
     emails: Annotated[list[NotifyAddress], Field(max_length=100)] | None = None
+
+
+class GoldSampleIn(BaseModel):
+    """A gold sample and its known answer (LabelArts extension)."""
+
+    model_config = StrictModel
+    sample_id: Id
+    labels: Labels
+
+
+class SetGoldSamplesRequest(BaseModel):
+    """PUT .../gold-samples: samples to mark (or re-mark) as gold, with their answers."""
+
+    model_config = StrictModel
+    samples: Annotated[list[GoldSampleIn], Field(min_length=1, max_length=MAX_GOLD_SAMPLES)]

@@ -109,3 +109,37 @@ def test_team_and_task_from_the_command_line(world: World, cli: Cli) -> None:
         assert cli("workforce", "delete", team_id).returncode == 0
     finally:
         labeler.close()
+
+
+def test_agreement_and_gold_from_the_command_line(world: World, cli: Cli) -> None:
+    team_id = ok_json(cli("workforce", "create", "cli-gold", "-o", "json"))["workforce_id"]
+    people = [add_person(world.server, world.alice, team_id, 0) for _ in range(2)]
+    try:
+        dataset_id, ids = make_dataset(world.alice, 4)
+        base = world.alice.v2(f"/datasets/{dataset_id}/workforce-tasks")
+        config = {"workforces": [{"workforce_id": team_id}]}
+        task_id = world.alice.aksk.post(
+            base, json={"task_name": "cli-gold", "repetition": 2, "workforces_config": config}
+        ).json()["task_id"]
+        marked = cli("team-task", "gold", dataset_id, task_id, "--set", f"{ids[0]}=cat")
+        assert marked.returncode == 0 and "1 gold samples" in marked.stdout, marked.stderr
+        assert_failed(cli("team-task", "gold", dataset_id, task_id, "--set", "no-equals-sign"), 2)
+        for k, person in enumerate(people):
+            names = {s: ("dog" if k == 1 and s == ids[1] else "cat") for s in ids}
+            body = {"samples": [{"sample_id": s, "labels": cat(n)} for s, n in names.items()]}
+            assert person.client.put(f"{base}/{task_id}/data-annotations/samples", json=body).json()[
+                "success"
+            ]
+        listed = ok_json(cli("team-task", "gold", dataset_id, task_id, "-o", "json"))
+        assert [(s["sample_id"], s["labeled_count"], s["correct_count"]) for s in listed["samples"]] == [
+            (ids[0], 2, 2)
+        ]
+        report = ok_json(cli("team-task", "agreement", dataset_id, task_id, "-o", "json"))
+        assert report["overall"]["sample_count"] == 3  # the gold sample is left out
+        assert report["pairs"][0]["observed_agreement"] == pytest.approx(2 / 3)
+        assert [m["gold_accuracy"] for m in report["members"]] == [1.0, 1.0]
+        table = cli("team-task", "agreement", dataset_id, task_id)
+        assert table.returncode == 0 and "Cohen" in table.stdout and people[0].email in table.stdout
+    finally:
+        for person in people:
+            person.close()

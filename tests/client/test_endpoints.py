@@ -391,7 +391,12 @@ def exercise_team_tasks(api: LabelArtsClient) -> None:
     done = typed(api.get_workforce_task(ds, task_id))
     assert done.status == 3 and done.checking_task_desc is not None
     assert {len(s.labels) for s in api.list_samples(ds).samples} == {1}
+    report = typed(api.get_workforce_task_agreement(ds, task_id))  # LabelArts extension
+    assert report.repetition == 1 and [m.email for m in report.members] == ["l1@example.com"]
     later = api.create_workforce_task(ds, task_name=unique_name("tt"))
+    gold = [{"sample_id": samples[0].sample_id, "labels": labels}]
+    assert typed(api.set_gold_samples(ds, later, gold)).gold_sample_count == 1
+    assert [g.sample_id for g in typed(api.list_gold_samples(ds, later)).samples] == [samples[0].sample_id]
     api.start_workforce_task(ds, later, workforces_config=config)
     api.delete_workforce_task(ds, later)
     api.delete_dataset(ds)

@@ -51,6 +51,10 @@ EXPECTED: dict[str, dict[str, int]] = {
     f"GET {TASK}/metrics": MEMBERS_READ,
     f"POST {TASK}/notify": AGENCY_ONLY,
     "GET /v2/{project_id}/workforces/worker-tasks": _row(200, 200, 200, 200),
+    # LabelArts extensions: the agreement report (owner and team administrators), gold samples.
+    f"GET {TASK}/agreement": _row(403, 403, 200, 404),
+    f"PUT {TASK}/gold-samples": OWNER_ONLY,
+    f"GET {TASK}/gold-samples": OWNER_ONLY,
 }
 TEAM_TASK_ROUTES = [
     r for r in PROJECT_ROUTES if "/workforce-tasks" in r.path or r.path.endswith("/worker-tasks")
@@ -113,6 +117,8 @@ def _body(route: Route, setup: Setup) -> Any:
         return {"emails": [setup.people["labeler"].email]}
     if route.path.endswith("/workforce-tasks"):
         return {"task_name": "by-member"}
+    if route.path.endswith("/gold-samples"):
+        return {"samples": [{"sample_id": setup.sample_id, "labels": cat()}]}
     return {"description": "changed"}
 
 

@@ -15,6 +15,7 @@ from labelarts.schemas.team_tasks import (
     CreateWorkforceTaskRequest,
     NotifyRequest,
     ReviewSamplesRequest,
+    SetGoldSamplesRequest,
     StartSamplingRequest,
     StartWorkforceTaskRequest,
     UpdateSamplingRequest,
@@ -302,3 +303,44 @@ def send_emails(
     services: ServicesDep,
 ) -> dict[str, Any]:
     return notified(services.notifier.notify(principal, dataset_id, workforce_task_id, body.emails))
+
+
+# -- LabelArts extensions (docs/team-labeling.md, "Agreement and gold samples") -----------------
+
+
+@router.get(TASK + "/agreement")
+def get_agreement(
+    project_id: str,
+    dataset_id: str,
+    workforce_task_id: str,
+    principal: MemberPrincipalDep,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """LabelArts extension: Fleiss' kappa overall and per label, Cohen's kappa per labeler pair,
+    and each labeler's accuracy on the gold samples. Owner and team administrators."""
+    return services.team_tasks.agreement(principal, dataset_id, workforce_task_id)
+
+
+@router.put(TASK + "/gold-samples")
+def set_gold_samples(
+    project_id: str,
+    dataset_id: str,
+    workforce_task_id: str,
+    body: SetGoldSamplesRequest,
+    principal: MemberPrincipalDep,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """LabelArts extension: mark samples as gold with their known answers. Owner only."""
+    return services.team_tasks.set_gold(principal, dataset_id, workforce_task_id, body)
+
+
+@router.get(TASK + "/gold-samples")
+def list_gold_samples(
+    project_id: str,
+    dataset_id: str,
+    workforce_task_id: str,
+    principal: MemberPrincipalDep,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """LabelArts extension: the gold samples, their answers and how the labelers did. Owner only."""
+    return services.team_tasks.list_gold(principal, dataset_id, workforce_task_id)

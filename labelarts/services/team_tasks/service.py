@@ -47,6 +47,7 @@ from labelarts.schemas.team_tasks import (
     CreateWorkforceTaskRequest,
     ReviewSamplesRequest,
     SampleCommentIn,
+    SetGoldSamplesRequest,
     StartSamplingRequest,
     StartWorkforceTaskRequest,
     UpdateSamplingRequest,
@@ -64,6 +65,7 @@ from labelarts.services.samples.records import UNLABELED, labels_of, sample_to_w
 from labelarts.services.samples.search import conditions_to_sql, parse_search_conditions
 from labelarts.services.samples.sources import hide_ungranted_paths
 from labelarts.services.team_tasks import states as st
+from labelarts.services.team_tasks.agreement import agreement, gold_accuracy
 from labelarts.services.team_tasks.dealing import DealingError, deal, redeal, top_up
 from labelarts.services.team_tasks.merging import merge
 from labelarts.services.team_tasks.report import Verdict, check_stats, letter, points
@@ -466,6 +468,7 @@ class TeamTaskService:
         pool = self._pool(session, task, dataset)
         pairs = deal([row[0] for row in pool], labelers, task.repetition, task.seed)
         self._add_assignments(session, task, pool, pairs)
+        self._mix_gold(session, task)
         task.status = st.RUNNING
         task.update_time = now_ms()
 
@@ -501,6 +504,7 @@ class TeamTaskService:
             return
         now = now_ms()
         info = {sample_id: (revision, status) for sample_id, revision, status in pool}
+        dealt = {sample_id for sample_id, _ in pairs}
         drafts = self._auto_drafts(session, [s for s, (_, status) in info.items() if status == SAMPLE_AUTO])
         session.execute(
             insert(WorkforceTaskSample),
@@ -515,7 +519,7 @@ class TeamTaskService:
                     "conflict": None,
                 }
                 for sample_id, (revision, _) in info.items()
-                if any(s == sample_id for s, _ in pairs)
+                if sample_id in dealt
             ],
         )
         session.execute(
@@ -644,6 +648,7 @@ class TeamTaskService:
                     removed, _ = self._set_members(session, task, members)
                     if task.status != st.CREATED:
                         self._redeal(session, task, removed)
+                        self._mix_gold(session, task)
                 task.update_time = now_ms()
         except IntegrityError:
             raise WorkforceTaskExistsError() from None
@@ -661,7 +666,13 @@ class TeamTaskService:
                 )
             ).scalars()
         )
+        # Everyone holds the gold samples: a leaver's unlabeled copy just goes.
+        gold = self._gold(session, task.id)
+        for orphan in [o for o in orphans if o.sample_id in gold]:
+            session.delete(orphan)
+        orphans = [o for o in orphans if o.sample_id not in gold]
         if not orphans:
+            session.flush()
             return
         labelers = self._labelers(session, task.id)
         ids = sorted({o.sample_id for o in orphans})
@@ -1092,7 +1103,7 @@ class TeamTaskService:
             ]
             rows.sort(key=lambda r: (-r[1].sample_time, r[1].id, positions.get(r[0].worker_id, 0)))
             page = _page(rows, offset, limit)
-            labelers = self._labelers_of(session, task.id, [s.id for _, s in page])
+            labelers = self._labelers_of(session, task, [s.id for _, s in page], access)
             scope = self._grants.scope(principal.project_id)
             return [
                 hide_ungranted_paths(self._sample_wire(a, s, labelers[s.id], source_url), scope)
@@ -1126,7 +1137,7 @@ class TeamTaskService:
                 raise SampleNotFoundError()
             mine = [r for r in rows if r[0].worker_id in access.worker_ids]
             a, s = min(mine or rows, key=lambda r: positions.get(r[0].worker_id, 0))
-            labelers = self._labelers_of(session, task.id, [s.id])
+            labelers = self._labelers_of(session, task, [s.id], access)
             return hide_ungranted_paths(
                 self._sample_wire(a, s, labelers[s.id], source_url), self._grants.scope(principal.project_id)
             )
@@ -1143,8 +1154,12 @@ class TeamTaskService:
         }
 
     def _labelers_of(
-        self, session: Session, task_id: str, sample_ids: Sequence[str]
+        self, session: Session, task: WorkforceTask, sample_ids: Sequence[str], viewer: Access | None = None
     ) -> dict[str, list[dict[str, Any]]]:
+        """Each sample's labelers, in dealing order. A member sees a gold sample with
+        ``repetition`` labelers, themself among them, as any dealt sample shows: gold samples
+        stay unannounced."""
+        task_id = task.id
         members = {
             m.worker_id: m
             for m in session.execute(
@@ -1163,7 +1178,25 @@ class TeamTaskService:
                     result[sample_id].append(self._worker_wire(workers.get(worker_id), members[worker_id]))
         for people in result.values():
             people.sort(key=lambda p: members[p["worker_id"]].position)
+        if viewer is not None and not viewer.owner:
+            for sample_id in self._gold(session, task_id) & set(result):
+                people = result[sample_id]
+                mine = [i for i, p in enumerate(people) if p["worker_id"] in viewer.worker_ids]
+                start = mine[0] if mine else 0
+                window = {(start + k) % len(people) for k in range(min(task.repetition, len(people)))}
+                result[sample_id] = [p for i, p in enumerate(people) if i in window]
         return result
+
+    @staticmethod
+    def _gold(session: Session, task_id: str) -> set[str]:
+        """The task's gold sample ids."""
+        return set(
+            session.execute(
+                select(WorkforceTaskSample.sample_id).where(
+                    WorkforceTaskSample.task_id == task_id, WorkforceTaskSample.gold_labels.is_not(None)
+                )
+            ).scalars()
+        )
 
     @staticmethod
     def _sample_wire(
@@ -1560,7 +1593,7 @@ class TeamTaskService:
                     for chunk in chunked(ids)
                     for s in session.execute(select(Sample).where(Sample.id.in_(chunk))).scalars()
                 }
-                labelers = self._labelers_of(session, task.id, ids)
+                labelers = self._labelers_of(session, task, ids)
                 scope = self._grants.scope(principal.project_id)
                 answers = [
                     hide_ungranted_paths(
@@ -1677,7 +1710,8 @@ class TeamTaskService:
         """Samples acceptance would not write: labels changed in the dataset since they joined
         the task (unless ``overwrite``), or results that disagree (``repetition`` > 1)."""
         conflicts: dict[str, str] = {}
-        ids = sorted(by_sample)
+        gold = self._gold(session, task.id)
+        ids = sorted(s for s in by_sample if s not in gold)
         changed = self._changed(session, task, ids)
         for sample_id in ids:
             if sample_id in changed and not overwrite:
@@ -1721,9 +1755,12 @@ class TeamTaskService:
             ).all()
         }
         changed = self._changed(session, task, sorted(passed))
+        gold = self._gold(session, task.id)
         writes: dict[str, list[tuple[str, list[dict[str, Any]]]]] = defaultdict(list)
         marks: dict[str, str | None] = {}
         for sample_id, assignments in sorted(passed.items()):
+            if sample_id in gold:
+                continue  # a gold sample's answers never reach the dataset
             if sample_id in changed and not overwrite:
                 marks[sample_id] = "changed in the dataset"
                 continue
@@ -1770,6 +1807,195 @@ class TeamTaskService:
                     ]
                 )
                 self._edits.update_samples(project_id, dataset_id, request, labeler=email)
+
+    # -- agreement and gold samples (LabelArts extension) ------------------------------------------
+
+    def _mix_gold(self, session: Session, task: WorkforceTask) -> None:
+        """Every active labeler holds every gold sample: the copies they lack join their queue
+        as ordinary untouched assignments."""
+        gold = sorted(self._gold(session, task.id))
+        labelers = self._labelers(session, task.id)
+        if not gold or not labelers:
+            return
+        held: set[tuple[str, str]] = set()
+        for chunk in chunked(gold):
+            held.update(
+                (r[0], r[1])
+                for r in session.execute(
+                    select(WorkforceAssignment.sample_id, WorkforceAssignment.worker_id).where(
+                        WorkforceAssignment.task_id == task.id, WorkforceAssignment.sample_id.in_(chunk)
+                    )
+                ).all()
+            )
+        now = now_ms()
+        missing = [
+            {
+                "task_id": task.id,
+                "sample_id": sample_id,
+                "worker_id": worker_id,
+                "state": st.NONE,
+                "labels": [],
+                "create_time": now,
+                "update_time": now,
+            }
+            for sample_id in gold
+            for worker_id in labelers
+            if (sample_id, worker_id) not in held
+        ]
+        if missing:
+            session.execute(insert(WorkforceAssignment), missing)
+
+    def set_gold(
+        self, principal: Principal, dataset_id: str, task_id: str, request: SetGoldSamplesRequest
+    ) -> dict[str, Any]:
+        """Mark samples of the task's dataset as gold, with their known answers (or change an
+        answer). A sample already in the task stays where it is; one outside joins it. Owner
+        only; while the task is created or running (status 6, 1 or 4). All or nothing."""
+        self._owner_only(principal)
+        with self._db.session(write=True) as session:
+            task, _ = self._task(session, principal, dataset_id, task_id)
+            if task.status not in st.WORKING | {st.CREATED}:
+                raise WorkforceTaskStateError(
+                    "Gold samples can be set while the task is created or running (status 6, 1 or 4)."
+                )
+            dataset = session.get(Dataset, task.dataset_id)
+            assert dataset is not None
+            items = {item.sample_id: item for item in request.samples}
+            ids = sorted(items)
+            found = {
+                r[0]: int(r[1] or 0)
+                for chunk in chunked(ids)
+                for r in session.execute(
+                    select(Sample.id, Sample.revision).where(
+                        Sample.dataset_id == dataset.id, Sample.id.in_(chunk)
+                    )
+                ).all()
+            }
+            if len(found) != len(ids):
+                raise SampleNotFoundError()
+            mine: dict[str, WorkforceTaskSample] = {}
+            elsewhere: set[str] = set()
+            for chunk in chunked(ids):
+                for row, status in session.execute(
+                    select(WorkforceTaskSample, WorkforceTask.status)
+                    .join(WorkforceTask, WorkforceTask.id == WorkforceTaskSample.task_id)
+                    .where(
+                        WorkforceTaskSample.dataset_id == dataset.id, WorkforceTaskSample.sample_id.in_(chunk)
+                    )
+                ).all():
+                    if row.task_id == task.id:
+                        mine[row.sample_id] = row
+                    elif status != st.ACCEPTED_TASK:
+                        elsewhere.add(row.sample_id)
+            if elsewhere:
+                raise ValidationFailedError(
+                    f"Sample {min(elsewhere)} is in another unfinished team task of the dataset."
+                )
+            known = self._label_types(
+                session, dataset.id, [UpdateSampleIn(sample_id=i, labels=items[i].labels) for i in ids]
+            )
+            for n, sample_id in enumerate(ids):
+                answer = self._checked_labels(dataset, known, n, items[sample_id].labels)
+                if not answer:
+                    raise ValidationFailedError(f"Gold sample {sample_id} needs at least one label.")
+                current = mine.get(sample_id)
+                if current is None:
+                    session.add(
+                        WorkforceTaskSample(
+                            task_id=task.id,
+                            sample_id=sample_id,
+                            dataset_id=dataset.id,
+                            base_revision=found[sample_id],
+                            checking_task_id=None,
+                            synced=False,
+                            conflict=None,
+                            gold_labels=answer,
+                        )
+                    )
+                else:
+                    current.gold_labels = answer
+            session.flush()
+            if task.status != st.CREATED:
+                self._mix_gold(session, task)
+            task.update_time = now_ms()
+            return {"gold_sample_count": len(self._gold(session, task.id))}
+
+    def _results(
+        self, session: Session, task_id: str
+    ) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], dict[str, list[dict[str, Any]]]]:
+        """Handed-in results (sample -> worker -> labels) and the gold answers."""
+        results: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(dict)
+        for sample_id, worker_id, labels in session.execute(
+            select(
+                WorkforceAssignment.sample_id, WorkforceAssignment.worker_id, WorkforceAssignment.labels
+            ).where(
+                WorkforceAssignment.task_id == task_id, WorkforceAssignment.state.not_in([st.NONE, st.AUTO])
+            )
+        ).all():
+            if labels:
+                results[sample_id][worker_id] = list(labels)
+        answers = {
+            r[0]: list(r[1])
+            for r in session.execute(
+                select(WorkforceTaskSample.sample_id, WorkforceTaskSample.gold_labels).where(
+                    WorkforceTaskSample.task_id == task_id, WorkforceTaskSample.gold_labels.is_not(None)
+                )
+            ).all()
+        }
+        return results, answers
+
+    def list_gold(self, principal: Principal, dataset_id: str, task_id: str) -> dict[str, Any]:
+        """The gold samples, their answers, and how many labelers handed in and matched."""
+        self._owner_only(principal)
+        with self._db.session() as session:
+            task, _ = self._task(session, principal, dataset_id, task_id)
+            results, answers = self._results(session, task.id)
+            samples = []
+            for sample_id in sorted(answers):
+                handed = results.get(sample_id, {})
+                scores = gold_accuracy({sample_id: handed}, {sample_id: answers[sample_id]}, sorted(handed))
+                samples.append(
+                    {
+                        "sample_id": sample_id,
+                        "labels": answers[sample_id],
+                        "labeled_count": len(handed),
+                        "correct_count": sum(v["gold_correct_count"] for v in scores.values()),
+                    }
+                )
+            return {"sample_count": len(samples), "samples": samples}
+
+    def agreement(self, principal: Principal, dataset_id: str, task_id: str) -> dict[str, Any]:
+        """The agreement report: Fleiss' kappa overall and per label, Cohen's kappa per pair of
+        labelers (gold samples left out), and each labeler's accuracy on the gold samples.
+        Owner and the task's team administrators."""
+        with self._db.session() as session:
+            task, access = self._task(session, principal, dataset_id, task_id)
+            access.require(ADMIN)
+            members = list(
+                session.execute(
+                    select(WorkforceTaskMember)
+                    .where(WorkforceTaskMember.task_id == task.id, WorkforceTaskMember.role == LABELER)
+                    .order_by(WorkforceTaskMember.position)
+                ).scalars()
+            )
+            results, answers = self._results(session, task.id)
+            dealt = {s: r for s, r in results.items() if s not in answers}
+            ids = [m.worker_id for m in members]
+            body = agreement(dealt, ids, task.repetition)
+            emails = {m.worker_id: m.email for m in members}
+            for pair in body["pairs"]:
+                pair["emails"] = [emails[w] for w in pair["worker_ids"]]
+            gold = gold_accuracy({s: results.get(s, {}) for s in answers}, answers, ids)
+            return {
+                "task_id": task.id,
+                "repetition": task.repetition,
+                "gold_sample_count": len(answers),
+                **body,
+                "members": [
+                    {"worker_id": m.worker_id, "email": m.email, "active": m.active, **gold[m.worker_id]}
+                    for m in members
+                ],
+            }
 
     # -- statistics -------------------------------------------------------------------------------
 

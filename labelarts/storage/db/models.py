@@ -666,6 +666,9 @@ class WorkforceTaskSample(Base):
     # Set when acceptance wrote the sample to the dataset (or found a conflict).
     synced: Mapped[bool] = mapped_column(Boolean, default=False)
     conflict: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A gold sample's known answer (the owner's): it is mixed into every labeler's queue and
+    # never written to the dataset. None: an ordinary sample.
+    gold_labels: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class WorkforceAssignment(Base):
