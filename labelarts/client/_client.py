@@ -2075,8 +2075,7 @@ class LabelArtsClient:
         (``[{"sample_id", "labels"}]``): mixed unannounced into every labeler's queue, never
         written to the dataset."""
         path = f"/datasets/{q(dataset_id)}/workforce-tasks/{q(workforce_task_id)}/gold-samples"
-        payload = {"samples": [dict(x) for x in samples]}
-        return parse(GoldSamplesSet, self._call("PUT", path, json=payload))
+        return parse(GoldSamplesSet, self._call("PUT", path, json={"samples": [dict(x) for x in samples]}))
 
     @endpoint(
         "GET", "/v2/{project_id}/datasets/{dataset_id}/workforce-tasks/{workforce_task_id}/gold-samples"
