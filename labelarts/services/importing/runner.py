@@ -576,7 +576,9 @@ class Importer:
             if ref.size > limit:
                 raise Rejected(f"file is larger than the limit of {limit} bytes for {kind} files")
             if kind in (Kind.IMAGE, Kind.TEXT):
-                data = head + sources.read_capped(fh, limit - len(head), "file")
+                data = head + sources.read_capped(
+                    fh, limit - len(head), "file", expected=ref.size - len(head)
+                )
                 return kind, data, hashlib.sha256(data).hexdigest(), len(data)
             digest, size = sources.hash_rest(fh, head, limit)
             return kind, b"", digest, size

@@ -48,6 +48,7 @@ __all__ = ["RESERVED_PREFIXES", "checked_key"]
 OBJECT_SCHEMES: Final = ("obs://", "s3://")
 LOCAL, OBJECT = "local", "object"
 _CHUNK: Final = 1024 * 1024
+_FIRST_READ: Final = 64 * 1024  # the step of the reads past the expected size (at EOF: one empty read)
 
 
 @dataclass(frozen=True)
@@ -351,7 +352,8 @@ def open_ref(objects: ObjectStore, scope: ProjectScope, kind: str, key: str) -> 
     """
     if kind == LOCAL:
         found = granted(scope, key)
-        with found.root.open_file(found.rel) as fh:
+        # open_binary, not the open_file wrapper: one generator frame less per file (~5 µs).
+        with found.root.open_binary(found.rel) as fh:
             yield fh
         return
     with objects.open(normalize_key(key)) as fh:
@@ -369,8 +371,21 @@ def ref_exists(objects: ObjectStore, scope: ProjectScope, kind: str, key: str) -
         return False
 
 
-def read_capped(fh: IO[bytes], limit: int, what: str) -> bytes:
-    data = fh.read(limit + 1)
+def read_capped(fh: IO[bytes], limit: int, what: str, *, expected: int | None = None) -> bytes:
+    """The rest of ``fh``; :class:`Rejected` past ``limit`` bytes.
+
+    ``expected`` (the size the listing gave) sizes the first read: ``read(limit + 1)`` makes
+    Python allocate ``limit + 1`` bytes up front, a 64 MiB buffer (about 35 µs) for every
+    4 KB image. The reads go on until the end of the file whatever ``expected`` says, so a
+    file that grew since it was listed is still read whole, and refused past ``limit``.
+    """
+    first = limit + 1 if expected is None or expected < 0 else min(expected, limit) + 1
+    data = fh.read(first)
+    while len(data) <= limit:
+        more = fh.read(min(limit + 1 - len(data), max(len(data), _FIRST_READ)))
+        if not more:
+            break
+        data += more
     if len(data) > limit:
         raise Rejected(f"{what} is larger than the limit of {limit} bytes")
     return data
