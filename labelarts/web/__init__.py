@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from labelarts.web import team
 from labelarts.web.pages import SignInRequired, router
 
 
 def install(app: FastAPI) -> None:
     """Add the pages to ``app``: their routes, and the redirect to sign-in without a session."""
     app.include_router(router)
+    app.include_router(team.router)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:

@@ -155,9 +155,9 @@ def first(form: Mapping[str, list[str]], key: str, default: str = "") -> str:
     return values[0] if values else default
 
 
-async def checked_post(request: Request) -> tuple[Page, dict[str, list[str]]]:
+async def checked_post(request: Request, *, members: bool = False) -> tuple[Page, dict[str, list[str]]]:
     """A state-changing form POST: signed in, from this origin, with the session's CSRF token."""
-    page = await signed_in(request)
+    page = await signed_in(request, members=members)
     web_session.check_origin(request)
     form = await read_form(request)
     given = request.headers.get(web_session.CSRF_HEADER) or first(form, web_session.CSRF_FIELD)
@@ -165,9 +165,9 @@ async def checked_post(request: Request) -> tuple[Page, dict[str, list[str]]]:
     return page, form
 
 
-async def checked_json(request: Request) -> tuple[Page, Any]:
+async def checked_json(request: Request, *, members: bool = False) -> tuple[Page, Any]:
     """A state-changing ``fetch`` call: the CSRF token in the ``X-CSRF-Token`` header."""
-    page = await signed_in(request)
+    page = await signed_in(request, members=members)
     web_session.check_origin(request)
     web_session.check_csrf(_secret(request), page.token, request.headers.get(web_session.CSRF_HEADER))
     raw = await request.body()
@@ -258,7 +258,9 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_form(request, status=429, error=exc.message, username=name)
     except UnauthorizedError:
         return _sign_in_form(request, status=401, error="Incorrect user name or password.", username=name)
-    response = RedirectResponse("/ui/datasets", status_code=303)
+    # Owners land on their datasets, team members on their tasks (docs/web.md).
+    principal = await run_in_threadpool(services.auth.authenticate_token, issued.token)
+    response = RedirectResponse("/ui/datasets" if principal.is_owner else "/ui/work", status_code=303)
     max_age = max(1, (issued.expires_at - issued.issued_at) // 1000)
     web_session.set_session(response, request, issued.token, max_age)
     return response
@@ -295,7 +297,7 @@ async def change_password(request: Request) -> Response:
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    page, _form = await checked_post(request)
+    page, _form = await checked_post(request, members=True)
     await run_in_threadpool(services_of(request).auth.revoke_token, page.token)
     response = RedirectResponse("/ui/sign-in?reason=signed-out", status_code=303)
     web_session.clear_session(response, request)
@@ -332,8 +334,9 @@ async def accept_invitation(request: Request) -> Response:
 
 @router.get("")
 @router.get("/")
-async def home() -> Response:
-    return RedirectResponse("/ui/datasets", status_code=303)
+async def home(request: Request) -> Response:
+    page = await signed_in(request, members=True)
+    return RedirectResponse("/ui/datasets" if page.principal.is_owner else "/ui/work", status_code=303)
 
 
 # -- static files -------------------------------------------------------------------------------

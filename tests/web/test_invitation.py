@@ -49,7 +49,7 @@ def test_an_invited_person_sets_a_password_once_and_signs_in(live_server: LiveSe
         assert accepted.headers["location"] == "/ui/sign-in?reason=invited"
         assert "Your account is ready" in client.get(accepted.headers["location"]).text
         signed_in = sign_in(client, email, "a long password")
-        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/ui/datasets"
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/ui/work"
 
     with page_client(live_server.url) as again:
         used = _accept(again, token, "another long password")

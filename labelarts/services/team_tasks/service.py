@@ -228,6 +228,13 @@ class TeamTaskService:
         """The task and what the caller is in it (404 for a task they are not in)."""
         return self._task(session, principal, dataset_id, task_id)
 
+    def roles_in(self, principal: Principal, dataset_id: str, task_id: str) -> tuple[bool, frozenset[int]]:
+        """Whether the caller owns the task's project, and their active roles in the task
+        (404 for a task they are not in). The pages decide with it which queue to show."""
+        with self._db.session() as session:
+            _task, access = self._task(session, principal, dataset_id, task_id)
+            return access.owner, frozenset(access.roles)
+
     def open_work(self, session: Session, task_id: str) -> dict[str, int]:
         """Unfinished assignments per worker id."""
         return self._open_load(session, task_id)

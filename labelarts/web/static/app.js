@@ -3,6 +3,77 @@
 // in the browser. Everything it calls is on this server (/ui/...), with the CSRF header.
 "use strict";
 
+// One sample shown for a person to judge: a picture, the text in full, or sound with a player
+// and its waveform. Used by the review view below and by the team queues (static/team.js).
+var LabelArtsView = (function () {
+  function drawWaveform(canvas, url) {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    fetch(url, { credentials: "same-origin" }).then(function (r) { return r.arrayBuffer(); }).then(function (buffer) {
+      var context = new Context();
+      return context.decodeAudioData(buffer).then(function (audio) {
+        context.close();
+        var channel = audio.getChannelData(0);
+        var g = canvas.getContext("2d");
+        var width = canvas.width, height = canvas.height, step = Math.max(1, Math.floor(channel.length / width));
+        g.fillStyle = "#f4f6f8"; g.fillRect(0, 0, width, height);
+        g.fillStyle = "#1f5f99";
+        for (var x = 0; x < width; x++) {
+          var lo = 1, hi = -1;
+          for (var i = x * step; i < Math.min(channel.length, (x + 1) * step); i++) {
+            if (channel[i] < lo) lo = channel[i];
+            if (channel[i] > hi) hi = channel[i];
+          }
+          if (hi < lo) continue;
+          g.fillRect(x, (1 - hi) * height / 2, 1, Math.max(1, (hi - lo) * height / 2));
+        }
+        canvas.dataset.drawn = "1";
+      });
+    }).catch(function () { /* the player still works without the picture */ });
+  }
+
+  // ``next`` (optional) is the sample after this one: its picture is fetched ahead.
+  function show(view, sample, next) {
+    view.textContent = "";
+    if (sample.type === 0) {
+      var img = document.createElement("img");
+      img.src = sample.source;
+      img.alt = sample.name;
+      view.appendChild(img);
+      // Warm the next picture so moving on shows it at once.
+      if (next && next.type === 0) { var warm = new Image(); warm.src = next.source; }
+    } else if (sample.type === 1) {
+      var text = document.createElement("div");
+      text.className = "fulltext";
+      text.textContent = sample.text || "";
+      view.appendChild(text);
+      if ((sample.text || "").length >= 10000) {
+        fetch(sample.source, { credentials: "same-origin" }).then(function (r) { return r.text(); })
+          .then(function (full) { if (view.contains(text)) text.textContent = full; });
+      }
+    } else if (sample.type === 2) {
+      var canvas = document.createElement("canvas");
+      canvas.width = 800; canvas.height = 120;
+      canvas.className = "wave";
+      canvas.setAttribute("role", "img");
+      canvas.setAttribute("aria-label", "Waveform of " + sample.name);
+      var audio = document.createElement("audio");
+      audio.controls = true;
+      audio.preload = "metadata";
+      audio.src = sample.source;
+      audio.setAttribute("aria-label", "Play " + sample.name);
+      view.appendChild(canvas);
+      view.appendChild(audio);
+      drawWaveform(canvas, sample.source);
+    } else {
+      var link = document.createElement("a");
+      link.href = sample.source; link.textContent = "Open " + sample.name;
+      view.appendChild(link);
+    }
+  }
+  return { show: show };
+})();
+
 (function () {
   // Range sliders show their value next to them.
   document.querySelectorAll("input[type=range][data-show]").forEach(function (input) {
@@ -35,8 +106,12 @@
     m.className = bad ? "error" : "";
   }
 
+  // The team labeling queue (/ui/work/...) saves to its task instead of the dataset and pages
+  // through its own URL (data.save_url, data.page_url; docs/web.md).
   function post(sampleId, labels) {
-    return fetch("/ui/datasets/" + data.dataset_id + "/samples/" + encodeURIComponent(sampleId) + "/labels", {
+    var url = data.save_url ? data.save_url.replace("{sample}", encodeURIComponent(sampleId))
+      : "/ui/datasets/" + data.dataset_id + "/samples/" + encodeURIComponent(sampleId) + "/labels";
+    return fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify({ labels: labels }),
@@ -55,32 +130,6 @@
     });
   }
 
-  function drawWaveform(canvas, url) {
-    var Context = window.AudioContext || window.webkitAudioContext;
-    if (!Context) return;
-    fetch(url, { credentials: "same-origin" }).then(function (r) { return r.arrayBuffer(); }).then(function (buffer) {
-      var context = new Context();
-      return context.decodeAudioData(buffer).then(function (audio) {
-        context.close();
-        var channel = audio.getChannelData(0);
-        var g = canvas.getContext("2d");
-        var width = canvas.width, height = canvas.height, step = Math.max(1, Math.floor(channel.length / width));
-        g.fillStyle = "#f4f6f8"; g.fillRect(0, 0, width, height);
-        g.fillStyle = "#1f5f99";
-        for (var x = 0; x < width; x++) {
-          var lo = 1, hi = -1;
-          for (var i = x * step; i < Math.min(channel.length, (x + 1) * step); i++) {
-            if (channel[i] < lo) lo = channel[i];
-            if (channel[i] > hi) hi = channel[i];
-          }
-          if (hi < lo) continue;
-          g.fillRect(x, (1 - hi) * height / 2, 1, Math.max(1, (hi - lo) * height / 2));
-        }
-        canvas.dataset.drawn = "1";
-      });
-    }).catch(function () { /* the player still works without the picture */ });
-  }
-
   function labelText(sample) {
     if (!sample.labels.length) return "Unlabeled";
     return sample.labels.map(function (l) {
@@ -90,8 +139,8 @@
 
   function render() {
     var view = $("sample-view");
-    view.textContent = "";
     if (!samples.length) {
+      view.textContent = "";
       $("sample-name").textContent = "No samples here";
       $("position").textContent = "";
       $("current-labels").textContent = "";
@@ -103,41 +152,9 @@
     $("position").textContent = "Sample " + (at + 1) + " of " + samples.length + " on page " + (data.page + 1) + " of " + data.pages;
     $("current-labels").textContent = labelText(sample);
     $("hard-reasons").textContent = sample.hard ? "Hard example: " + (sample.reasons.join("; ") || "flagged") : "";
-    if (sample.type === 0) {
-      var img = document.createElement("img");
-      img.src = sample.source;
-      img.alt = sample.name;
-      view.appendChild(img);
-      // Warm the next picture so moving on shows it at once.
-      if (at + 1 < samples.length) { var next = new Image(); next.src = samples[at + 1].source; }
-    } else if (sample.type === 1) {
-      var text = document.createElement("div");
-      text.className = "fulltext";
-      text.textContent = sample.text || "";
-      view.appendChild(text);
-      if ((sample.text || "").length >= 10000) {
-        fetch(sample.source, { credentials: "same-origin" }).then(function (r) { return r.text(); })
-          .then(function (full) { if (samples[at] === sample) text.textContent = full; });
-      }
-    } else if (sample.type === 2) {
-      var canvas = document.createElement("canvas");
-      canvas.width = 800; canvas.height = 120;
-      canvas.className = "wave";
-      canvas.setAttribute("role", "img");
-      canvas.setAttribute("aria-label", "Waveform of " + sample.name);
-      var audio = document.createElement("audio");
-      audio.controls = true;
-      audio.preload = "metadata";
-      audio.src = sample.source;
-      audio.setAttribute("aria-label", "Play " + sample.name);
-      view.appendChild(canvas);
-      view.appendChild(audio);
-      drawWaveform(canvas, sample.source);
-    } else {
-      var link = document.createElement("a");
-      link.href = sample.source; link.textContent = "Open " + sample.name;
-      view.appendChild(link);
-    }
+    var comment = $("review-comment");
+    if (comment) comment.textContent = sample.comment ? "Sent back: " + sample.comment : (sample.rejected ? "Sent back (no comment)." : "");
+    LabelArtsView.show(view, sample, samples[at + 1]);
     review.dataset.sampleId = sample.id;
     review.dataset.index = String(at);
   }
@@ -148,7 +165,7 @@
     if (target >= samples.length) {
       // The end of this page: in a tab that samples leave once handled, the same page number
       // now holds the next ones.
-      var leaves = /(^|&)tab=(unlabeled|auto)/.test(data.query) && history.length > 0;
+      var leaves = (data.leaves || /(^|&)tab=(unlabeled|auto)/.test(data.query)) && history.length > 0;
       var page = leaves ? data.page : data.page + 1;
       if (page < data.pages || leaves) {
         go(page);
@@ -163,7 +180,8 @@
   function go(page) {
     // Only once every write has been answered: the next page must see them.
     queue.then(function () {
-      window.location.href = "/ui/datasets/" + data.dataset_id + "/review?" + data.query + (data.query ? "&" : "") + "page=" + page;
+      window.location.href = data.page_url ? data.page_url + page
+        : "/ui/datasets/" + data.dataset_id + "/review?" + data.query + (data.query ? "&" : "") + "page=" + page;
     });
   }
 

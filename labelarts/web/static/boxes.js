@@ -158,7 +158,10 @@ var LabelArtsBoxes = (function () {
 
   function save() {
     say("Saving…");
-    return fetch("/ui/datasets/" + data.dataset_id + "/samples/" + encodeURIComponent(data.sample.id) + "/labels", {
+    // In a team labeling queue the boxes go to the task (data.save_url), not the dataset.
+    var url = data.save_url ? data.save_url.replace("{sample}", encodeURIComponent(data.sample.id))
+      : "/ui/datasets/" + data.dataset_id + "/samples/" + encodeURIComponent(data.sample.id) + "/labels";
+    return fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify({ labels: boxes.map(B.toLabel) }),
@@ -168,6 +171,7 @@ var LabelArtsBoxes = (function () {
         if (!r.ok) throw new Error(body.error_msg || ("HTTP " + r.status));
         say("Saved " + boxes.length + " box" + (boxes.length === 1 ? "" : "es") + ".");
         svg.dataset.saved = String(boxes.length);
+        return true;
       });
     }).catch(function (error) { say(error.message, true); });
   }
@@ -178,6 +182,11 @@ var LabelArtsBoxes = (function () {
   });
   $("delete-box").addEventListener("click", removeSelected);
   $("save-boxes").addEventListener("click", save);
+  // The team queue: Enter saves and opens the next sample of the queue.
+  function saveAndNext() {
+    save().then(function (saved) { if (saved) window.location.href = data.next_url; });
+  }
+  if (data.next_url) $("save-next").addEventListener("click", saveAndNext);
   $("zoom-in").addEventListener("click", function () { setZoom(zoom * 1.25); });
   $("zoom-out").addEventListener("click", function () { setZoom(zoom / 1.25); });
   document.addEventListener("keydown", function (event) {
@@ -197,6 +206,7 @@ var LabelArtsBoxes = (function () {
     else if (key === "+" || key === "=") { setZoom(zoom * 1.25); }
     else if (key === "-") { setZoom(zoom / 1.25); }
     else if (key === "s" || key === "S") { save(); }
+    else if (key === "Enter" && data.next_url && tag !== "button" && tag !== "a") { saveAndNext(); }
     else { return; }
     event.preventDefault();
   });
