@@ -19,10 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.autolabel import picture  # noqa: E402
-from tests.web.browser import Served, chromium, first_sign_in, serve  # noqa: E402
+from tests.cli import cli_env, run_cli  # noqa: E402
+from tests.web.browser import Served, chromium, first_sign_in, serve, sign_in_page  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 PASSWORD = "screenshots-password"
+LABELER = "labeler@example.com"
 
 
 def _dataset(served: Served, name: str, folder: str, dataset_type: int, labels: list[str]) -> str:
@@ -98,6 +100,36 @@ def prepare(served: Served) -> tuple[str, str, str]:
     return colours, boxes, street_sample
 
 
+def team(served: Served, database_url: str) -> tuple[str, str]:
+    """A team labeling task on a fresh image dataset, labeler ``LABELER``; two of its samples
+    labeled and accepted so that the owner can start an acceptance."""
+    pics = served.import_root / "team"
+    pics.mkdir()
+    for i in range(6):
+        (pics / f"shape_{i:02d}.jpg").write_bytes(picture("red" if i % 2 else "blue", seed=200 + i, size=96))
+    dataset_id = _dataset(served, "team", "team", 0, ["red", "blue"])
+    env = cli_env(LABELARTS_DATABASE_URL=database_url, LABELARTS_DATA_DIR=str(served.data_dir))
+    made = run_cli(
+        "member", "create", LABELER, "--project-id", served.project_id, "--password", PASSWORD, env=env
+    )
+    assert made.returncode == 0, made.stderr
+    with served.api() as api:
+        created = api.post(served.v2("/workforces"), json={"workforce_name": "colourists"})
+        team_id = created.json()["workforce_id"]
+        worker = {"emails": LABELER, "role": 0}
+        api.post(served.v2(f"/workforces/{team_id}/workers"), json=worker).raise_for_status()
+        body = {"task_name": "colours", "workforces_config": {"workforces": [{"workforce_id": team_id}]}}
+        task = api.post(served.v2(f"/datasets/{dataset_id}/workforce-tasks"), json=body)
+        task.raise_for_status()
+        task_id: str = task.json()["task_id"]
+        samples = _samples(served, dataset_id)[:2]
+        updates = [{"sample_id": s["sample_id"], "labels": [{"name": "red"}]} for s in samples]
+        path = served.v2(f"/datasets/{dataset_id}/workforce-tasks/{task_id}")
+        api.put(path + "/data-annotations/samples", json={"samples": updates}).raise_for_status()
+        api.post(path + "/acceptance", json={"sampling_num": 2}).raise_for_status()
+    return dataset_id, task_id
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch, chromium() as browser:
@@ -122,7 +154,26 @@ def main() -> None:
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=str(OUT / f"{name}.png"))
                 print(OUT / f"{name}.png")
+            database_url = f"sqlite:///{work / 'labelarts.db'}"
+            team_dataset, task_id = team(served, database_url)
+            acceptance = f"/ui/datasets/{team_dataset}/team-tasks/{task_id}/acceptance"
+            page.goto(f"{served.url}{acceptance}")
+            page.locator("#verdicts[data-sample-id]").wait_for()
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(OUT / "acceptance.png"), full_page=True)
             context.close()
+            member = browser.new_context(viewport={"width": 1280, "height": 800})
+            page = member.new_page()
+            sign_in_page(page, served.url, LABELER, PASSWORD)
+            page.get_by_role("heading", name="My tasks").wait_for()
+            page.screenshot(path=str(OUT / "work.png"))
+            page.goto(f"{served.url}/ui/work/{team_dataset}/{task_id}/label")
+            page.locator("#review[data-sample-id]").wait_for()
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(OUT / "label-queue.png"))
+            member.close()
+            for name in ("acceptance", "work", "label-queue"):
+                print(OUT / f"{name}.png")
 
 
 if __name__ == "__main__":
