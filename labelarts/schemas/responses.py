@@ -139,6 +139,8 @@ class Dataset(WireModel):
     label_task_count: int = 0
     workforce_task_count: int = 0
     exist_workforce_task: bool = False
+    # The current team task (newest unfinished, else newest): ShowDataset's WorkforceDescriptor.
+    workforce_descriptor: dict[str, Any] | None = None
     exist_running_task: bool = False
     running_tasks_id: list[str] = Field(default_factory=list)
     labels: list[Label] | None = None

@@ -43,6 +43,7 @@ from labelarts.services.labels import (
     require_label_name,
 )
 from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.team_tasks.summary import dataset_summaries
 from labelarts.services.versions.service import current_version
 from labelarts.storage.db import Database, counters
 from labelarts.storage.db.counters import SampleTotals
@@ -265,8 +266,10 @@ class DatasetService:
             for d in datasets
         ]
         version_counts, current_names = _version_summary(session, datasets)
+        teams = dataset_summaries(session, ids)
         for dataset, body in zip(datasets, bodies, strict=True):
             body["dataset_version_count"] = version_counts.get(dataset.id, 0)
+            body.update(teams[dataset.id])
             if dataset.current_version_id in current_names:
                 body["current_version_name"] = current_names[dataset.current_version_id]
         return bodies
@@ -317,8 +320,7 @@ class DatasetService:
             "next_version_num": dataset.next_version_num,
             "dataset_version_count": 0,
             "label_task_count": 1,
-            "workforce_task_count": 0,
-            "exist_workforce_task": False,
+            # workforce_task_count, exist_workforce_task, workforce_descriptor: _describe_many.
             "exist_running_task": bool(running_tasks),
             "running_tasks_id": running_tasks,
         }

@@ -25,10 +25,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from labelarts.clock import now_ms
-from labelarts.errors import TaskNotFoundError, ValidationFailedError
+from labelarts.errors import ValidationFailedError, WorkforceTaskNotFoundError
 from labelarts.jobs.runner import INTERRUPTED
 from labelarts.jobs.states import TaskStatus
 from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.team_tasks.summary import task_sample_counts
 from labelarts.storage.db import Database, counters
 from labelarts.storage.db.models import DatasetMetricPoint, Task
 
@@ -108,14 +109,23 @@ class MonitoringService:
         workforce_task_id: str | None = None,
     ) -> dict[str, Any]:
         """``{"metrics": {series: {epoch ms (text): value}}}`` for ``start_time`` to ``end_time``
-        (epoch ms, both included). 400 if the range is reversed; a ``workforce_task_id`` is a
-        404 (LabelArts has no team labeling tasks yet)."""
+        (epoch ms, both included). 400 if the range is reversed. With ``workforce_task_id``: that
+        team task's sample counts now (404 ``ModelArts.4619`` for a task not in the dataset)."""
         with self._db.session() as session:
             get_owned_dataset(session, project_id, dataset_id)
             if end_time < start_time:
                 raise ValidationFailedError("end_time must not be before start_time.")
             if workforce_task_id is not None:
-                raise TaskNotFoundError("Team labeling task not found.")
+                # A team task's samples now: one live point, no history (docs/team-labeling.md).
+                counts = task_sample_counts(session, dataset_id, workforce_task_id)
+                if counts is None:
+                    raise WorkforceTaskNotFoundError()
+                team: dict[str, dict[str, int]] = {name: {} for name in SERIES}
+                now = now_ms()
+                if start_time <= now <= end_time:
+                    for name, value in counts.items():
+                        team[name][str(now)] = value
+                return {"metrics": team}
             points = [
                 (point.at_ms, point.values)
                 for point in session.execute(
