@@ -12,7 +12,10 @@ one draw per seed), the rest auto-labeled in ``fast`` and ``accurate`` mode:
 * **hard flags**: share flagged, precision and recall against the samples whose auto label is
   wrong, for the detector's flag (``HardExamples.hard``, "all"), for reason 1 alone, and for the
   rule suggested for reason 1 (``error_mass_flags``). CIFAR-10 runs pass image statistics (rules
-  5-10); no run passes perturbed copies (rules 19-29 need the encoder run on every copy).
+  5-10). With ``--copies BUDGET`` the image data sets (CIFAR-10, sklearn digits) also pass
+  perturbed copies (the codes of ``labelarts.ml.error_rank.AUGMENT_CODES``, encoded once and
+  cached) for at most BUDGET samples to label and BUDGET labeled samples, as the service does:
+  rules 20, 21, 24 and the third signal of ``p_wrong``; without it (the default) no copies.
 
 Then the **effort saved** simulation: a scripted person labels k = 20 per class, runs auto
 labeling and reviews the to-be-confirmed list page by page (50 samples a page), confirming the
@@ -45,14 +48,16 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # scikit-learn's own dependency
 
-from benchmarks.shared_data import cached_features, load_cifar10
+from benchmarks.shared_data import cached_copies, cached_features, load_cifar10
 from labelarts.ml.calibration import expected_calibration_error
+from labelarts.ml.error_rank import AUGMENT_CODES
 from labelarts.ml.features.base import available_cpus
 from labelarts.ml.image_stats import image_stats
 from labelarts.ml.pipeline import auto_label
@@ -97,6 +102,7 @@ class Run:
     wrong: float
     flags: dict[str, tuple[float, float, float]]  # rule -> (flagged share, precision, recall)
     seconds: float
+    augment_weight: float = float("nan")  # p_wrong's weight of the copies' disagreement, if fitted
 
 
 @dataclass
@@ -119,6 +125,8 @@ class Data:
     y: np.ndarray
     n_classes: int
     stats: np.ndarray | None = None
+    copies: dict[int, np.ndarray] | None = None  # reason code -> features of every sample's copy
+    copy_budget: int = 0
     runs: dict[tuple[int, str], list[Run]] = field(default_factory=dict)
 
 
@@ -132,10 +140,35 @@ def _cifar_stats() -> np.ndarray:
     return np.array(rows)
 
 
-def load_case(case: Case) -> Data:
+def load_case(case: Case, copy_budget: int = 0) -> Data:
     X, y, class_names = cached_features(case.dataset, case.model)
     stats = _cifar_stats() if case.dataset == "cifar10" else None
-    return Data(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64), len(class_names), stats)
+    copies = None
+    if copy_budget > 0 and case.dataset in ("cifar10", "digits"):
+        copies = {
+            code: np.asarray(f, dtype=np.float64)
+            for code, f in cached_copies(case.dataset, case.model, AUGMENT_CODES).items()
+        }
+    return Data(
+        np.asarray(X, dtype=np.float64),
+        np.asarray(y, dtype=np.int64),
+        len(class_names),
+        stats,
+        copies,
+        copy_budget if copies is not None else 0,
+    )
+
+
+def _copy_arguments(data: Data, lab: np.ndarray, unl: np.ndarray) -> dict[str, Any]:
+    """auto_label's arguments for the perturbed copies of ``data`` (none without copies)."""
+    copies = data.copies
+    if copies is None:
+        return {}
+    return {
+        "augmented_features": lambda idx: {code: f[unl[idx]] for code, f in copies.items()},
+        "augmented_labeled": lambda idx: {code: f[lab[idx]] for code, f in copies.items()},
+        "augment_budget": data.copy_budget,
+    }
 
 
 def draw_labeled(y: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,6 +220,7 @@ def quality_run(data: Data, k: int, mode: str, seed: int) -> Run:
         stats_labeled=_subset(data.stats, lab),
         stats_unlabeled=_subset(data.stats, unl),
         seed=seed,
+        **_copy_arguments(data, lab, unl),
     )
     seconds = time.perf_counter() - start
     correct = out.predicted == data.y[unl]
@@ -205,6 +239,7 @@ def quality_run(data: Data, k: int, mode: str, seed: int) -> Run:
             "error mass 80%": _flag_figures(error_mass_flags(out.confidence), wrong),
         },
         seconds=seconds,
+        augment_weight=out.estimates.get("error_augment_weight", float("nan")),
     )
 
 
@@ -237,6 +272,7 @@ def simulate_effort(
             stats_labeled=_subset(data.stats, lab),
             stats_unlabeled=_subset(data.stats, unl),
             seed=seed,
+            **_copy_arguments(data, lab, unl),
         )
         retrains += 1
         if arm == "confident":
@@ -356,6 +392,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--ks", default=None, help="comma-separated labeled samples per class (default 5,20)")
     parser.add_argument("--no-simulation", action="store_true", help="skip the effort-saved simulation")
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=0,
+        metavar="BUDGET",
+        help="pass perturbed copies of the image data sets, for at most BUDGET samples (default 0: none)",
+    )
     parser.add_argument("--write-docs", type=Path, default=None, help="also write the results into this file")
     args = parser.parse_args(argv)
     seeds = args.seeds or (2 if args.quick else 5)
@@ -373,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Data] = {}
     for case in cases:
         try:
-            data = load_case(case)
+            data = load_case(case, args.copies)
         except (OSError, ValueError) as error:  # a model or data set that is not installed here
             _log(f"skipping {case.name}: {error}")
             continue
@@ -386,6 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{case.name} k={k} {mode}: acc {_mean([r.accuracy for r in runs]):.3f} "
                     f"ece {_mean([r.ece for r in runs]):.3f} prec {_mean([r.precision for r in runs]):.3f} "
                     f"cov {_mean([r.coverage for r in runs]):.3f} ({_mean([r.seconds for r in runs]):.1f} s)"
+                    + f" reason 1 R/P {_mean([r.flags['reason 1'][2] for r in runs]):.2f}"
+                    + f"/{_mean([r.flags['reason 1'][1] for r in runs]):.2f}"
+                    + f" augment weight {_mean([r.augment_weight for r in runs]):.2f}"
                 )
 
     efforts: dict[tuple[str, int, str, str], list[Effort]] = {}

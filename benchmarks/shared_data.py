@@ -9,7 +9,9 @@ The data sets (see ``shared/data/README.md``):
 
 ``cached_features(dataset, model)`` encodes a data set once with ``open_encoder`` and keeps
 the features in ``~/.cache/labelarts-bench/<dataset>--<model>.npz`` (``LABELARTS_BENCH_CACHE``
-moves it). Set ``LABELARTS_SHARED_DATA`` when the data is not beside the checkout.
+moves it). ``cached_copies(dataset, model, codes)`` does the same for perturbed copies of an
+image data set (``labelarts.ml.augment``), encoded as the auto-labeling service encodes them.
+Set ``LABELARTS_SHARED_DATA`` when the data is not beside the checkout.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from labelarts.ml.features import AVAILABLE_MODELS, open_encoder
 __all__ = [
     "DATASETS",
     "cache_dir",
+    "cached_copies",
     "cached_features",
     "data_dir",
     "load_agnews",
@@ -168,3 +171,52 @@ def cached_features(dataset: str, model: str) -> Features:
         Path(temporary).unlink(missing_ok=True)
         raise
     return X, y, class_names
+
+
+def cached_copies(dataset: str, model: str, codes: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """Features of perturbed copies of every sample of an image data set, per reason code.
+
+    ``cifar10``: each JPEG decoded as the service decodes it for rules 19-29 (short side 256),
+    perturbed by ``AUGMENTATIONS[code]`` and encoded by ``model``. ``digits``: each 8 x 8 image
+    (values 0-16) as a grey image scaled to 0-255, perturbed, and scaled back to raw pixels.
+    Cached like :func:`cached_features`.
+    """
+    from labelarts.ml.augment import AUGMENTATIONS
+    from labelarts.ml.features.image import decode_image
+
+    if dataset == "digits":
+        from PIL import Image
+
+        X, _, _ = load_sklearn_digits()
+        images = [Image.fromarray(np.rint(row.reshape(8, 8) * 255.0 / 16.0).astype(np.uint8)) for row in X]
+        scale = 16.0 / 255.0
+        return {
+            code: np.array(
+                [np.asarray(AUGMENTATIONS[code](im), dtype=np.float32).ravel() * scale for im in images]
+            )
+            for code in codes
+        }
+    if DATASETS.get(dataset) != "image":
+        raise ValueError(f"{dataset} is not an image data set: it has no perturbed copies")
+    path = cache_dir() / f"{dataset}--{model}--copies-{'-'.join(str(c) for c in codes)}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as cached:
+            return {code: cached[str(code)] for code in codes}
+    payloads, _, _ = load_dataset(dataset)
+    encoder = open_encoder("image", model, model_dir=cache_dir() / "models")
+    out: dict[int, list[np.ndarray]] = {code: [] for code in codes}
+    for start in range(0, len(payloads), 256):
+        decoded = [decode_image(p, size=256)[0] for p in payloads[start : start + 256]]
+        for code in codes:
+            out[code].append(encoder.encode_images([AUGMENTATIONS[code](im) for im in decoded]))
+    copies = {code: np.concatenate(parts) for code, parts in out.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            np.savez(file, **{str(code): feats for code, feats in copies.items()})
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return copies

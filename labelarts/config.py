@@ -366,6 +366,13 @@ class Settings(BaseSettings):
         description="Most samples per auto-labeling task whose predictions are re-checked under "
         "the 11 image perturbations (hard reasons 19-29); the least certain go first.",
     )
+    autolabel_augment_signal: bool = Field(
+        default=False,
+        description="Also perturb up to autolabel_augment_budget labeled images (mirror, crop, "
+        "shift), so the estimated probability that an auto label is wrong (hard reason 1) adds "
+        "the disagreement under augmentation to confidence and neighbours; off by default "
+        "(docs/autolabel-quality.md: measured).",
+    )
     autolabel_memmap_bytes: int = Field(
         default=1 << 30,
         ge=0,

@@ -15,6 +15,15 @@ them) are right or wrong with a known answer: ``p_wrong`` is thereby calibrated 
 evidence as the confidence. With fewer than :data:`MIN_EACH` out-of-fold errors (or right
 answers) there is nothing to fit and ``p_wrong = 1 - q``.
 
+**A third signal, where perturbed copies exist** (images whose copies were encoded, within the
+budget; :func:`labelarts.ml.pipeline.auto_label`): the agreement under augmentation ``g``, the
+mean over the sample's copies of the codes in :data:`AUGMENT_CODES` of their calibrated
+probability of ``c``. For a labeled sample the copies are predicted by the same fold model as its
+out-of-fold prediction, so a second logistic regression, on ``logit(1 - q)``, ``logit(1 - a)``
+and ``logit(1 - g)``, is fitted on the labeled samples that have copies, exactly as the first.
+A sample without copies (text, audio, outside the budget), or any sample when fewer than
+:data:`MIN_EACH` wrong (or right) labeled samples have copies, keeps the two-signal estimate.
+
 **The flag rule** (:func:`flag_by_error_mass`): sort by ``p_wrong``, highest first, and flag
 until the flagged samples hold :data:`FLAG_RECALL` (90%) of the expected number of wrong labels
 ``sum(p_wrong)``: with calibrated estimates the expected recall is 90% (measured: 83-93% where
@@ -26,6 +35,7 @@ of right labels.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +46,7 @@ from sklearn.neighbors import NearestNeighbors
 from labelarts.ml.selection import embed
 
 __all__ = [
+    "AUGMENT_CODES",
     "FLAG_RECALL",
     "MIN_EACH",
     "MIN_P_WRONG",
@@ -52,17 +63,30 @@ MIN_EACH = 5
 REFERENCE_MAX = 20_000
 """Neighbours are searched among at most this many samples (a fixed random subset; seed 0)."""
 _EPS = 1e-4
+AUGMENT_CODES = (20, 21, 24)
+"""The perturbations whose copies give the third signal: mirror, central crop, shift (hard
+reasons 20, 21, 24), the ones that keep what a photo shows; blur, colour changes and upside-down
+copies are checked by their own hard reasons only."""
+
+Copies = Mapping[int, tuple[np.ndarray, np.ndarray]]
+"""Reason code -> (indices of the samples with a copy, calibrated probabilities (n, C) of the copies)."""
 
 
 @dataclass
 class ErrorEstimate:
     """``p_wrong`` (n_u,): estimated probability that each auto label is wrong. ``agreement``
     (n_u,): the neighbours' mean probability of the predicted class. ``weights``: (intercept,
-    weight of logit(1 - q), weight of logit(1 - a)); ``(0, 1, 0)`` means ``p_wrong = 1 - q``."""
+    weight of logit(1 - q), weight of logit(1 - a)); ``(0, 1, 0)`` means ``p_wrong = 1 - q``.
+    ``augment_agreement`` (n_u,): the copies' mean probability of the predicted class, NaN for a
+    sample without copies. ``augment_weights``: (intercept, weights of logit(1 - q), logit(1 - a),
+    logit(1 - g)) of the three-signal fit, which gave ``p_wrong`` of the samples with copies; None
+    when it was not fitted (then every ``p_wrong`` is the two-signal one)."""
 
     p_wrong: NDArray[np.float64]
     agreement: NDArray[np.float64]
     weights: tuple[float, float, float]
+    augment_agreement: NDArray[np.float64]
+    augment_weights: tuple[float, float, float, float] | None = None
 
 
 def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -77,11 +101,14 @@ def estimate_p_wrong(
     X_unlabeled: np.ndarray,
     proba: np.ndarray,
     *,
+    copies_labeled: Copies | None = None,
+    copies_unlabeled: Copies | None = None,
     seed: int = 0,
 ) -> ErrorEstimate:
     """``p_wrong`` of each unlabeled sample (see the module doc). ``oof_proba``: calibrated
     out-of-fold probabilities of the labeled samples; ``proba``: calibrated probabilities of the
-    unlabeled ones."""
+    unlabeled ones. ``copies_*``: perturbed copies' calibrated probabilities (out-of-fold for the
+    labeled ones), per reason code; codes outside :data:`AUGMENT_CODES` are ignored."""
     y = np.asarray(y_labeled, dtype=np.int64)
     oof = np.asarray(oof_proba, dtype=np.float64)
     p = np.asarray(proba, dtype=np.float64)
@@ -133,7 +160,45 @@ def estimate_p_wrong(
     else:
         logits = weights[0] + weights[1] * _logit(1.0 - q) + weights[2] * _logit(1.0 - agreement)
         p_wrong = 1.0 / (1.0 + np.exp(-logits))
-    return ErrorEstimate(np.clip(p_wrong, 0.0, 1.0), agreement, weights)
+
+    copy_lab = _copy_agreement(copies_labeled, oof_predicted, n_lab, n_classes, "copies_labeled")
+    copy_unl = _copy_agreement(copies_unlabeled, predicted, n_unl, n_classes, "copies_unlabeled")
+    augment_weights = None
+    has = np.isfinite(copy_lab)
+    if weights != (0.0, 1.0, 0.0) and min((wrong_oof & has).sum(), (~wrong_oof & has).sum()) >= MIN_EACH:
+        q_oof = oof[has, oof_predicted[has]]
+        features = np.stack(
+            [_logit(1.0 - q_oof), _logit(1.0 - agreement_all[:n_lab][has]), _logit(1.0 - copy_lab[has])],
+            axis=1,
+        )
+        model = LogisticRegression(C=1.0).fit(features, wrong_oof[has])
+        w = [float(v) for v in model.coef_[0]]
+        augment_weights = (float(model.intercept_[0]), w[0], w[1], w[2])
+        mine = np.isfinite(copy_unl)
+        signals = [_logit(1.0 - q[mine]), _logit(1.0 - agreement[mine]), _logit(1.0 - copy_unl[mine])]
+        logits = augment_weights[0] + np.stack(signals, axis=1) @ np.asarray(augment_weights[1:])
+        p_wrong[mine] = 1.0 / (1.0 + np.exp(-logits))
+    return ErrorEstimate(np.clip(p_wrong, 0.0, 1.0), agreement, weights, copy_unl, augment_weights)
+
+
+def _copy_agreement(
+    copies: Copies | None, target: NDArray[np.int64], n: int, n_classes: int, name: str
+) -> NDArray[np.float64]:
+    """Mean probability of ``target`` over each sample's copies of :data:`AUGMENT_CODES`; NaN without any."""
+    total, count = np.zeros(n), np.zeros(n)
+    for code, (indices, copy_proba) in (copies or {}).items():
+        if int(code) not in AUGMENT_CODES:
+            continue
+        idx = np.asarray(indices, dtype=np.int64)
+        pr = np.asarray(copy_proba, dtype=np.float64)
+        if idx.ndim != 1 or pr.shape != (idx.size, n_classes):
+            raise ValueError(f"{name}[{code}] must be indices (m,) and probabilities (m, {n_classes})")
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(f"{name}[{code}] indices must be within [0, {n})")
+        np.add.at(total, idx, pr[np.arange(idx.size), target[idx]])
+        np.add.at(count, idx, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1.0), np.nan)
 
 
 def _stack(a: np.ndarray, b: np.ndarray) -> NDArray[np.float32]:

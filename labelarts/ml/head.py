@@ -234,6 +234,9 @@ class CalibratedHead:
         self._mean: FloatArray | None = None
         self._scale: FloatArray | None = None
         self._linear: _Linear | None = None
+        self._fold_linear: list[_Linear] = []
+        self._fold_of: IntArray = np.zeros(0, dtype=np.int64)
+        self._fold_node_scores: list[FloatArray] = []
         self._graph: SpreadingGraph | None = None
         self._node_scores: FloatArray | None = None
         self._pool_confidence: FloatArray = np.zeros(0)
@@ -329,6 +332,12 @@ class CalibratedHead:
         _, self.scaling_, self.C_, oof_linear, fold_models = best
         self._mean, self._scale = mean, scales[self.scaling_]
         self._linear = _Linear.average(fold_models)
+        # Kept for out-of-fold predictions on other rows of a labeled sample (oof_predict_proba).
+        self._fold_linear = [_Linear.average([m]) for m in fold_models]
+        self._fold_of = np.empty(n_lab, dtype=np.int64)
+        for f, (_, held) in enumerate(folds):
+            self._fold_of[held] = f
+        self._fold_node_scores = []
         Z_lab = self._scaled(X_lab)
 
         oof: list[FloatArray] = [oof_linear]
@@ -353,6 +362,7 @@ class CalibratedHead:
                 step()
             oof.append(oof_spread)
             self._graph = graph
+            self._fold_node_scores = fold_scores
             self._node_scores = np.mean(fold_scores, axis=0)
             self.n_pseudo_labels_ = int(in_graph.size)
         self.weights_ = fit_logit_weights(oof, labels)
@@ -434,6 +444,35 @@ class CalibratedHead:
     def predict_proba(self, X: np.ndarray) -> FloatArray:
         """Calibrated class probabilities ``(n, n_classes)``; rows sum to 1."""
         return np.asarray(softmax(self.decision_function(X), axis=1), dtype=np.float64)
+
+    def oof_predict_proba(self, X: np.ndarray, rows: np.ndarray) -> FloatArray:
+        """Calibrated probabilities ``(n, n_classes)`` of ``X`` (say, perturbed copies of labeled
+        samples), row ``i`` from the fold model that did not train on labeled sample ``rows[i]``
+        (an index into the ``X`` given to fit): out-of-fold, as :attr:`oof_proba_` is."""
+        self._check_fitted()
+        assert self._mean is not None
+        rows = np.asarray(rows)
+        n_lab = self._fold_of.size
+        if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
+            raise ValueError("rows must be a 1-D array of labeled sample indices")
+        if rows.size and (rows.min() < 0 or rows.max() >= n_lab):
+            raise ValueError(f"rows must be within [0, {n_lab})")
+        if rows.size == 0:
+            return np.zeros((0, self.n_classes_))
+        Z = self._scaled(check_features(X, "X", n_features=self._mean.shape[0]))
+        if Z.shape[0] != rows.size:
+            raise ValueError(f"X has {Z.shape[0]} rows but rows names {rows.size}")
+        logits = np.empty((rows.size, self.n_classes_))
+        fold = self._fold_of[rows]
+        for f, linear in enumerate(self._fold_linear):
+            mine = fold == f
+            if not mine.any():
+                continue
+            blocks = [linear.logits(Z[mine], self.n_classes_)]
+            if self._graph is not None:
+                blocks.append(_log_scores(self._graph.extend(self._fold_node_scores[f], Z[mine])))
+            logits[mine] = _combine(self.weights_, blocks)
+        return np.asarray(softmax(logits, axis=1), dtype=np.float64)
 
     def thresholds(self, target_precision: float) -> FloatArray:
         """Per-class auto-accept thresholds ``(n_classes,)`` for ``target_precision``

@@ -70,6 +70,7 @@ def auto_label(
     stats_labeled: np.ndarray | None = None,
     stats_unlabeled: np.ndarray | None = None,
     augmented_features: Callable[[np.ndarray], Mapping[int, np.ndarray]] | None = None,
+    augmented_labeled: Callable[[np.ndarray], Mapping[int, np.ndarray]] | None = None,
     augment_budget: int = 2000,
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
@@ -81,7 +82,11 @@ def auto_label(
     right. ``stats_*``: image statistics (n, 6) for hard-example rules 5-10. ``augmented_features``:
     given indices into ``X_unlabeled``, features of perturbed copies per reason code (19-29); at most
     ``augment_budget`` samples are checked, the least certain (smallest margin between the top two
-    classes) first. ``progress(fraction)`` is called now and then; an exception it raises stops the
+    classes) first. ``augmented_labeled``: the same for indices into ``X_labeled``; with both,
+    the copies (of :data:`labelarts.ml.error_rank.AUGMENT_CODES`) also give ``p_wrong`` its third
+    signal, fitted on at most ``augment_budget`` labeled samples (a random choice) whose copies
+    the fold models predict out-of-fold: at most twice ``augment_budget`` samples are perturbed
+    in all. ``progress(fraction)`` is called now and then; an exception it raises stops the
     run and propagates. Bad input raises ValueError.
     """
     if mode not in MODES:
@@ -128,8 +133,18 @@ def auto_label(
     report(_FIT_SHARE)
 
     augmented = None
+    copies_unlabeled: dict[int, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
+    copies_labeled: dict[int, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
     if augmented_features is not None and augment_budget > 0:
-        augmented = _augmented_predictions(head, proba, augmented_features, augment_budget, X_lab.shape[1])
+        copies_unlabeled = _augmented_proba(head, proba, augmented_features, augment_budget, X_lab.shape[1])
+        augmented = {
+            code: (rows, copy_proba.argmax(axis=1).astype(np.int64))
+            for code, (rows, copy_proba) in copies_unlabeled.items()
+        }
+        if augmented_labeled is not None:
+            copies_labeled = _labeled_copy_proba(
+                head, augmented_labeled, augment_budget, X_lab.shape[1], seed
+            )
     report(_FIT_SHARE + _AUGMENT_SHARE)
 
     detector = HardExampleDetector().fit(
@@ -138,7 +153,16 @@ def auto_label(
         n_classes=n_classes,
         stats_train=stats_labeled if stats_unlabeled is not None else None,
     )
-    errors = estimate_p_wrong(X_lab, labels, head.oof_proba_, X_unl, proba, seed=seed)
+    errors = estimate_p_wrong(
+        X_lab,
+        labels,
+        head.oof_proba_,
+        X_unl,
+        proba,
+        copies_labeled=copies_labeled if copies_labeled else None,
+        copies_unlabeled=copies_unlabeled if copies_labeled else None,
+        seed=seed,
+    )
     hard = detector.detect(
         X_unl,
         proba,
@@ -162,6 +186,9 @@ def auto_label(
         "error_confidence_weight": errors.weights[1],
         "error_neighbour_weight": errors.weights[2],
     }
+    if errors.augment_weights is not None:
+        estimates["error_augment_weight"] = errors.augment_weights[3]
+        estimates["n_augment_signal"] = float(np.isfinite(errors.augment_agreement).sum())
     if head.weights_[0] > 0:  # 0 when the labeled samples showed the linear model adds nothing
         estimates["temperature"] = head.temperature_
     if accepted.any():
@@ -207,20 +234,49 @@ def check_human_labels(
     return find_label_errors(head.oof_proba_, labels, n_classes=n_classes)
 
 
-def _augmented_predictions(
+def _augmented_proba(
     head: CalibratedHead,
     proba: NDArray[np.float64],
     augmented_features: Callable[[np.ndarray], Mapping[int, np.ndarray]],
     budget: int,
     n_features: int,
-) -> dict[int, tuple[NDArray[np.int64], NDArray[np.int64]]]:
-    """Predicted class of each perturbed copy of the least certain ``budget`` samples, per reason code."""
+) -> dict[int, tuple[NDArray[np.int64], NDArray[np.float64]]]:
+    """Calibrated probabilities of each perturbed copy of the least certain ``budget`` samples,
+    per reason code."""
     top_two = np.sort(proba, axis=1)[:, -2:]
     margin = top_two[:, 1] - top_two[:, 0]
     # Stable sort with the index as tie-breaker keeps the choice deterministic.
     chosen = np.sort(np.argsort(margin, kind="stable")[:budget]).astype(np.int64)
-    features = augmented_features(chosen)
-    out: dict[int, tuple[NDArray[np.int64], NDArray[np.int64]]] = {}
+    return {
+        code: (rows, head.predict_proba(feats))
+        for code, (rows, feats) in _checked_copies(augmented_features(chosen), chosen, n_features).items()
+    }
+
+
+def _labeled_copy_proba(
+    head: CalibratedHead,
+    augmented_labeled: Callable[[np.ndarray], Mapping[int, np.ndarray]],
+    budget: int,
+    n_features: int,
+    seed: int,
+) -> dict[int, tuple[NDArray[np.int64], NDArray[np.float64]]]:
+    """Out-of-fold probabilities of the perturbed copies of at most ``budget`` labeled samples
+    (a random choice: the fit needs right and wrong answers alike, not the least certain)."""
+    n_lab = head.oof_proba_.shape[0]
+    chosen = np.arange(n_lab, dtype=np.int64)
+    if n_lab > budget:
+        chosen = np.sort(np.random.default_rng(seed).choice(n_lab, budget, replace=False)).astype(np.int64)
+    return {
+        code: (rows, head.oof_predict_proba(feats, rows))
+        for code, (rows, feats) in _checked_copies(augmented_labeled(chosen), chosen, n_features).items()
+    }
+
+
+def _checked_copies(
+    features: Mapping[int, np.ndarray], chosen: NDArray[np.int64], n_features: int
+) -> dict[int, tuple[NDArray[np.int64], NDArray[np.float64]]]:
+    """The copies' features per reason code, checked, without the rows that could not be encoded."""
+    out: dict[int, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
     for code, feats in features.items():
         arr = np.asarray(feats, dtype=np.float64)
         if arr.ndim != 2 or arr.shape != (chosen.size, n_features):
@@ -230,5 +286,5 @@ def _augmented_predictions(
             )
         # A copy that could not be encoded (NaN row) is not checked, rather than failing the task.
         ok = np.isfinite(arr).all(axis=1)
-        out[int(code)] = (chosen[ok], head.predict_proba(arr[ok]).argmax(axis=1).astype(np.int64))
+        out[int(code)] = (chosen[ok], arr[ok])
     return out

@@ -95,6 +95,8 @@ class JobSpec:
     feature_model: str | None
     confidence_scope: tuple[float, float] | None
     augment_budget: int
+    # Also perturb up to augment_budget labeled samples, so p_wrong gets its third signal.
+    augment_signal: bool = False
     check_labeled: bool = False  # also look for probably wrong human labels (hard reason 31)
     # collect_key_sample: how many samples to propose for labeling next (0: none), and whether
     # the task only proposes (too few labels to learn from yet).
@@ -437,8 +439,15 @@ class AutoLabelJob:
             }
 
         augmented: Callable[[np.ndarray], Mapping[int, np.ndarray]] | None = None
+        augmented_labeled: Callable[[np.ndarray], Mapping[int, np.ndarray]] | None = None
         if modality == "image" and self.spec.augment_budget > 0:
-            augmented = self._augmenter(encoder, target_ids)
+            from labelarts.ml.augment import AUGMENTATIONS
+            from labelarts.ml.error_rank import AUGMENT_CODES
+
+            augmented = self._augmenter(encoder, target_ids, tuple(AUGMENTATIONS))
+            if self.spec.augment_signal:
+                labeled_ids = [snap.labeled_ids[int(i)] for i in labeled_rows]
+                augmented_labeled = self._augmenter(encoder, labeled_ids, AUGMENT_CODES)
         stats = matrix.stats
         if stats is not None and not np.all(np.isfinite(stats)):
             stats = None  # stats missing for some readable image: skip rules 5-10 rather than guess
@@ -452,6 +461,7 @@ class AutoLabelJob:
             stats_labeled=stats[:n_labeled] if stats is not None else None,
             stats_unlabeled=stats[n_labeled:] if stats is not None else None,
             augmented_features=augmented,
+            augmented_labeled=augmented_labeled,
             augment_budget=self.spec.augment_budget,
             seed=0,
             progress=progress,
@@ -638,13 +648,14 @@ class AutoLabelJob:
                 yield encoder.encode(payloads), None, None
 
     def _augmenter(
-        self, encoder: Any, target_ids: Sequence[str]
+        self, encoder: Any, target_ids: Sequence[str], codes: tuple[int, ...]
     ) -> Callable[[np.ndarray], Mapping[int, np.ndarray]]:
+        """Features of the perturbed copies (reason ``codes``) of the samples ``target_ids[i]``."""
         from labelarts.ml.augment import AUGMENTATIONS
         from labelarts.ml.features.image import decode_image
 
         def augmented(indices: np.ndarray) -> Mapping[int, np.ndarray]:
-            out: dict[int, list[np.ndarray]] = {code: [] for code in AUGMENTATIONS}
+            out: dict[int, list[np.ndarray]] = {code: [] for code in codes}
             for chunk in chunks(list(indices), 32):
                 files = {f.sample_id: f for f in self._files([target_ids[int(i)] for i in chunk])}
                 images: list[Any] = []
@@ -654,7 +665,8 @@ class AutoLabelJob:
                         images.append(decode_image(self._read(file), size=256)[0] if file else None)
                     except ValueError:
                         images.append(None)
-                for code, perturb in AUGMENTATIONS.items():
+                for code in codes:
+                    perturb = AUGMENTATIONS[code]
                     good = [perturb(im) for im in images if im is not None]
                     feats = encoder.encode_images(good) if good else np.zeros((0, encoder.dim), np.float32)
                     rows = np.full((len(images), encoder.dim), np.nan, dtype=np.float32)

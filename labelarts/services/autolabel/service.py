@@ -228,6 +228,7 @@ class AutoLabelService:
                 parse_confidence_scope(config.confidence_scope) if config.confidence_scope else None
             ),
             augment_budget=self._settings.autolabel_augment_budget,
+            augment_signal=self._settings.autolabel_augment_signal,
             check_labeled=bool(config.check_labeled_samples),
             key_sample_count=(config.key_sample_count or KEY_SAMPLE_COUNT) if collect_key_sample else 0,
             propose_only=propose_only,
