@@ -53,6 +53,8 @@ class ReviewServer:
     token: str
     database_url: str
     insert_seconds: float
+    # More API instances on the same database and data dir (``instances`` > 1), no balancer.
+    other_urls: tuple[str, ...] = ()
 
     def cpu_seconds(self) -> float:
         """User + system CPU time so far of the server process and its live descendants
@@ -175,9 +177,12 @@ def review_server(
     seed: int = 1,
     api_processes: int = 1,
     server_env: dict[str, str] | None = None,
+    instances: int = 1,
 ) -> Iterator[ReviewServer]:
     """A temporary data dir, user and ``labelarts serve --workers 0`` with ``count`` samples;
-    ``api_processes``: its ``--api-processes``; ``server_env``: extra ``LABELARTS_*`` settings."""
+    ``api_processes``: its ``--api-processes``; ``server_env``: extra ``LABELARTS_*`` settings;
+    ``instances``: that many servers on the one database and data dir (the same secret), as
+    several API instances behind a balancer would be."""
     with tempfile.TemporaryDirectory(prefix="labelarts-review-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         env = _base_env(database_url)
@@ -185,34 +190,46 @@ def review_server(
         password = secrets.token_urlsafe(16)
         creds = _create_user(data_dir, env, project_id, password)
         url = database_url or f"sqlite:///{data_dir / 'labelarts.db'}"
-        port = _free_port()
-        base = f"http://{HOST}:{port}"
-        log_path = Path(tmp) / "server.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [
-                    *_labelarts_command(),
-                    "serve",
-                    "--data-dir",
-                    str(data_dir),
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(port),
-                    "--workers",
-                    "0",
-                    "--api-processes",
-                    str(api_processes),
-                ],
-                env={**env, "LABELARTS_LOG_LEVEL": "warning", **(server_env or {})},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        procs: list[subprocess.Popen[bytes]] = []
+        bases: list[str] = []
+
+        def start(index: int) -> Path:
+            port = _free_port()
+            bases.append(f"http://{HOST}:{port}")
+            log_path = Path(tmp) / f"server{index}.log"
+            with log_path.open("wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            *_labelarts_command(),
+                            "serve",
+                            "--data-dir",
+                            str(data_dir),
+                            "--host",
+                            HOST,
+                            "--port",
+                            str(port),
+                            "--workers",
+                            "0",
+                            "--api-processes",
+                            str(api_processes),
+                        ],
+                        env={**env, "LABELARTS_LOG_LEVEL": "warning", **(server_env or {})},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
+            return log_path
+
         try:
             # A loaded machine can take longer than bench_auth_latency's minute to start.
             bench_auth_latency.STARTUP_TIMEOUT_S = max(bench_auth_latency.STARTUP_TIMEOUT_S, 300.0)
-            _wait_healthy(base, proc, log_path)
+            # The others start once the first has migrated the database.
+            for index in range(max(1, instances)):
+                log_path = start(index)
+                _wait_healthy(bases[index], procs[index], log_path)
+            base, proc = bases[0], procs[0]
             with httpx.Client(base_url=base, trust_env=False, timeout=120) as client:
                 token = _token(client, project_id, password)
                 response = client.post(
@@ -238,6 +255,8 @@ def review_server(
                 token,
                 url,
                 seconds,
+                tuple(bases[1:]),
             )
         finally:
-            _stop(proc)
+            for started in procs:
+                _stop(started)
