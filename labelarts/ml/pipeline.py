@@ -45,7 +45,8 @@ class AutoLabelOutcome:
     (:func:`labelarts.ml.label_errors.find_label_errors` takes them). ``p_wrong``: (n_u,) the
     estimated probability that each auto label is wrong (:mod:`labelarts.ml.error_rank`), which
     hard reason 1 flags by; ``estimates`` also gives ``expected_wrong`` (its sum) and the weights
-    of its two signals.
+    of its two signals, and ``error_augment_weight`` and ``n_augment_signal`` when the third
+    (disagreement under augmentation) was fitted.
     """
 
     predicted: NDArray[np.int64]
