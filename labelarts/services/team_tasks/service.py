@@ -1101,21 +1101,62 @@ class TeamTaskService:
             stmt = self._visible(session, task, access).where(*conditions_to_sql(task.dataset_id, conditions))
             wanted = st.normalize_filter(sample_state)
             positions = self._positions(session, task.id)
-            rows = [
-                (a, s)
-                for a, s in session.execute(stmt).all()
-                if st.matches(a.state, wanted, has_labels=bool(a.labels), review_accept=a.review_accept)
-                and (label_name is None or any(label.get("name") == label_name for label in a.labels))
-                and (label_type is None or any(label.get("type") == label_type for label in a.labels))
-            ]
-            rows.sort(key=lambda r: (-r[1].sample_time, r[1].id, positions.get(r[0].worker_id, 0)))
-            page = _page(rows, offset, limit)
+            if label_name is None and label_type is None and wanted != st.ALL:
+                page, total = self._page_by_keys(session, stmt, wanted, positions, offset, limit)
+            else:
+                rows = [
+                    (a, s)
+                    for a, s in session.execute(stmt).all()
+                    if st.matches(a.state, wanted, has_labels=bool(a.labels), review_accept=a.review_accept)
+                    and (label_name is None or any(label.get("name") == label_name for label in a.labels))
+                    and (label_type is None or any(label.get("type") == label_type for label in a.labels))
+                ]
+                rows.sort(key=lambda r: (-r[1].sample_time, r[1].id, positions.get(r[0].worker_id, 0)))
+                page, total = _page(rows, offset, limit), len(rows)
             labelers = self._labelers_of(session, task, [s.id for _, s in page], access)
             scope = self._grants.scope(principal.project_id)
             return [
                 hide_ungranted_paths(self._sample_wire(a, s, labelers[s.id], source_url), scope)
                 for a, s in page
-            ], len(rows)
+            ], total
+
+    @staticmethod
+    def _page_by_keys(
+        session: Session, stmt: Any, wanted: str | None, positions: dict[str, int], offset: int, limit: int
+    ) -> tuple[list[Any], int]:
+        """One page of ``stmt``'s rows when the filter needs no labels: sort keys first (no
+        labels read: a labeler's next sample in a 100k task read 5,000 results before), then
+        only the page's rows. The order is the one :meth:`list_samples` gives otherwise."""
+        keys = stmt.with_only_columns(
+            WorkforceAssignment.id,
+            WorkforceAssignment.state,
+            WorkforceAssignment.review_accept,
+            WorkforceAssignment.worker_id,
+            Sample.sample_time,
+            Sample.id,
+        )
+        if wanted is not None and wanted not in st.UNIONS:
+            keys = keys.where(WorkforceAssignment.state == wanted)
+        found = [
+            r
+            for r in session.execute(keys).all()
+            if st.matches(r[1], wanted, has_labels=True, review_accept=r[2])
+        ]
+        found.sort(key=lambda r: (-r[4], r[5], positions.get(r[3], 0)))
+        ids = [r[0] for r in _page(found, offset, limit)]
+        rows = (
+            {
+                a.id: (a, s)
+                for a, s in session.execute(
+                    select(WorkforceAssignment, Sample)
+                    .join(Sample, Sample.id == WorkforceAssignment.sample_id)
+                    .where(WorkforceAssignment.id.in_(ids))
+                ).all()
+            }
+            if ids
+            else {}
+        )
+        return [rows[i] for i in ids if i in rows], len(found)
 
     def describe_sample(
         self,
