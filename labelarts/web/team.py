@@ -482,10 +482,13 @@ async def _acceptance_context(request: Request, page: Page, dataset_id: str, tas
             item["comment"] = group[0].get("check_comment") or ""
             items.append(item)
     here = f"/ui/datasets/{dataset_id}/team-tasks/{task_id}/acceptance"
+    # Agreement and gold accuracy (a LabelArts extension): _acceptance_quality.html.
+    quality = await run_in_threadpool(services.team_tasks.agreement, page.principal, dataset_id, task_id)
     return {
         "dataset": dataset,
         "team_task": task,
         "report": report,
+        "quality": quality,
         "samples": items,
         "data": _json({"samples": items, "verdict_url": here + "/verdict"}),
         "words": STATUS_WORDS,

@@ -203,3 +203,22 @@ def test_a_detection_queue_opens_the_box_editor_saving_to_the_task(
         assert result["labels"][0]["property"]["@modelarts:feature"] == [[1, 2], [30, 40]]
     finally:
         labeler.close()
+
+
+def test_the_acceptance_page_shows_agreement_and_gold_accuracy(
+    live_server: LiveServer, tenant: Tenant, setup: Setup
+) -> None:
+    base = tenant.v2(f"/datasets/{setup.dataset_id}/workforce-tasks/{setup.task_id}")
+    mine = setup.labeler.client.get(base + "/data-annotations/samples").json()["samples"]
+    gold = {"samples": [{"sample_id": mine[0]["sample_id"], "labels": [{"name": "cat"}]}]}
+    assert tenant.aksk.put(base + "/gold-samples", json=gold).status_code == 200
+    body = {"samples": [{"sample_id": mine[0]["sample_id"], "labels": [{"name": "dog", "type": 0}]}]}
+    assert setup.labeler.client.put(base + "/data-annotations/samples", json=body).json()["success"]
+    with _signed_in(live_server, "alice") as owner:
+        page = owner.get(setup.acceptance)
+        assert page.status_code == 200, page.text
+        section = page.text.split('data-testid="quality"', 1)[1]
+        assert "Gold samples" in section and "(1)" in section
+        row = section.split('data-testid="gold-row"', 1)[1].split("</tr>", 1)[0]
+        assert setup.labeler.email in row and "0.0%" in row
+        assert "repetition 1" in section
