@@ -183,8 +183,9 @@ def sample_labels(services: Services, dataset_id: str) -> dict[str, tuple[str, l
     return {s: (statuses[s], sorted(names[s])) for s in statuses}
 
 
-def wait_for_import(client: httpx.Client, path: str, timeout: float = 15.0) -> dict[str, Any]:
-    """GET an import task until it is COMPLETED or FAILED; return its body."""
+def wait_for_import(client: httpx.Client, path: str, timeout: float = 120.0) -> dict[str, Any]:
+    """GET an import task until it is COMPLETED or FAILED; return its body. The wait is generous:
+    a loaded machine (CI on 2 cores, -n 2) is slow, and only a task that never ends should fail."""
     deadline = time.monotonic() + timeout
     while True:
         response = client.get(path)
