@@ -103,6 +103,10 @@ def run_ray_task(settings: Settings, task_id: str, from_owner: str) -> None:
         finally:
             stop_heartbeat.set()
             beating.join(5.0)
+        from labelarts.ml.features.registry import loaded_encoders
+
+        # The weights belong in the encoder actors only (tests/ray checks this line).
+        log.info("task %s: models loaded by this driver: %s", task.id, ", ".join(loaded_encoders()) or "none")
     finally:
         batches.close()
         services.close()

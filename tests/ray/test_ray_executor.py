@@ -246,8 +246,16 @@ def test_auto_labeling_and_processing_run_on_ray_over_http_with_the_local_worker
         assert run["status"] == 2, (run, ray_cluster.logs("job-driver-*"))
         assert run["origin_sample_count"] == 12 and run["add_sample_count"] == 12, run
         runs["ray"] = processed(tenant, data_dir, *ray_processing)
-        # Both ran in a Ray job's driver, not in the worker that claimed them.
+        # Both ran in a Ray job's driver, not in the worker that claimed them; the model was
+        # loaded by the encoder actors only, never by the driver.
         assert owner(database_url, task_id).startswith("ray:")
+        # (The driver logs it right after it ended the task.)
+        deadline = time.monotonic() + 60
+        while f"task {task_id}: models loaded by this driver: none" not in (
+            drivers := ray_cluster.logs("job-driver-*")
+        ):
+            assert time.monotonic() < deadline, drivers
+            time.sleep(0.5)
         (job,) = query(
             database_url,
             "SELECT job_id FROM processor_task_versions WHERE id = :v",

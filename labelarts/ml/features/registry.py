@@ -8,7 +8,7 @@ from pathlib import Path
 
 from labelarts.ml.features.base import FeatureEncoder
 
-__all__ = ["AVAILABLE_MODELS", "DEFAULT_MODELS", "open_encoder"]
+__all__ = ["AVAILABLE_MODELS", "DEFAULT_MODELS", "loaded_encoders", "open_encoder"]
 
 _Loader = Callable[[Path, "int | None"], FeatureEncoder]
 
@@ -108,3 +108,10 @@ def open_encoder(
             with _cache_lock:
                 _cache[key] = cached
         return cached
+
+
+def loaded_encoders() -> list[str]:
+    """The models this process has loaded (a Ray job's driver logs them: none, its encoder
+    actors hold the weights)."""
+    with _cache_lock:
+        return sorted({key[1] for key in _cache})
