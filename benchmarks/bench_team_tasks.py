@@ -7,7 +7,8 @@ labelers are member accounts (``labelarts member create``) in one team, each sig
 their own AK/SK.
 
 1. **Start**: ``POST .../workforce-tasks`` naming the team, so the task is dealt in the
-   request (``repetition`` ``--repetition``). Reported: the request's wall time, and the
+   request (``repetition`` ``--repetition``). Reported: the request's wall time and the
+   server's CPU time over it (on a loaded machine the two differ by the waiting), and the
    server's resident memory before it and at its peak (``VmHWM`` of the server's processes,
    from ``/proc``: the peak since the server started, which before the start was small).
 2. **Next sample**: ``--labelers`` threads, one per labeler, each in a loop for
@@ -51,7 +52,7 @@ from benchmarks.bench_auth_latency import (
     _wait_healthy,
     postgres_database,
 )
-from benchmarks.review_setup import _token, insert_machine_labeled, process_tree
+from benchmarks.review_setup import _token, insert_machine_labeled, process_cpu_seconds, process_tree
 from labelarts.client import SdkHmacAuth, TokenAuth
 from labelarts.services.samples.records import UNLABELED
 from labelarts.storage.db import counters
@@ -67,6 +68,7 @@ class Row:
     labelers: int
     repetition: int
     start_s: float
+    start_cpu_s: float
     rss_before_mib: float
     rss_peak_mib: float
     loops: int
@@ -204,6 +206,7 @@ def run_one(database: str, url: str | None, args: argparse.Namespace) -> Row:
             f"{v2}/workforces/{team}/workers", json={"emails": ",".join(emails), "role": 0}
         ).raise_for_status()
         rss_before = _rss_kib(srv.pid, "VmRSS")
+        cpu_before = sum(process_cpu_seconds(p) for p in process_tree(srv.pid))
         started = time.perf_counter()
         r = owner.post(
             f"{v2}/datasets/{dataset_id}/workforce-tasks",
@@ -214,6 +217,7 @@ def run_one(database: str, url: str | None, args: argparse.Namespace) -> Row:
             },
         )
         start_s = time.perf_counter() - started
+        start_cpu = sum(process_cpu_seconds(p) for p in process_tree(srv.pid)) - cpu_before
         r.raise_for_status()
         rss_peak = _rss_kib(srv.pid, "VmHWM")
         task_id = r.json()["task_id"]
@@ -258,6 +262,7 @@ def run_one(database: str, url: str | None, args: argparse.Namespace) -> Row:
             args.labelers,
             args.repetition,
             round(start_s, 2),
+            round(start_cpu, 2),
             round(rss_before / 1024, 1),
             round(rss_peak / 1024, 1),
             len(nexts),
