@@ -155,4 +155,5 @@ class SetGoldSamplesRequest(BaseModel):
     """PUT .../gold-samples: samples to mark (or re-mark) as gold, with their answers."""
 
     model_config = StrictModel
-    samples: Annotated[list[GoldSampleIn], Field(min_length=1, max_length=MAX_GOLD_SAMPLES)]
+    # Mandatory, but checked by the service after the task lookup (as ``emails`` above).
+    samples: Annotated[list[GoldSampleIn], Field(min_length=1, max_length=MAX_GOLD_SAMPLES)] | None = None

@@ -288,11 +288,14 @@ def test_gold_sample_errors(world: World) -> None:
         assert_error(world.alice.aksk.put(url, json=bad), 404, "ModelArts.4420")
         assert_error(world.alice.aksk.put(url, json={"samples": [{"sample_id": ids[0], "labels": []}]}), 400)
         assert_error(world.alice.aksk.put(url, json={"samples": []}), 400)
+        assert_error(world.alice.aksk.put(url, json={}), 400, "ModelArts.0104")
         assert_error(world.alice.aksk.put(url, json={"samples": [{"sample_id": ids[0]}]}), 400)
         assert world.alice.aksk.get(url).json() == {"sample_count": 0, "samples": []}
         # An unknown task: 404.
         assert_error(world.alice.aksk.get(f"{base}/nope/gold-samples"), 404, "ModelArts.4619")
         assert_error(world.alice.aksk.get(f"{base}/nope/agreement"), 404, "ModelArts.4619")
+        # ...whatever the body: the task is looked up before the body's fields are required.
+        assert_error(world.alice.aksk.put(f"{base}/nope/gold-samples", json={}), 404, "ModelArts.4619")
     finally:
         for p in people:
             p.close()

@@ -1906,6 +1906,8 @@ class TeamTaskService:
                 raise WorkforceTaskStateError(
                     "Gold samples can be set while the task is created or running (status 6, 1 or 4)."
                 )
+            if not request.samples:
+                raise ValidationFailedError("Invalid parameter. samples: Field required")
             dataset = session.get(Dataset, task.dataset_id)
             assert dataset is not None
             items = {item.sample_id: item for item in request.samples}
