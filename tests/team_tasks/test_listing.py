@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,6 +61,25 @@ def test_the_same_order_with_and_without_label_filters(world: World) -> None:
         assert _pages(world.alice.aksk, url, sample_state="__ALL__") == (handed_in, 13)
         assert _pages(world.alice.aksk, url, label_name="cat") == (handed_in, 13)
         assert _pages(world.alice.aksk, url, sample_state="__UNCHECK__") == (handed_in, 13)
+        # Sample conditions: the count and the pages are of the matching samples only, with
+        # or without a state filter and whichever path answers.
+        name = {
+            s["sample_id"]: s["sample_name"]
+            for s in world.alice.aksk.get(url, params={"limit": 100}).json()["samples"]
+        }
+        picked = name[every[0][0]]
+        conditions = json.dumps([{"sample_name": picked}])
+        of_it = [row for row in every if row[0] == every[0][0]]
+        assert _pages(world.alice.aksk, url, search_conditions=conditions) == (of_it, 2)
+        assert _pages(world.alice.aksk, url, search_conditions=conditions, label_name="cat") == (
+            [row for row in of_it if row in handed_in],
+            len([row for row in of_it if row in handed_in]),
+        )
+        mine_left = [row for row in of_it if row == mine[-1]]
+        assert _pages(first.client, url, search_conditions=conditions, sample_state="__NONE__") == (
+            mine_left,
+            len(mine_left),
+        )
         # The order: newest sample first, then sample id, then dealing order.
         times = {
             s["sample_id"]: s["sample_time"]
