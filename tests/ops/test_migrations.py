@@ -77,3 +77,62 @@ def test_annotated_by_values_are_migrated(database_url: str) -> None:
         assert dict((name, by) for name, by in rows) == stored
     finally:
         db.dispose()
+
+
+def _row(table: Any, **values: Any) -> dict[str, Any]:
+    """``values`` and, for every other NOT NULL column without a default, a plain value of its
+    type (the schema of the revision the table was reflected at)."""
+    row = dict(values)
+    for column in table.columns:
+        if column.name in row or column.nullable or column.server_default is not None:
+            continue
+        if column.primary_key and column.autoincrement in (True, "auto") and "INT" in str(column.type):
+            continue
+        kind = str(column.type).upper()
+        row[column.name] = (
+            0 if "INT" in kind else False if "BOOL" in kind else [] if "JSON" in kind else column.name[:8]
+        )
+    return row
+
+
+def test_assignments_get_their_samples_time(database_url: str) -> None:
+    """0017 copies each sample's time onto its team-task assignments (the lists order by it)."""
+    db = Database(database_url)
+    try:
+        _upgrade(db, "0016")
+        with db.engine.begin() as connection:
+            tables = MetaData()
+            tables.reflect(connection)
+            t = tables.tables
+            connection.execute(t["projects"].insert(), _row(t["projects"], id="p"))
+            connection.execute(t["datasets"].insert(), _row(t["datasets"], id="d", project_id="p"))
+            for sample_id, when in (("s1", 1_700_000_000_123), ("s2", 1_600_000_000_456)):
+                connection.execute(
+                    t["samples"].insert(),
+                    _row(t["samples"], id=sample_id, dataset_id="d", source_key=sample_id, sample_time=when),
+                )
+            connection.execute(
+                t["workforce_tasks"].insert(),
+                _row(t["workforce_tasks"], id="t", project_id="p", dataset_id="d"),
+            )
+            connection.execute(
+                t["workforce_assignments"].insert(),
+                [
+                    _row(t["workforce_assignments"], task_id="t", sample_id=s, worker_id=w)
+                    for s in ("s1", "s2")
+                    for w in ("w1", "w2")
+                ],
+            )
+        db.migrate()
+        with db.engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT sample_id, worker_id, sample_time FROM workforce_assignments")
+            ).all()
+        assert sorted(tuple(r) for r in rows) == [
+            ("s1", "w1", 1_700_000_000_123),
+            ("s1", "w2", 1_700_000_000_123),
+            ("s2", "w1", 1_600_000_000_456),
+            ("s2", "w2", 1_600_000_000_456),
+        ]
+    finally:
+        db.dispose()

@@ -494,8 +494,10 @@ class TeamTaskService:
         task.update_time = now_ms()
         return len(pairs)
 
-    def _pool(self, session: Session, task: WorkforceTask, dataset: Dataset) -> list[tuple[str, int, str]]:
-        """``(sample_id, revision, status)`` of the dataset samples the task may take: matching
+    def _pool(
+        self, session: Session, task: WorkforceTask, dataset: Dataset
+    ) -> list[tuple[str, int, str, int]]:
+        """``(sample_id, revision, status, sample_time)`` of the dataset samples the task may take: matching
         its conditions, unlabeled (or to be confirmed, with ``synchronize_auto_labeling_data``),
         and in no other unfinished task of the dataset nor in this one."""
         statuses = [UNLABELED, SAMPLE_AUTO] if task.synchronize_auto_labeling_data else [UNLABELED]
@@ -507,25 +509,26 @@ class TeamTaskService:
                 or_(WorkforceTask.id == task.id, WorkforceTask.status != st.ACCEPTED_TASK),
             )
         )
-        stmt = select(Sample.id, Sample.revision, Sample.sample_status).where(
+        stmt = select(Sample.id, Sample.revision, Sample.sample_status, Sample.sample_time).where(
             Sample.dataset_id == dataset.id,
             Sample.sample_status.in_(statuses),
             not_(Sample.id.in_(taken)),
             *conditions_to_sql(dataset.id, task.sample_search_conditions),
         )
-        return [(r[0], int(r[1] or 0), r[2]) for r in session.execute(stmt).all()]
+        return [(r[0], int(r[1] or 0), r[2], int(r[3])) for r in session.execute(stmt).all()]
 
     def _add_assignments(
         self,
         session: Session,
         task: WorkforceTask,
-        pool: Sequence[tuple[str, int, str]],
+        pool: Sequence[tuple[str, int, str, int]],
         pairs: Sequence[tuple[str, str]],
     ) -> None:
         if not pairs:
             return
         now = now_ms()
-        info = {sample_id: (revision, status) for sample_id, revision, status in pool}
+        info = {sample_id: (revision, status) for sample_id, revision, status, _ in pool}
+        times = {row[0]: row[3] for row in pool}
         dealt = {sample_id for sample_id, _ in pairs}
         drafts = self._auto_drafts(session, [s for s, (_, status) in info.items() if status == SAMPLE_AUTO])
         session.execute(
@@ -553,6 +556,7 @@ class TeamTaskService:
                     "worker_id": worker_id,
                     "state": st.AUTO if sample_id in drafts else st.NONE,
                     "labels": drafts.get(sample_id, []),
+                    "sample_time": times[sample_id],
                     "create_time": now,
                     "update_time": now,
                 }
@@ -717,6 +721,7 @@ class TeamTaskService:
         except DealingError as exc:
             raise ValidationFailedError(str(exc)) from None
         drafts = {o.sample_id: (o.labels if o.state == st.AUTO else []) for o in orphans}
+        times = {o.sample_id: o.sample_time for o in orphans}
         for orphan in orphans:
             session.delete(orphan)
         session.flush()
@@ -730,6 +735,7 @@ class TeamTaskService:
                     "worker_id": worker_id,
                     "state": st.AUTO if drafts.get(sample_id) else st.NONE,
                     "labels": drafts.get(sample_id) or [],
+                    "sample_time": times[sample_id],
                     "create_time": now,
                     "update_time": now,
                 }
@@ -1137,7 +1143,7 @@ class TeamTaskService:
                     and (label_name is None or any(label.get("name") == label_name for label in a.labels))
                     and (label_type is None or any(label.get("type") == label_type for label in a.labels))
                 ]
-                rows.sort(key=lambda r: (-r[1].sample_time, r[1].id, positions.get(r[0].worker_id, 0)))
+                rows.sort(key=lambda r: (-r[0].sample_time, r[0].sample_id, positions.get(r[0].worker_id, 0)))
                 page, total = _page(rows, offset, limit), len(rows)
             labelers = self._labelers_of(session, task, [s.id for _, s in page], access)
             scope = self._grants.scope(principal.project_id)
@@ -1157,38 +1163,43 @@ class TeamTaskService:
         assignments: list[Any] | None,
     ) -> tuple[list[Any], int]:
         """One page of ``stmt``'s rows when the filter needs no labels, in the order
-        :meth:`list_samples` gives otherwise (newest sample first, then sample id, then the
-        labeler's dealing position). With no state filter or one stored state, the database
-        filters, counts and pages (a labeler's next sample in a 100k task sorted 5,000 keys in
-        Python per request); the unions of states still sort their keys here."""
+        :meth:`list_samples` gives otherwise (newest sample first, by the time the assignment
+        keeps, then sample id, then the labeler's dealing position), reading only the page's
+        rows. With no state filter or one stored state, the database filters, counts, orders
+        and pages; ``assignments`` (the caller's visible assignments, when there are no sample
+        conditions) lets it do so from the assignments' index alone, without the samples. The
+        unions of states sort their keys here."""
         if wanted is None or wanted not in st.UNIONS:
             state = [] if wanted is None else [WorkforceAssignment.state == wanted]
-            stmt = stmt.where(*state)
-            counted = (
-                select(func.count()).select_from(stmt.with_only_columns(WorkforceAssignment.id).subquery())
+            keyed = (
+                stmt.where(*state).with_only_columns(WorkforceAssignment.id)
                 if assignments is None
-                else select(func.count()).select_from(WorkforceAssignment).where(*assignments, *state)
+                else select(WorkforceAssignment.id).where(*assignments, *state)
             )
-            total = session.execute(counted).scalar_one()
-            sample_id: Any = Sample.id
+            total = session.execute(select(func.count()).select_from(keyed.subquery())).scalar_one()
+            sample_id: Any = WorkforceAssignment.sample_id
             if session.get_bind().dialect.name == "postgresql":
-                sample_id = Sample.id.collate("C")  # Python's str order: code points
+                sample_id = sample_id.collate("C")  # Python's str order: code points
             position: Any = (
                 case(positions, value=WorkforceAssignment.worker_id, else_=0) if positions else literal(0)
             )
-            page = session.execute(
-                stmt.order_by(Sample.sample_time.desc(), sample_id, position, WorkforceAssignment.id)
-                .offset(offset * limit)
-                .limit(limit)
-            ).all()
-            return [(a, s) for a, s in page], int(total)
+            ids = list(
+                session.scalars(
+                    keyed.order_by(
+                        WorkforceAssignment.sample_time.desc(), sample_id, position, WorkforceAssignment.id
+                    )
+                    .offset(offset * limit)
+                    .limit(limit)
+                ).all()
+            )
+            return TeamTaskService._rows_by_id(session, ids), int(total)
         keys = stmt.with_only_columns(
             WorkforceAssignment.id,
             WorkforceAssignment.state,
             WorkforceAssignment.review_accept,
             WorkforceAssignment.worker_id,
-            Sample.sample_time,
-            Sample.id,
+            WorkforceAssignment.sample_time,
+            WorkforceAssignment.sample_id,
         )
         found = [
             r
@@ -1196,20 +1207,22 @@ class TeamTaskService:
             if st.matches(r[1], wanted, has_labels=True, review_accept=r[2])
         ]
         found.sort(key=lambda r: (-r[4], r[5], positions.get(r[3], 0)))
-        ids = [r[0] for r in _page(found, offset, limit)]
-        rows = (
-            {
-                a.id: (a, s)
-                for a, s in session.execute(
-                    select(WorkforceAssignment, Sample)
-                    .join(Sample, Sample.id == WorkforceAssignment.sample_id)
-                    .where(WorkforceAssignment.id.in_(ids))
-                ).all()
-            }
-            if ids
-            else {}
-        )
-        return [rows[i] for i in ids if i in rows], len(found)
+        return TeamTaskService._rows_by_id(session, [r[0] for r in _page(found, offset, limit)]), len(found)
+
+    @staticmethod
+    def _rows_by_id(session: Session, ids: list[int]) -> list[Any]:
+        """``(assignment, sample)`` of these assignment ids, in their order."""
+        if not ids:
+            return []
+        rows = {
+            a.id: (a, s)
+            for a, s in session.execute(
+                select(WorkforceAssignment, Sample)
+                .join(Sample, Sample.id == WorkforceAssignment.sample_id)
+                .where(WorkforceAssignment.id.in_(ids))
+            ).all()
+        }
+        return [rows[i] for i in ids if i in rows]
 
     def describe_sample(
         self,
@@ -1928,6 +1941,11 @@ class TeamTaskService:
                     )
                 ).all()
             )
+        times = {
+            r[0]: int(r[1])
+            for chunk in chunked(gold)
+            for r in session.execute(select(Sample.id, Sample.sample_time).where(Sample.id.in_(chunk))).all()
+        }
         now = now_ms()
         missing = [
             {
@@ -1936,6 +1954,7 @@ class TeamTaskService:
                 "worker_id": worker_id,
                 "state": st.NONE,
                 "labels": [],
+                "sample_time": times[sample_id],
                 "create_time": now,
                 "update_time": now,
             }

@@ -681,7 +681,8 @@ class WorkforceAssignment(Base):
     __tablename__ = "workforce_assignments"
     __table_args__ = (
         UniqueConstraint("task_id", "sample_id", "worker_id", name="uq_workforce_assignment"),
-        Index("ix_workforce_assignments_task_worker", "task_id", "worker_id", "state"),
+        # A labeler's queue in list order (newest sample first) without reading the samples.
+        Index("ix_workforce_assignments_queue", "task_id", "worker_id", "state", "sample_time"),
         Index("ix_workforce_assignments_task_state", "task_id", "state"),
     )
 
@@ -689,6 +690,9 @@ class WorkforceAssignment(Base):
     task_id: Mapped[str] = mapped_column(ForeignKey("workforce_tasks.id", ondelete="CASCADE"))
     sample_id: Mapped[str] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
     worker_id: Mapped[str] = mapped_column(String(32))
+    # The sample's ``sample_time`` when it was dealt: the task's lists order by it, from this
+    # table's index, without reading the samples (a later sync of the file does not move it).
+    sample_time: Mapped[int] = mapped_column(BigInteger, server_default="0")
     state: Mapped[str] = mapped_column(String(40), default="__NONE__")
     labels: Mapped[list[Any]] = mapped_column(default=list)
     review_accept: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
