@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, case, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from labelarts.clock import new_resource_id, now_ms
@@ -113,9 +113,17 @@ class VersionService:
             # The dataset row first: a concurrent publish of the same dataset waits here, then
             # sees this one's task (PostgreSQL row lock; SQLite holds the write lock already).
             session.execute(update(Dataset).where(Dataset.id == dataset.id).values(update_time=now_ms()))
+            # A publish whose version is already normal has ended for the user, though its task
+            # is still being marked succeeded in its own transaction: a client that polls the
+            # version and publishes again at once must not be refused.
             running = session.execute(
-                select(Task.id).where(
-                    Task.dataset_id == dataset.id, Task.kind == PUBLISH_KIND, Task.status.in_(_ACTIVE)
+                select(Task.id)
+                .outerjoin(DatasetVersion, DatasetVersion.task_id == Task.id)
+                .where(
+                    Task.dataset_id == dataset.id,
+                    Task.kind == PUBLISH_KIND,
+                    Task.status.in_(_ACTIVE),
+                    or_(DatasetVersion.id.is_(None), DatasetVersion.status == CREATING),
                 )
             ).first()
             if running is not None:
