@@ -52,6 +52,7 @@ PREFILTER = 10
 """Uncertainty with diversity: ``10 x budget`` least certain samples are the candidates."""
 _PCA_ROWS = 5_000
 _MINIBATCH_ABOVE = 20_000  # rows: MiniBatchKMeans beyond this, full k-means below
+_SEVERAL_STARTS_BELOW = 1_000_000  # rows x clusters: full k-means from 4 starts below this
 
 
 def embed(X: np.ndarray, *, seed: int = 0) -> NDArray[np.float32]:
@@ -101,7 +102,10 @@ def _kmeans(z: np.ndarray, k: int, seed: int, weights: np.ndarray | None = None)
             n_clusters=k, random_state=seed, n_init=3, batch_size=4096
         )
     else:
-        model = KMeans(n_clusters=k, random_state=seed, n_init=1)
+        # One k-means++ start can settle on a split of one true cluster; a few starts (the
+        # lowest inertia wins) are cheap while rows x clusters is small.
+        starts = 4 if z.shape[0] * k <= _SEVERAL_STARTS_BELOW else 1
+        model = KMeans(n_clusters=k, random_state=seed, n_init=starts)
     return np.asarray(model.fit_predict(z, sample_weight=weights), dtype=np.int64)
 
 
