@@ -201,7 +201,9 @@ def test_gold_samples_are_unannounced_scored_and_never_written(world: World) -> 
     team_id = add_team(world.alice)
     people = [add_person(world.server, world.alice, team_id, 0) for _ in range(3)]
     try:
-        dataset_id, ids = make_dataset(world.alice, 8)
+        # 9 among 3: everyone's share is 3, so each keeps a sample that is not gold whichever
+        # way the random seed deals the two gold ones (with 8, a share of 2 could be both).
+        dataset_id, ids = make_dataset(world.alice, 9)
         base = world.alice.v2(f"/datasets/{dataset_id}/workforce-tasks")
         config = {"workforces": [{"workforce_id": team_id}]}
         # Two of the task's samples become the owner's gold once it runs: each was dealt to
