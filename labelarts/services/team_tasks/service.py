@@ -527,10 +527,10 @@ class TeamTaskService:
         if not pairs:
             return
         now = now_ms()
-        info = {sample_id: (revision, status) for sample_id, revision, status, _ in pool}
-        times = {row[0]: row[3] for row in pool}
+        info = {sample_id: (revision, status, time) for sample_id, revision, status, time in pool}
         dealt = {sample_id for sample_id, _ in pairs}
-        drafts = self._auto_drafts(session, [s for s, (_, status) in info.items() if status == SAMPLE_AUTO])
+        auto = [s for s, (_, status, _) in info.items() if status == SAMPLE_AUTO]
+        drafts = self._auto_drafts(session, auto)
         session.execute(
             insert(WorkforceTaskSample),
             [
@@ -543,7 +543,7 @@ class TeamTaskService:
                     "synced": False,
                     "conflict": None,
                 }
-                for sample_id, (revision, _) in info.items()
+                for sample_id, (revision, _, _) in info.items()
                 if sample_id in dealt
             ],
         )
@@ -556,7 +556,7 @@ class TeamTaskService:
                     "worker_id": worker_id,
                     "state": st.AUTO if sample_id in drafts else st.NONE,
                     "labels": drafts.get(sample_id, []),
-                    "sample_time": times[sample_id],
+                    "sample_time": info[sample_id][2],
                     "create_time": now,
                     "update_time": now,
                 }
