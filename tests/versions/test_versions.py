@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, event, update
 
 from labelarts.clock import now_ms
 from labelarts.jobs.runner import LeaseLost, TaskContext
 from labelarts.services.versions import PUBLISH_KIND
-from labelarts.storage.db.models import Task
+from labelarts.storage.db.models import Dataset, DatasetVersion, Task
 from tests.api import World, add_sample, unique_name
 from tests.conftest import assert_error
 from tests.imports import create, jpeg, run_import, voc_xml, world_fixture, write
@@ -473,6 +473,51 @@ def test_publishing_twice_at_once_is_refused(world: World) -> None:
     with world.services.db.session() as session:
         session.execute(delete(Task).where(Task.id == running.task_id))
     assert published(world, dataset_id)["status"] == 1
+
+
+def test_a_version_read_while_its_publish_finishes_is_of_one_moment(world: World) -> None:
+    """Publishing's finish makes the version normal and the dataset's current version in one
+    transaction; a detail or list read that lands in between must not straddle it (seen on
+    PostgreSQL in CI: status 1 but ``is_current`` false)."""
+    dataset_id = classes(world, {"a": 1})
+    vid = published(world, dataset_id)["version_id"]
+    engine = world.services.db.engine
+
+    def unfinish() -> None:
+        with world.services.db.session() as session:
+            session.execute(update(DatasetVersion).where(DatasetVersion.id == vid).values(status=0))
+            session.execute(update(Dataset).where(Dataset.id == dataset_id).values(current_version_id=None))
+
+    finished = threading.Event()
+
+    def finish_before_the_version_is_read(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # The request has read the dataset; the finish commits before it reads the version.
+        reads_version = statement.startswith("SELECT") and "FROM dataset_versions" in statement
+        if finished.is_set() or not reads_version:
+            return
+        finished.set()
+        with world.services.db.session() as session:
+            session.execute(update(DatasetVersion).where(DatasetVersion.id == vid).values(status=1))
+            session.execute(update(Dataset).where(Dataset.id == dataset_id).values(current_version_id=vid))
+
+    reads = {
+        "detail": lambda: wait_version(world, dataset_id, vid),
+        "list": lambda: world.alice.aksk.get(world.alice.v2(f"/datasets/{dataset_id}/versions")).json()[
+            "versions"
+        ][0],
+    }
+    for name, read in reads.items():
+        unfinish()
+        finished.clear()
+        event.listen(engine, "before_cursor_execute", finish_before_the_version_is_read)
+        try:
+            seen = read()
+        finally:
+            event.remove(engine, "before_cursor_execute", finish_before_the_version_is_read)
+        assert finished.is_set(), name
+        assert seen["is_current"] is (seen["status"] == 1), (name, seen["status"], seen["is_current"])
+        after = read()
+        assert (after["status"], after["is_current"]) == (1, True), name
 
 
 # --- projects -----------------------------------------------------------------------------------

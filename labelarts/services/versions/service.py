@@ -48,6 +48,7 @@ from labelarts.services.versions.publish import (
     version_prefix,
 )
 from labelarts.storage.db import Database
+from labelarts.storage.db.dialect import begin_read_snapshot
 from labelarts.storage.db.models import (
     Dataset,
     DatasetVersion,
@@ -244,6 +245,10 @@ class VersionService:
 
     def get(self, project_id: str, dataset_id: str, version_id: str) -> dict[str, Any]:
         with self._db.session() as session:
+            # One snapshot for the dataset and its version: publishing's finish writes the
+            # version's status and the dataset's current version together, and READ COMMITTED
+            # reads could straddle it (status 1 but not current).
+            begin_read_snapshot(session)
             dataset = get_owned_dataset(session, project_id, dataset_id)
             version, task_status = self._find(session, dataset, version_id)
             task = session.get(Task, version.task_id) if version.task_id else None
@@ -262,6 +267,7 @@ class VersionService:
     ) -> tuple[list[dict[str, Any]], int]:
         ratio = parse_ratio_range(train_evaluate_ratio)
         with self._db.session() as session:
+            begin_read_snapshot(session)  # as in get: status and is_current of one moment
             dataset = get_owned_dataset(session, project_id, dataset_id)
             where: list[ColumnElement[bool]] = [DatasetVersion.dataset_id == dataset.id]
             if status is not None:
