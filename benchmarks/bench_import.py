@@ -17,7 +17,10 @@ What it does:
    seconds for the import (``utime + stime`` from ``/proc/<pid>/stat``, less noisy than wall
    time on a shared machine), the resident memory of the API process and of the worker
    (``VmRSS`` before the import and the highest seen while importing, and ``VmHWM``, the peak
-   since start-up) and optionally writes the figures as JSON.
+   since start-up), and the CPU and summed resident memory of the worker's child processes
+   (the fork server and the file-check processes of ``LABELARTS_IMPORT_PROCESSES``; their CPU
+   is read from the fork server, which reaps them), with the CPU per file of the worker and
+   those processes together; optionally it writes the figures as JSON.
 
 Run from the repository root with the project's virtualenv active::
 
@@ -91,6 +94,11 @@ class Result:
     worker_rss_idle_mib: float  # the worker process's VmRSS before the import
     worker_rss_max_mib: float  # its highest VmRSS seen while importing (and re-importing)
     worker_hwm_mib: float  # its VmHWM at the end
+    # The worker's child processes: the fork server and the file-check processes it started
+    # (LABELARTS_IMPORT_PROCESSES; they end with each import and the fork server reaps them).
+    check_cpu_s: float  # their CPU seconds for the first import
+    check_rss_max_mib: float  # their highest summed VmRSS seen while importing
+    total_cpu_per_file_us: float  # (worker + check processes) CPU per file: the work itself
 
 
 def base_jpeg(size: int = 64) -> bytes:
@@ -156,6 +164,27 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid``'s children, each with the children it waited for (fields 14-17):
+    the fork server and the check processes it forked, which exit when an import ends."""
+    total = 0
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{child}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], children(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children(child))
+    return found
 
 
 def children(pid: int) -> list[int]:
@@ -232,7 +261,13 @@ def running_server(database_url: str | None, tmp: Path) -> Iterator[Session]:
 
 
 def run_import(
-    session: Session, dataset_id: str, path: Path, peak: list[int], worker: int, worker_peak: list[int]
+    session: Session,
+    dataset_id: str,
+    path: Path,
+    peak: list[int],
+    worker: int,
+    worker_peak: list[int],
+    check_peak: list[int] | None = None,
 ) -> dict[str, Any]:
     """Start an import task and poll it to the end, tracking the server's and worker's peak RSS."""
     with _http_client(TokenAuth(session.token), session.base_url) as client:
@@ -253,6 +288,12 @@ def run_import(
             worker_memory = memory_kib(worker)
             worker_peak[0] = max(worker_peak[0], worker_memory["VmHWM"])
             worker_peak[1] = max(worker_peak[1], worker_memory["VmRSS"])
+            if check_peak is not None:
+                rss = 0
+                for child in descendants(worker):
+                    with contextlib.suppress(OSError, KeyError):
+                        rss += memory_kib(child)["VmRSS"]
+                check_peak[0] = max(check_peak[0], rss)
             task: dict[str, Any] = client.get(f"{base}/{task_id}").json()
             if task["status"] in ("COMPLETED", "FAILED"):
                 if task["status"] == "FAILED":
@@ -297,9 +338,10 @@ def bench(database: str, count: int, classes: int, manifest: bool, pg_admin_url:
             worker_idle = memory_kib(worker)
             worker_peak = [worker_idle["VmHWM"], worker_idle["VmRSS"]]
             print(f"[{database}] importing...", file=sys.stderr)
-            cpu_0 = cpu_seconds(worker)
-            task = run_import(session, dataset_id, source, peak, worker, worker_peak)
-            cpu_1 = cpu_seconds(worker)
+            cpu_0, check_0 = cpu_seconds(worker), descendants_cpu_seconds(worker)
+            check_peak = [0]
+            task = run_import(session, dataset_id, source, peak, worker, worker_peak, check_peak)
+            cpu_1, check_1 = cpu_seconds(worker), descendants_cpu_seconds(worker)
             again = run_import(session, dataset_id, source, peak, worker, worker_peak)
             cpu_2 = cpu_seconds(worker)
             end = memory_kib(session.pid)
@@ -330,6 +372,9 @@ def bench(database: str, count: int, classes: int, manifest: bool, pg_admin_url:
         worker_rss_idle_mib=round(worker_idle["VmRSS"] / 1024, 1),
         worker_rss_max_mib=round(worker_peak[1] / 1024, 1),
         worker_hwm_mib=round(max(worker_peak[0], worker_end["VmHWM"]) / 1024, 1),
+        check_cpu_s=round(check_1 - check_0, 2),
+        check_rss_max_mib=round(check_peak[0] / 1024, 1),
+        total_cpu_per_file_us=round(1e6 * (cpu_1 - cpu_0 + check_1 - check_0) / count, 1),
     )
 
 
@@ -354,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'database':<11}{'source':<9}{'files':>9}{'classes':>8}{'import s':>10}{'files/s':>10}"
         f"{'CPU s':>8}{'files/CPU s':>12}{'re-import s':>13}{'re files/s':>12}"
         f"{'API RSS idle/max':>18}{'worker RSS idle/max':>21}{'worker HWM':>12}"
+        f"{'check CPU s':>13}{'check RSS':>11}{'CPU us/file':>13}"
     )
     print(header)
     for r in results:
@@ -361,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.database:<11}{r.source:<9}{r.files:>9}{r.classes:>8}{r.import_s:>10.1f}{r.files_per_s:>10.0f}"
             f"{r.cpu_s:>8.1f}{r.files_per_cpu_s:>12.0f}{r.reimport_s:>13.1f}{r.reimport_files_per_s:>12.0f}"
             f"{r.rss_idle_mib:>11.0f}/{r.rss_max_mib:.0f}M{r.worker_rss_idle_mib:>14.0f}/{r.worker_rss_max_mib:.0f}M"
-            f"{r.worker_hwm_mib:>11.0f}M"
+            f"{r.worker_hwm_mib:>11.0f}M{r.check_cpu_s:>13.1f}{r.check_rss_max_mib:>10.0f}M"
+            f"{r.total_cpu_per_file_us:>13.0f}"
         )
         if r.imported != r.files or r.failed:
             print(f"  warning: imported {r.imported} of {r.files}, {r.failed} failed", file=sys.stderr)

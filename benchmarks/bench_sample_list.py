@@ -13,11 +13,13 @@ Every page after the first is therefore the first request after a change.
 Reported per list and filter (requests signed with AK/SK, sequential, one connection):
 
 * ``cold ms``: the first page of the filter (nothing cached yet);
-* ``cpu ms``: server CPU per page request after a change, read from ``/proc/<pid>/stat``
-  of the server process around each request (user + system; 10 ms ticks, so the mean over
-  the rounds is what counts, not any single reading);
+* ``cpu ms``: server CPU per page request after a change, read around each request from
+  ``/proc/<pid>/task/<tid>/schedstat`` of every thread of the server process (nanoseconds,
+  summed over the threads; until 2026-12-04 it was user + system time from
+  ``/proc/<pid>/stat``, in 10 ms ticks, which only the mean over many rounds could use);
 * ``p50 ms`` / ``p95 ms``: wall time of those page requests, client included;
-* ``put ms``: median wall time of the PUTs; ``count``: the total the first page answered.
+* ``put ms``: median wall time of the PUTs; ``put cpu``: mean server CPU per PUT of 20 (read
+  as ``cpu ms`` is); ``count``: the total the first page answered.
 
 The machine may be shared: the CPU figures are the reliable ones, wall times move with load.
 
@@ -40,14 +42,14 @@ import httpx
 from sqlalchemy import create_engine, insert, update
 
 from benchmarks.bench_auth_latency import DEFAULT_PG_ADMIN_URL, _percentile, postgres_database
-from benchmarks.review_setup import CHUNK, LABELS, ReviewServer, review_server
+from benchmarks.review_setup import CHUNK, LABELS, ReviewServer, cpu_delta_seconds, review_server
 from labelarts.storage.db import counters
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
 LIMIT = 50
 CONFIRM = 15
 CORRECT = 5
-FORMAT = "{:<10} {:>8} {:<4} {:<15} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8}"
+FORMAT = "{:<10} {:>8} {:<4} {:<15} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Row:
     median_ms: float
     p95_ms: float
     put_ms: float
+    put_cpu_ms: float
     count: int
     pages: int
 
@@ -175,20 +178,21 @@ def review(
     wall: list[float] = []
     cpu: list[float] = []
     puts: list[float] = []
+    put_cpu: list[float] = []
     cold = 0.0
     count = 0
     pages = 0
     for i in range(rounds + 1):
-        c0, t0 = server.cpu_seconds(), time.perf_counter()
+        c0, t0 = server.cpu_threads(), time.perf_counter()
         response = client.get(path, params={**extra, "limit": LIMIT, "offset": page})
-        t1, c1 = time.perf_counter(), server.cpu_seconds()
+        t1, c1 = time.perf_counter(), server.cpu_threads()
         response.raise_for_status()
         body = response.json()
         if i == 0:
             cold, count = (t1 - t0) * 1000, body["sample_count"]
         else:
             wall.append((t1 - t0) * 1000)
-            cpu.append((c1 - c0) * 1000)
+            cpu.append(cpu_delta_seconds(c0, c1) * 1000)
         pages += 1
         samples = body["samples"]
         if not samples:
@@ -200,9 +204,11 @@ def review(
             if j >= CONFIRM:
                 name = LABELS[(LABELS.index(name) + 1) % len(LABELS)] if name in LABELS else LABELS[0]
             changes.append({"sample_id": sample["sample_id"], "labels": [{"name": name, "type": 0}]})
-        t2 = time.perf_counter()
+        c2, t2 = server.cpu_threads(), time.perf_counter()
         client.put(f"{base}/data-annotations/samples", json={"samples": changes}).raise_for_status()
-        puts.append((time.perf_counter() - t2) * 1000)
+        t3, c3 = time.perf_counter(), server.cpu_threads()
+        puts.append((t3 - t2) * 1000)
+        put_cpu.append(cpu_delta_seconds(c2, c3) * 1000)
         page += 1
     wall.sort()
     return {
@@ -211,6 +217,7 @@ def review(
         "median_ms": round(statistics.median(wall), 1),
         "p95_ms": round(_percentile(wall, 0.95), 1),
         "put_ms": round(statistics.median(puts), 1) if puts else 0.0,
+        "put_cpu_ms": round(statistics.fmean(put_cpu), 2) if put_cpu else 0.0,
         "count": count,
         "pages": pages,
     }
@@ -237,6 +244,7 @@ def run_one(database: str, database_url: str | None, count: int, rounds: int, li
                         row.median_ms,
                         row.p95_ms,
                         row.put_ms,
+                        row.put_cpu_ms,
                         row.count,
                     )
                     print(FORMAT.format(*cells), flush=True)
@@ -267,6 +275,7 @@ def main() -> None:
             "p50 ms",
             "p95 ms",
             "put ms",
+            "put cpu",
             "count",
         )
     )
@@ -278,6 +287,12 @@ def main() -> None:
                     results.extend(run_one(database, url, size, args.rounds, lists))
             else:
                 results.extend(run_one(database, None, size, args.rounds, lists))
+    if results:  # the figure to compare between runs: one cell alone is a mean of few readings
+        mean = statistics.fmean(row.cpu_ms for row in results)
+        print(f"# mean cpu ms over {len(results)} cells: {mean:.2f}")
+        with_puts = [row.put_cpu_ms for row in results if row.put_cpu_ms]
+        if with_puts:
+            print(f"# mean put cpu ms over {len(with_puts)} cells: {statistics.fmean(with_puts):.2f}")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
 

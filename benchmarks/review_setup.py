@@ -61,6 +61,15 @@ class ReviewServer:
         (``serve --api-processes N`` answers in child processes), from ``/proc/<pid>/stat``."""
         return sum(process_cpu_seconds(pid) for pid in process_tree(self.pid))
 
+    def cpu_threads(self) -> dict[tuple[int, int], int]:
+        """CPU time so far, in nanoseconds, of every live thread of the server process and its
+        live descendants (see :func:`thread_cpu_ns`); :func:`cpu_delta_seconds` of two of these
+        is the CPU spent in between, without the 10 ms ticks of ``/proc/<pid>/stat``."""
+        found: dict[tuple[int, int], int] = {}
+        for pid in process_tree(self.pid):
+            found.update(thread_cpu_ns(pid))
+        return found
+
 
 def process_tree(pid: int) -> list[int]:
     """``pid`` and its live descendants."""
@@ -88,6 +97,30 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
     # After the command name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def thread_cpu_ns(pid: int) -> dict[tuple[int, int], int]:
+    """``{(pid, tid): ns}``: each live thread's time on a CPU, from the first field of
+    ``/proc/<pid>/task/<tid>/schedstat`` (nanoseconds, man 5 proc)."""
+    found: dict[tuple[int, int], int] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # ended meanwhile
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as fh:
+                found[(pid, int(tid))] = int(fh.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def cpu_delta_seconds(before: dict[tuple[int, int], int], after: dict[tuple[int, int], int]) -> float:
+    """CPU seconds between two :meth:`ReviewServer.cpu_threads` readings: threads present in
+    both count their difference, threads started in between all of theirs (a thread that ended
+    in between loses its last slice, which the server's long-lived threads do not)."""
+    return sum(ns - before.get(key, 0) for key, ns in after.items()) / 1e9
 
 
 def insert_machine_labeled(database_url: str, dataset_id: str, count: int, seed: int = 1) -> float:

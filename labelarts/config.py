@@ -352,6 +352,19 @@ class Settings(BaseSettings):
         description="If set, GET /metrics requires Authorization: Bearer <this token>; default open "
         "(aggregate counts only).",
     )
+    import_processes: int | None = Field(
+        default=None,
+        ge=0,
+        description="Worker processes that read and check files (content, hash, image header and "
+        "decode) during a large import of local files, beside the process that writes samples. "
+        "Default: one per core where there are at least two; 0: check in the importing process.",
+    )
+    import_pool_min_files: int = Field(
+        default=2000,
+        ge=0,
+        description="Files an import must hold (or have seen) before it starts the "
+        "import_processes: a small import does not pay for starting them.",
+    )
     models_dir: Path | None = Field(
         default=None,
         description="Where exported ONNX models are kept (written once, on first use); "
@@ -438,6 +451,13 @@ class Settings(BaseSettings):
     def _dump_grants(self, grants: list[Grant]) -> list[str]:
         # Dumped as written, so settings round-trip (serve hands them to workers as env vars).
         return [grant.text for grant in grants]
+
+    @property
+    def resolved_import_processes(self) -> int:
+        if self.import_processes is not None:
+            return self.import_processes
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return cpus if cpus >= 2 else 0
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -16,6 +16,7 @@ from labelarts.services.autolabel import AUTO_LABEL_KIND, AutoLabelService
 from labelarts.services.autolabel.job import FeatureBatches
 from labelarts.services.datasets import DatasetService
 from labelarts.services.exports import EXPORT_KIND, ExportService
+from labelarts.services.importing.checking import CheckPoolSettings
 from labelarts.services.imports import IMPORT_KIND, ImportService
 from labelarts.services.labels import LabelService
 from labelarts.services.members import MemberService
@@ -156,7 +157,8 @@ def build_services(
     thumbnails = ThumbnailCache(objects, settings.thumbnail_cache_bytes)
     sample_files = SampleFiles(objects, local_files, grants, thumbnails)
     sources = SampleSourceService(db, objects, signer, local_files, thumbnails, presign=settings.s3_presign)
-    imports = ImportService(db, tasks, grants, objects)
+    checks = CheckPoolSettings(settings.resolved_import_processes, settings.import_pool_min_files)
+    imports = ImportService(db, tasks, grants, objects, checks)
     models = ModelService(db, objects)
     sample_edits = SampleEditService(db, objects, sample_files, track_changes=sample_list.track_changes)
     workforces = WorkforceService(
@@ -209,7 +211,7 @@ def build_services(
         autolabel=AutoLabelService(
             db, tasks, sources, settings, models, objects, feature_batches=feature_batches
         ),
-        sync=SyncService(db, tasks, grants, objects, sample_files),
+        sync=SyncService(db, tasks, grants, objects, sample_files, checks),
         monitoring=MonitoringService(db),
         versions=VersionService(db, tasks, objects, grants),
         models=models,

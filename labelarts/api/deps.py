@@ -17,7 +17,9 @@ from labelarts.container import Services
 PRINCIPAL_STATE_KEY = "principal"
 
 
-def get_services(request: Request) -> Services:
+# async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request
+# for one attribute read.
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 

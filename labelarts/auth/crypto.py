@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -56,11 +57,18 @@ class SecretBox:
     def __init__(self, server_secret: bytes) -> None:
         key = derive_key(server_secret, b"labelarts/secret-keys")
         self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        # A sealed text always opens to the same secret: every signed request opens its
+        # key's, so each is decrypted once (failures are not kept). The row is still read
+        # on every request, so a deleted or replaced key stops working at once.
+        self._opened = lru_cache(maxsize=1024)(self._decrypt)
 
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def open(self, sealed: str) -> str:
+        return self._opened(sealed)
+
+    def _decrypt(self, sealed: str) -> str:
         try:
             return self._fernet.decrypt(sealed.encode()).decode()
         except InvalidToken as exc:

@@ -174,9 +174,9 @@ class AuthService:
                 "X-Sdk-Date is outside the allowed 15-minute window.", error_code="ModelArts.0208"
             )
 
-        # Plain columns, not ORM objects: this runs for every signed request.
-        with self._db.session() as session:
-            row = session.execute(_ACCESS_KEY, {"access_key": parsed.access_key}).first()
+        # Plain columns on a bare connection, no ORM session: this runs for every signed request.
+        with self._db.reading(snapshot=False) as connection:
+            row = connection.execute(_ACCESS_KEY, {"access_key": parsed.access_key}).first()
             if row is None:
                 raise UnauthorizedError(
                     "User credential (AK and SK) does not exist.", error_code="ModelArts.3801"
@@ -284,8 +284,8 @@ class AuthService:
     def authenticate_token(self, token: str) -> Principal:
         if not token:
             raise UnauthorizedError("Token doesn't exist.", error_code="ModelArts.0201")
-        with self._db.session() as session:
-            row = session.execute(_TOKEN, {"token_hash": _hash_token(token)}).first()
+        with self._db.reading(snapshot=False) as connection:  # every request: no ORM session
+            row = connection.execute(_TOKEN, {"token_hash": _hash_token(token)}).first()
         if row is None or row.revoked:
             raise UnauthorizedError("Invalid token.", error_code="ModelArts.0203")
         if row.expires_at <= now_ms():

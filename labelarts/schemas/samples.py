@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
@@ -92,8 +92,11 @@ def _finite_json(value: Any, depth: int = 0) -> None:
             _finite_json(item, depth + 1)
 
 
+_SIZE_ENCODER: Final = json.JSONEncoder(ensure_ascii=False)  # json.dumps builds one per call
+
+
 def _json_size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False))
+    return len(_SIZE_ENCODER.encode(value))
 
 
 # -- label property -------------------------------------------------------------------------------
@@ -121,6 +124,8 @@ _INTEGER_PROPERTIES = frozenset({"@modelarts:start_index", "@modelarts:end_index
 
 def check_label_property(value: dict[str, Any]) -> dict[str, Any]:
     """A label's ``property`` (ValueError otherwise): uploads, updates and manifest imports."""
+    if not value:  # the usual case, and every rule below holds for it (a manifest's every line)
+        return value
     if len(value) > MAX_PROPERTY_KEYS:
         raise ValueError(f"a label's property has at most {MAX_PROPERTY_KEYS} keys")
     for key, item in value.items():

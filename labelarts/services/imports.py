@@ -26,6 +26,7 @@ from labelarts.jobs.states import TaskStatus
 from labelarts.schemas.imports import CreateImportTaskRequest
 from labelarts.services.dataset_types import DATASET_TAGS
 from labelarts.services.importing import sources
+from labelarts.services.importing.checking import CheckPoolSettings
 from labelarts.services.importing.layouts import CsvColumns, TextFormat
 from labelarts.services.importing.runner import IMPORT_DIR, IMPORT_MANIFEST, Importer, ImportSpec, Target
 from labelarts.services.importing.sniff import Kind, dataset_kind
@@ -66,11 +67,19 @@ _EXTRA_COUNTS = (
 
 
 class ImportService:
-    def __init__(self, db: Database, runner: TaskRunner, grants: Grants, objects: ObjectStore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        runner: TaskRunner,
+        grants: Grants,
+        objects: ObjectStore,
+        checks: CheckPoolSettings = CheckPoolSettings(),
+    ) -> None:
         self._db = db
         self._runner = runner
         self._grants = grants
         self._objects = objects
+        self._checks = checks
 
     # --- create ---------------------------------------------------------------------------
 
@@ -165,6 +174,7 @@ class ImportService:
             target=target,
             spec=spec_from_config(ctx.config),
             ctx=ctx,
+            checks=self._checks,
         ).run()
 
     # --- read -----------------------------------------------------------------------------

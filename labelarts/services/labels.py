@@ -23,7 +23,7 @@ from labelarts.clock import now_ms
 from labelarts.errors import LabelExistsError, LabelNotFoundError, ValidationFailedError
 from labelarts.schemas.common import LabelIn, LabelName, normalize_label_name
 from labelarts.services.ownership import get_owned_dataset
-from labelarts.services.samples.records import UNLABELED, bump_data_version
+from labelarts.services.samples.records import UNLABELED, bump_data_version, lock_sample_ids
 from labelarts.services.samples.sources import SampleFiles, SourceRow, unshared_sources
 from labelarts.storage.db import Database, counters
 from labelarts.storage.db.dialect import (
@@ -340,10 +340,7 @@ def lock_label_holders(session: Session, dataset_id: str, names: Sequence[str]) 
                 .distinct()
             ).scalars()
         )
-    for chunk in chunked(sorted(carriers)):
-        session.execute(
-            select(Sample.id).where(Sample.id.in_(chunk)).order_by(Sample.id).with_for_update()
-        ).all()
+    lock_sample_ids(session, carriers)
 
 
 def check_new_name(name: object) -> str:

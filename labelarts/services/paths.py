@@ -61,7 +61,10 @@ class LocalPath:
     @property
     def path(self) -> str:
         """The absolute path as stored (the root's resolved path, then ``rel``)."""
-        return str(self.root.path / self.rel) if self.rel else str(self.root.path)
+        # rel is in normal form (below a root, from normpath'd paths), so a string join gives
+        # what pathlib's join gives, in a fraction of the time (a manifest's every line).
+        root = str(self.root.path)
+        return posixpath.join(root, self.rel) if self.rel else root
 
     @property
     def name(self) -> str:

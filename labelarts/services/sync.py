@@ -17,6 +17,7 @@ from labelarts.errors import ImportParameterError, TaskConflictError
 from labelarts.jobs.runner import LeaseLost, TaskContext, TaskRunner
 from labelarts.jobs.states import TaskStatus
 from labelarts.services.importing import sources
+from labelarts.services.importing.checking import CheckPoolSettings
 from labelarts.services.importing.layouts import TextFormat
 from labelarts.services.importing.runner import IMPORT_DIR, ImportSpec, Target
 from labelarts.services.importing.sniff import Kind, dataset_kind
@@ -46,13 +47,20 @@ _EXTRA_COUNTS = ("updated_sample_count", "unchanged_sample_count", "failed_file_
 
 class SyncService:
     def __init__(
-        self, db: Database, runner: TaskRunner, grants: Grants, objects: ObjectStore, files: SampleFiles
+        self,
+        db: Database,
+        runner: TaskRunner,
+        grants: Grants,
+        objects: ObjectStore,
+        files: SampleFiles,
+        checks: CheckPoolSettings = CheckPoolSettings(),
     ) -> None:
         self._db = db
         self._runner = runner
         self._grants = grants
         self._objects = objects
         self._files = files
+        self._checks = checks  # new files are checked as an import's are
 
     def create(self, project_id: str, dataset_id: str) -> str:
         """Queue a sync of the dataset's data source; 400 if it has none, is a text dataset, its
@@ -100,6 +108,7 @@ class SyncService:
             target=target,
             spec=spec_from_config(ctx.config),
             ctx=ctx,
+            checks=self._checks,
         )
         try:
             return importer.run()

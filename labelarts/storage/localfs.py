@@ -186,9 +186,13 @@ class LocalRoot:
 
     # --- files ------------------------------------------------------------------------------
 
-    def _open_regular(self, rel: str) -> tuple[int, os.stat_result]:
-        """A descriptor on ``rel`` and its ``fstat``; ``rel`` must be a regular file."""
-        with self.opened() as root_fd:
+    def _open_regular(self, rel: str, root_fd: int | None = None) -> tuple[int, os.stat_result]:
+        """A descriptor on ``rel`` and its ``fstat``; ``rel`` must be a regular file. ``root_fd``:
+        a descriptor on the root the caller holds (:meth:`opened`) for many files in a row."""
+        if root_fd is None:
+            with self.opened() as fresh_root:
+                fd = self.open_fd(fresh_root, rel, _FILE_FLAGS)
+        else:
             fd = self.open_fd(root_fd, rel, _FILE_FLAGS)
         try:
             st = os.fstat(fd)
@@ -201,9 +205,10 @@ class LocalRoot:
             raise
         return fd, st
 
-    def open_binary(self, rel: str) -> BinaryIO:
-        """``rel`` opened for reading (the caller closes it); it must be a regular file."""
-        fd, _ = self._open_regular(rel)
+    def open_binary(self, rel: str, *, root_fd: int | None = None) -> BinaryIO:
+        """``rel`` opened for reading (the caller closes it); it must be a regular file.
+        ``root_fd``: as in :meth:`_open_regular`."""
+        fd, _ = self._open_regular(rel, root_fd)
         try:
             # The reads that follow may block: a regular file ignores O_NONBLOCK anyway.
             return os.fdopen(fd, "rb")
@@ -225,10 +230,11 @@ class LocalRoot:
             raise OSError(errno.EFBIG, "file is too large", rel)
         return data
 
-    def stat_file(self, rel: str) -> os.stat_result:
+    def stat_file(self, rel: str, *, root_fd: int | None = None) -> os.stat_result:
         """``fstat`` of ``rel`` opened as a regular file (the same open and checks as
-        :meth:`open_binary`, without a file object: an import stats every manifest line's file)."""
-        fd, st = self._open_regular(rel)
+        :meth:`open_binary`, without a file object: an import stats every manifest line's file).
+        ``root_fd``: as in :meth:`_open_regular`."""
+        fd, st = self._open_regular(rel, root_fd)
         os.close(fd)
         return st
 

@@ -7,7 +7,8 @@ import io
 
 import pytest
 
-from labelarts.services.importing.sources import Rejected, read_capped
+from labelarts.services.importing.checking import read_capped
+from labelarts.services.importing.sniff import Rejected
 
 
 class Trickle(io.RawIOBase):

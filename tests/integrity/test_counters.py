@@ -15,6 +15,7 @@ import base64
 import itertools
 import random
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,14 +25,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from labelarts.ml.hard import HardExamples
 from labelarts.services.autolabel.features import FeatureCache
 from labelarts.services.autolabel.job import AutoLabelJob, JobSpec, Labeling, Snapshot
+from labelarts.services.autolabel.writer import AutoLabel, SampleResult, write_results
 from labelarts.storage.db import counters
 from labelarts.storage.db.models import Label, Sample
-from tests.api import World, unique_name
+from tests.api import World, database_kind, unique_name
 from tests.imports import create, jpeg, manifest_text, run_import, world_fixture, write
 
 world = world_fixture("counters")
@@ -394,4 +396,68 @@ def test_deleting_a_label_carried_with_others_keeps_their_counts(
     driver.do_upload([["cat"], ["cat", "cat"], ["cat", "dog"], ["dog"], []], final=True)
     driver.do_upload([["cat"], ["bird", "cat"]], final=False)
     driver.do_delete_label(1, policy)  # the labels in name order: bird, cat, dog
+    check_counts(world, dataset_id)
+
+
+@pytest.mark.skipif(database_kind() != "postgresql", reason="row locks (SQLite: one write lock)")
+def test_auto_label_write_locks_samples_in_id_order_whatever_the_scan(world: World, tmp_path: Path) -> None:
+    """An edit that holds the first sample (in id order, as every writer locks) and then asks for
+    the second gets it while an auto-label write of both waits: the write takes no sample before
+    the first, even when the scan visits the second first. Before, the write's UPDATE locked in
+    scan order, closing a lock cycle that PostgreSQL broke with a 429 (seen under load in CI)."""
+    dataset_id = create(world, labels=[{"name": name, "type": 0} for name in NAMES])
+    Driver(world, dataset_id, tmp_path).do_upload([[], []], final=False)
+    db = world.services.db
+    with db.session(write=True) as session:
+        first, second = sorted(
+            session.execute(select(Sample.id).where(Sample.dataset_id == dataset_id)).scalars()
+        )
+        # A new row version of the first: the heap now holds it after the second.
+        session.execute(text("UPDATE samples SET revision = revision WHERE id = :id"), {"id": first})
+    with db.session() as session:
+        in_heap = session.execute(
+            text("SELECT id FROM samples WHERE dataset_id = :d ORDER BY ctid"), {"d": dataset_id}
+        ).scalars()
+        assert list(in_heap) == [second, first]
+        revisions = dict(
+            session.execute(select(Sample.id, Sample.revision).where(Sample.dataset_id == dataset_id)).all()
+        )
+    written: list[str] = []
+    errors: list[BaseException] = []
+
+    def auto_label_write() -> None:
+        try:
+            with db.session(write=True) as session:
+                for scan in ("indexscan", "indexonlyscan", "bitmapscan"):  # scan in heap order
+                    session.execute(text(f"SET LOCAL enable_{scan} = off"))
+                results = [
+                    SampleResult(
+                        sample_id, revisions[sample_id], [AutoLabel("cat", 0.9)], hard=False, coefficient=0.0
+                    )
+                    for sample_id in (first, second)
+                ]
+                written.extend(write_results(session, dataset_id, results))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    with db.engine.connect() as editor:
+        editor.execute(text("SET lock_timeout = '20s'"))
+        lock = text("SELECT id FROM samples WHERE id = :id FOR UPDATE")
+        editor.execute(lock, {"id": first}).all()
+        writer = threading.Thread(target=auto_label_write)
+        writer.start()
+        deadline = time.monotonic() + 30
+        with db.engine.connect() as watcher:  # until the write waits for a lock
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            while not watcher.execute(waiting).scalar_one() and time.monotonic() < deadline:
+                watcher.rollback()
+                time.sleep(0.05)
+        editor.execute(lock, {"id": second}).all()  # a cycle: PostgreSQL aborts one within 1 s
+        editor.commit()
+    writer.join(timeout=60)
+    assert not errors, errors
+    assert sorted(written) == [first, second]
     check_counts(world, dataset_id)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from labelarts.jobs.runner import INTERRUPTED, SHUT_DOWN, LeaseLost, TaskContext, TaskRunner
-from labelarts.jobs.states import TaskStatus
+from labelarts.jobs.states import FINAL, TaskStatus
 from labelarts.jobs.worker import Worker
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Task
@@ -245,6 +245,8 @@ def test_two_exclusive_tasks_never_run_together(databases: tuple[Database, Datab
             thread.join(90)
         assert len(created) >= 8
         wait_until(lambda: len(finished) == len(created), "every queued task ran")
+        # A body has returned before its task's end is written: wait for that too.
+        wait_until(lambda: all(status_of(db_a, t) in FINAL for t in created), "every task's end is written")
         assert overlaps == []
         assert all(status_of(db_a, t) == TaskStatus.SUCCEEDED for t in created)
     finally:

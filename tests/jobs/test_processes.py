@@ -26,7 +26,7 @@ from labelarts.storage.db.models import Sample, Task
 from tests.cli import cli_env, free_port
 from tests.processes import running
 
-FILES = 5000
+FILES = 20000  # imports run at thousands of files a second: enough to be mid-import when signalled
 LEASE_SECONDS = "3"
 SHUTDOWN_SECONDS = 10
 

@@ -4,6 +4,7 @@ it must tell the two kinds of database apart."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from labelarts.clock import new_resource_id
+from labelarts.clock import new_resource_id, new_sample_id
 from labelarts.services.paths import Grants
 from labelarts.services.samples.query import SampleListService
 from labelarts.storage.db import Database
@@ -22,11 +23,11 @@ from tests.conftest import test_database_kind as database_kind
 IDS = [new_resource_id() for _ in range(200)] + ["a", "B", "Z", "_", "9", "aB", "ab", "A_b"]
 
 
-def database_order(url: str) -> list[str]:
+def database_order(url: str, ids: list[str] = IDS) -> list[str]:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            values = ", ".join(f"('{value}')" for value in IDS)
+            values = ", ".join(f"('{value}')" for value in ids)
             rows = connection.execute(text(f"SELECT column1 FROM (VALUES {values}) AS t ORDER BY column1"))
             return [row[0] for row in rows]
     finally:
@@ -77,3 +78,29 @@ def test_a_language_collation_turns_anchor_tracking_off(language_collation_url: 
     finally:
         engine.dispose()
     assert list_service(language_collation_url, tmp_path).pages.tracks_changes is False
+
+
+def sample_ids_in_creation_order() -> list[str]:
+    ids = []
+    for _ in range(30):
+        ids.extend(new_sample_id() for _ in range(3))  # the same millisecond, most likely
+        time.sleep(0.002)
+    return ids
+
+
+def by_millisecond(ids: list[str]) -> list[str]:
+    return [sample_id[:9] for sample_id in ids]
+
+
+def test_new_sample_ids_sort_in_creation_order_in_the_databases_order(database_url: str) -> None:
+    """A later sample's id sorts after an earlier one's (to the millisecond; the b-trees keyed by
+    sample id then take new rows at their right edge), in byte order and in the database's."""
+    ids = sample_ids_in_creation_order()
+    assert by_millisecond(sorted(ids)) == by_millisecond(ids)
+    assert by_millisecond(database_order(database_url, ids)) == by_millisecond(ids)
+
+
+@pytest.mark.skipif(database_kind() != "postgresql", reason="a PostgreSQL collation")
+def test_new_sample_ids_sort_in_creation_order_in_a_language_collation(language_collation_url: str) -> None:
+    ids = sample_ids_in_creation_order()
+    assert by_millisecond(database_order(language_collation_url, ids)) == by_millisecond(ids)

@@ -236,8 +236,11 @@ def test_the_whole_journey_leaves_exactly_the_labels_the_keys_and_clicks_gave(
     boxes_id = _create_dataset(page, served, "street", "Object detection", "street", "car, tree")
     page.get_by_role("link", name="Samples").click()
     page.locator(".tile a.thumb").first.click()
+    # click() returns once the navigation starts: until the editor page has loaded, the
+    # sample list is still the document, so the wait below must not assume #editor exists.
+    page.wait_for_url("**/boxes")
     editor = page.get_by_test_id("editor")
-    page.wait_for_function("() => document.getElementById('editor').dataset.ready === '1'")
+    page.wait_for_function("() => document.getElementById('editor')?.dataset.ready === '1'")
     origin = editor.bounding_box()
 
     def drag(x1: float, y1: float, x2: float, y2: float) -> None:
@@ -262,7 +265,7 @@ def test_the_whole_journey_leaves_exactly_the_labels_the_keys_and_clicks_gave(
     page.get_by_role("button", name="Delete selected").click()
     assert editor.get_attribute("data-count") == "1"
     page.get_by_role("button", name="Save").click()
-    page.wait_for_function("() => document.getElementById('editor').dataset.saved === '1'")
+    page.wait_for_function("() => document.getElementById('editor')?.dataset.saved === '1'")
 
     assert external == []  # nothing left the machine
     context.close()
@@ -323,7 +326,7 @@ def test_every_page_passes_axe_without_serious_violations(served: Served, browse
     with served.api() as api:
         sample = api.get(served.v2(f"/datasets/{by_type[1]}/data-annotations/samples")).json()["samples"][0]
     page.goto(f"{served.url}/ui/datasets/{by_type[1]}/samples/{sample['sample_id']}/boxes")
-    page.wait_for_function("() => document.getElementById('editor').dataset.ready === '1'")
+    page.wait_for_function("() => document.getElementById('editor')?.dataset.ready === '1'")
     check("boxes")
     context.close()
     assert problems == {}

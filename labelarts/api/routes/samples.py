@@ -13,7 +13,6 @@ from labelarts.api.responses import json_answer
 from labelarts.container import Services
 from labelarts.errors import ValidationFailedError
 from labelarts.media import ProcessParameterError, parse_process_parameter
-from labelarts.services.samples.presign import SourceRef
 from labelarts.services.samples.query import SampleQuery, validate_scores
 from labelarts.services.samples.records import AUTO
 from labelarts.services.samples.search import parse_search_conditions
@@ -40,11 +39,10 @@ def _source_maker(
             process = parse_process_parameter(process_parameter).cache_key().split(":", 1)[1]
         except ProcessParameterError as exc:
             raise ValidationFailedError(f"process_parameter: {exc}") from None
-    origin = public_origin(request)
+    links = services.sources.links(public_origin(request), project_id)
 
     def make(sample: Sample) -> str:
-        ref = SourceRef(project_id, sample.dataset_id, sample.id)
-        return services.sources.link(origin, ref, sample, process if sample.sample_type == 0 else None)
+        return links(sample, process if sample.sample_type == 0 else None)
 
     return make
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
 from labelarts.services.labels import share_labels
-from labelarts.services.samples.records import AUTO, BY_AUTO, UNLABELED, bump_data_version
+from labelarts.services.samples.records import AUTO, BY_AUTO, UNLABELED, bump_data_version, lock_sample_ids
 from labelarts.storage.db import Database, counters
 from labelarts.storage.db.models import Sample, SampleLabel
 
@@ -153,10 +153,13 @@ def claim(session: Session, expected: Sequence[tuple[str, int]]) -> list[tuple[s
     """Bump the revision of the samples still at the revision read (``expected``: id and
     revision) and still unlabeled or auto-labeled, locking them; returns (id, metadata) rows
     of those. One ``UPDATE``: ``id IN`` lets SQLite use the primary key (the row-value ``IN``
-    alone would scan the table); on PostgreSQL it locks the rows it matches, and SQLite holds
-    its write lock from the transaction's start, so nothing changes them before it ends."""
+    alone would scan the table). SQLite holds its write lock from the transaction's start, so
+    nothing changes them before it ends. On PostgreSQL the rows are first locked in id order
+    (:func:`lock_sample_ids`): the UPDATE alone locks in scan order (heap order under a
+    sequential or bitmap scan), which deadlocked with a sample edit locking in id order."""
     if not expected:
         return []
+    lock_sample_ids(session, [sample_id for sample_id, _ in expected])
     rows = session.execute(
         update(Sample)
         .where(

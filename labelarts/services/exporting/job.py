@@ -27,7 +27,7 @@ from typing import IO, Any, Final
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from labelarts.clock import new_resource_id, now_ms
+from labelarts.clock import new_resource_id, new_sample_id, now_ms
 from labelarts.errors import SourceUnavailableError, ValidationFailedError
 from labelarts.formats import datumaro_export as dm
 from labelarts.formats.folders import USAGE, FolderWriter, TableWriter
@@ -409,7 +409,7 @@ def _copy_sample(
 ) -> None:
     """The rows that copy one sample (same source file, new id) and its labels into the dataset."""
     values = dict(row.sample._mapping)
-    sample_id = new_resource_id(20)
+    sample_id = new_sample_id()
     values.update(id=sample_id, dataset_id=dataset_id, revision=0, parent_sample_id=None)
     if clear_hard:
         values.update(hard=False, hard_coefficient=None)

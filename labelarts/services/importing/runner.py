@@ -18,13 +18,20 @@ Flow, with memory flat whatever the source holds:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import itertools
+import logging
 import os
 import posixpath
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
@@ -37,7 +44,8 @@ from labelarts.errors import ImportFailedError, ImportParameterError, LabelArtsE
 from labelarts.formats.datumaro_import import FormatError, FormatItem, read_items
 from labelarts.jobs.runner import StopRequested, TaskContext
 from labelarts.schemas.common import LabelIn
-from labelarts.services.importing import sources, staging
+from labelarts.services.importing import checking, sources, staging
+from labelarts.services.importing.checking import Checked
 from labelarts.services.importing.layouts import (
     CsvColumns,
     TextFormat,
@@ -54,17 +62,13 @@ from labelarts.services.importing.layouts import (
 from labelarts.services.importing.manifest import ManifestRecord, is_hard, parse_line
 from labelarts.services.importing.report import Tally
 from labelarts.services.importing.sniff import (
-    HEAD_BYTES,
-    MAX_BYTES,
     Kind,
     Rejected,
-    check_kind,
     decode_text,
-    inspect_image,
 )
 from labelarts.services.importing.sources import FileRef, Location
 from labelarts.services.labels import new_labels, share_labels
-from labelarts.services.paths import ProjectScope
+from labelarts.services.paths import LocalPath, ProjectScope
 from labelarts.services.samples.records import (
     AUTO,
     MANUAL,
@@ -76,11 +80,13 @@ from labelarts.services.samples.records import (
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import chunked, is_unique_violation, refresh_statistics
 from labelarts.storage.db.models import Dataset, Sample
-from labelarts.storage.localfs import path_reason
+from labelarts.storage.localfs import LocalRoot, path_reason
 from labelarts.storage.objects import ObjectStore
 
+_log = logging.getLogger(__name__)
+
 CHUNK: Final = 256
-BATCH: Final = 500
+BATCH: Final = 1000  # rows per write transaction (about 75 ms of SQLite at 100k rows)
 REPORT_EVERY_S: Final = 0.25  # progress writes (and stop checks) at most this often
 MAX_SIDECAR_BYTES: Final = 1024 * 1024
 MAX_MANIFEST_LINE: Final = 16 * 1024 * 1024
@@ -176,6 +182,17 @@ class Draft:
     text: str | None = None  # written to the object store (text samples have no file of their own)
 
 
+@dataclass
+class _Chunk:
+    """A chunk of entries on its way: its candidates, the keys already in the dataset, and the
+    pool's checks of its local files (``pooled``: candidate position -> position in the checks)."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    present: set[str] = field(default_factory=set)
+    checks: Future[list[checking.Checked | str]] | None = None
+    pooled: dict[int, int] = field(default_factory=dict)
+
+
 class Importer:
     """Runs one import task body. ``run`` returns the final tally (the task's result)."""
 
@@ -188,6 +205,7 @@ class Importer:
         target: Target,
         spec: ImportSpec,
         ctx: TaskContext,
+        checks: checking.CheckPoolSettings = checking.CheckPoolSettings(),
     ) -> None:
         self._db = db
         self._objects = objects
@@ -208,6 +226,14 @@ class Importer:
         self._origin = IMPORT_MANIFEST if spec.import_type == IMPORT_MANIFEST else IMPORT_DIR
         self._read_labels = spec.import_annotations or spec.filtering
         self._folder_listing: dict[str, frozenset[str]] = {}
+        self._folder_labels: dict[tuple[str, int], list[LabelInput]] = {}
+        self._folder_grants: dict[str, LocalPath | None] = {}
+        self._held = contextlib.ExitStack()  # import roots' descriptors held for the import
+        self._root_fds: dict[str, int] = {}
+        self._checks = checks
+        self._pool: checking.CheckPool | None = None
+        self._pool_refused = False
+        self._started_empty: bool | None = None
 
     # --- driver ---------------------------------------------------------------------------
 
@@ -221,9 +247,19 @@ class Importer:
         entries = self._manifest_entries() if self._origin == IMPORT_MANIFEST else self._dir_entries()
         self._ctx.report(0.0, **self._result())
         self._reported_at = time.monotonic()
-        for chunk in chunked(entries, CHUNK):
-            self._handle_chunk(chunk)
-            self._report()
+        pending: deque[_Chunk] = deque()
+        try:
+            for chunk in chunked(entries, CHUNK):
+                pending.append(self._prepare_chunk(chunk))
+                # With a pool, its next chunks are checked while this process writes this one's.
+                while len(pending) > (self._pool.ahead if self._pool is not None else 0):
+                    self._finish_chunk(pending.popleft())
+                    self._report()
+            while pending:
+                self._finish_chunk(pending.popleft())
+                self._report()
+        finally:
+            self._close_pool()
         self._flush()
         return self._result()
 
@@ -245,11 +281,13 @@ class Importer:
             self._progress = self._tally.files_done / max(self._estimate, self._tally.files_seen, 1)
         return min(0.99, self._progress)
 
-    def _handle_chunk(self, chunk: list[Candidate | sources.Failed | sources.Skipped | None]) -> None:
-        candidates: list[Candidate] = []
+    def _prepare_chunk(self, chunk: list[Candidate | sources.Failed | sources.Skipped | None]) -> _Chunk:
+        """Count what needs no reading, skip what the dataset holds, hand the rest's local files
+        to the pool (when there is one)."""
+        prepared = _Chunk()
         for item in chunk:
             if isinstance(item, Candidate):
-                candidates.append(item)
+                prepared.candidates.append(item)
             elif isinstance(item, sources.Failed):
                 self._tally.fail(item.rel, item.reason)
                 self._tally.files_done += 1
@@ -259,14 +297,43 @@ class Importer:
             else:  # an annotation file, read with its sample
                 self._tally.annotation_files += 1
                 self._tally.files_done += 1
-        present = self._present([c.ref for c in candidates if c.ref is not None])
-        for candidate in candidates:
+        prepared.present = self._present([c.ref for c in prepared.candidates if c.ref is not None])
+        if self._checks.processes > 0 and not self._pool_refused:
+            items: list[checking.LocalItem] = []
+            for position, candidate in enumerate(prepared.candidates):
+                local = self._local_item(candidate, prepared.present)
+                if local is not None:
+                    prepared.pooled[position] = len(items)
+                    items.append(local)
+            pool = self._check_pool() if items else None
+            if pool is not None:
+                try:
+                    prepared.checks = pool.submit(items, self._kind)
+                except (OSError, RuntimeError, BrokenProcessPool) as exc:  # processes cannot start
+                    _log.warning("import %s: no check processes (%s); checking here", self._ctx.task_id, exc)
+                    self._close_pool(refuse=True)
+            if prepared.checks is None:
+                prepared.pooled.clear()
+        return prepared
+
+    def _finish_chunk(self, prepared: _Chunk) -> None:
+        checks: list[checking.Checked | str] = []
+        if prepared.checks is not None:
+            try:
+                checks = prepared.checks.result()
+            except BrokenProcessPool:
+                # A worker process died (killed, out of memory): check in this process instead.
+                _log.warning("import %s: file-check processes stopped; checking here", self._ctx.task_id)
+                self._close_pool(refuse=True)
+                prepared.pooled.clear()
+        for position, candidate in enumerate(prepared.candidates):
             ref = candidate.ref
-            if ref is not None and ref.source_key in present:
+            if ref is not None and ref.source_key in prepared.present:
                 self._tally.skip("duplicate", sample=True)
             else:
                 outcome: list[Draft | Failure] = []
-                self._candidate(candidate, outcome)
+                index = prepared.pooled.get(position)
+                self._candidate(candidate, outcome, checks[index] if index is not None else None)
                 for result in outcome:
                     if isinstance(result, Failure):
                         self._tally.fail(result.rel, result.reason)
@@ -275,10 +342,72 @@ class Importer:
             self._tally.files_done += 1
             self._tally.bytes_done += max(ref.size, 0) if ref is not None else 0
 
+    # --- the file-check pool ----------------------------------------------------------------
+
+    def _check_pool(self) -> checking.CheckPool | None:
+        """The pool, started once this import has seen ``checks.min_files`` files (or expects to):
+        a small import never pays for starting processes."""
+        if self._pool is None and max(self._estimate, self._tally.files_seen) >= self._checks.min_files:
+            self._pool = checking.CheckPool(self._checks.processes)
+        return self._pool
+
+    def _close_pool(self, *, refuse: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        self._pool_refused = self._pool_refused or refuse
+        if pool is not None:
+            pool.close(broken=refuse)
+
+    def _local_item(self, candidate: Candidate, present: set[str]) -> checking.LocalItem | None:
+        """What the pool needs to check ``candidate``'s file; None when this process checks it
+        (object-store files, duplicates, paths no longer granted: their errors come from here)."""
+        ref = candidate.ref
+        if ref is None or ref.source_kind != sources.LOCAL or ref.source_key in present:
+            return None
+        found = self._grant_of(ref.source_key)
+        if found is None:
+            return None
+        return checking.LocalItem(str(found.root.path), found.root.mode, found.rel, ref.name, ref.size)
+
+    def _grant_of(self, path: str) -> LocalPath | None:
+        """``ProjectScope.find_local(path)`` for a file: the grant of its folder (roots are
+        folders, and a folder that is granted holds neither the data dir nor a way into it),
+        looked up once per folder. A folder that is not granted (say, one that holds the
+        data dir) says nothing of its files: each is looked up itself."""
+        folder, _, name = path.rpartition("/")
+        if folder not in self._folder_grants:
+            if len(self._folder_grants) >= FOLDERS_LISTED * 256:
+                self._folder_grants.clear()
+            self._folder_grants[folder] = self._scope.find_local(folder or "/")
+        found = self._folder_grants[folder]
+        return self._scope.find_local(path) if found is None else found.child(name)
+
+    def _root_fd(self, root: LocalRoot) -> int:
+        """A descriptor on an import root, opened once for this import (closed when it ends)."""
+        key = str(root.path)
+        if key not in self._root_fds:
+            self._root_fds[key] = self._held.enter_context(root.opened())
+        return self._root_fds[key]
+
     def _present(self, refs: list[FileRef]) -> set[str]:
         """The source keys among ``refs`` the dataset already holds: they are not read again
-        (a sync also re-reads the ones that changed, :mod:`.sync`)."""
+        (a sync also re-reads the ones that changed, :mod:`.sync`).
+
+        Into a dataset that was empty when this import started there is nothing to look up: a
+        walk lists each file once, and a key that arrives twice anyway (a manifest's repeated
+        line, a sync adding the same file meanwhile) is still caught where samples are written
+        (:meth:`_insert`), only after its file was read."""
+        if self._started_empty is None:  # the first chunk: nothing of this import written yet
+            self._started_empty = not self._dataset_has_samples()
+        if self._started_empty:
+            return set()
         return self._existing_keys([ref.source_key for ref in refs])
+
+    def _dataset_has_samples(self) -> bool:
+        with self._db.session() as session:
+            found = session.execute(
+                select(Sample.id).where(Sample.dataset_id == self._target.dataset_id).limit(1)
+            ).first()
+        return found is not None
 
     # --- entries ----------------------------------------------------------------------------
 
@@ -436,7 +565,10 @@ class Importer:
         try:
             found = sources.relative_to(self._scope, location, record.source)
             if found.kind == sources.LOCAL:
-                ref = sources.local_ref(sources.granted(self._scope, found.path), rel)
+                grant = self._grant_of(found.path)
+                if grant is None:  # as sources.granted refuses it
+                    raise PermissionError(errno.EACCES, "not under an import root granted to this project")
+                ref = sources.local_ref(grant, rel, root_fd=self._root_fd(grant.root))
             else:
                 if not self._objects.exists(found.path):
                     return sources.Failed(rel, f"source {shown}: the object does not exist")
@@ -507,7 +639,11 @@ class Importer:
 
     # --- candidates -> drafts ----------------------------------------------------------------
 
-    def _candidate(self, candidate: Candidate, sink: list[Draft | Failure]) -> None:
+    def _candidate(
+        self, candidate: Candidate, sink: list[Draft | Failure], checked: Checked | str | None = None
+    ) -> None:
+        """Turn one entry into drafts (or a failure). ``checked`` is the file's check already
+        done by the pool (:mod:`.checking`): a :class:`Checked` or the failure's reason."""
         if candidate.ref is None:
             assert candidate.record is not None and candidate.record.content is not None
             self._text_sample(
@@ -515,22 +651,23 @@ class Importer:
             )
             return
         ref = candidate.ref
+        if isinstance(checked, str):
+            sink.append(Failure(candidate.rel, checked))
+            return
         try:
-            kind, data, digest, size = self._read(ref)
-            if kind is Kind.TEXT:
-                text = decode_text(data)
+            if checked is None:
+                checked = checking.check_file(self._opener(ref), ref.name, ref.size, self._kind)
+            if checked.kind is Kind.TEXT:
+                text = decode_text(checked.data)
                 if candidate.record is None:  # a folder's text file: one sample per line
                     self._text_file(candidate, ref, text, sink)
                     return
             metadata: dict[str, Any] = {"@modelarts:import_origin": self._origin}
-            if kind is Kind.IMAGE:
-                metadata.update(self._image_metadata(data))
+            if checked.image_size is not None:
+                metadata["@modelarts:size"] = list(checked.image_size)
             labels, hard, coefficient = self._labels_of(candidate, ref)
-        except Rejected as exc:
-            sink.append(Failure(candidate.rel, exc.reason))
-            return
-        except OSError as exc:
-            sink.append(Failure(candidate.rel, f"cannot be read: {exc.strerror or exc}"))
+        except (Rejected, OSError) as exc:
+            sink.append(Failure(candidate.rel, checking.failure_reason(exc)))
             return
         if candidate.record is not None:
             metadata = {**candidate.record.metadata, **metadata}
@@ -541,9 +678,9 @@ class Importer:
                 source_key=ref.source_key,
                 sample_name=ref.name,
                 sample_dir=ref.sample_dir,
-                size=size,
+                size=checked.size,
                 mtime_ms=ref.mtime_ms or now_ms(),
-                content_hash=digest,
+                content_hash=checked.digest,
                 metadata=metadata,
                 labels=labels,
                 hard=hard,
@@ -552,36 +689,15 @@ class Importer:
         )
 
     def _image_metadata(self, data: bytes) -> dict[str, Any]:
-        try:
-            info = inspect_image(data)
-        except Rejected:
-            if self._kind is Kind.OTHER:
-                return {}  # free-format datasets take any file, broken images too
-            raise
-        return {"@modelarts:size": [info.width, info.height, info.depth]}
+        found = checking.image_size(data, self._kind)
+        return {} if found is None else {"@modelarts:size": list(found)}
 
     def _read(self, ref: FileRef) -> tuple[Kind, bytes, str, int]:
         """``(kind, bytes, sha256, size)``; bytes only for images and text (others are streamed)."""
-        wanted = self._kind
-        if ref.size == 0:
-            raise Rejected("empty file")
-        if ref.size > max(MAX_BYTES.values()):
-            raise Rejected(f"file is larger than the limit of {max(MAX_BYTES.values())} bytes")
-        with sources.open_ref(self._objects, self._scope, ref.source_kind, ref.source_key) as fh:
-            head = fh.read(HEAD_BYTES)
-            if not head:
-                raise Rejected("empty file")
-            kind = check_kind(head, ref.name, wanted)
-            limit = MAX_BYTES[kind]
-            if ref.size > limit:
-                raise Rejected(f"file is larger than the limit of {limit} bytes for {kind} files")
-            if kind in (Kind.IMAGE, Kind.TEXT):
-                data = head + sources.read_capped(
-                    fh, limit - len(head), "file", expected=ref.size - len(head)
-                )
-                return kind, data, hashlib.sha256(data).hexdigest(), len(data)
-            digest, size = sources.hash_rest(fh, head, limit)
-            return kind, b"", digest, size
+        return checking.read_file(self._opener(ref), ref.name, ref.size, self._kind)
+
+    def _opener(self, ref: FileRef) -> Callable[[], AbstractContextManager[IO[bytes]]]:
+        return lambda: sources.open_ref(self._objects, self._scope, ref.source_kind, ref.source_key)
 
     def _labels_of(self, candidate: Candidate, ref: FileRef) -> tuple[list[LabelInput], bool, float | None]:
         """Labels, hard flag and hard coefficient of a (non-text) file sample."""
@@ -601,9 +717,9 @@ class Importer:
             if sidecar is not None:
                 labels = names_to_labels(lines_of(decode_text(sidecar)), 0)
             elif ref.label_dir is not None:
-                labels = names_to_labels([ref.label_dir], 0)
+                labels = self._folder_label(ref.label_dir, 0)
         elif dataset_type == 200 and ref.label_dir is not None:
-            labels = names_to_labels([ref.label_dir], 200)
+            labels = self._folder_label(ref.label_dir, 200)
         elif dataset_type in (1, 3):
             xml = self._read_sibling(ref, f"{stem}.xml")
             if xml is not None:
@@ -612,6 +728,17 @@ class Importer:
                 except Rejected as exc:
                     raise Rejected(f"{stem}.xml: {exc.reason}") from None
         return labels, False, None
+
+    def _folder_label(self, folder: str, label_type: int) -> list[LabelInput]:
+        """The label a class folder gives each of its files (checked once per folder; the
+        labels are shared between drafts, which never change them)."""
+        key = (folder, label_type)
+        labels = self._folder_labels.get(key)
+        if labels is None:
+            if len(self._folder_labels) >= FOLDERS_LISTED * 256:
+                self._folder_labels.clear()
+            labels = self._folder_labels[key] = names_to_labels([folder], label_type)
+        return list(labels)
 
     def _manifest_voc(self, raw: str, label_type: int, annotated_by: str) -> list[LabelInput]:
         try:

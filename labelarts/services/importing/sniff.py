@@ -5,7 +5,8 @@ Kinds and how each is recognised:
 * **image** (JPEG, PNG, BMP, WebP): magic bytes, then Pillow reads the header (size, pixel cap
   of :data:`labelarts.media.resize.DEFAULT_MAX_PIXELS`) and checks the data: PNG chunk CRCs
   through ``IEND`` (``verify``), JPEG decoded at 1/8 scale (draft mode), BMP and WebP decoded.
-  A truncated or corrupt image is refused.
+  A truncated or corrupt image is refused. A plain JPEG (no APP1, grey or colour) is read and
+  decoded at 1/8 scale by libjpeg-turbo through ``simplejpeg`` instead, with the same outcome.
 * **audio** (WAV, MP3, FLAC): ``RIFF....WAVE``, an ``ID3`` tag or an MPEG audio frame header,
   ``fLaC``. Only the header is checked.
 * **text** (``.txt`` / ``.csv`` only: text has no magic bytes, so the name must say so too):
@@ -24,9 +25,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+import simplejpeg
 from PIL import Image
 
 from labelarts.media import ImageDecodeError, open_image
+from labelarts.media.resize import DEFAULT_MAX_PIXELS
 
 MIB: Final = 1024 * 1024
 HEAD_BYTES: Final = 64
@@ -169,8 +172,15 @@ def check_kind(head: bytes, name: str, wanted: Kind) -> Kind:
 def inspect_image(data: bytes) -> ImageInfo:
     """Size, depth and format of a complete image; :class:`Rejected` if it is not whole.
 
-    The image is opened once: its header gives the displayed size (:func:`open_image`) and the
-    same open image is then verified or decoded."""
+    A plain JPEG (:func:`_inspect_plain_jpeg`) is read and decoded by libjpeg-turbo alone.
+    Any other image is opened once by Pillow: its header gives the displayed size
+    (:func:`open_image`) and the same open image is then verified or decoded."""
+    plain = _inspect_plain_jpeg(data)
+    return plain if plain is not None else inspect_image_with_pillow(data)
+
+
+def inspect_image_with_pillow(data: bytes) -> ImageInfo:
+    """:func:`inspect_image` by Pillow alone, for any image."""
     try:
         opened, (width, height) = open_image(data)
     except ImageDecodeError as exc:
@@ -194,6 +204,33 @@ def inspect_image(data: bytes) -> ImageInfo:
     except _DECODE_ERRORS as exc:
         raise Rejected(f"image data is truncated or corrupt: {exc}") from None
     return ImageInfo(width, height, depth, fmt)
+
+
+# simplejpeg's names for a JPEG's colour space -> the depth Pillow gives its mode (L, RGB).
+_PLAIN_JPEG_DEPTH: Final[dict[str, int]] = {"Gray": 1, "YCbCr": 3, "RGB": 3}
+
+
+def _inspect_plain_jpeg(data: bytes) -> ImageInfo | None:
+    """The check of the most common image, about 2.5 times cheaper than Pillow's (which parses
+    the header in Python): a JPEG without an APP1 segment (so no EXIF or XMP orientation can
+    turn it), grey or colour, under the pixel cap, whose 1/8-scale decode by libjpeg-turbo
+    (``simplejpeg``) finished without even a warning (truncation included).
+
+    None when any of that does not hold: Pillow's path (:func:`inspect_image`) then decides,
+    with its own reasons, so a file refused here is judged exactly as before. The bytes
+    ``FF E1`` cannot occur in the entropy-coded data (a coded ``FF`` is followed by ``00`` or a
+    restart marker), so their absence means no APP1 segment."""
+    if not data.startswith(b"\xff\xd8") or b"\xff\xe1" in data:
+        return None
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        depth = _PLAIN_JPEG_DEPTH.get(colorspace)
+        if depth is None or width * height > DEFAULT_MAX_PIXELS:
+            return None
+        simplejpeg.decode_jpeg(data, min_width=1, min_height=1, strict=True, fastdct=True, fastupsample=True)
+    except ValueError:  # what simplejpeg raises for anything libjpeg refused or warned about
+        return None
+    return ImageInfo(width, height, depth, "JPEG")
 
 
 def decode_text(data: bytes) -> str:

@@ -28,7 +28,6 @@ that are not UTF-8 are refused.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import posixpath
 from collections.abc import Iterator
@@ -37,18 +36,16 @@ from dataclasses import dataclass
 from typing import IO, Final
 
 from labelarts.errors import InvalidPathError, LabelArtsError, PathNotFoundError
-from labelarts.services.importing.sniff import Rejected
+from labelarts.services.importing.checking import hash_rest, read_capped
 from labelarts.services.paths import RESERVED_PREFIXES, LocalPath, ProjectScope, checked_key, clean_local
 from labelarts.storage.localfs import path_reason
 from labelarts.storage.objects import ObjectInfo, ObjectStore
 from labelarts.storage.objects.store import normalize_key
 
-__all__ = ["RESERVED_PREFIXES", "checked_key"]
+__all__ = ["RESERVED_PREFIXES", "checked_key", "hash_rest", "read_capped"]
 
 OBJECT_SCHEMES: Final = ("obs://", "s3://")
 LOCAL, OBJECT = "local", "object"
-_CHUNK: Final = 1024 * 1024
-_FIRST_READ: Final = 64 * 1024  # the step of the reads past the expected size (at EOF: one empty read)
 
 
 @dataclass(frozen=True)
@@ -182,10 +179,16 @@ def granted(scope: ProjectScope, path: str) -> LocalPath:
 
 
 def local_ref(
-    found: LocalPath, rel: str, *, name: str | None = None, label_dir: str | None = None
+    found: LocalPath,
+    rel: str,
+    *,
+    name: str | None = None,
+    label_dir: str | None = None,
+    root_fd: int | None = None,
 ) -> FileRef:
-    """A reference to a local file (``stat`` of the file opened confined; ``OSError`` if not one)."""
-    st = found.root.stat_file(found.rel)
+    """A reference to a local file (``stat`` of the file opened confined; ``OSError`` if not one).
+    ``root_fd``: a descriptor on ``found.root`` the caller holds (a manifest's many lines)."""
+    st = found.root.stat_file(found.rel, root_fd=root_fd)
     path = found.path
     folder = posixpath.dirname(path)
     return FileRef(
@@ -369,35 +372,3 @@ def ref_exists(objects: ObjectStore, scope: ProjectScope, kind: str, key: str) -
         return objects.exists(key)
     except (LabelArtsError, OSError):
         return False
-
-
-def read_capped(fh: IO[bytes], limit: int, what: str, *, expected: int | None = None) -> bytes:
-    """The rest of ``fh``; :class:`Rejected` past ``limit`` bytes.
-
-    ``expected`` (the size the listing gave) sizes the first read: ``read(limit + 1)`` makes
-    Python allocate ``limit + 1`` bytes up front, a 64 MiB buffer (about 35 µs) for every
-    4 KB image. The reads go on until the end of the file whatever ``expected`` says, so a
-    file that grew since it was listed is still read whole, and refused past ``limit``.
-    """
-    first = limit + 1 if expected is None or expected < 0 else min(expected, limit) + 1
-    data = fh.read(first)
-    while len(data) <= limit:
-        more = fh.read(min(limit + 1 - len(data), max(len(data), _FIRST_READ)))
-        if not more:
-            break
-        data += more
-    if len(data) > limit:
-        raise Rejected(f"{what} is larger than the limit of {limit} bytes")
-    return data
-
-
-def hash_rest(fh: IO[bytes], head: bytes, limit: int) -> tuple[str, int]:
-    """SHA-256 and size of ``head`` plus the rest of ``fh``, streamed in 1 MiB chunks."""
-    digest = hashlib.sha256(head)
-    size = len(head)
-    while chunk := fh.read(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(f"file is larger than the limit of {limit} bytes")
-        digest.update(chunk)
-    return digest.hexdigest(), size

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from labelarts.clock import new_resource_id, now_ms
+from labelarts.clock import new_sample_id, now_ms
 from labelarts.errors import (
     LabelExistsError,
     SampleNotFoundError,
@@ -65,6 +65,7 @@ from labelarts.services.samples.records import (
     data_version,
     lock_samples,
     new_sample,
+    replace_sample_labels,
     set_sample_labels,
 )
 from labelarts.services.samples.sources import SampleFiles, unshared_sources
@@ -317,7 +318,7 @@ class SampleEditService:
             except UnicodeDecodeError:
                 raise SampleUploadError(f"{where}: data is not {encoding} text.") from None
             extension = ".txt"
-        sample_id = new_resource_id(20)
+        sample_id = new_sample_id()
         name = item.name or f"{sample_id}{extension}"
         return PreparedSample(
             index=index,
@@ -473,9 +474,9 @@ class SampleEditService:
                     )
             counters.uncount_samples(session, dataset.id, ids)
             tracker.before(session, ids)
+            replace_sample_labels(session, [(samples[ids[i]], labels[i]) for i in range(len(items))])
             for i, item in enumerate(items):
                 sample = samples[ids[i]]
-                set_sample_labels(session, sample, labels[i])
                 sample.labeler = who if labels[i] else None
                 apply_metadata(sample, item.metadata)
             counters.count_samples(session, dataset.id, ids)

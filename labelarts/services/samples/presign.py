@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote_plus
@@ -59,15 +60,32 @@ class SourceSigner:
         ``origin`` is the server's public URL (``public_url``, else the request's base URL):
         only the path and query are signed, so a proxy may rewrite the origin and a prefix.
         """
-        expires = int((now if now is not None else time.time()) + self.ttl_seconds)
+        return self.url_maker(origin, ref.project_id, ref.dataset_id, process)(ref.sample_id, now)
+
+    def url_maker(
+        self, origin: str, project_id: str, dataset_id: str, process: str | None = None
+    ) -> Callable[[str, float | None], str]:
+        """:meth:`url` for many samples of one dataset (a list page): ``maker(sample_id, now)``.
+        What the URLs share is worked out once; the signed text is :meth:`_signature`'s."""
+        prefix = f"{origin}{source_path(SourceRef(project_id, dataset_id, ''))}"
+        signed_head = f"{project_id}\n{dataset_id}\n"
+        signed_process = process or ""
         # The query as urlencode() writes it: every value but the process is URL-safe as is
         # (a constant, digits, unpadded base64url).
         processed = f"&x-image-process={_quoted(process)}" if process else ""
-        signature = self._signature(ref, expires, process or "")
-        return (
-            f"{origin}{source_path(ref)}?AccessKeyId={ACCESS_KEY_ID}&Expires={expires}"
-            f"{processed}&Signature={signature}"
-        )
+        keyed, ttl = self._keyed, self.ttl_seconds
+
+        def maker(sample_id: str, now: float | None = None) -> str:
+            expires = int((now if now is not None else time.time()) + ttl)
+            mac = keyed.copy()
+            mac.update(f"{signed_head}{sample_id}\n{expires}\n{signed_process}".encode())
+            signature = base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+            return (
+                f"{prefix}{sample_id}?AccessKeyId={ACCESS_KEY_ID}&Expires={expires}"
+                f"{processed}&Signature={signature}"
+            )
+
+        return maker
 
     def verify(self, ref: SourceRef, expires: str | None, signature: str | None, process: str | None) -> None:
         """Raise 403 unless the signature matches and has not expired."""

@@ -31,6 +31,7 @@ from labelarts.services.samples.records import (
     AUTO,
     MANUAL,
     UNLABELED,
+    PageRow,
     label_rows_of,
     labels_of,
     sample_to_wire,
@@ -38,7 +39,7 @@ from labelarts.services.samples.records import (
 from labelarts.services.samples.search import conditions_to_sql
 from labelarts.services.samples.sources import ShownOnce, hide_ungranted_paths
 from labelarts.storage.db import Database, counters
-from labelarts.storage.db.dialect import begin_read_snapshot, chunked, orders_text_bytewise
+from labelarts.storage.db.dialect import chunked, orders_text_bytewise
 from labelarts.storage.db.models import Sample, SampleLabel
 
 DEEP_OFFSET = 2_000
@@ -138,7 +139,7 @@ class _Statements:
     seek: Select[Any]  # binds seek_k, seek_id, walk, take
 
 
-def _list_order(row: Any) -> tuple[Any, str]:
+def _list_order(row: PageRow) -> tuple[Any, str]:
     return (row.k, row.id)
 
 
@@ -162,7 +163,7 @@ def validate_scores(low: str | None, high: str | None) -> tuple[float | None, fl
     return lo, hi
 
 
-def count_from_counters(session: Session, dataset_id: str, query: SampleQuery) -> int | None:
+def count_from_counters(session: Session | Connection, dataset_id: str, query: SampleQuery) -> int | None:
     """The number of samples matching ``query``, read from the maintained counters
     (:mod:`labelarts.storage.db.counters`) when its filters are only statuses and a label name;
     None when the counters cannot answer (the caller counts rows). Call it after ``_where``
@@ -201,7 +202,9 @@ class SampleListService:
 
     # --- SQL -------------------------------------------------------------------------
     @staticmethod
-    def _where(dataset_id: str, query: SampleQuery) -> list[ColumnElement[bool]]:
+    def _where(dataset_id: str, query: SampleQuery, *, seek: bool = False) -> list[ColumnElement[bool]]:
+        """The filter's conditions. ``seek``: for a statement that seeks from an anchor (a sort
+        key of the list), which implies the score bound the list starts at (see below)."""
         where: list[ColumnElement[bool]] = [Sample.dataset_id == dataset_id]
         if query.fixed_status is not None:
             where.append(Sample.sample_status == query.fixed_status)
@@ -220,9 +223,16 @@ class SampleListService:
                 label_where.append(SampleLabel.type == query.label_type)
             where.append(exists(select(SampleLabel.id).where(*label_where)))
         if query.by_score:
-            # A sample matches when its top label score is in [low, high] (inclusive).
-            where.append(Sample.top_score >= (query.low_score if query.low_score is not None else 0.0))
-            where.append(Sample.top_score <= (query.high_score if query.high_score is not None else 1.0))
+            # A sample matches when its top label score is in [low, high] (inclusive). A seek
+            # from an anchor leaves out the bound its side of the anchor already implies (the
+            # anchor's score is in the range): with both bounds SQLite scanned the score index
+            # from that bound and filtered its way down to the anchor, the deeper the slower;
+            # without it, the scan starts at the anchor (the same rows).
+            descending = query.order != "asc"
+            if not (seek and not descending):
+                where.append(Sample.top_score >= (query.low_score if query.low_score is not None else 0.0))
+            if not (seek and descending):
+                where.append(Sample.top_score <= (query.high_score if query.high_score is not None else 1.0))
         where.extend(conditions_to_sql(dataset_id, query.conditions))
         return where
 
@@ -245,17 +255,16 @@ class SampleListService:
         ``source_url(sample)`` turns a sample row into its (pre-signed) source URL.
         """
         pages = self.pages
-        with self._db.session() as session:
-            begin_read_snapshot(session)  # the version and every read below: one state
-            # Core statements on the connection: no ORM loading for what only becomes JSON.
-            conn = session.connection()
+        # Core statements on a bare connection, in one read snapshot (the version and every
+        # read below: one state): no ORM session or loading for what only becomes JSON.
+        with self._db.reading() as conn:
             dataset_id, version = owned_dataset_version(conn, project_id, dataset_id)
             fingerprint = query.fingerprint()
             statements = self._statements(dataset_id, fingerprint, query)
             entry = pages.entry(dataset_id, fingerprint, version, query.order != "asc", query)
             # Statuses and a label: the maintained counters; other filters: counted once, then
             # kept by the page entry across this process's changes.
-            count = count_from_counters(session, dataset_id, query)
+            count = count_from_counters(conn, dataset_id, query)
             if count is None:
                 with pages.lock():
                     count = entry.count
@@ -294,16 +303,21 @@ class SampleListService:
         point = tuple_(bindparam("seek_k", type_=first.type), bindparam("seek_id", type_=second.type))
         bound = tuple_(first, second)
         seek = bound <= point if query.order != "asc" else bound >= point
+        seeking = select(Sample.id.label("page_id"), first.label("k")).where(
+            *self._where(dataset_id, query, seek=True), seek
+        )
 
         def page(stmt: Select[Any]) -> Select[Any]:
             ids = self._ordered(stmt, query).offset(bindparam("walk")).limit(bindparam("take")).subquery()
             return select(*ROW_COLUMNS, ids.c.k).join(ids, ids.c.page_id == Sample.id)
 
+        page_statement = page(keyed)
+        assert tuple(page_statement.selected_columns.keys()) == PageRow._fields
         built = _Statements(
             where=where,
             count=select(func.count()).select_from(Sample).where(*where),
-            page=page(keyed),
-            seek=page(keyed.where(seek)),
+            page=page_statement,
+            seek=page(seeking),
         )
         if not any("sample_time" in condition for condition in query.conditions):
             with self.pages.lock():
@@ -320,7 +334,7 @@ class SampleListService:
         statements: _Statements,
         query: SampleQuery,
         start: int,
-    ) -> list[Any]:
+    ) -> list[PageRow]:
         """The page's sample rows, in list order, seeking from the nearest anchor."""
         pages = self.pages
         with pages.lock():
@@ -344,9 +358,10 @@ class SampleListService:
         if anchor is not None and walk < start:
             (key, sample_id), _position = anchor
             params = {"seek_k": key, "seek_id": sample_id, "walk": walk, "take": take}
-            rows = list(session.execute(statements.seek, params).all())
+            result = session.execute(statements.seek, params)
         else:
-            rows = list(session.execute(statements.page, {"walk": start, "take": take}).all())
+            result = session.execute(statements.page, {"walk": start, "take": take})
+        rows = list(map(PageRow._make, result.all()))
         rows.sort(key=_list_order, reverse=entry.descending)
         if rows:
             with pages.lock():

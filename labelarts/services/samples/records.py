@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from labelarts.clock import new_resource_id, now_ms
+from labelarts.clock import new_sample_id, now_ms
 from labelarts.storage.db import counters
-from labelarts.storage.db.dialect import chunked, lock_rows_in_order
+from labelarts.storage.db.dialect import chunked, lock_rows_in_order, uses_row_locks
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
 UNLABELED, MANUAL, AUTO = "UN_ANNOTATION", "MANUAL_ANNOTATION", "AUTO_ANNOTATION"
@@ -64,6 +64,18 @@ def lock_samples(session: Session, dataset_id: str, sample_ids: Iterable[str]) -
     return lock_rows_in_order(session, Sample, Sample.id, sample_ids, Sample.dataset_id == dataset_id)
 
 
+def lock_sample_ids(session: Session, sample_ids: Iterable[str]) -> None:
+    """On PostgreSQL, lock the samples with these ids ``FOR UPDATE`` in id order, reading only
+    their ids: for a writer whose set-based statement would otherwise lock them in scan order
+    (the order of :func:`lock_samples`, without loading the rows). Nothing on SQLite."""
+    if not uses_row_locks(session):
+        return
+    for chunk in chunked(sorted(set(sample_ids))):
+        session.execute(
+            select(Sample.id).where(Sample.id.in_(chunk)).order_by(Sample.id).with_for_update()
+        ).all()
+
+
 def new_sample(
     dataset: Dataset,
     *,
@@ -81,7 +93,7 @@ def new_sample(
 ) -> Sample:
     """A new sample row; ``text`` is a text sample's text (kept cut, for ``sample_data``)."""
     return Sample(
-        id=new_resource_id(20),
+        id=new_sample_id(),
         dataset_id=dataset.id,
         sample_type=SAMPLE_TYPE.get(dataset.dataset_type, 9) if sample_type is None else sample_type,
         sample_status=UNLABELED,
@@ -125,7 +137,7 @@ def new_sample_rows(
     :func:`insert_sample_rows`: the same values :func:`new_sample` followed by
     :func:`set_sample_labels` (``new=True``) give, without building ORM objects (imports insert
     hundreds of thousands)."""
-    sample_id = new_resource_id(20)
+    sample_id = new_sample_id()
     scores = [label.score for label in labels if label.score is not None]
     sample = {
         "id": sample_id,
@@ -149,19 +161,20 @@ def new_sample_rows(
         "revision": 0,
         "text": text[:SAMPLE_DATA_MAX_CHARS] if text is not None else None,
     }
-    label_rows = [
-        {
-            "sample_id": sample_id,
-            "dataset_id": dataset_id,
-            "name": label.name,
-            "type": label.type,
-            "score": label.score,
-            "property": label.property,
-            "annotated_by": label.annotated_by,
-        }
-        for label in labels
-    ]
-    return sample, label_rows
+    return sample, [_label_row(sample_id, dataset_id, label) for label in labels]
+
+
+def _label_row(sample_id: str, dataset_id: str, label: LabelInput) -> dict[str, Any]:
+    """A new ``sample_labels`` row (column name -> value) for a Core INSERT."""
+    return {
+        "sample_id": sample_id,
+        "dataset_id": dataset_id,
+        "name": label.name,
+        "type": label.type,
+        "score": label.score,
+        "property": label.property,
+        "annotated_by": label.annotated_by,
+    }
 
 
 def insert_sample_rows(
@@ -243,14 +256,31 @@ def set_sample_labels(
                 annotated_by=label.annotated_by,
             )
         )
+    _follow_labels(sample, labels, status, bump=not new)
+
+
+def _follow_labels(sample: Sample, labels: Sequence[LabelInput], status: str | None, *, bump: bool) -> None:
+    """What a sample's row says of its new labels: top score, status (none: unlabeled), and
+    (``bump``) its revision."""
     scores = [label.score for label in labels if label.score is not None]
-    if not new:
+    if bump:
         sample.revision = (sample.revision or 0) + 1
     sample.top_score = max(scores) if scores else None
-    if not labels:
-        sample.sample_status = UNLABELED
-    else:
-        sample.sample_status = status or MANUAL
+    sample.sample_status = (status or MANUAL) if labels else UNLABELED
+
+
+def replace_sample_labels(session: Session, changes: Sequence[tuple[Sample, Sequence[LabelInput]]]) -> None:
+    """:func:`set_sample_labels` for many distinct samples at once (a PUT of a page): one DELETE
+    of their labels and one batched INSERT, instead of a flush and an ORM DELETE per sample
+    (which made a 20-sample PUT cost ~30 ms of CPU). The same rows, statuses and revisions."""
+    session.flush()  # what is pending is written first, as each per-sample DELETE's autoflush did
+    for chunk in chunked([sample.id for sample, _ in changes]):
+        session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(chunk)))
+    rows = [_label_row(sample.id, sample.dataset_id, label) for sample, labels in changes for label in labels]
+    if rows:  # in list order, so label ids rise as they did when each was added in turn
+        session.execute(insert(_table(SampleLabel)), rows)
+    for sample, labels in changes:
+        _follow_labels(sample, labels, None, bump=True)
 
 
 def labels_of(session: Session, sample_ids: Iterable[str]) -> dict[str, list[SampleLabel]]:
@@ -276,24 +306,64 @@ LABEL_COLUMNS = (
 )
 
 
+class LabelRow(NamedTuple):
+    """A row of :data:`LABEL_COLUMNS`. Rows are turned into named tuples because reading an
+    attribute of a SQLAlchemy 2.1 ``Row`` costs ten times a tuple's, and an answer reads
+    every attribute of every label."""
+
+    sample_id: str
+    id: int
+    name: str
+    type: int
+    score: float | None
+    property: dict[str, Any]
+    annotated_by: str
+
+
 # Built once: the statement of every list page (its ids are bound as an expanding list).
 _LABEL_ROWS = (
     select(*LABEL_COLUMNS)
     .where(SampleLabel.sample_id.in_(bindparam("ids", expanding=True)))
     .order_by(SampleLabel.id)
 )
+assert tuple(_LABEL_ROWS.selected_columns.keys()) == LabelRow._fields
 
 
-def label_rows_of(session: Session | Connection, sample_ids: Sequence[str]) -> dict[str, list[Any]]:
+def label_rows_of(session: Session | Connection, sample_ids: Sequence[str]) -> dict[str, list[LabelRow]]:
     """Like :func:`labels_of`, as plain rows (no ORM objects): what an answer needs, cheaply."""
-    result: dict[str, list[Any]] = {i: [] for i in sample_ids}
+    result: dict[str, list[LabelRow]] = {i: [] for i in sample_ids}
+    make = LabelRow._make
     for chunk in chunked(sample_ids):
         for row in session.execute(_LABEL_ROWS, {"ids": chunk}).all():
-            result[row.sample_id].append(row)
+            label = make(row)
+            result[label.sample_id].append(label)
     return result
 
 
-def label_to_wire(label: SampleLabel) -> dict[str, Any]:
+class PageRow(NamedTuple):
+    """A list page's sample row: ``query.ROW_COLUMNS`` and the sort key ``k``. A named tuple
+    (like :class:`LabelRow`), as a page reads some 20 attributes of each of its samples."""
+
+    id: str
+    dataset_id: str
+    sample_type: int
+    sample_status: str
+    sample_name: str
+    sample_dir: str
+    sample_size: int
+    sample_time: int
+    metadata_: dict[str, Any]
+    hard: bool
+    hard_coefficient: float | None
+    import_origin: str | None
+    labeler: str | None
+    text: str | None
+    source_kind: str
+    source_key: str
+    k: Any
+
+
+def label_to_wire(label: SampleLabel | LabelRow) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": str(label.id),
         "name": label.name,
@@ -306,7 +376,9 @@ def label_to_wire(label: SampleLabel) -> dict[str, Any]:
     return body
 
 
-def sample_to_wire(sample: Sample, labels: Sequence[SampleLabel], source: str) -> dict[str, Any]:
+def sample_to_wire(
+    sample: Sample | PageRow, labels: Sequence[SampleLabel | LabelRow], source: str
+) -> dict[str, Any]:
     metadata = dict(sample.metadata_)
     metadata["@modelarts:hard"] = 1.0 if sample.hard else 0.0
     if sample.hard_coefficient is not None:

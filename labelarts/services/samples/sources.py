@@ -33,7 +33,7 @@ import mimetypes
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
@@ -305,6 +305,13 @@ class LinkedSample(Protocol):
     source_key: str
 
 
+class ListedSample(LinkedSample, Protocol):
+    """What :meth:`SampleSourceService.links` reads of a sample row."""
+
+    id: str
+    dataset_id: str
+
+
 class SampleSourceService:
     def __init__(
         self,
@@ -366,6 +373,23 @@ class SampleSourceService:
                 attachment=not inline,
             )
         return self._signer.url(origin, ref, process)
+
+    def links(self, origin: str, project_id: str) -> Callable[[ListedSample, str | None], str]:
+        """:meth:`link` for the samples of one answer (a list page): ``links(sample, process)``.
+        Signed URLs of this server share their prefix and keyed state per dataset and process,
+        worked out once instead of once a sample."""
+        makers: dict[tuple[str, str | None], Callable[[str, float | None], str]] = {}
+
+        def link(sample: ListedSample, process: str | None) -> str:
+            if process is None and self._presign is not None and sample.source_kind == "object":
+                return self.link(origin, SourceRef(project_id, sample.dataset_id, sample.id), sample, None)
+            key = (sample.dataset_id, process)
+            maker = makers.get(key)
+            if maker is None:
+                maker = makers[key] = self._signer.url_maker(origin, project_id, sample.dataset_id, process)
+            return maker(sample.id, None)
+
+        return link
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -103,6 +103,10 @@ class PoolOptions:
         )
 
 
+SQLITE_CACHE_KIB: Final = 16 * 1024  # per connection, filled only as pages are read
+SQLITE_CHECKPOINT_PAGES: Final = 10_000  # 4 KiB pages of WAL between automatic checkpoints
+
+
 def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
     """Create an engine tuned for the dialect: WAL and foreign keys on SQLite, a pool on PG."""
     if is_sqlite(url):
@@ -119,6 +123,12 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # Writes into big tables touch index pages all over them (random ids and hashes):
+            # a 16 MiB page cache (default 2 MiB) and a checkpoint every ~40 MB of WAL (default
+            # 4 MB) write each such page less often. 100k imported rows: 81 -> 55 us of CPU each
+            # (docs/benchmarks.md, "Import in two processes").
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
             cur.close()
@@ -149,14 +159,14 @@ def chunked(items: Iterable[T], size: int = IN_LIST_CHUNK) -> Iterator[list[T]]:
         yield chunk
 
 
-def begin_read_snapshot(session: Session) -> None:
+def begin_read_snapshot(session: Session | Connection) -> None:
     """Make every read of the session's (reading) transaction see one state of the database.
 
     SQLite: a deferred ``BEGIN`` (the driver would run each SELECT on its own, each seeing the
     latest commit); PostgreSQL: ``REPEATABLE READ`` (READ COMMITTED takes a snapshot per
     statement). Call it before the transaction's first read.
     """
-    connection = session.connection()
+    connection = session if isinstance(session, Connection) else session.connection()
     if connection.dialect.name == "sqlite":
         raw = connection.connection.dbapi_connection
         if raw is not None and not raw.in_transaction:

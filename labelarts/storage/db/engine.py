@@ -14,7 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from labelarts.errors import BusyError
 from labelarts.storage.db import counters
-from labelarts.storage.db.dialect import PoolOptions, begin_write, is_lock_timeout, make_engine
+from labelarts.storage.db.dialect import (
+    PoolOptions,
+    begin_read_snapshot,
+    begin_write,
+    is_lock_timeout,
+    make_engine,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Key of the PostgreSQL advisory lock held while migrating (any constant no one else uses).
@@ -49,15 +55,23 @@ class Database:
         A lock wait that runs out (SQLite's busy timeout, a PostgreSQL deadlock) is a
         :class:`~labelarts.errors.BusyError` (429, retryable), not a 500: nothing was written.
         """
-        try:
-            with self._sessions() as session, session.begin():
-                if write:
-                    begin_write(session)
-                yield session
-        except DBAPIError as exc:
-            if is_lock_timeout(exc):
-                raise BusyError() from exc
-            raise
+        with _busy_on_lock_timeout(), self._sessions() as session, session.begin():
+            if write:
+                begin_write(session)
+            yield session
+
+    @contextmanager
+    def reading(self, *, snapshot: bool = True) -> Iterator[Connection]:
+        """A read-only unit of work on a bare connection, no ORM session (its set-up and
+        commit hooks are a measurable part of a sample-list page): with ``snapshot`` every
+        read sees one state of the database
+        (:func:`~labelarts.storage.db.dialect.begin_read_snapshot`; not needed for a single
+        statement). Nothing is written, so the transaction is rolled back at the end. Lock
+        waits that run out are a :class:`~labelarts.errors.BusyError`, as in :meth:`session`."""
+        with _busy_on_lock_timeout(), self.engine.connect() as connection:
+            if snapshot:
+                begin_read_snapshot(connection)
+            yield connection
 
     def revision(self) -> str | None:
         """The schema's current Alembic revision (None on an empty database)."""
@@ -69,6 +83,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _busy_on_lock_timeout() -> Iterator[None]:
+    """A lock wait that ran out inside the block is a :class:`~labelarts.errors.BusyError`."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if is_lock_timeout(exc):
+            raise BusyError() from exc
+        raise
 
 
 def _lock_for_migration(connection: Connection) -> None:
