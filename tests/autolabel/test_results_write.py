@@ -10,15 +10,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 
+from labelarts.errors import BusyError
 from labelarts.jobs.runner import TaskContext
 from labelarts.ml.hard import HardExamples
+from labelarts.services.autolabel import job as job_module
 from labelarts.services.autolabel.features import FeatureCache
 from labelarts.services.autolabel.job import AutoLabelJob, JobSpec, Labeling, Snapshot
+from labelarts.storage.db import engine as engine_module
 from tests.api import World, add_sample, sample_labels, shared_world, unique_name
 from tests.conftest import Tenant, create_dataset
 
@@ -188,3 +192,64 @@ def test_a_second_write_of_the_same_read_changes_nothing(world: World, tmp_path:
     assert (first.written, first.skipped) == (5, 0)
     assert (second.written, second.skipped) == (0, 5)
     assert auto_count(world.alice, dataset_id) == len(targets)
+
+
+def test_a_chunk_that_loses_a_lock_race_is_written_again_once(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL breaking a lock cycle (or SQLite's busy timeout) rolls a chunk's transaction
+    back after part of it ran: the task runs that chunk again instead of failing, and every
+    sample and count ends written once."""
+    alice = world.alice
+    dataset_id, _, targets = dataset_with_targets(world, n_targets=7, n_auto=2)
+    job = make_job(world, dataset_id, tmp_path, write_rows=3)
+    snap = job.read()
+    real_write = job_module.write_results
+    calls: list[int] = []
+
+    def loses_its_second_chunk_once(session: Any, *args: Any, **kwargs: Any) -> list[str]:
+        written = real_write(session, *args, **kwargs)  # the chunk's statements ran...
+        calls.append(len(written))
+        if len(calls) == 2:
+            session.flush()
+            raise BusyError()  # ...and then the database broke the cycle: all rolled back
+        return written
+
+    monkeypatch.setattr(job_module, "write_results", loses_its_second_chunk_once)
+    outcome = job.write(task_context(world, dataset_id), snap, everything_is_a_cat(snap))
+
+    assert calls == [3, 3, 3, 3]  # chunk 2 twice, each time claiming its 3 samples
+    assert (outcome.written, outcome.skipped) == (len(targets), 0)
+    for sample_id in targets:
+        assert seen(alice, dataset_id, sample_id) == ("__AUTO_ANNOTATION__", ["cat"])
+    assert auto_count(alice, dataset_id) == len(targets)
+    stats = alice.aksk.get(alice.v2(f"/datasets/{dataset_id}/data-annotations/stats")).json()
+    assert stats["sample_stats"]["auto_annotation"] == len(targets)
+    assert stats["sample_stats"]["un_annotation"] == 0
+
+
+def test_a_chunk_that_keeps_losing_fails_the_write_with_the_earlier_chunks_whole(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = world.alice
+    dataset_id, _, _ = dataset_with_targets(world, n_targets=6)
+    job = make_job(world, dataset_id, tmp_path, write_rows=3)
+    snap = job.read()
+    real_write = job_module.write_results
+    calls: list[int] = []
+
+    def loses_every_chunk_after_the_first(session: Any, *args: Any, **kwargs: Any) -> list[str]:
+        written = real_write(session, *args, **kwargs)
+        calls.append(len(written))
+        if len(calls) > 1:
+            raise BusyError()
+        return written
+
+    monkeypatch.setattr(job_module, "write_results", loses_every_chunk_after_the_first)
+    monkeypatch.setattr(engine_module, "BUSY_FIRST_PAUSE_S", 0.001)
+    with pytest.raises(BusyError):
+        job.write(task_context(world, dataset_id), snap, everything_is_a_cat(snap))
+    assert calls == [3] + [3] * engine_module.BUSY_ATTEMPTS
+    assert auto_count(alice, dataset_id) == 3  # the first chunk, whole; nothing of the second
+    stats = alice.aksk.get(alice.v2(f"/datasets/{dataset_id}/data-annotations/stats")).json()
+    assert (stats["sample_stats"]["auto_annotation"], stats["sample_stats"]["un_annotation"]) == (3, 3)

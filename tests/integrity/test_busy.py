@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from labelarts.clock import now_ms
 from labelarts.errors import BusyError
-from labelarts.storage.db import Database, dialect
+from labelarts.storage.db import Database, dialect, retry_when_busy
 from labelarts.storage.db.models import Project
 from tests.api import database_kind
 
@@ -67,4 +67,68 @@ def test_postgresql_writer_caught_in_a_lock_cycle_is_busy(db: Database) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(outcomes) == ["busy", "committed"]
+    db.dispose()
+
+
+@pytest.mark.skipif(database_kind() != "sqlite", reason="SQLite's busy timeout")
+def test_a_background_transaction_that_waits_past_the_busy_timeout_runs_again(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setattr(dialect, "SQLITE_BUSY_TIMEOUT_S", 1)
+    database = Database(database_url)
+    database.migrate()
+    holder = sqlite3.connect(
+        database_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+    )
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock for 1.5 s
+    release = threading.Timer(1.5, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    tries: list[int] = []
+
+    def transaction() -> str:
+        tries.append(1)
+        with database.session(write=True) as session:
+            session.add(Project(id="c" * 32, name="c", create_time=now_ms()))
+        return "written"
+
+    try:
+        assert retry_when_busy(transaction) == "written"
+    finally:
+        release.join()
+        holder.close()
+    assert len(tries) >= 2  # the first lost its wait; a later one went through
+    with database.session() as session:
+        assert session.get(Project, "c" * 32) is not None
+    database.dispose()
+
+
+@pytest.mark.skipif(database_kind() != "postgresql", reason="PostgreSQL's deadlock detector")
+def test_postgresql_background_writers_caught_in_a_lock_cycle_both_commit(db: Database) -> None:
+    """The loser of the cycle is rolled back and runs again: both transactions' writes land,
+    each once."""
+    both_locked_one = threading.Barrier(2, timeout=30)
+    tries: list[str] = []
+
+    def writer(first: str, second: str) -> None:
+        def transaction() -> None:
+            tries.append(first)
+            with db.session(write=True) as session:
+                lock = "UPDATE projects SET name = name || :tag WHERE id = :id"
+                session.execute(text(lock), {"id": first * 32, "tag": first})
+                if len(tries) <= 2:  # the cycle, on the first try of each
+                    both_locked_one.wait()
+                session.execute(text(lock), {"id": second * 32, "tag": first})
+
+        retry_when_busy(transaction)
+
+    threads = [threading.Thread(target=writer, args=pair) for pair in (("a", "b"), ("b", "a"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(tries) == 3  # one of the two ran again
+    with db.session() as session:
+        names = {str(i): str(n) for i, n in session.execute(text("SELECT id, name FROM projects"))}
+    # Each writer appended its tag once to both projects, in the order they committed.
+    assert sorted(names[p * 32] for p in "ab") in (["aab", "bab"], ["aba", "bba"])
     db.dispose()

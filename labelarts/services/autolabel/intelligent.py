@@ -371,7 +371,7 @@ class PreLabelJob:
         label_type = 0 if model.spec.kind == "classifier" else 1
         rows = [i for i, p in enumerate(predictions) if p is not None]
         names = sorted({name for i in rows for name, _s, _p in cast(Prediction, predictions[i]).labels})
-        n_hard = [0]
+        hard_by_chunk: dict[int, int] = {}  # by the chunk's first row: a retried chunk counts once
 
         def add_labels(session: Session) -> None:
             dataset = session.get(Dataset, self._dataset_id)
@@ -385,7 +385,7 @@ class PreLabelJob:
         def write_chunk(session: Session, chunk: range) -> int:
             results = [self._result(targets, rows[k], cast(Prediction, predictions[rows[k]])) for k in chunk]
             written = set(write_results(session, self._dataset_id, results))
-            n_hard[0] += sum(1 for r in results if r.hard and r.sample_id in written)
+            hard_by_chunk[chunk.start] = sum(1 for r in results if r.hard and r.sample_id in written)
             return len(written)
 
         outcome = write_in_chunks(
@@ -397,7 +397,7 @@ class PreLabelJob:
             first=add_labels,
             on_chunk=too_late_to_stop_progress(ctx, _COMPUTE_END, 1.0),
         )
-        return outcome.written, n_hard[0]
+        return outcome.written, sum(hard_by_chunk.values())
 
     @staticmethod
     def _result(targets: Targets, i: int, p: Prediction) -> SampleResult:

@@ -59,7 +59,7 @@ from labelarts.services.samples.records import (
     lock_samples,
 )
 from labelarts.services.samples.sources import SampleFile, SampleSourceService
-from labelarts.storage.db import Database, counters
+from labelarts.storage.db import Database, counters, retry_when_busy
 from labelarts.storage.db.models import Dataset, Label, Sample
 from labelarts.storage.located import FileLocation
 
@@ -719,13 +719,16 @@ class AutoLabelJob:
         written = skipped = 0
         for start in range(0, max(1, len(positions)), self._write_rows):
             rows = positions[start : start + self._write_rows]
-            with self._db.session(write=True) as session:
-                if start == 0 and check_stop and ctx.stop_requested(session):
-                    raise StopRequested
-                if rows:
-                    done, missed = self._write_check_chunk(session, snap, check, rows)
-                    written += done
-                    skipped += missed
+
+            def transaction(rows: list[int] = rows, first: bool = start == 0) -> tuple[int, int]:
+                with self._db.session(write=True) as session:
+                    if first and check_stop and ctx.stop_requested(session):
+                        raise StopRequested
+                    return self._write_check_chunk(session, snap, check, rows) if rows else (0, 0)
+
+            done, missed = retry_when_busy(transaction)  # as write_in_chunks
+            written += done
+            skipped += missed
         return WriteOutcome(written=written, skipped=skipped)
 
     def _write_check_chunk(

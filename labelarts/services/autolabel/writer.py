@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
 from labelarts.services.labels import share_labels
 from labelarts.services.samples.records import AUTO, BY_AUTO, UNLABELED, bump_data_version, lock_sample_ids
-from labelarts.storage.db import Database, counters
+from labelarts.storage.db import Database, counters, retry_when_busy
 from labelarts.storage.db.models import Sample, SampleLabel
 
 __all__ = [
@@ -110,18 +110,25 @@ def write_in_chunks(
     written), then runs ``first(session)`` (what must exist before any sample is written, such
     as new labels). ``write_chunk`` returns how many samples it wrote; the rest are skipped.
     ``on_chunk`` is called after each committed transaction, outside any transaction.
+
+    A transaction that loses a lock wait is run again (:func:`retry_when_busy`), so
+    ``first`` and ``write_chunk`` must change nothing outside the session, or only
+    idempotently per chunk (``rows.start`` names it).
     """
     written = 0
     for start in range(0, max(1, total), write_rows):
         rows = range(start, min(total, start + write_rows))
-        with db.session(write=True) as session:
-            if start == 0:
-                if ctx.stop_requested(session):
-                    raise StopRequested
-                if first is not None:
-                    first(session)
-            if len(rows):
-                written += write_chunk(session, rows)
+
+        def transaction(rows: range = rows) -> int:
+            with db.session(write=True) as session:
+                if rows.start == 0:
+                    if ctx.stop_requested(session):
+                        raise StopRequested
+                    if first is not None:
+                        first(session)
+                return write_chunk(session, rows) if len(rows) else 0
+
+        written += retry_when_busy(transaction)
         if on_chunk is not None and total:
             on_chunk(rows.stop, total)
     return WriteOutcome(written=written, skipped=total - written)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Final, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -22,9 +26,17 @@ from labelarts.storage.db.dialect import (
     make_engine,
 )
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Key of the PostgreSQL advisory lock held while migrating (any constant no one else uses).
 MIGRATION_LOCK_KEY = 0x4C41_4D49  # "LAMI"
+# Tries of a background transaction that loses lock waits (retry_when_busy), and the first
+# pause between two (doubled each time, randomised): 0.05 + 0.1 + 0.2 + 0.4 s at most.
+BUSY_ATTEMPTS: Final = 5
+BUSY_FIRST_PAUSE_S: Final = 0.05
+
+T = TypeVar("T")
 
 
 class Database:
@@ -111,3 +123,28 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def retry_when_busy(transaction: Callable[[], T], *, attempts: int = BUSY_ATTEMPTS) -> T:
+    """Run ``transaction`` (a whole unit of work: it opens and commits its own session, and
+    changes nothing outside it until that commit) again when it loses a lock wait. A
+    :class:`~labelarts.errors.BusyError` means its transaction was rolled back, so running it
+    again is safe; between tries a random pause that doubles each time lets the other writer
+    finish. The last loss is raised. For background work (a task's write chunks), where no
+    client is there to send the request again; a request's own 429 is the client's to retry."""
+    attempt = 1
+    while True:
+        try:
+            return transaction()
+        except BusyError:
+            if attempt >= attempts:
+                raise
+            pause = BUSY_FIRST_PAUSE_S * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+            log.info(
+                "a background transaction lost a lock wait (try %d of %d); again in %.2f s",
+                attempt,
+                attempts,
+                pause,
+            )
+            time.sleep(pause)
+            attempt += 1
