@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from labelarts.clock import new_sample_id, now_ms
 from labelarts.storage.db import counters
-from labelarts.storage.db.dialect import chunked, lock_rows_in_order, uses_row_locks
+from labelarts.storage.db.dialect import chunked, insert_rows, lock_rows_in_order, uses_row_locks
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
 UNLABELED, MANUAL, AUTO = "UN_ANNOTATION", "MANUAL_ANNOTATION", "AUTO_ANNOTATION"
@@ -181,13 +181,12 @@ def insert_sample_rows(
     session: Session, samples: Sequence[dict[str, Any]], labels: Sequence[dict[str, Any]]
 ) -> None:
     """Insert rows from :func:`new_sample_rows` in the caller's transaction: one executemany
-    per table (SQLAlchemy Core; PostgreSQL gets multi-row INSERTs), not one ORM object each.
+    per table (SQLite) or one ``COPY`` (PostgreSQL: :func:`~labelarts.storage.db.dialect.insert_rows`),
+    not one ORM object each.
     The maintained counts (:mod:`labelarts.storage.db.counters`) get the whole batch as one
     delta per dataset, status and hard flag, and per label name and status."""
-    if samples:
-        session.execute(insert(_table(Sample)), list(samples))
-    if labels:
-        session.execute(insert(_table(SampleLabel)), list(labels))
+    insert_rows(session, _table(Sample), samples)
+    insert_rows(session, _table(SampleLabel), labels)
     _count_rows(session, samples, labels)
 
 
