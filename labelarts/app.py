@@ -51,6 +51,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         workers = None
         if own and settings.worker_processes > 0:
             workers = WorkerProcesses(settings, settings.worker_processes).start()
+            app.state.services.tasks.on_queued(workers.wake)  # a task starts at once, not at a poll
         try:
             yield
         finally:

@@ -311,6 +311,14 @@ class Settings(BaseSettings):
         description="How long a worker's claim on a running task holds without a heartbeat "
         "(sent every third of it); a task whose worker died ends FAILED this long after.",
     )
+    worker_poll_seconds: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=3600.0,
+        description="How often a worker looks for queued tasks when nothing wakes it. Workers "
+        "`serve` starts, and workers in the API process, are woken as each task is queued; a "
+        "`labelarts worker` started on its own finds tasks by this poll.",
+    )
     worker_shutdown_seconds: float = Field(
         default=10.0,
         ge=0.0,

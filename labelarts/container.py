@@ -102,7 +102,11 @@ class Services:
                 self.settings.environment(secrets=False),
             )
         self.worker = Worker(
-            self.tasks, self.task_handlers, slots=self.settings.job_workers, hand_over=hand_over
+            self.tasks,
+            self.task_handlers,
+            slots=self.settings.job_workers,
+            poll_seconds=self.settings.worker_poll_seconds,
+            hand_over=hand_over,
         ).start()
         if self.outbox.sending:  # mail goes out beside the tasks, wherever tasks run
             self.mail = MailSender(self.outbox).start()

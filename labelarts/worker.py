@@ -3,11 +3,14 @@
 
 Task bodies (imports, model inference) run in worker processes, so they never compete with
 request threads for the API process's GIL, and a worker that crashes takes no request with
-it. A worker started by ``serve`` watches its parent and shuts down when it is gone.
+it. A worker started by ``serve`` watches its parent and shuts down when it is gone, and is woken
+through its standard input as the API queues each task (:meth:`WorkerProcesses.wake`), so a
+task starts at once rather than at the worker's next poll of the database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -15,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from labelarts.config import Settings
@@ -29,9 +33,11 @@ _MAX_BACKOFF_S = 30.0
 _PARENT_CHECK_S = 0.5
 
 
-def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
+def run_worker(settings: Settings, *, parent_pid: int | None = None, wake_on_stdin: bool = False) -> None:
     """Run queued tasks until SIGTERM/SIGINT (or, with ``parent_pid``, until that process is
-    gone); then ask running tasks to stop and wait ``worker_shutdown_seconds`` for them."""
+    gone); then ask running tasks to stop and wait ``worker_shutdown_seconds`` for them.
+    ``wake_on_stdin``: each byte read from standard input means "a task was queued" (the
+    doorbell of :meth:`WorkerProcesses.wake`)."""
     configure_logging(settings.log_level)
     stop = threading.Event()
 
@@ -45,12 +51,29 @@ def run_worker(settings: Settings, *, parent_pid: int | None = None) -> None:
     try:
         worker = services.start_worker()
         log.info("worker %s runs up to %d tasks at once", worker.owner, settings.job_workers)
+        if wake_on_stdin:
+            doorbell = threading.Thread(target=_doorbell, args=(worker.wake,), name="labelarts-doorbell")
+            doorbell.daemon = True
+            doorbell.start()
         while not stop.wait(_PARENT_CHECK_S):
             if parent_pid is not None and os.getppid() != parent_pid:
                 log.warning("worker: parent process %d is gone, stopping", parent_pid)
                 break
     finally:
         services.close()
+
+
+def _doorbell(wake: Callable[[], None]) -> None:
+    """Wake the worker for every read from standard input (several rings may arrive as one
+    read: one look at the queue claims every task waiting); end at end of file."""
+    while True:
+        try:
+            rung = os.read(0, 512)
+        except OSError:
+            return
+        if not rung:
+            return
+        wake()
 
 
 def run_ray_task(settings: Settings, task_id: str, from_owner: str) -> None:
@@ -148,9 +171,28 @@ class WorkerProcesses:
         return self
 
     def _spawn(self, slot: int) -> None:
-        command = [sys.executable, "-m", "labelarts", "worker", "--parent-pid", str(os.getpid())]
-        self._procs[slot] = subprocess.Popen(command, env=worker_environment(self._settings))
+        command = [
+            *(sys.executable, "-m", "labelarts", "worker"),
+            *("--parent-pid", str(os.getpid()), "--wake-on-stdin"),
+        ]
+        proc = subprocess.Popen(command, env=worker_environment(self._settings), stdin=subprocess.PIPE)
+        assert proc.stdin is not None
+        os.set_blocking(proc.stdin.fileno(), False)  # wake() never waits on a busy worker
+        self._procs[slot] = proc
         self._started[slot] = time.monotonic()
+
+    def wake(self) -> None:
+        """Ring each worker's doorbell (a byte on its standard input): a task was queued. A full
+        pipe already holds a ring the worker has not read; a worker that died is restarted by
+        the monitor and polls at start."""
+        with self._lock:
+            procs = [p for p in self._procs if p is not None]
+        for proc in procs:
+            if proc.stdin is None:
+                continue
+            # A full pipe (BlockingIOError), a dead worker (BrokenPipeError), closed by stop().
+            with contextlib.suppress(OSError, ValueError):
+                os.write(proc.stdin.fileno(), b"\n")
 
     def _watch(self) -> None:
         while not self._stopping.wait(0.5):
@@ -191,5 +233,8 @@ class WorkerProcesses:
                 log.warning("worker process %d did not stop in time; killing it", proc.pid)
                 proc.kill()
                 proc.wait()
+        for proc in procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
         if self._monitor is not None:
             self._monitor.join(2.0)

@@ -33,6 +33,7 @@ def worker(
         typer.Option(help="Ray cluster's job API (http://HEAD:8265): run the heavy tasks there as Ray jobs."),
     ] = None,
     parent_pid: Annotated[int | None, typer.Option(hidden=True)] = None,
+    wake_on_stdin: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Run queued tasks until SIGTERM or Ctrl-C; running tasks then stop at their next
     progress report. Start as many as you like, on any machine that reaches the database,
@@ -49,7 +50,7 @@ def worker(
         ray_address=ray_address,
     )
     configure_logging(settings.log_level)  # the API's format; "[-]": no request here
-    run_worker(settings, parent_pid=parent_pid)
+    run_worker(settings, parent_pid=parent_pid, wake_on_stdin=wake_on_stdin)
 
 
 def ray_task(
