@@ -60,6 +60,17 @@ class Client:
         assert response.status_code == 200, response.text
         return response.json()
 
+    def create_dataset(self, name: str, folder: Path) -> Any:
+        """An image-classification dataset importing ``folder``: its id and import task id."""
+        body = {
+            "dataset_name": name,
+            "dataset_type": 0,
+            "data_sources": [{"data_type": 0, "data_path": str(folder)}],
+            "work_path": "/w/",
+            "work_path_type": 0,
+        }
+        return self.post("/datasets", body)
+
     def post(self, path: str, body: dict[str, Any]) -> Any:
         response = self.http.post(f"/v2/{self.project_id}{path}", json=body)
         assert response.status_code in (200, 201), response.text
@@ -137,16 +148,7 @@ def test_sigterm_and_kill_9_mid_import_lose_and_duplicate_nothing(tmp_path: Path
     # 1. SIGTERM to serve mid-import: the task stops at its next report, serve exits.
     with serving(data_dir, root, port, database_url, log) as proc:
         client = Client(port, data_dir)
-        created = client.post(
-            "/datasets",
-            {
-                "dataset_name": "many",
-                "dataset_type": 0,
-                "data_sources": [{"data_type": 0, "data_path": str(folder)}],
-                "work_path": "/w/",
-                "work_path_type": 0,
-            },
-        )
+        created = client.create_dataset("many", folder)
         dataset_id, first_task = created["dataset_id"], created["import_task_id"]
         wait_for(client, f"/datasets/{dataset_id}/import-tasks/{first_task}", mid_import, "the first import")
         proc.send_signal(signal.SIGTERM)

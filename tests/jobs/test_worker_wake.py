@@ -37,16 +37,7 @@ def test_tasks_queued_through_the_api_start_without_waiting_for_a_poll(
     args += ["--import-root", str(tmp_path / "imports")]
     with running(args, env, log, health_url=f"http://127.0.0.1:{port}"):
         client = Client(port, data_dir)
-        created = client.post(
-            "/datasets",
-            {
-                "dataset_name": "few",
-                "dataset_type": 0,
-                "data_sources": [{"data_type": 0, "data_path": str(folder)}],
-                "work_path": "/w/",
-                "work_path_type": 0,
-            },
-        )
+        created = client.create_dataset("few", folder)
         dataset_id = created["dataset_id"]
         path = f"/datasets/{dataset_id}/import-tasks"
         # A worker that only polled would leave these queued for the test's whole wait (60 s).
