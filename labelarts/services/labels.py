@@ -8,7 +8,7 @@ stable order (PostgreSQL): labels by name, then samples by id, as every writer d
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +29,7 @@ from labelarts.storage.db import Database, counters
 from labelarts.storage.db.dialect import (
     begin_write,
     chunked,
+    insert_missing_rows,
     is_unique_violation,
     lock_rows_in_order,
     uses_row_locks,
@@ -138,6 +139,24 @@ def share_labels(session: Session, dataset_id: str, names: Sequence[str]) -> dic
             query = query.with_for_update(read=True)
         found.update((name, label_type) for name, label_type in session.execute(query))
     return found
+
+
+def share_or_create_labels(session: Session, dataset_id: str, types: Mapping[str, int]) -> dict[str, int]:
+    """:func:`share_labels` for the names of ``types``, first creating those the dataset lacks
+    (with ``types[name]``; a row a concurrent request inserts first is kept as it is). A
+    writer that puts these names on samples needs the rows to exist: a rename of another
+    label to one of these names then conflicts with them (4411) instead of counting this
+    writer's samples as carriers of its new name a second time."""
+    shared = share_labels(session, dataset_id, list(types))
+    missing = sorted(name for name in types if name not in shared)
+    if missing:
+        rows = [
+            {"dataset_id": dataset_id, "name": name, "type": types[name], "property": {}, "attributes": []}
+            for name in missing
+        ]
+        insert_missing_rows(session, Label, ("dataset_id", "name"), rows)
+        shared.update(share_labels(session, dataset_id, missing))
+    return shared
 
 
 def require_label_name(label: LabelIn) -> str:

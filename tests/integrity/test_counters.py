@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from labelarts.ml.hard import HardExamples
 from labelarts.services.autolabel.features import FeatureCache
@@ -460,4 +460,55 @@ def test_auto_label_write_locks_samples_in_id_order_whatever_the_scan(world: Wor
     writer.join(timeout=60)
     assert not errors, errors
     assert sorted(written) == [first, second]
+    check_counts(world, dataset_id)
+
+
+@pytest.mark.skipif(database_kind() != "postgresql", reason="row locks (SQLite: one write lock)")
+def test_a_rename_to_a_name_an_auto_label_write_puts_on_samples_meanwhile_counts_once(
+    world: World, tmp_path: Path
+) -> None:
+    """A rename to a name the dataset lacks counted the carriers of the new name as "the old
+    name's carriers" (no sample could carry a name the dataset lacks). An auto-label write that
+    put that name on another sample and committed between the rename's UPDATE and its count
+    had that sample counted twice (seen in CI). The write now creates the label it writes, so
+    the rename conflicts (4411) and nothing is counted twice."""
+    dataset_id = create(world, labels=[{"name": name, "type": 0} for name in ("x", "cat")])
+    Driver(world, dataset_id, tmp_path).do_upload([["x"], []], final=True)
+    db = world.services.db
+    with db.session() as session:
+        rows = session.execute(
+            select(Sample.id, Sample.revision, Sample.sample_status).where(Sample.dataset_id == dataset_id)
+        ).all()
+    unlabeled = next(row for row in rows if row[2] == "UN_ANNOTATION")
+    written: list[str] = []
+    errors: list[BaseException] = []
+
+    def auto_label_write() -> None:
+        try:
+            with db.session(write=True) as session:
+                result = SampleResult(
+                    unlabeled[0], unlabeled[1], [AutoLabel("bird", 0.9)], hard=True, coefficient=0.5
+                )
+                written.extend(write_results(session, dataset_id, [result]))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    def between_the_rename_and_its_count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if written or errors or not statement.startswith("UPDATE sample_labels SET name"):
+            return
+        writer = threading.Thread(target=auto_label_write)
+        writer.start()
+        writer.join(timeout=60)
+
+    event.listen(db.engine, "after_cursor_execute", between_the_rename_and_its_count)
+    try:
+        response = world.alice.aksk.put(
+            world.alice.v2(f"/datasets/{dataset_id}/data-annotations/labels"),
+            json={"labels": [{"name": "x", "property": {"@modelarts:rename_to": "bird"}}]},
+        )
+    finally:
+        event.remove(db.engine, "after_cursor_execute", between_the_rename_and_its_count)
+    assert not errors, errors
+    assert written == [unlabeled[0]]  # the write went through between the two
+    assert response.status_code == 400 and response.json()["error_code"] == "ModelArts.4411", response.text
     check_counts(world, dataset_id)

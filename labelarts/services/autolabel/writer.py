@@ -11,8 +11,10 @@ write (:mod:`~labelarts.services.autolabel.intelligent`) write their results the
   with the one the task read and requires it to be still unlabeled or auto-labeled
   (:func:`claim`): a sample a person changed after the read is skipped and counted, never
   overwritten;
-* :func:`write_results` replaces the claimed samples' labels, status, hard-example fields and
-  metadata, and keeps the maintained counters exact, in that one transaction.
+* :func:`write_results` creates the label names the dataset lacks (a concurrent rename to one
+  of them then conflicts instead of counting these samples twice), replaces the claimed
+  samples' labels, status, hard-example fields and metadata, and keeps the maintained
+  counters exact, in that one transaction.
 
 Every transaction is complete on its own: a worker that dies between two leaves each sample
 either as it was or fully written, and running the task again labels the rest (and, as
@@ -30,7 +32,7 @@ from sqlalchemy import Table, bindparam, delete, insert, tuple_, update
 from sqlalchemy.orm import Session
 
 from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
-from labelarts.services.labels import share_labels
+from labelarts.services.labels import share_or_create_labels
 from labelarts.services.samples.records import AUTO, BY_AUTO, UNLABELED, bump_data_version, lock_sample_ids
 from labelarts.storage.db import Database, counters, retry_when_busy
 from labelarts.storage.db.models import Sample, SampleLabel
@@ -198,7 +200,9 @@ def write_results(
     where given, else the dataset's label's type, else ``default_type``.
     """
     names = sorted({label.name for result in results for label in result.labels})
-    shared = share_labels(session, dataset_id, names)
+    shared = share_or_create_labels(
+        session, dataset_id, {name: (label_types or {}).get(name, default_type) for name in names}
+    )
     by_id = {result.sample_id: result for result in results}
     claimed = claim(session, [(result.sample_id, int(result.revision)) for result in results])
     if not claimed:

@@ -248,6 +248,20 @@ def lock_rows_in_order(
     return found
 
 
+def insert_missing_rows(
+    session: Session, model: Any, keys: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert the ``rows`` whose ``keys`` (a unique constraint's columns) no stored row has:
+    ``INSERT ... ON CONFLICT (keys) DO NOTHING``. A concurrent writer's uncommitted row with
+    the same keys makes this wait for its end (then nothing is inserted if it committed)."""
+    if not rows:
+        return
+    table = model.__table__
+    name = session.connection().dialect.name
+    insert = postgresql_insert(table) if name == "postgresql" else sqlite_insert(table)
+    session.execute(insert.on_conflict_do_nothing(index_elements=list(keys)), list(rows))
+
+
 def add_to_rows(
     session: Session,
     model: type[Any],
