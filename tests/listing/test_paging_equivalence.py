@@ -246,3 +246,38 @@ def test_pages_stay_exact_when_changes_interleave_with_deep_paging(scene: Scene)
             assert response.status_code == 200, response.text
             if step % 4 == 3:
                 scene.insert(2)
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_deep_pages_of_a_score_ordered_list_follow_a_confirmation_in_the_middle(
+    scene: Scene, order: str
+) -> None:
+    """Confirming samples in the middle of a list ordered by score moves the page anchors by
+    those samples' scores: pages before them stay where they were, pages after them move up."""
+    params = {"low_score": "0", "high_score": "1", "order": order}
+    scene.insert(60)
+    _, count = scene.reference("auto-annotations", params, 0)
+    pages = -(-count // LIMIT)
+    middle = pages // 2
+    assert pages >= 6 and (middle - 1) * LIMIT >= 8  # a deep page (start >= 8) before the change
+    for offset in range(pages):  # every page once: an anchor at the start of each
+        scene.page("auto-annotations", params, offset)
+    on_middle_page, _ = scene.reference("auto-annotations", params, middle)
+    confirmed = on_middle_page[1:3]
+    with scene.world.services.db.session() as session:
+        names = {
+            sample_id: name
+            for sample_id, name in session.execute(
+                select(SampleLabel.sample_id, SampleLabel.name).where(SampleLabel.sample_id.in_(confirmed))
+            )
+        }
+    changes = [{"sample_id": i, "labels": [{"name": names[i], "type": TYPES[names[i]]}]} for i in confirmed]
+    response = scene.world.alice.aksk.put(scene.path("data-annotations"), json={"samples": changes})
+    assert response.status_code == 200, response.text
+    # Pages read from the anchors the change moved first: the full pages before and after the
+    # confirmed samples' page (a page served corrects the anchors at its own ends).
+    for offset in [middle - 1, middle + 1, *range(pages)]:
+        body = scene.page("auto-annotations", params, offset)
+        ids, total = scene.reference("auto-annotations", params, offset)
+        assert ([s["sample_id"] for s in body["samples"]], body["sample_count"]) == (ids, total), offset
+        assert not set(confirmed) & set(ids)

@@ -173,8 +173,9 @@ class PageIndex:
                 self._filters.pop(key, None)
 
 
-# members(session, query, sample_ids) -> {sample_id: sort key} of those that match the filter
-Members = Callable[[Any, Any, Sequence[str]], dict[str, SortKey]]
+# members(session, queries, sample_ids) -> for each filter, {sample_id: sort key} of those that
+# match it (one read for all the filters: a writer asks before and after each change)
+Members = Callable[[Any, Sequence[Any], Sequence[str]], list[dict[str, SortKey]]]
 
 
 class ChangeTracker:
@@ -202,14 +203,14 @@ class ChangeTracker:
         self._tracked = entries[:MAX_TRACKED_PER_DATASET]
         self._index.forget(k for k, _, _ in entries[MAX_TRACKED_PER_DATASET:])
         self._ids = list(sample_ids)
-        self._before = [self._members(session, query, self._ids) for _, _, query in self._tracked]
+        self._before = self._members(session, [query for _, _, query in self._tracked], self._ids)
 
     def after(self, session: Any, new_version: int, *, deleted: bool = False) -> None:
         self._new_version = new_version
         if deleted:
             self._after = [{} for _ in self._tracked]
         else:
-            self._after = [self._members(session, query, self._ids) for _, _, query in self._tracked]
+            self._after = self._members(session, [query for _, _, query in self._tracked], self._ids)
 
     def apply(self) -> None:
         """After the commit: move each entry that was at the version before this change."""

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, false, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, false, func, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -392,22 +392,39 @@ class SampleListService:
     def track_changes(self, dataset_id: str) -> ChangeTracker:
         """A tracker for a writer about to change samples of this dataset (see pages.py)."""
 
-        def members(session: Any, query: Any, sample_ids: Sequence[str]) -> dict[str, SortKey]:
-            return self._members_of(session, dataset_id, query, sample_ids)
+        def members(
+            session: Any, queries: Sequence[Any], sample_ids: Sequence[str]
+        ) -> list[dict[str, SortKey]]:
+            return self._members_of(session, dataset_id, queries, sample_ids)
 
         return ChangeTracker(self.pages, dataset_id, members)
 
     def _members_of(
-        self, session: Session, dataset_id: str, query: SampleQuery, sample_ids: Sequence[str]
-    ) -> dict[str, SortKey]:
-        first, _second = self._sort_columns(query)
-        where = self._where(dataset_id, query)
-        found: dict[str, SortKey] = {}
+        self, session: Session, dataset_id: str, queries: Sequence[SampleQuery], sample_ids: Sequence[str]
+    ) -> list[dict[str, SortKey]]:
+        """For each filter, which of ``sample_ids`` match it, with their sort keys.
+
+        One statement for all the filters, a ``CASE`` per filter, since a writer asks this of
+        every filter in use before and after each change: a statement per filter cost a
+        reviewer's ``PUT`` about 0.6 ms more per filter (7 ms with one, 17 ms with 22).
+        """
+        found: list[dict[str, SortKey]] = [{} for _ in queries]
+        if not queries or not sample_ids:
+            return found
+        matches = [
+            case((and_(*self._statements(dataset_id, query.fingerprint(), query).where), 1), else_=0)
+            for query in queries
+        ]
+        by_score = [query.by_score for query in queries]
+        statement = select(Sample.id, Sample.sample_time, Sample.top_score, *matches).where(
+            Sample.dataset_id == dataset_id, Sample.id.in_(bindparam("ids", expanding=True))
+        )
         for chunk in chunked(sample_ids):
-            for sample_id, key in session.execute(
-                select(Sample.id, first).where(Sample.id.in_(chunk), *where)
-            ):
-                found[sample_id] = (key, sample_id)
+            for sample_id, time_key, score_key, *matched in session.execute(statement, {"ids": chunk}):
+                for position, match in enumerate(matched):
+                    if match:
+                        key = score_key if by_score[position] else time_key
+                        found[position][sample_id] = (key, sample_id)
         return found
 
     # --- one sample ------------------------------------------------------------------
