@@ -248,6 +248,13 @@ def lock_rows_in_order(
     return found
 
 
+def _upsert(session: Session, table: Table) -> Any:
+    """The dialect's own ``INSERT`` construct, the one with ``ON CONFLICT`` clauses."""
+    if session.connection().dialect.name == "postgresql":
+        return postgresql_insert(table)
+    return sqlite_insert(table)
+
+
 def insert_missing_rows(
     session: Session, model: Any, keys: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> None:
@@ -256,9 +263,7 @@ def insert_missing_rows(
     the same keys makes this wait for its end (then nothing is inserted if it committed)."""
     if not rows:
         return
-    table = model.__table__
-    name = session.connection().dialect.name
-    insert = postgresql_insert(table) if name == "postgresql" else sqlite_insert(table)
+    insert = _upsert(session, model.__table__)
     session.execute(insert.on_conflict_do_nothing(index_elements=list(keys)), list(rows))
 
 
@@ -276,8 +281,7 @@ def add_to_rows(
     if not rows:
         return
     table = model.__table__
-    name = session.connection().dialect.name
-    insert = postgresql_insert(table) if name == "postgresql" else sqlite_insert(table)
+    insert = _upsert(session, table)
     statement = insert.on_conflict_do_update(
         index_elements=list(keys),
         set_={column: table.c[column] + insert.excluded[column] for column in amounts},
