@@ -38,3 +38,14 @@ def test_a_bad_setting_stops_a_worker_with_its_name(tmp_path: Path) -> None:
     result = run_cli("worker", "--data-dir", str(tmp_path), env=env, timeout=120)
     # Every bad setting at once, not the first only.
     assert_failed(result, 2, "LABELARTS_DB_POOL_SIZE", "LABELARTS_SMTP_PORT")
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [("0", "greater than 0"), ("7200", "less than or equal to 3600"), ("soon", "valid number")],
+)
+def test_a_worker_poll_out_of_range_stops_the_worker(tmp_path: Path, value: str, allowed: str) -> None:
+    """A worker started on its own finds tasks only by its poll: never every 0 s, nor hours apart."""
+    env = cli_env(LABELARTS_WORKER_POLL_SECONDS=value)
+    result = run_cli("worker", "--data-dir", str(tmp_path), env=env, timeout=120)
+    assert_failed(result, 2, "LABELARTS_WORKER_POLL_SECONDS", allowed)
