@@ -526,8 +526,8 @@ class SampleEditService:
         return {"labels": labels, "labelers": [str(v) for v in labelers], "metadata": metadata}
 
 
-def _nobody(session: Any, queries: Sequence[Any], sample_ids: Sequence[str]) -> list[dict[str, Any]]:
-    return [{} for _ in queries]
+def _nobody(session: Any, filters: Sequence[Any], sample_ids: Sequence[str]) -> list[dict[str, Any]]:
+    return [{} for _ in filters]
 
 
 def retry_label_race(write: Callable[[], T]) -> T:

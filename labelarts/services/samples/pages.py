@@ -173,9 +173,10 @@ class PageIndex:
                 self._filters.pop(key, None)
 
 
-# members(session, queries, sample_ids) -> for each filter, {sample_id: sort key} of those that
-# match it (one read for all the filters: a writer asks before and after each change)
-Members = Callable[[Any, Sequence[Any], Sequence[str]], list[dict[str, SortKey]]]
+# members(session, filters, sample_ids) -> for each filter (its fingerprint and query), the
+# {sample_id: sort key} of those that match it (one read for all the filters: a writer asks
+# before and after each change)
+Members = Callable[[Any, Sequence[tuple[str, Any]], Sequence[str]], list[dict[str, SortKey]]]
 
 
 class ChangeTracker:
@@ -191,6 +192,8 @@ class ChangeTracker:
         self._dataset_id = dataset_id
         self._members = members
         self._tracked: list[tuple[tuple[str, str], PageEntry, Any]] = []
+        self._filters: list[tuple[str, Any]] = []  # the tracked entries' (fingerprint, query)
+        self._ids: list[str] = []
         self._before: list[dict[str, SortKey]] = []
         self._after: list[dict[str, SortKey]] = []
         self._new_version: int | None = None
@@ -203,14 +206,15 @@ class ChangeTracker:
         self._tracked = entries[:MAX_TRACKED_PER_DATASET]
         self._index.forget(k for k, _, _ in entries[MAX_TRACKED_PER_DATASET:])
         self._ids = list(sample_ids)
-        self._before = self._members(session, [query for _, _, query in self._tracked], self._ids)
+        self._filters = [(key[1], query) for key, _, query in self._tracked]
+        self._before = self._members(session, self._filters, self._ids)
 
     def after(self, session: Any, new_version: int, *, deleted: bool = False) -> None:
         self._new_version = new_version
         if deleted:
             self._after = [{} for _ in self._tracked]
         else:
-            self._after = self._members(session, [query for _, _, query in self._tracked], self._ids)
+            self._after = self._members(session, self._filters, self._ids)
 
     def apply(self) -> None:
         """After the commit: move each entry that was at the version before this change."""

@@ -393,29 +393,34 @@ class SampleListService:
         """A tracker for a writer about to change samples of this dataset (see pages.py)."""
 
         def members(
-            session: Any, queries: Sequence[Any], sample_ids: Sequence[str]
+            session: Any, filters: Sequence[tuple[str, Any]], sample_ids: Sequence[str]
         ) -> list[dict[str, SortKey]]:
-            return self._members_of(session, dataset_id, queries, sample_ids)
+            return self._members_of(session, dataset_id, filters, sample_ids)
 
         return ChangeTracker(self.pages, dataset_id, members)
 
     def _members_of(
-        self, session: Session, dataset_id: str, queries: Sequence[SampleQuery], sample_ids: Sequence[str]
+        self,
+        session: Session,
+        dataset_id: str,
+        filters: Sequence[tuple[str, SampleQuery]],
+        sample_ids: Sequence[str],
     ) -> list[dict[str, SortKey]]:
-        """For each filter, which of ``sample_ids`` match it, with their sort keys.
+        """For each filter (its fingerprint and query), which of ``sample_ids`` match it, with
+        their sort keys.
 
         One statement for all the filters, a ``CASE`` per filter, since a writer asks this of
         every filter in use before and after each change: a statement per filter cost a
         reviewer's ``PUT`` about 0.6 ms more per filter (7 ms with one, 17 ms with 22).
         """
-        found: list[dict[str, SortKey]] = [{} for _ in queries]
-        if not queries or not sample_ids:
+        found: list[dict[str, SortKey]] = [{} for _ in filters]
+        if not filters or not sample_ids:
             return found
         matches = [
-            case((and_(*self._statements(dataset_id, query.fingerprint(), query).where), 1), else_=0)
-            for query in queries
+            case((and_(*self._statements(dataset_id, fingerprint, query).where), 1), else_=0)
+            for fingerprint, query in filters
         ]
-        by_score = [query.by_score for query in queries]
+        by_score = [query.by_score for _, query in filters]
         statement = select(Sample.id, Sample.sample_time, Sample.top_score, *matches).where(
             Sample.dataset_id == dataset_id, Sample.id.in_(bindparam("ids", expanding=True))
         )
