@@ -67,19 +67,21 @@ class _Openat2:
     _call: _Openat2 | None = None
 
     def __init__(self, number: int) -> None:
-        self._number = number
         self._syscall = ctypes.CDLL(None, use_errno=True).syscall
         self._syscall.restype = ctypes.c_long
+        # The arguments that never change are built once: an import opens every file through
+        # here, and each ctypes object costs as much as the system call itself.
+        self._number = ctypes.c_long(number)
+        self._how_size = ctypes.c_size_t(ctypes.sizeof(_OpenHow))
+        self._hows: dict[int, _OpenHow] = {}  # by flags; the kernel only reads them
 
     def __call__(self, dir_fd: int, rel: str, flags: int) -> int:
-        how = _OpenHow(flags, 0, _RESOLVE)
+        how = self._hows.get(flags)
+        if how is None:
+            how = self._hows.setdefault(flags, _OpenHow(flags, 0, _RESOLVE))
         fd = int(
             self._syscall(
-                ctypes.c_long(self._number),
-                ctypes.c_int(dir_fd),
-                ctypes.c_char_p(os.fsencode(rel)),
-                ctypes.byref(how),
-                ctypes.c_size_t(ctypes.sizeof(how)),
+                self._number, ctypes.c_int(dir_fd), os.fsencode(rel), ctypes.byref(how), self._how_size
             )
         )
         if fd < 0:
@@ -89,10 +91,12 @@ class _Openat2:
 
     @classmethod
     def get(cls) -> _Openat2 | None:
+        if cls._probed:  # set after _call, under the lock: no lock once probed
+            return cls._call
         with cls._lock:
             if not cls._probed:
-                cls._probed = True
                 cls._call = cls._probe()
+                cls._probed = True
             return cls._call
 
     @classmethod
