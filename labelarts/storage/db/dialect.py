@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import operator
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -309,13 +310,23 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     if connection.dialect.name != "postgresql":
         names_in_order = tuple(rows[0])
         statement, steps = _driver_insert(table, names_in_order, connection.dialect)
-        connection.exec_driver_sql(
-            statement,
-            [
-                tuple(row[name] if process is None else process(row[name]) for name, process in steps)
-                for row in rows
-            ],
-        )
+        # The parameters in order, picked in C; then only the few columns with a processor
+        # are converted (a generator over every column of every row was a tenth of an
+        # import's insert).
+        pick = operator.itemgetter(*(name for name, _ in steps))
+        processed = [(i, process) for i, (_, process) in enumerate(steps) if process is not None]
+        parameters: list[Any] = []
+        for row in rows:
+            values = pick(row)
+            if len(steps) == 1:
+                values = (values,)
+            if processed:
+                converted = list(values)
+                for i, process in processed:
+                    converted[i] = process(converted[i])
+                values = tuple(converted)  # SQLAlchemy takes tuples (or mappings) for executemany
+            parameters.append(values)
+        connection.exec_driver_sql(statement, parameters)
         return
     names = list(rows[0])
     as_json = [
