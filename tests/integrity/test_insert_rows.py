@@ -11,7 +11,7 @@ from sqlalchemy import select
 from labelarts.services.samples.records import LabelInput, insert_sample_rows, new_sample_rows
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Sample, SampleLabel
-from tests.jobs import make_dataset
+from tests.jobs import make_dataset, one_sample_rows
 
 AWKWARD_TEXTS = [
     "plain.jpg",
@@ -106,21 +106,7 @@ def test_a_nan_score_is_stored_as_an_insert_stores_it(database_url: str) -> None
     scores: dict[str, list[float | None]] = {}
     for how in ("bulk", "core"):
         dataset_id = make_dataset(db, "p" * 32)
-        sample, labels = new_sample_rows(
-            dataset_id,
-            0,
-            source_kind="local",
-            source_key="/a.jpg",
-            sample_name="a.jpg",
-            sample_dir="",
-            sample_size=1,
-            sample_time=1,
-            metadata={},
-            content_hash=None,
-            import_origin=None,
-            labels=[LabelInput(name="cat", type=0, score=math.nan)],
-            status="MANUAL_ANNOTATION",
-        )
+        sample, labels = one_sample_rows(dataset_id, [LabelInput(name="cat", type=0, score=math.nan)])
         with db.session(write=True) as session:
             if how == "bulk":
                 insert_sample_rows(session, [sample], labels)

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from labelarts.services.samples.records import insert_sample_rows, new_sample_rows
+from labelarts.services.samples.records import insert_sample_rows
 from labelarts.storage.db import Database
 from labelarts.storage.db.dialect import loads_json
 from labelarts.storage.db.models import Sample
-from tests.jobs import make_dataset
+from tests.jobs import make_dataset, one_sample_rows
 
 # Integers past 64 bits (which orjson would read as floats), every float a database keeps,
 # text beyond the BMP: what a manifest's properties or a sample's metadata may hold.
@@ -53,21 +53,7 @@ def test_json_columns_read_back_what_was_written(database_url: str) -> None:
     db = Database(database_url)
     db.migrate()
     dataset_id = make_dataset(db, "p" * 32)
-    sample, _ = new_sample_rows(
-        dataset_id,
-        0,
-        source_kind="local",
-        source_key="/a.jpg",
-        sample_name="a.jpg",
-        sample_dir="",
-        sample_size=1,
-        sample_time=1,
-        metadata={},
-        content_hash=None,
-        import_origin=None,
-        labels=[],
-        status="MANUAL_ANNOTATION",
-    )
+    sample, _ = one_sample_rows(dataset_id)
     with db.session(write=True) as session:
         insert_sample_rows(session, [sample], [])
 

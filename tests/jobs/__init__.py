@@ -9,13 +9,14 @@ transition happens at a moment the test chooses; waits are bounded polls of the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
 
 from labelarts.clock import new_resource_id, now_ms
 from labelarts.jobs.runner import TaskRunner
+from labelarts.services.samples.records import LabelInput, new_sample_rows
 from labelarts.storage.db import Database
 from labelarts.storage.db.models import Dataset, Project, Task
 
@@ -42,6 +43,28 @@ def make_dataset(db: Database, project_id: str) -> str:
             )
         )
     return dataset_id
+
+
+def one_sample_rows(
+    dataset_id: str, labels: Sequence[LabelInput] = ()
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The rows of one plain image sample ``/a.jpg`` (and its labels), for tests that insert
+    rows themselves."""
+    return new_sample_rows(
+        dataset_id,
+        0,
+        source_kind="local",
+        source_key="/a.jpg",
+        sample_name="a.jpg",
+        sample_dir="",
+        sample_size=1,
+        sample_time=1,
+        metadata={},
+        content_hash=None,
+        import_origin=None,
+        labels=labels,
+        status="MANUAL_ANNOTATION",
+    )
 
 
 def queue(runner: TaskRunner, project_id: str, dataset_id: str, kind: str, **config: Any) -> str:
