@@ -313,13 +313,13 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         # The parameters in order, picked in C; then only the few columns with a processor
         # are converted (a generator over every column of every row was a tenth of an
         # import's insert).
-        pick = operator.itemgetter(*(name for name, _ in steps))
+        names = [name for name, _ in steps]
+        # itemgetter of one name gives the value itself, not a 1-tuple
+        pick = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
         processed = [(i, process) for i, (_, process) in enumerate(steps) if process is not None]
         parameters: list[Any] = []
         for row in rows:
             values = pick(row)
-            if len(steps) == 1:
-                values = (values,)
             if processed:
                 converted = list(values)
                 for i, process in processed:
