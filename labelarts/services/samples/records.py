@@ -7,13 +7,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from labelarts.clock import new_sample_id, now_ms
 from labelarts.storage.db import counters
-from labelarts.storage.db.dialect import chunked, insert_rows, lock_rows_in_order, uses_row_locks
+from labelarts.storage.db.dialect import (
+    among_bound_ids,
+    chunked,
+    dialect_name_of,
+    insert_rows,
+    lock_rows_in_order,
+    uses_row_locks,
+)
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
 UNLABELED, MANUAL, AUTO = "UN_ANNOTATION", "MANUAL_ANNOTATION", "AUTO_ANNOTATION"
@@ -319,21 +326,23 @@ class LabelRow(NamedTuple):
     annotated_by: str
 
 
-# Built once: the statement of every list page (its ids are bound as an expanding list).
-_LABEL_ROWS = (
-    select(*LABEL_COLUMNS)
-    .where(SampleLabel.sample_id.in_(bindparam("ids", expanding=True)))
+# Built once per dialect: the statement of every list page (its ids bound as one list).
+_LABEL_ROWS = {
+    dialect: select(*LABEL_COLUMNS)
+    .where(among_bound_ids(SampleLabel.sample_id, dialect))
     .order_by(SampleLabel.id)
-)
-assert tuple(_LABEL_ROWS.selected_columns.keys()) == LabelRow._fields
+    for dialect in ("sqlite", "postgresql")
+}
+assert all(tuple(statement.selected_columns.keys()) == LabelRow._fields for statement in _LABEL_ROWS.values())
 
 
 def label_rows_of(session: Session | Connection, sample_ids: Sequence[str]) -> dict[str, list[LabelRow]]:
     """Like :func:`labels_of`, as plain rows (no ORM objects): what an answer needs, cheaply."""
     result: dict[str, list[LabelRow]] = {i: [] for i in sample_ids}
     make = LabelRow._make
+    statement = _LABEL_ROWS[dialect_name_of(session)]
     for chunk in chunked(sample_ids):
-        for row in session.execute(_LABEL_ROWS, {"ids": chunk}).all():
+        for row in session.execute(statement, {"ids": chunk}).all():
             label = make(row)
             result[label.sample_id].append(label)
     return result

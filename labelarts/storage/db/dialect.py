@@ -24,13 +24,28 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import orjson
-from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event, select, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.elements import SQLCoreOperations
 
 if TYPE_CHECKING:
     import psycopg
@@ -159,6 +174,26 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
         connect_args=connect_args,
         json_deserializer=loads_json,
     )
+
+
+def among_bound_ids(
+    column: SQLCoreOperations[str], dialect_name: str, name: str = "ids"
+) -> ColumnElement[bool]:
+    """``column`` is one of the list bound as ``name`` (a :func:`chunked` chunk). PostgreSQL: one
+    array parameter (``= ANY(%(ids)s)``); elsewhere an expanding ``IN``, which re-renders the
+    statement with a placeholder per value at each execution (a page's labels by its 50 sample
+    ids on PostgreSQL: 9 % of the list service's CPU). For statements built once per dialect
+    (:func:`dialect_name_of` picks one)."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def dialect_name_of(session: Session | Connection) -> str:
+    """The name of the database dialect ``session`` runs on ("sqlite", "postgresql")."""
+    if isinstance(session, Connection):
+        return session.dialect.name
+    return session.get_bind().dialect.name
 
 
 def chunked(items: Iterable[T], size: int = IN_LIST_CHUNK) -> Iterator[list[T]]:
