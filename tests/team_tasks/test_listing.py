@@ -90,3 +90,30 @@ def test_the_same_order_with_and_without_label_filters(world: World) -> None:
     finally:
         for person in people:
             person.close()
+
+
+def test_nul_in_the_filters_is_4xx_or_nothing_found(world: World) -> None:
+    """NUL can match no stored value (and PostgreSQL refuses it in a parameter): a 4xx or an
+    empty page, never a 500."""
+    team_id = add_team(world.alice)
+    person = add_person(world.server, world.alice, team_id, 0)
+    dataset_id, _ = make_dataset(world.alice, 2)
+    base = world.alice.v2(f"/datasets/{dataset_id}/workforce-tasks")
+    config = {"workforces": [{"workforce_id": team_id}]}
+    created = world.alice.aksk.post(
+        base, json={"task_name": "nul", "repetition": 1, "workforces_config": config}
+    )
+    person.close()
+    url = f"{base}/{created.json()['task_id']}/data-annotations/samples"
+    for params in (
+        {"label_name": "a\x00b"},
+        {"sample_state": "__ALL__\x00"},
+        {"search_conditions": json.dumps([{"sample_name": "a\x00"}])},
+        {"search_conditions": json.dumps([{"label_list": {"labels": [{"name": "a\x00"}]}}])},
+    ):
+        r = world.alice.aksk.get(url, params=params)
+        if r.status_code == 200:
+            assert r.json()["samples"] == [], params
+        else:
+            assert 400 <= r.status_code < 500, (params, r.text)
+            assert set(r.json()) >= {"error_code", "error_msg"}

@@ -36,7 +36,7 @@ from labelarts.services.samples.records import (
     labels_of,
     sample_to_wire,
 )
-from labelarts.services.samples.search import conditions_to_sql
+from labelarts.services.samples.search import conditions_to_sql, holds_nul
 from labelarts.services.samples.sources import ShownOnce, hide_ungranted_paths
 from labelarts.storage.db import Database, counters
 from labelarts.storage.db.dialect import chunked, orders_text_bytewise
@@ -103,6 +103,13 @@ class SampleQuery:
     conditions: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     # Only samples with this status (the auto-annotation list uses AUTO).
     fixed_status: str | None = None
+
+    def __post_init__(self) -> None:
+        # No stored value holds NUL, and PostgreSQL refuses it in any parameter: a 400 here, not
+        # a database error when the page's statements run.
+        texts = (self.sample_state, self.label_name, self.fixed_status)
+        if any(text is not None and "\x00" in text for text in texts) or holds_nul(self.conditions):
+            raise ValidationFailedError("Filters must not contain NUL characters.")
 
     @property
     def by_score(self) -> bool:

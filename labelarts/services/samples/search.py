@@ -85,7 +85,20 @@ def parse_search_conditions(raw: str | None) -> list[dict[str, Any]]:
         raise ValidationFailedError("search_conditions must be a JSON array of objects.")
     if len(value) > MAX_CONDITIONS:
         raise ValidationFailedError(f"At most {MAX_CONDITIONS} search conditions.")
+    if holds_nul(value):  # no stored value holds NUL; PostgreSQL refuses it in a parameter
+        raise ValidationFailedError("search_conditions must not contain NUL characters.")
     return value
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether a string in ``value`` (search conditions: lists, objects and their keys) has NUL."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(item) for item in value)
+    return False
 
 
 def _bad(key: str, why: str) -> ValidationFailedError:
