@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+import functools
+from typing import Any
+
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -37,3 +40,32 @@ def owned_dataset_version(session: Session | Connection, project_id: str, datase
     if row is None:
         raise DatasetNotFoundError()
     return row[0], int(row[1])
+
+
+@functools.cache
+def _dataset_version_counted(count: Select[Any]) -> Select[Any]:
+    """:data:`_DATASET_VERSION` with ``count`` (one of the counters' statements, which binds
+    the same ``dataset_id``) as a third column: built once per count statement."""
+    return select(Dataset.id, Dataset.data_version, count.scalar_subquery()).where(
+        Dataset.id == bindparam("dataset_id"), Dataset.project_id == bindparam("project_id")
+    )
+
+
+def owned_dataset_version_counted(
+    session: Session | Connection,
+    project_id: str,
+    dataset_id: str,
+    count: Select[Any],
+    params: dict[str, Any],
+) -> tuple[str, int, int]:
+    """:func:`owned_dataset_version` and the result of ``count`` (a scalar statement bound to
+    ``dataset_id`` and ``params``) in one statement: a page answered from the counters reads
+    its version and its total in one round trip to the database."""
+    if "\x00" in dataset_id:
+        raise DatasetNotFoundError()
+    row = session.execute(
+        _dataset_version_counted(count), {**params, "dataset_id": dataset_id, "project_id": project_id}
+    ).first()
+    if row is None:
+        raise DatasetNotFoundError()
+    return row[0], int(row[1]), int(row[2])

@@ -24,7 +24,11 @@ from sqlalchemy.orm import Session
 
 from labelarts.errors import ValidationFailedError
 from labelarts.schemas.common import normalize_label_name
-from labelarts.services.ownership import get_owned_dataset, owned_dataset_version
+from labelarts.services.ownership import (
+    get_owned_dataset,
+    owned_dataset_version,
+    owned_dataset_version_counted,
+)
 from labelarts.services.paths import Grants
 from labelarts.services.samples.pages import ChangeTracker, PageEntry, PageIndex, SortKey
 from labelarts.services.samples.records import (
@@ -170,11 +174,11 @@ def validate_scores(low: str | None, high: str | None) -> tuple[float | None, fl
     return lo, hi
 
 
-def count_from_counters(session: Session | Connection, dataset_id: str, query: SampleQuery) -> int | None:
-    """The number of samples matching ``query``, read from the maintained counters
-    (:mod:`labelarts.storage.db.counters`) when its filters are only statuses and a label name;
-    None when the counters cannot answer (the caller counts rows). Call it after ``_where``
-    has validated the query."""
+def count_from_counters(query: SampleQuery) -> tuple[Select[Any], dict[str, Any]] | int | None:
+    """How to read the number of samples matching ``query`` from the maintained counters
+    (:mod:`labelarts.storage.db.counters`) when its filters are only statuses and a label name:
+    a statement (its dataset bound as ``dataset_id``) and its parameters, or the count itself
+    when nothing can match; None when the counters cannot answer (the caller counts rows)."""
     if query.sample_type is not None or query.label_type is not None or query.by_score or query.conditions:
         return None
     statuses: set[str] | None = None
@@ -185,7 +189,7 @@ def count_from_counters(session: Session | Connection, dataset_id: str, query: S
         wanted = set() if status is None else {status}
         statuses = wanted if statuses is None else statuses & wanted
     label = normalize_label_name(query.label_name) if query.label_name is not None else None
-    return counters.count_matching(session, dataset_id, statuses=statuses, label_name=label)
+    return counters.matching_count(statuses=statuses, label_name=label)
 
 
 class SampleListService:
@@ -264,14 +268,21 @@ class SampleListService:
         pages = self.pages
         # Core statements on a bare connection, in one read snapshot (the version and every
         # read below: one state): no ORM session or loading for what only becomes JSON.
+        # Statuses and a label: the maintained counters, read with the dataset's version;
+        # other filters: counted once, then kept by the page entry across this process's changes.
+        counting = count_from_counters(query)
         with self._db.reading() as conn:
-            dataset_id, version = owned_dataset_version(conn, project_id, dataset_id)
+            count: int | None
+            if isinstance(counting, tuple):
+                dataset_id, version, count = owned_dataset_version_counted(
+                    conn, project_id, dataset_id, *counting
+                )
+            else:
+                dataset_id, version = owned_dataset_version(conn, project_id, dataset_id)
+                count = counting
             fingerprint = query.fingerprint()
             statements = self._statements(dataset_id, fingerprint, query)
             entry = pages.entry(dataset_id, fingerprint, version, query.order != "asc", query)
-            # Statuses and a label: the maintained counters; other filters: counted once, then
-            # kept by the page entry across this process's changes.
-            count = count_from_counters(conn, dataset_id, query)
             if count is None:
                 with pages.lock():
                     count = entry.count

@@ -363,7 +363,7 @@ def label_totals(session: Session, dataset_id: str) -> dict[str, tuple[int, int]
     }
 
 
-def _count_statements() -> dict[tuple[bool, str], Any]:
+def _count_statements() -> dict[tuple[bool, str], Select[Any]]:
     """``count_matching``'s statements, built once: (by label, statuses: all|one|many) → statement."""
     samples = select(func.coalesce(func.sum(DatasetSampleCount.n), 0)).where(
         DatasetSampleCount.dataset_id == bindparam("dataset_id")
@@ -371,7 +371,7 @@ def _count_statements() -> dict[tuple[bool, str], Any]:
     labels = select(func.coalesce(func.sum(DatasetLabelCount.samples), 0)).where(
         DatasetLabelCount.dataset_id == bindparam("dataset_id"), DatasetLabelCount.name == bindparam("label")
     )
-    built: dict[tuple[bool, str], Any] = {}
+    built: dict[tuple[bool, str], Select[Any]] = {}
     for by_label, base, status in (
         (False, samples, DatasetSampleCount.sample_status),
         (True, labels, DatasetLabelCount.sample_status),
@@ -385,6 +385,24 @@ def _count_statements() -> dict[tuple[bool, str], Any]:
 _COUNT = _count_statements()
 
 
+def matching_count(
+    *, statuses: Collection[str] | None, label_name: str | None
+) -> tuple[Select[Any], dict[str, Any]] | int:
+    """What :func:`count_matching` runs: a statement built once (its dataset bound as
+    ``dataset_id``) and its other parameters, for a caller that reads the count within a
+    statement of its own; or the count itself when no status can match (0)."""
+    if statuses is not None and not statuses:
+        return 0
+    params: dict[str, Any] = {"label": label_name}
+    if statuses is None:
+        shape = "all"
+    elif len(statuses) == 1:
+        shape, params["status"] = "one", next(iter(statuses))
+    else:
+        shape, params["statuses"] = "many", sorted(statuses)
+    return _COUNT[label_name is not None, shape], params
+
+
 def count_matching(
     session: Session | Connection,
     dataset_id: str,
@@ -394,16 +412,11 @@ def count_matching(
 ) -> int:
     """How many samples of the dataset have one of ``statuses`` (None: any) and, when
     ``label_name`` is given, carry that label."""
-    if statuses is not None and not statuses:
-        return 0
-    params: dict[str, Any] = {"dataset_id": dataset_id, "label": label_name}
-    if statuses is None:
-        shape = "all"
-    elif len(statuses) == 1:
-        shape, params["status"] = "one", next(iter(statuses))
-    else:
-        shape, params["statuses"] = "many", sorted(statuses)
-    return int(session.execute(_COUNT[label_name is not None, shape], params).scalar_one())
+    found = matching_count(statuses=statuses, label_name=label_name)
+    if isinstance(found, int):
+        return found
+    statement, params = found
+    return int(session.execute(statement, {**params, "dataset_id": dataset_id}).scalar_one())
 
 
 def stored(session: Session, dataset_id: str) -> Snapshot:
