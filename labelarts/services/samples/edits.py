@@ -52,7 +52,7 @@ from labelarts.services.labels import (
     new_labels,
     share_labels,
 )
-from labelarts.services.ownership import get_owned_dataset
+from labelarts.services.ownership import get_owned_dataset, owned_dataset_version
 from labelarts.services.samples.pages import ChangeTracker, PageIndex
 from labelarts.services.samples.records import (
     AUTO,
@@ -62,7 +62,6 @@ from labelarts.services.samples.records import (
     SAMPLE_TYPE,
     LabelInput,
     bump_data_version,
-    data_version,
     lock_samples,
     new_sample,
     replace_sample_labels,
@@ -421,8 +420,7 @@ class SampleEditService:
                 session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(chunk)))
                 session.execute(delete(Sample).where(Sample.dataset_id == dataset.id, Sample.id.in_(chunk)))
             sources = unshared_sources(session, rows) if request.delete_source else []
-            bump_data_version(session, dataset.id)
-            tracker.after(session, data_version(session, dataset.id), deleted=True)
+            tracker.after(session, bump_data_version(session, dataset.id), deleted=True)
         tracker.apply()
         self._files.remove(project_id, dataset_id, rows, sources)
         return len(rows)
@@ -438,8 +436,9 @@ class SampleEditService:
         the dataset lacks are created. All samples or none; an unknown id is a 404.
         """
         items = request.samples or []
-        with self._db.session() as session:  # 404 first, whatever the body
-            get_owned_dataset(session, project_id, dataset_id)
+        # 404 first, whatever the body: one plain read (a reviewer's every PUT asks it).
+        with self._db.reading(snapshot=False) as connection:
+            owned_dataset_version(connection, project_id, dataset_id)
         if not items:
             raise ValidationFailedError("samples must contain at least one sample.")
         ids: list[str] = []
@@ -480,8 +479,7 @@ class SampleEditService:
                 sample.labeler = who if labels[i] else None
                 apply_metadata(sample, item.metadata)
             counters.count_samples(session, dataset.id, ids)
-            bump_data_version(session, dataset.id)
-            tracker.after(session, data_version(session, dataset.id))
+            tracker.after(session, bump_data_version(session, dataset.id))
         tracker.apply()
 
     # -- search conditions ------------------------------------------------------------------------

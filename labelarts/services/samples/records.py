@@ -46,18 +46,17 @@ class LabelInput:
     annotated_by: str = BY_HUMAN
 
 
-def bump_data_version(session: Session, dataset_id: str) -> None:
-    """Record that the dataset's samples or labels changed (same transaction as the change)."""
-    session.execute(
-        update(Dataset)
-        .where(Dataset.id == dataset_id)
-        .values(data_version=Dataset.data_version + 1, data_update_time=now_ms())
+def bump_data_version(session: Session, dataset_id: str) -> int:
+    """Record that the dataset's samples or labels changed (same transaction as the change);
+    the new ``data_version`` (``RETURNING``: no second statement to read it back)."""
+    return int(
+        session.execute(
+            update(Dataset)
+            .where(Dataset.id == dataset_id)
+            .values(data_version=Dataset.data_version + 1, data_update_time=now_ms())
+            .returning(Dataset.data_version)
+        ).scalar_one()
     )
-
-
-def data_version(session: Session, dataset_id: str) -> int:
-    """The dataset's ``data_version`` as this transaction sees it (after its own bump)."""
-    return int(session.execute(select(Dataset.data_version).where(Dataset.id == dataset_id)).scalar_one())
 
 
 def lock_samples(session: Session, dataset_id: str, sample_ids: Iterable[str]) -> dict[str, Sample]:
