@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +22,7 @@ from labelarts.errors import (
     TooManyRequestsError,
     ValidationFailedError,
 )
+from labelarts.storage.db.dialect import refuses_nul
 
 log = logging.getLogger("labelarts.api")
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -70,6 +72,15 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.headers:
             response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A value the database refuses as such (NUL in PostgreSQL text) is the request's fault:
+        # a 400 wherever a route has not refused it itself. Anything else is unexpected.
+        if refuses_nul(exc):
+            log.warning("NUL refused by the database on %s %s", request.method, request.url.path)
+            return error_response(ValidationFailedError("Parameters must not contain NUL characters."))
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

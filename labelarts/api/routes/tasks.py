@@ -33,7 +33,7 @@ def list_tasks(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     type: Literal["auto-label", "pre-label", "auto-grouping"] | None = None,
-    task_name: Annotated[str | None, Query(max_length=64)] = None,
+    task_name: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")] = None,
 ) -> dict[str, Any]:
     tasks, total = services.autolabel.list(
         principal.project_id, dataset_id, offset=offset, limit=limit, task_type=type, task_name=task_name

@@ -176,6 +176,12 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
     )
 
 
+def refuses_nul(exc: BaseException) -> bool:
+    """Whether ``exc`` is the PostgreSQL driver refusing NUL in a text parameter: a value no row
+    can hold, so the input's fault (SQLite stores it; routes refuse it before either)."""
+    return isinstance(exc, DBAPIError) and "cannot contain NUL" in str(exc.orig)
+
+
 def among_bound_ids(
     column: SQLCoreOperations[str], dialect_name: str, name: str = "ids"
 ) -> ColumnElement[bool]:
