@@ -76,11 +76,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         # A value the database refuses as such (NUL in PostgreSQL text) is the request's fault:
-        # a 400 wherever a route has not refused it itself. Anything else is unexpected.
+        # a 400 wherever a route has not refused it itself. Anything else goes on to the 500
+        # handler below (raised on: it answers outside RequestContextMiddleware).
         if refuses_nul(exc):
             log.warning("NUL refused by the database on %s %s", request.method, request.url.path)
             return error_response(ValidationFailedError("Parameters must not contain NUL characters."))
-        return await _unexpected(request, exc)
+        raise exc
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import httpx
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from labelarts.logs import configure_logging
 from tests.cli import cli_env, free_port
@@ -65,6 +66,38 @@ def test_a_500_is_logged_with_the_request_id(
     logging.getLogger("labelarts.test").warning("between requests")
     (between,) = [line for line in log_stream.getvalue().splitlines() if "between requests" in line]
     assert "[-]" in between
+
+
+@pytest.mark.parametrize(
+    ("message", "status", "code"),
+    [
+        ("server closed the connection unexpectedly", 500, "ModelArts.0001"),
+        ("PostgreSQL text fields cannot contain NUL (0x00) bytes", 400, "ModelArts.0104"),
+    ],
+)
+def test_a_database_error_is_a_500_unless_it_refuses_the_input(
+    live_server: LiveServer,
+    tenant: Tenant,
+    log_stream: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
+    message: str,
+    status: int,
+    code: str,
+) -> None:
+    """A database error the request caused (NUL where PostgreSQL takes none) is a 400; any other
+    is the 500 of every unexpected error: logged with its traceback, one X-Request-Id."""
+    dataset_id = create_dataset(tenant.aksk, tenant.project_id, "db-error")
+
+    def failing(*_args: Any, **_kwargs: Any) -> NoReturn:
+        raise DBAPIError("SELECT 1", {}, Exception(message))
+
+    monkeypatch.setattr(live_server.services.sample_list, "list_samples", failing)
+    response = tenant.aksk.get(tenant.v2(f"/datasets/{dataset_id}/data-annotations/samples"))
+    assert_error(response, status, code)
+    assert len(response.headers.get_list("X-Request-Id")) == 1
+    logged = log_stream.getvalue()
+    assert ("unhandled error on GET" in logged) is (status == 500)
+    assert (message in logged) is (status == 500)  # the traceback names the driver's error
 
 
 def test_serve_access_log_lines_carry_the_request_id(tmp_path: Path, database_url: str) -> None:
