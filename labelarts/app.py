@@ -13,25 +13,7 @@ from labelarts import __version__, web
 from labelarts.api.authentication import AuthenticationMiddleware
 from labelarts.api.errors import RequestContextMiddleware, install_error_handlers
 from labelarts.api.metrics import install_metrics
-from labelarts.api.routes import (
-    datasets,
-    export_tasks,
-    files,
-    health,
-    iam,
-    import_tasks,
-    labels,
-    models,
-    monitoring,
-    processing,
-    sample_edits,
-    samples,
-    sync,
-    tasks,
-    team_tasks,
-    versions,
-    workforces,
-)
+from labelarts.api.routes import API_ROUTERS
 from labelarts.config import Settings
 from labelarts.container import Services, build_services
 from labelarts.worker import WorkerProcesses
@@ -70,16 +52,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         app.state.services = services
     install_error_handlers(app)
     web.install(app)  # the pages under /ui (docs/web.md)
-    modules = (
-        *(health, iam, datasets, labels, samples, sample_edits, import_tasks, export_tasks, tasks, files),
-        # team_tasks before workforces: /workforces/worker-tasks is not a workforce id
-        *(sync, monitoring, versions, models, processing, team_tasks, workforces),
-    )
-    for module in modules:
-        app.include_router(module.router)
+    for router in API_ROUTERS:
+        app.include_router(router)
     app.add_middleware(
         AuthenticationMiddleware,
-        routes=[route for module in modules for route in module.router.routes],
+        routes=[route for router in API_ROUTERS for route in router.routes],
         max_body_bytes=settings.max_body_bytes,
         max_upload_body_bytes=settings.max_upload_body_bytes,
     )

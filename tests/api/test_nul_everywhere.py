@@ -11,31 +11,9 @@ from collections.abc import Iterator
 
 from fastapi.routing import APIRoute
 
-from labelarts.api.routes import (
-    datasets,
-    export_tasks,
-    files,
-    health,
-    iam,
-    import_tasks,
-    labels,
-    models,
-    monitoring,
-    processing,
-    sample_edits,
-    samples,
-    sync,
-    tasks,
-    team_tasks,
-    versions,
-    workforces,
-)
+from labelarts.api.routes import API_ROUTERS
 from tests.conftest import Tenant, create_dataset
 
-MODULES = (
-    *(health, iam, datasets, labels, samples, sample_edits, import_tasks, export_tasks, tasks, files),
-    *(sync, monitoring, versions, models, processing, team_tasks, workforces),
-)
 NUL = "a\x00b"
 PARAM = re.compile(r"\{[^}]+\}")
 
@@ -43,8 +21,8 @@ PARAM = re.compile(r"\{[^}]+\}")
 def probes(project_id: str, dataset_id: str) -> Iterator[tuple[str, str, dict[str, str]]]:
     """(method, path, query) for each route: every query parameter of a GET with NUL, and each
     path id in turn NUL (the others a plain id that exists nowhere)."""
-    for module in MODULES:
-        for route in module.router.routes:
+    for router in API_ROUTERS:
+        for route in router.routes:
             if not isinstance(route, APIRoute):
                 continue
             method = "GET" if "GET" in route.methods else sorted(route.methods)[0]
