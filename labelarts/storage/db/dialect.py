@@ -18,6 +18,7 @@ import itertools
 import json
 import operator
 import re
+import select as select_module
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import SQLCoreOperations
@@ -164,16 +165,62 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
     connect_args: dict[str, Any] = {"prepare_threshold": None} if pool.pgbouncer else {}
     if pool.size == 0:
         return create_engine(url, poolclass=NullPool, connect_args=connect_args, json_deserializer=loads_json)
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool.size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.timeout_s,
         pool_recycle=pool.recycle_s,
-        pool_pre_ping=True,
         connect_args=connect_args,
         json_deserializer=loads_json,
     )
+    event.listen(engine, "checkout", _ping_unless_quiet(engine.dialect))
+    return engine
+
+
+def _ping_unless_quiet(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
+    """The pool's check of a PostgreSQL connection as it is handed out, in place of
+    ``pool_pre_ping``'s ``SELECT 1`` on every checkout (a round trip: two of a signed list
+    page's eight, docs/benchmarks.md).
+
+    A connection the server closed (a restart, ``pg_terminate_backend``, an idle timeout) has
+    been sent an error and the end of the stream: its socket is readable. A quiet socket on an
+    idle connection is therefore handed out as it is; anything else gets the dialect's own ping,
+    and a failed one invalidates the pool as ``pool_pre_ping`` does (this connection and every
+    older one are replaced: no request fails after a restart; tests/integrity/test_pool_ping.py).
+    A connection dropped without a word (no FIN) would hang the old ping as long as it now hangs
+    the first statement.
+    """
+
+    def ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if connection_is_quiet(dbapi_connection):
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise InvalidatePoolError(f"the pool's ping failed: {error}") from error
+            raise
+
+    return ping
+
+
+def connection_is_quiet(dbapi_connection: psycopg.Connection[Any]) -> bool:
+    """Whether a pooled psycopg connection is open, idle (no transaction) and has nothing
+    from the server waiting on its socket (one ``poll``, no round trip)."""
+    import psycopg
+    from psycopg.pq import TransactionStatus
+
+    if not hasattr(select_module, "poll"):  # Windows: always the real ping
+        return False
+    try:
+        if dbapi_connection.closed or dbapi_connection.info.transaction_status != TransactionStatus.IDLE:
+            return False
+        waiting = select_module.poll()
+        waiting.register(dbapi_connection.fileno(), select_module.POLLIN)
+        return not waiting.poll(0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
 
 
 def refuses_nul(exc: BaseException) -> bool:
