@@ -33,9 +33,12 @@ from labelarts.services.paths import Grants
 from labelarts.services.samples.pages import ChangeTracker, PageEntry, PageIndex, SortKey
 from labelarts.services.samples.records import (
     AUTO,
+    LABELS_AS_JSON,
     MANUAL,
     UNLABELED,
+    LabelRow,
     PageRow,
+    label_rows_from_json,
     label_rows_of,
     labels_of,
     sample_to_wire,
@@ -44,7 +47,7 @@ from labelarts.services.samples.search import conditions_to_sql, holds_nul
 from labelarts.services.samples.sources import ShownOnce, hide_ungranted_paths
 from labelarts.storage.db import Database, counters
 from labelarts.storage.db.dialect import chunked, orders_text_bytewise
-from labelarts.storage.db.models import Sample, SampleLabel
+from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
 DEEP_OFFSET = 2_000
 ANCHOR_EVERY = 500
@@ -148,6 +151,9 @@ class _Statements:
     count: Select[Any]
     page: Select[Any]  # binds walk, take
     seek: Select[Any]  # binds seek_k, seek_id, walk, take
+    # PostgreSQL: the same with two more columns, the dataset's data_version and the labels.
+    page_labeled: Select[Any] | None
+    seek_labeled: Select[Any] | None
 
 
 def _list_order(row: PageRow) -> tuple[Any, str]:
@@ -207,6 +213,8 @@ class SampleListService:
         # Anchors are moved by comparing sort keys in Python: only sound when the database
         # orders ids bytewise too (pages.py); otherwise every change starts the entries over.
         self.pages.tracks_changes = orders_text_bytewise(db.engine)
+        # Pages read without a snapshot first (list_samples): where statements are round trips.
+        self._reads_optimistically = db.engine.dialect.name == "postgresql"
         self._built: OrderedDict[tuple[str, str], _Statements] = OrderedDict()
         self.deep_offset = deep_offset
         self.anchor_every = anchor_every
@@ -264,45 +272,69 @@ class SampleListService:
         """One page of samples and the number of matching samples.
 
         ``source_url(sample)`` turns a sample row into its (pre-signed) source URL.
+
+        Every read of a page sees one state of the database. On PostgreSQL the page is first
+        read without a snapshot (no ``BEGIN`` nor ``ROLLBACK``: each a round trip), in two
+        statements that each read the dataset's ``data_version``: the version with the count,
+        then the rows with their labels. A change commits in the same transaction as its
+        version's bump, so the same version twice means the same state; otherwise, or when the
+        page needs more statements (a count of rows, anchors), it is read again in a snapshot.
         """
+        if self._reads_optimistically:
+            with self._db.reading(snapshot=False) as conn:
+                found = self._list(conn, project_id, dataset_id, query, optimistic=True)
+        else:
+            found = None
+        if found is None:
+            with self._db.reading() as conn:
+                found = self._list(conn, project_id, dataset_id, query, optimistic=False)
+        assert found is not None
+        rows, labels, count = found
+        scope = ShownOnce(self._grants.scope(project_id))
+        page = [
+            hide_ungranted_paths(sample_to_wire(row, labels[row.id], source_url(row)), scope) for row in rows
+        ]
+        return page, count
+
+    def _list(
+        self, conn: Connection, project_id: str, dataset_id: str, query: SampleQuery, *, optimistic: bool
+    ) -> tuple[list[PageRow], dict[str, list[LabelRow]], int] | None:
+        """The page's rows, their labels and the count; None when ``optimistic`` (no snapshot)
+        could not tell that its reads saw one state, or needs more than two statements."""
         pages = self.pages
-        # Core statements on a bare connection, in one read snapshot (the version and every
-        # read below: one state): no ORM session or loading for what only becomes JSON.
-        # Statuses and a label: the maintained counters, read with the dataset's version;
+        # Core statements on a bare connection: no ORM session or loading for what only becomes
+        # JSON. Statuses and a label: the maintained counters, read with the dataset's version;
         # other filters: counted once, then kept by the page entry across this process's changes.
         counting = count_from_counters(query)
-        with self._db.reading() as conn:
-            count: int | None
-            if isinstance(counting, tuple):
-                dataset_id, version, count = owned_dataset_version_counted(
-                    conn, project_id, dataset_id, *counting
-                )
-            else:
-                dataset_id, version = owned_dataset_version(conn, project_id, dataset_id)
-                count = counting
-            fingerprint = query.fingerprint()
-            statements = self._statements(dataset_id, fingerprint, query)
-            entry = pages.entry(dataset_id, fingerprint, version, query.order != "asc", query)
-            if count is None:
-                with pages.lock():
-                    count = entry.count
-            if count is None:
-                count = int(conn.execute(statements.count).scalar_one())
-                with pages.lock():
-                    if entry.version == version and entry.count is None:
-                        entry.count = count
-            start = query.offset * query.limit
-            if start >= count:
-                return [], count
-            rows = self._page_rows(conn, entry, version, statements, query, start)
-            ids = [row.id for row in rows]
-            labels = label_rows_of(conn, ids)
-            scope = ShownOnce(self._grants.scope(project_id))
-            page = [
-                hide_ungranted_paths(sample_to_wire(row, labels[row.id], source_url(row)), scope)
-                for row in rows
-            ]
-            return page, count
+        count: int | None
+        if isinstance(counting, tuple):
+            dataset_id, version, count = owned_dataset_version_counted(
+                conn, project_id, dataset_id, *counting
+            )
+        else:
+            dataset_id, version = owned_dataset_version(conn, project_id, dataset_id)
+            count = counting
+        fingerprint = query.fingerprint()
+        statements = self._statements(dataset_id, fingerprint, query)
+        entry = pages.entry(dataset_id, fingerprint, version, query.order != "asc", query)
+        if count is None:
+            with pages.lock():
+                count = entry.count
+        if count is None:
+            if optimistic:
+                return None
+            count = int(conn.execute(statements.count).scalar_one())
+            with pages.lock():
+                if entry.version == version and entry.count is None:
+                    entry.count = count
+        start = query.offset * query.limit
+        if start >= count:
+            return [], {}, count
+        read = self._page_rows(conn, entry, version, statements, query, start, optimistic=optimistic)
+        if read is None:
+            return None
+        rows, labels = read
+        return rows, labels, count
 
     def _statements(self, dataset_id: str, fingerprint: str, query: SampleQuery) -> _Statements:
         """The filter's statements, built once (their values are bound at each execution).
@@ -325,9 +357,11 @@ class SampleListService:
             *self._where(dataset_id, query, seek=True), seek
         )
 
-        def page(stmt: Select[Any]) -> Select[Any]:
+        version = select(Dataset.data_version).where(Dataset.id == dataset_id).scalar_subquery()
+
+        def page(stmt: Select[Any], *more: Any) -> Select[Any]:
             ids = self._ordered(stmt, query).offset(bindparam("walk")).limit(bindparam("take")).subquery()
-            return select(*ROW_COLUMNS, ids.c.k).join(ids, ids.c.page_id == Sample.id)
+            return select(*ROW_COLUMNS, ids.c.k, *more).join(ids, ids.c.page_id == Sample.id)
 
         page_statement = page(keyed)
         assert tuple(page_statement.selected_columns.keys()) == PageRow._fields
@@ -336,6 +370,8 @@ class SampleListService:
             count=select(func.count()).select_from(Sample).where(*where),
             page=page_statement,
             seek=page(seeking),
+            page_labeled=page(keyed, version, LABELS_AS_JSON) if self._reads_optimistically else None,
+            seek_labeled=page(seeking, version, LABELS_AS_JSON) if self._reads_optimistically else None,
         )
         if not any("sample_time" in condition for condition in query.conditions):
             with self.pages.lock():
@@ -352,8 +388,12 @@ class SampleListService:
         statements: _Statements,
         query: SampleQuery,
         start: int,
-    ) -> list[PageRow]:
-        """The page's sample rows, in list order, seeking from the nearest anchor."""
+        *,
+        optimistic: bool,
+    ) -> tuple[list[PageRow], dict[str, list[LabelRow]]] | None:
+        """The page's sample rows, in list order, seeking from the nearest anchor, and their
+        labels. ``optimistic``: one statement that also reads the labels and the dataset's
+        version (PostgreSQL); None if that version is not ``version``, or anchors are needed."""
         pages = self.pages
         with pages.lock():
             anchor = entry.nearest(start)
@@ -364,6 +404,8 @@ class SampleListService:
             and walk > self.anchor_every
             and (not built or walk > 4 * self.anchor_every)
         ):
+            if optimistic:
+                return None
             keys = self._build_anchors(session, statements.where, query)
             local = PageEntry(version, entry.descending)
             local.set_anchors(keys, self.anchor_every)
@@ -376,10 +418,25 @@ class SampleListService:
         if anchor is not None and walk < start:
             (key, sample_id), _position = anchor
             params = {"seek_k": key, "seek_id": sample_id, "walk": walk, "take": take}
-            result = session.execute(statements.seek, params)
+            statement = statements.seek_labeled if optimistic else statements.seek
         else:
-            result = session.execute(statements.page, {"walk": start, "take": take})
-        rows = list(map(PageRow._make, result.all()))
+            params = {"walk": start, "take": take}
+            statement = statements.page_labeled if optimistic else statements.page
+        assert statement is not None
+        result = session.execute(statement, params).all()
+        labels: dict[str, list[LabelRow]]
+        if optimistic:
+            # No row: nothing tells which state the statement saw (the count said rows exist).
+            if not result or any(row[-2] != version for row in result):
+                return None
+            rows = [PageRow._make(row[:-2]) for row in result]
+            labels = {
+                row.id: label_rows_from_json(row.id, found[-1])
+                for row, found in zip(rows, result, strict=True)
+            }
+        else:
+            rows = list(map(PageRow._make, result))
+            labels = {}
         rows.sort(key=_list_order, reverse=entry.descending)
         if rows:
             with pages.lock():
@@ -387,7 +444,10 @@ class SampleListService:
                     entry.add_anchor((rows[0].k, rows[0].id), start)
                     if len(rows) > query.limit:
                         entry.add_anchor((rows[query.limit].k, rows[query.limit].id), start + query.limit)
-        return rows[: query.limit]
+        rows = rows[: query.limit]
+        if not optimistic:
+            labels = label_rows_of(session, [row.id for row in rows])
+        return rows, labels
 
     def _build_anchors(
         self, session: Connection, where: Sequence[ColumnElement[bool]], query: SampleQuery

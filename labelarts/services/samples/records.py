@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, Text, cast, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from labelarts.storage.db.dialect import (
     chunked,
     dialect_name_of,
     insert_rows,
+    json_rows_of,
     lock_rows_in_order,
     uses_row_locks,
 )
@@ -345,6 +346,34 @@ def label_rows_of(session: Session | Connection, sample_ids: Sequence[str]) -> d
             label = make(row)
             result[label.sample_id].append(label)
     return result
+
+
+# PostgreSQL: a page's labels as one column of each sample row (dialect.json_rows_of), in
+# LabelRow's order less the sample id; the score as text, which keeps NaN a float.
+LABELS_AS_JSON = json_rows_of(
+    (
+        SampleLabel.id,
+        SampleLabel.name,
+        SampleLabel.type,
+        cast(SampleLabel.score, Text),
+        SampleLabel.property,
+        SampleLabel.annotated_by,
+    ),
+    SampleLabel.sample_id == Sample.id,
+    SampleLabel.id,
+)
+
+
+def label_rows_from_json(sample_id: str, rows: list[list[Any]] | None) -> list[LabelRow]:
+    """The labels :data:`LABELS_AS_JSON` read for one sample, as :func:`label_rows_of` reads them."""
+    if rows is None:
+        return []
+    return [
+        LabelRow(
+            sample_id, id_, name, type_, None if score is None else float(score), property_, annotated_by
+        )
+        for id_, name, type_, score, property_, annotated_by in rows
+    ]
 
 
 class PageRow(NamedTuple):

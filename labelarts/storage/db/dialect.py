@@ -36,6 +36,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     select,
     text,
 )
@@ -240,6 +241,18 @@ def among_bound_ids(
     if dialect_name == "postgresql":
         return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
     return column.in_(bindparam(name, expanding=True))
+
+
+def json_rows_of(
+    columns: Sequence[SQLCoreOperations[Any]], where: ColumnElement[bool], order_by: SQLCoreOperations[Any]
+) -> ColumnElement[Any]:
+    """PostgreSQL: the rows of ``columns`` matching ``where`` (a correlated condition), in
+    ``order_by`` order, as one JSON value: a list of lists, None when no row matches. A child
+    table's rows as a column of each parent row: one statement where two were two round trips.
+    Columns come back as JSON makes them (text, numbers, nested JSON): cast what must keep its
+    exact form (a float's NaN) to text."""
+    ordered = postgresql.aggregate_order_by(func.json_build_array(*columns), order_by)
+    return select(func.json_agg(ordered, type_=JSON)).where(where).scalar_subquery()
 
 
 def dialect_name_of(session: Session | Connection) -> str:
