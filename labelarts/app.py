@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -30,6 +31,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = services is None
         app.state.services = services or build_services(settings, run_tasks=False)
+        if own:
+            settle_long_lived_objects()
         workers = None
         if own and settings.worker_processes > 0:
             workers = WorkerProcesses(settings, settings.worker_processes).start()
@@ -66,6 +69,16 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     install_metrics(app, settings)
     _build_route_contexts(app.router.routes)
     return app
+
+
+def settle_long_lived_objects() -> None:
+    """Leave what start-up built (modules, models, services: some 300k objects with the ML
+    libraries) out of the collector's full collections: ``gc.freeze``, after collecting what is
+    already garbage. A full collection walked them all, about once every few hundred requests
+    under a review workload, and stopped every request for 150-200 ms
+    (docs/benchmarks.md, "Issue 10, 2026-12-05 afternoon")."""
+    gc.collect()
+    gc.freeze()
 
 
 def _build_route_contexts(routes: Sequence[Any]) -> None:
