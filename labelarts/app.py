@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -17,6 +16,7 @@ from labelarts.api.metrics import install_metrics
 from labelarts.api.routes import API_ROUTERS
 from labelarts.config import Settings
 from labelarts.container import Services, build_services
+from labelarts.startup import settle_long_lived_objects
 from labelarts.worker import WorkerProcesses
 
 log = logging.getLogger("labelarts")
@@ -69,16 +69,6 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     install_metrics(app, settings)
     _build_route_contexts(app.router.routes)
     return app
-
-
-def settle_long_lived_objects() -> None:
-    """Leave what start-up built (modules, models, services: some 300k objects with the ML
-    libraries) out of the collector's full collections: ``gc.freeze``, after collecting what is
-    already garbage. A full collection walked them all, about once every few hundred requests
-    under a review workload, and stopped every request for 150-200 ms
-    (docs/benchmarks.md, "Issue 10, 2026-12-05 afternoon")."""
-    gc.collect()
-    gc.freeze()
 
 
 def _build_route_contexts(routes: Sequence[Any]) -> None:

@@ -24,6 +24,7 @@ from types import FrameType
 from labelarts.config import Settings
 from labelarts.container import build_services
 from labelarts.logs import configure_logging
+from labelarts.startup import settle_long_lived_objects
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def run_worker(settings: Settings, *, parent_pid: int | None = None, wake_on_std
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     services = build_services(settings, run_tasks=False)
+    settle_long_lived_objects()
     try:
         worker = services.start_worker()
         log.info("worker %s runs up to %d tasks at once", worker.owner, settings.job_workers)

@@ -1,5 +1,5 @@
 """A served app leaves what start-up built out of the garbage collector's full collections
-(``app.settle_long_lived_objects``): with the ML libraries loaded that is some 300k objects,
+(``startup.settle_long_lived_objects``): with the ML libraries loaded that is some 300k objects,
 and a full collection that walked them all stopped every request for 150-200 ms."""
 
 from __future__ import annotations
