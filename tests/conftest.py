@@ -159,6 +159,19 @@ def start_server(settings: Settings, services: Services) -> LiveServer:
     raise RuntimeError("test server did not start")
 
 
+@contextmanager
+def serving(settings: Settings, *, run_tasks: bool = True) -> Iterator[LiveServer]:
+    """Services of its own (``run_tasks``: with a worker in this process) and a server on
+    loopback over them; both stopped and closed at the end."""
+    services = build_services(settings, run_tasks=run_tasks)
+    server = start_server(settings, services)
+    try:
+        yield server
+    finally:
+        server.stop()
+        services.close()
+
+
 @pytest.fixture
 def live_server(settings: Settings, services: Services) -> Iterator[LiveServer]:
     server = start_server(settings, services)
@@ -275,15 +288,8 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     tmp_dir = tmp_path_factory.mktemp("shared")
     root = tmp_dir / "imports"
     root.mkdir()
-    with fresh_database_url(tmp_dir) as url:
-        config = make_settings(tmp_dir, url, root)
-        built = build_services(config)
-        server = start_server(config, built)
-        try:
-            yield server
-        finally:
-            server.stop()
-            built.close()
+    with fresh_database_url(tmp_dir) as url, serving(make_settings(tmp_dir, url, root)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

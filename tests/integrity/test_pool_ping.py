@@ -13,9 +13,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from labelarts.config import Settings
-from labelarts.container import build_services
 from labelarts.storage.db import Database
-from tests.conftest import PG_ADMIN_URL, LiveServer, make_tenant, start_server
+from tests.conftest import PG_ADMIN_URL, LiveServer, make_tenant, serving
 from tests.conftest import test_database_kind as database_kind
 
 pytestmark = pytest.mark.skipif(
@@ -108,13 +107,8 @@ def quiet_server(settings: Settings) -> Iterator[LiveServer]:
     """A server with no task worker in its process: nothing but the requests below uses the
     database (the worker's poll would otherwise meet a dead connection first, and its error
     replace the pool before any request could)."""
-    services = build_services(settings, run_tasks=False)
-    server = start_server(settings, services)
-    try:
+    with serving(settings, run_tasks=False) as server:
         yield server
-    finally:
-        server.stop()
-        services.close()
 
 
 def test_no_request_fails_after_the_database_drops_every_connection(

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from labelarts.config import Settings
-from labelarts.container import build_services
-from tests.conftest import LiveServer, make_settings, start_server
+from tests.conftest import LiveServer, make_settings, serving
 
 
 @contextmanager
@@ -19,10 +18,5 @@ def server_with(tmp_path: Path, database_url: str, **settings: Any) -> Iterator[
     root.mkdir(exist_ok=True)
     base = make_settings(tmp_path, database_url, root)
     config = Settings.model_validate({**base.model_dump(), **settings})  # validated, as from flags
-    services = build_services(config)
-    server = start_server(config, services)
-    try:
+    with serving(config) as server:
         yield server
-    finally:
-        server.stop()
-        services.close()

@@ -19,10 +19,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from labelarts.config import Settings
-from labelarts.container import Services, build_services
+from labelarts.container import Services
 from labelarts.services.outbox import Outgoing
 from tests.cli import cli_env, free_port, ok_json, run_cli
-from tests.conftest import LiveServer, Tenant, make_tenant, start_server
+from tests.conftest import LiveServer, Tenant, make_tenant, serving
 
 WAIT_SECONDS = 60  # a bound for background sending on a busy machine, not a speed claim
 
@@ -84,13 +84,8 @@ def smtp_server(settings: Settings, mailbox: tuple[Mailbox, int]) -> Iterator[Li
             "smtp_timeout_seconds": 10.0,
         }
     )
-    services = build_services(configured)
-    server = start_server(configured, services)
-    try:
+    with serving(configured) as server:
         yield server
-    finally:
-        server.stop()
-        services.close()
 
 
 def wait_for(predicate: Callable[[], Any]) -> Any:
