@@ -193,8 +193,25 @@ def _ping_unless_quiet(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
     the first statement.
     """
 
+    import psycopg
+    from psycopg.pq import TransactionStatus
+
+    def is_quiet(dbapi_connection: psycopg.Connection[Any]) -> bool:
+        """Open, idle (no transaction) and nothing from the server waiting on its socket (one
+        ``poll``, no round trip). Windows has no ``poll``: always the real ping there."""
+        if not hasattr(select_module, "poll"):
+            return False
+        try:
+            if dbapi_connection.closed or dbapi_connection.info.transaction_status != TransactionStatus.IDLE:
+                return False
+            waiting = select_module.poll()
+            waiting.register(dbapi_connection.fileno(), select_module.POLLIN)
+            return not waiting.poll(0)
+        except (OSError, ValueError, psycopg.Error):
+            return False
+
     def ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        if connection_is_quiet(dbapi_connection):
+        if is_quiet(dbapi_connection):
             return
         try:
             dialect.do_ping(dbapi_connection)
@@ -204,24 +221,6 @@ def _ping_unless_quiet(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
             raise
 
     return ping
-
-
-def connection_is_quiet(dbapi_connection: psycopg.Connection[Any]) -> bool:
-    """Whether a pooled psycopg connection is open, idle (no transaction) and has nothing
-    from the server waiting on its socket (one ``poll``, no round trip)."""
-    import psycopg
-    from psycopg.pq import TransactionStatus
-
-    if not hasattr(select_module, "poll"):  # Windows: always the real ping
-        return False
-    try:
-        if dbapi_connection.closed or dbapi_connection.info.transaction_status != TransactionStatus.IDLE:
-            return False
-        waiting = select_module.poll()
-        waiting.register(dbapi_connection.fileno(), select_module.POLLIN)
-        return not waiting.poll(0)
-    except (OSError, ValueError, psycopg.Error):
-        return False
 
 
 def refuses_nul(exc: BaseException) -> bool:
