@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from labelarts import __version__, web
 from labelarts.api.authentication import AuthenticationMiddleware
@@ -54,9 +54,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
-    web.install(app)  # the pages under /ui (docs/web.md)
     for router in API_ROUTERS:
-        app.include_router(router)
+        _add_routes(app, router)
+    web.install(app)  # the pages under /ui (docs/web.md), after the API's (no path in common)
     app.add_middleware(
         AuthenticationMiddleware,
         routes=[route for router in API_ROUTERS for route in router.routes],
@@ -69,6 +69,21 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     install_metrics(app, settings)
     _build_route_contexts(app.router.routes)
     return app
+
+
+def _add_routes(app: FastAPI, router: APIRouter) -> None:
+    """``router``'s routes on the app's own router, in order, not as an included router.
+
+    FastAPI 0.16x matches an included router's routes through a wrapper of its own that costs
+    about four times their plain matching, and scans the chosen router twice: 90 µs of server CPU
+    to reach the sample list from the top, against 22 µs for the routes themselves (issue 10,
+    docs/benchmarks.md). The API's routers add nothing at inclusion: each route already carries
+    its router's prefix and tags, and none has router-level dependencies (checked here); the
+    OpenAPI document is the same either way.
+    """
+    if router.dependencies:
+        raise ValueError("a router with dependencies of its own needs app.include_router()")
+    app.router.routes.extend(router.routes)
 
 
 def _build_route_contexts(routes: Sequence[Any]) -> None:
