@@ -174,17 +174,16 @@ class AuthService:
                 "X-Sdk-Date is outside the allowed 15-minute window.", error_code="ModelArts.0208"
             )
 
-        # Plain columns on a bare connection, no ORM session: this runs for every signed request.
-        with self._db.reading(snapshot=False) as connection:
-            row = connection.execute(_ACCESS_KEY, {"access_key": parsed.access_key}).first()
-            if row is None:
-                raise UnauthorizedError(
-                    "User credential (AK and SK) does not exist.", error_code="ModelArts.3801"
-                )
-            secret_encrypted, user_id, user_name, project_id, email, stored_role = row
-            role = _role(stored_role, project_id, project_id)
-            assert role is not None
-            principal = Principal(user_id, user_name, project_id, "aksk", role, email)
+        # Plain columns straight from the driver, no ORM session: every signed request reads it.
+        row = self._db.first_row(_ACCESS_KEY, {"access_key": parsed.access_key})
+        if row is None:
+            raise UnauthorizedError(
+                "User credential (AK and SK) does not exist.", error_code="ModelArts.3801"
+            )
+        secret_encrypted, user_id, user_name, project_id, email, stored_role = row
+        role = _role(stored_role, project_id, project_id)
+        assert role is not None
+        principal = Principal(user_id, user_name, project_id, "aksk", role, email)
         return PendingSignature(parsed, sdk_date, self._box.open(secret_encrypted), principal)
 
     def authenticate_signature(self, authorization: str, request: SignedRequest) -> Principal:
@@ -284,18 +283,20 @@ class AuthService:
     def authenticate_token(self, token: str) -> Principal:
         if not token:
             raise UnauthorizedError("Token doesn't exist.", error_code="ModelArts.0201")
-        with self._db.reading(snapshot=False) as connection:  # every request: no ORM session
-            row = connection.execute(_TOKEN, {"token_hash": _hash_token(token)}).first()
-        if row is None or row.revoked:
+        row = self._db.first_row(_TOKEN, {"token_hash": _hash_token(token)})  # every request
+        if row is None:
             raise UnauthorizedError("Invalid token.", error_code="ModelArts.0203")
-        if row.expires_at <= now_ms():
+        revoked, expires_at, project_id, user_id, user_name, email, home_project_id, stored_role = row
+        if revoked:
+            raise UnauthorizedError("Invalid token.", error_code="ModelArts.0203")
+        if expires_at <= now_ms():
             raise UnauthorizedError(
                 "Invalid token header because the token has expired.", error_code="ModelArts.0202"
             )
-        role = _role(row.role, row.project_id, row.home_project_id)
+        role = _role(stored_role, project_id, home_project_id)
         if role is None:  # the membership was removed after the token was issued
             raise UnauthorizedError("Invalid token.", error_code="ModelArts.0203")
-        return Principal(row.id, row.name, row.project_id, "token", role, row.email)
+        return Principal(user_id, user_name, project_id, "token", role, email)
 
     def describe_token(self, token: str) -> tuple[Token, User, Project]:
         self.authenticate_token(token)
