@@ -1,8 +1,9 @@
 """How a list page reads the database (SampleListService.list_samples): on PostgreSQL first
 without a snapshot, in two statements that each read the dataset's version (the rows with their
-labels as one JSON column), then again in a snapshot when the versions differ. The answers must
-be those of the snapshot read, labels and all, and a change between the two reads must not mix
-two states in one answer."""
+labels as one JSON column), then again in a snapshot when the versions differ; on SQLite in a
+snapshot, the page's rows and labels as one JSON value. The answers must be those of the plain
+snapshot read of rows and then labels, every field alike, and a change between the two reads
+must not mix two states in one answer."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ ODD_LABELS: list[tuple[str, int, float | None, dict[str, Any]]] = [
 ]
 
 
+# Doubles whose exact text needs 17 digits, and extremes (hard coefficients).
+ODD_REALS: list[float | None] = [None, 0.1 + 0.2, 1e-300, 1.7976931348623157e308, 5e-324, 1 / 3]
+
+
 @pytest.fixture
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with shared_world(tmp_path_factory.mktemp("page-reads")) as world:
@@ -60,8 +65,9 @@ def insert_samples(world: World, dataset_id: str, count: int) -> list[str]:
                     source_key=f"k/{sample_id}",
                     sample_size=10,
                     sample_time=1_700_000_000_000 + i,
-                    metadata_={},
-                    hard=False,
+                    metadata_={} if i % 3 else {"f": 0.1 + 0.2, "big": 2**70, "s": '❄ \\ " \n'},
+                    hard=i % 2 == 0,
+                    hard_coefficient=ODD_REALS[i % len(ODD_REALS)],
                     top_score=max(scores) if scores else None,
                 )
             )
@@ -98,7 +104,13 @@ def pages(world: World, dataset_id: str, list_name: str, **params: Any) -> list[
     return answers
 
 
-def test_pages_read_without_a_snapshot_answer_as_in_one(world: World) -> None:
+@pytest.mark.parametrize("deep", [False, True], ids=["from the start", "seeking from anchors"])
+def test_pages_read_the_fast_way_answer_as_the_plain_read(
+    world: World, monkeypatch: pytest.MonkeyPatch, deep: bool
+) -> None:
+    if deep:  # pages past the second seek from anchors every 4 rows
+        monkeypatch.setattr(world.services.sample_list, "deep_offset", 8)
+        monkeypatch.setattr(world.services.sample_list, "anchor_every", 4)
     dataset_id = create_dataset(world.alice.aksk, world.alice.project_id, unique_name("reads"))
     insert_samples(world, dataset_id, 30)
     service = world.services.sample_list
@@ -109,13 +121,14 @@ def test_pages_read_without_a_snapshot_answer_as_in_one(world: World) -> None:
         ("data-annotations", {"low_score": "0.1", "high_score": "1"}),
     ]
     first = [pages(world, dataset_id, name, **params) for name, params in asked]
-    optimistic = service._reads_optimistically
-    service._reads_optimistically = False
-    try:
-        in_snapshot = [pages(world, dataset_id, name, **params) for name, params in asked]
-    finally:
-        service._reads_optimistically = optimistic
-    assert first == in_snapshot
+    assert service._reads_optimistically == (database_kind() == "postgresql")
+    assert service._reads_json == (database_kind() == "sqlite")
+    monkeypatch.setattr(service, "_reads_optimistically", False)
+    monkeypatch.setattr(service, "_reads_json", False)
+    service._built.clear()  # the statements built for the fast reads
+    service.pages.forget([key for key, _, _ in service.pages.of_dataset(dataset_id)])  # and anchors
+    plain = [pages(world, dataset_id, name, **params) for name, params in asked]
+    assert first == plain
     labels = [label for answer in first[0] for sample in answer["samples"] for label in sample["labels"]]
     assert {label["name"] for label in labels} == {name for name, _, _, _ in ODD_LABELS}
     by_name = {label["name"]: label for label in labels}
@@ -123,6 +136,10 @@ def test_pages_read_without_a_snapshot_answer_as_in_one(world: World) -> None:
     assert "score" not in by_name["bird"] and by_name["bird"]["property"]["big"] == 2**70
     assert by_name["ship"]["score"] == 0.123456789012345678
     assert by_name["dog"]["property"]["note"] == 'snow ❄ \\ " \t'
+    samples = [sample for answer in first[1] for sample in answer["samples"]]
+    coefficients = {sample["metadata"].get("@modelarts:hard_coefficient") for sample in samples}
+    assert coefficients == set(ODD_REALS)
+    assert {sample["metadata"].get("big") for sample in samples} == {None, 2**70}
 
 
 @pytest.mark.skipif(database_kind() != "postgresql", reason="SQLite reads every page in a snapshot")

@@ -38,6 +38,7 @@ from labelarts.services.samples.records import (
     UNLABELED,
     LabelRow,
     PageRow,
+    SqliteJsonPage,
     label_rows_from_json,
     label_rows_of,
     labels_of,
@@ -46,7 +47,7 @@ from labelarts.services.samples.records import (
 from labelarts.services.samples.search import conditions_to_sql, holds_nul
 from labelarts.services.samples.sources import ShownOnce, hide_ungranted_paths
 from labelarts.storage.db import Database, counters
-from labelarts.storage.db.dialect import chunked, orders_text_bytewise
+from labelarts.storage.db.dialect import chunked, orders_text_bytewise, sqlite_prints_reals_exactly
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
 DEEP_OFFSET = 2_000
@@ -154,6 +155,9 @@ class _Statements:
     # PostgreSQL: the same with two more columns, the dataset's data_version and the labels.
     page_labeled: Select[Any] | None
     seek_labeled: Select[Any] | None
+    # SQLite: the same with the labels, as one JSON value.
+    page_json: SqliteJsonPage | None
+    seek_json: SqliteJsonPage | None
 
 
 def _list_order(row: PageRow) -> tuple[Any, str]:
@@ -215,6 +219,11 @@ class SampleListService:
         self.pages.tracks_changes = orders_text_bytewise(db.engine)
         # Pages read without a snapshot first (list_samples): where statements are round trips.
         self._reads_optimistically = db.engine.dialect.name == "postgresql"
+        # SQLite: a page and its labels read as one JSON value (records.SqliteJsonPage).
+        self._reads_json = False
+        if db.engine.dialect.name == "sqlite":
+            with db.engine.connect() as connection:
+                self._reads_json = sqlite_prints_reals_exactly(connection)
         self._built: OrderedDict[tuple[str, str], _Statements] = OrderedDict()
         self.deep_offset = deep_offset
         self.anchor_every = anchor_every
@@ -372,6 +381,8 @@ class SampleListService:
             seek=page(seeking),
             page_labeled=page(keyed, version, LABELS_AS_JSON) if self._reads_optimistically else None,
             seek_labeled=page(seeking, version, LABELS_AS_JSON) if self._reads_optimistically else None,
+            page_json=SqliteJsonPage.of(page_statement) if self._reads_json else None,
+            seek_json=SqliteJsonPage.of(page(seeking)) if self._reads_json else None,
         )
         if not any("sample_time" in condition for condition in query.conditions):
             with self.pages.lock():
@@ -419,13 +430,17 @@ class SampleListService:
             (key, sample_id), _position = anchor
             params = {"seek_k": key, "seek_id": sample_id, "walk": walk, "take": take}
             statement = statements.seek_labeled if optimistic else statements.seek
+            as_json = statements.seek_json
         else:
             params = {"walk": start, "take": take}
             statement = statements.page_labeled if optimistic else statements.page
+            as_json = statements.page_json
         assert statement is not None
-        result = session.execute(statement, params).all()
         labels: dict[str, list[LabelRow]]
-        if optimistic:
+        if as_json is not None:
+            rows, labels = as_json.read(session.execute(as_json.statement, params).scalar_one())
+        elif optimistic:
+            result = session.execute(statement, params).all()
             # No row: nothing tells which state the statement saw (the count said rows exist).
             if not result or any(row[-2] != version for row in result):
                 return None
@@ -435,7 +450,7 @@ class SampleListService:
                 for row, found in zip(rows, result, strict=True)
             }
         else:
-            rows = list(map(PageRow._make, result))
+            rows = list(map(PageRow._make, session.execute(statement, params).all()))
             labels = {}
         rows.sort(key=_list_order, reverse=entry.descending)
         if rows:
@@ -445,7 +460,7 @@ class SampleListService:
                     if len(rows) > query.limit:
                         entry.add_anchor((rows[query.limit].k, rows[query.limit].id), start + query.limit)
         rows = rows[: query.limit]
-        if not optimistic:
+        if not optimistic and as_json is None:
             labels = label_rows_of(session, [row.id for row in rows])
         return rows, labels
 
