@@ -16,7 +16,7 @@ import pytest
 from labelarts.schemas.samples import UpdateSamplesRequest
 from labelarts.services.samples import query as query_module
 from labelarts.services.samples.records import AUTO, bump_data_version
-from labelarts.storage.db import counters
+from labelarts.storage.db import counters, dialect
 from labelarts.storage.db.models import Sample, SampleLabel
 from tests.api import World, shared_world, unique_name
 from tests.conftest import create_dataset
@@ -177,3 +177,13 @@ def test_a_change_between_a_pages_two_reads_is_not_mixed_into_it(
     assert len(reads) == 2 and reads[1] > reads[0]  # read again, in a snapshot
     assert after["sample_count"] == 29
     assert [s["sample_id"] for s in after["samples"]] == [s["sample_id"] for s in before["samples"][1:]]
+
+
+@pytest.mark.skipif(database_kind() != "sqlite", reason="SQLite's printf")
+def test_sqlite_reads_pages_as_json_only_where_its_reals_read_back_exactly(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with world.services.db.engine.connect() as connection:
+        assert dialect.sqlite_reads_json_exactly(connection)
+        monkeypatch.setattr(dialect, "SQLITE_EXACT_REAL", "%!.17g")  # misses some doubles
+        assert not dialect.sqlite_reads_json_exactly(connection)

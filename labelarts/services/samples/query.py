@@ -47,7 +47,7 @@ from labelarts.services.samples.records import (
 from labelarts.services.samples.search import conditions_to_sql, holds_nul
 from labelarts.services.samples.sources import ShownOnce, hide_ungranted_paths
 from labelarts.storage.db import Database, counters
-from labelarts.storage.db.dialect import chunked, orders_text_bytewise, sqlite_prints_reals_exactly
+from labelarts.storage.db.dialect import chunked, orders_text_bytewise, sqlite_reads_json_exactly
 from labelarts.storage.db.models import Dataset, Sample, SampleLabel
 
 DEEP_OFFSET = 2_000
@@ -223,7 +223,7 @@ class SampleListService:
         self._reads_json = False
         if db.engine.dialect.name == "sqlite":
             with db.engine.connect() as connection:
-                self._reads_json = sqlite_prints_reals_exactly(connection)
+                self._reads_json = sqlite_reads_json_exactly(connection)
         self._built: OrderedDict[tuple[str, str], _Statements] = OrderedDict()
         self.deep_offset = deep_offset
         self.anchor_every = anchor_every

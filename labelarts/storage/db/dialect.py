@@ -257,8 +257,8 @@ def json_rows_of(
 
 # SQLite: a REAL as text that reads back as the same float. JSON and CAST keep 15 significant
 # digits, printf 16 without its "!" flag; with it, 20 digits read back exactly (400,000 random
-# doubles on SQLite 3.40). A SQLite whose printf does not is found out at start-up
-# (sqlite_prints_reals_exactly) and its reads do without JSON.
+# doubles on SQLite 3.40). A SQLite whose printf does not, or without JSON functions, is found
+# out at start-up (sqlite_reads_json_exactly) and its reads do without JSON.
 SQLITE_EXACT_REAL: Final = "%!.20g"
 # Doubles whose shortest exact text is 17 digits long, and extremes. (SQLite itself does not keep
 # the sign of a zero.)
@@ -280,16 +280,18 @@ def sqlite_exact_real(column: SQLCoreOperations[Any]) -> ColumnElement[Any]:
     return case((column.is_(None), None), else_=func.printf(SQLITE_EXACT_REAL, column))
 
 
-def sqlite_prints_reals_exactly(connection: Connection) -> bool:
-    """Whether this SQLite's :func:`sqlite_exact_real` reads back every double exactly (its
-    printf computes digits in ``long double``: exact on x86-64, a platform without may not be)."""
+def sqlite_reads_json_exactly(connection: Connection) -> bool:
+    """Whether this SQLite can hand over rows as JSON with :func:`sqlite_exact_real`'s REALs:
+    its JSON functions are there (built in since 3.38) and its printf reads back every double
+    exactly (it computes digits in ``long double``: exact on x86-64, a platform without may
+    not be)."""
     for value in _REAL_CHECKS:
-        printed = connection.exec_driver_sql(f"SELECT printf('{SQLITE_EXACT_REAL}', ?)", (value,)).scalar()
-        if not isinstance(printed, str):
-            return False
         try:
-            back = float(printed)
-        except ValueError:
+            printed = connection.exec_driver_sql(
+                f"SELECT json_array(printf('{SQLITE_EXACT_REAL}', ?))", (value,)
+            ).scalar()
+            back = float(orjson.loads(printed if isinstance(printed, str) else "")[0])
+        except (DBAPIError, orjson.JSONDecodeError, TypeError, ValueError, IndexError):
             return False
         if back != value:
             return False
