@@ -19,6 +19,9 @@ import contextlib
 import functools
 import hashlib
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager
@@ -53,6 +56,8 @@ _CHUNK: Final = 1024 * 1024  # hash_rest's reads
 _FIRST_READ: Final = 64 * 1024  # the step of the reads past the expected size (at EOF: one empty read)
 
 _LARGEST: int = max(MAX_BYTES.values())
+# How often a check process looks whether the importing process is still there.
+PARENT_WATCH_S: Final = 1.0
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,38 @@ def check_local_files(items: Sequence[LocalItem], wanted: Kind) -> list[Checked 
     return results
 
 
+def _end_with(importer_pid: int) -> None:
+    """A check process's start: it ends itself once the importing process is gone.
+
+    The executor's processes wait on a queue whose writing end they hold themselves, and each
+    holds the fork server's "parent alive" pipe: when the importing process is killed (a worker
+    lost to ``kill -9`` or the out-of-memory killer), nothing would end them, nor the fork server,
+    and every such loss would leave them behind, idle, until the machine restarts.
+    """
+
+    def watch() -> None:
+        while not _gone(importer_pid):
+            time.sleep(PARENT_WATCH_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="importer-watch", daemon=True).start()
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie, not yet reaped by its parent, has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # there, another user's (the pid was reused)
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False  # no /proc (not Linux): kill() said it is there
+
+
 class CheckPool:
     """Worker processes that run :func:`check_local_files` on chunks of files.
 
@@ -214,7 +251,9 @@ class CheckPool:
         context.set_forkserver_preload([__name__])
         self.processes = processes
         self.ahead = 2 * processes
-        self._executor = ProcessPoolExecutor(max_workers=processes, mp_context=context)
+        self._executor = ProcessPoolExecutor(
+            max_workers=processes, mp_context=context, initializer=_end_with, initargs=(os.getpid(),)
+        )
 
     def submit(self, items: Sequence[LocalItem], wanted: Kind) -> Future[list[Checked | str]]:
         return self._executor.submit(check_local_files, list(items), wanted)
