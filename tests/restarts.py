@@ -131,6 +131,25 @@ def worker_pid(database_url: str, task_id: str) -> int:
     return int(owner.split(":")[1])
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` now (children, theirs, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_bytes().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
 def alive(pid: int) -> bool:
     """Whether the process runs (a zombie nobody reaped yet counts as gone)."""
     try:

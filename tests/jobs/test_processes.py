@@ -25,6 +25,7 @@ from labelarts.client import SdkHmacAuth
 from labelarts.storage.db.models import Sample, Task
 from tests.cli import cli_env, free_port
 from tests.processes import running
+from tests.restarts import alive, descendants
 
 FILES = 20000  # imports run at thousands of files a second: enough to be mid-import when signalled
 LEASE_SECONDS = "3"
@@ -139,38 +140,6 @@ def task_owner_pid(database_url: str, task_id: str) -> int:
     return int(owner.split(":")[1])
 
 
-def descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` now (children, theirs, ...), from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_bytes().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def still_running(pids: set[int]) -> set[int]:
-    """Those of ``pids`` that have not exited (a zombie has)."""
-    running_now = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state != b"Z":
-            running_now.add(pid)
-    return running_now
-
-
 def test_sigterm_and_kill_9_mid_import_lose_and_duplicate_nothing(tmp_path: Path, database_url: str) -> None:
     data_dir, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
     root = tmp_path / "imports"
@@ -217,9 +186,10 @@ def test_sigterm_and_kill_9_mid_import_lose_and_duplicate_nothing(tmp_path: Path
         assert distinct_sources(database_url, dataset_id) == (killed_at, killed_at)
         # Nothing the killed worker started is left running (they would idle until a reboot).
         deadline = time.monotonic() + 60
-        while still_running(helpers) and time.monotonic() < deadline:
+        while any(map(alive, helpers)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not still_running(helpers), f"outlived the killed worker: {still_running(helpers)}"
+        left = {pid for pid in helpers if alive(pid)}
+        assert not left, f"outlived the killed worker: {left}"
 
         # 3. A re-run (on the worker the server started in place of the killed one) completes.
         third_task = client.post(path, {"import_path": str(folder)})["task_id"]

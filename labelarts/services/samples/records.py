@@ -352,19 +352,23 @@ def label_rows_of(session: Session | Connection, sample_ids: Sequence[str]) -> d
     return result
 
 
-# PostgreSQL: a page's labels as one column of each sample row (dialect.json_rows_of), in
-# LabelRow's order less the sample id; the score as text, which keeps NaN a float.
-LABELS_AS_JSON = json_rows_of(
-    (
+def _label_cells(score: Any) -> tuple[Any, ...]:
+    """What a page reads of each label as JSON: :class:`LabelRow`'s columns less the sample id,
+    with ``score`` (the score as exact text) in place of the score."""
+    return (
         SampleLabel.id,
         SampleLabel.name,
         SampleLabel.type,
-        cast(SampleLabel.score, Text),
+        score,
         SampleLabel.property,
         SampleLabel.annotated_by,
-    ),
-    SampleLabel.sample_id == Sample.id,
-    SampleLabel.id,
+    )
+
+
+# PostgreSQL: a page's labels as one column of each sample row (dialect.json_rows_of); the score
+# as text, which keeps NaN a float.
+LABELS_AS_JSON = json_rows_of(
+    _label_cells(cast(SampleLabel.score, Text)), SampleLabel.sample_id == Sample.id, SampleLabel.id
 )
 
 
@@ -401,16 +405,7 @@ class SqliteJsonPage:
         rows = page.subquery()
         labels = (
             select(
-                func.json_group_array(
-                    func.json_array(
-                        SampleLabel.id,
-                        SampleLabel.name,
-                        SampleLabel.type,
-                        sqlite_exact_real(SampleLabel.score),
-                        SampleLabel.property,
-                        SampleLabel.annotated_by,
-                    )
-                )
+                func.json_group_array(func.json_array(*_label_cells(sqlite_exact_real(SampleLabel.score))))
             )
             .where(SampleLabel.sample_id == rows.c.id)
             .scalar_subquery()
