@@ -229,6 +229,71 @@ def test_a_manifest_line_beside_the_data_dir_imports_either_way(pooled: World, i
         assert [("data directory" in reason) for reason in reasons(task).values()] == [True]
 
 
+def test_a_manifest_line_whose_file_cannot_be_opened_fails_the_same_either_way(
+    pooled: World, inline: World
+) -> None:
+    """A manifest's local files are first opened by the check processes (the importing process
+    only resolves the line): a file that is missing, a folder, a link or empty fails with the
+    reason the importing process gives, and an imported file keeps its size and time. A second
+    import of the manifest skips the lines already imported, but fails the one whose file is gone."""
+    outcomes = []
+    for world in (pooled, inline):
+        root = write(
+            world.imports / unique_name("opened"),
+            {
+                "good.jpg": _distinct_jpeg(1, 8, 8),
+                "folder/inner.jpg": jpeg(2),
+                "empty.jpg": b"",
+                "gone.jpg": jpeg(3),
+            },
+        )
+        for i, name in enumerate(("good.jpg", "folder/inner.jpg", "gone.jpg")):
+            stamp = 1_600_000_000_123_456_789 + i * 1_000_000_000
+            os.utime(root / name, ns=(stamp, stamp))
+        (root / "link.jpg").symlink_to(root / "folder" / "inner.jpg")
+        names = ["good.jpg", "gone.jpg", "missing.jpg", "folder", "link.jpg", "empty.jpg", "folder/inner.jpg"]
+        manifest = root / "manifest.json"
+        manifest.write_text(manifest_text([{"source": str(root / name)} for name in names]), encoding="utf-8")
+        dataset_id = create(world, 0)
+        task = run_import(world, dataset_id, manifest, import_type="manifest")
+        rows = samples_of(world, dataset_id)
+        times = {name: (row.sample.sample_time, row.sample.sample_size) for name, row in rows.items()}
+        (root / "gone.jpg").unlink()
+        again = run_import(world, dataset_id, manifest, import_type="manifest")
+        outcomes.append(
+            (
+                _counts(task),
+                _rooted(reasons(task), root),
+                times,
+                _counts(again),
+                _rooted(reasons(again), root),
+            )
+        )
+    assert outcomes[0] == outcomes[1]
+    counts, failed, times, counts_again, failed_again = outcomes[0]
+    assert times == {
+        "good.jpg": (1_600_000_000_123, len(_distinct_jpeg(1, 8, 8))),
+        "inner.jpg": (1_600_000_001_123, len(jpeg(2))),
+        "gone.jpg": (1_600_000_002_123, len(jpeg(3))),
+    }
+    assert counts["imported_sample_count"] == 3
+    assert failed == {
+        "manifest.json:3": "source ROOT/missing.jpg: does not exist",
+        "manifest.json:4": "source ROOT/folder: a folder where a file is expected",
+        "manifest.json:5": "source ROOT/link.jpg: the path goes through a symbolic link "
+        "(links are not followed)",
+        "manifest.json:6": "empty file",
+    }
+    assert counts["total_file_size"] == sum(size for _, size in times.values())
+    assert counts_again["skipped_reasons"] == {"duplicate": 2} and counts_again["imported_sample_count"] == 0
+    assert failed_again == failed | {"manifest.json:2": "source ROOT/gone.jpg: does not exist"}
+    assert counts_again["total_file_size"] == times["good.jpg"][1] + times["inner.jpg"][1]
+
+
+def _rooted(found: dict[str, str], root: Path) -> dict[str, str]:
+    return {path: reason.replace(str(root), "ROOT") for path, reason in found.items()}
+
+
 def _distinct_png(i: int) -> bytes:
     """An 8x8 PNG of one colour: lossless, so every ``i`` below 2**24 gives different bytes."""
     buffer = io.BytesIO()

@@ -37,19 +37,21 @@ from labelarts.services.importing.sniff import (
     check_kind,
     inspect_image,
 )
-from labelarts.storage.localfs import LocalRoot
+from labelarts.storage.localfs import LocalRoot, path_reason
 
 __all__ = [
     "CheckPool",
     "CheckPoolSettings",
     "Checked",
     "LocalItem",
+    "RefusedFile",
     "check_file",
     "failure_reason",
     "hash_rest",
     "image_size",
     "read_capped",
     "read_file",
+    "unopened_failure",
 ]
 
 _CHUNK: Final = 1024 * 1024  # hash_rest's reads
@@ -76,16 +78,30 @@ class Checked(NamedTuple):
     size: int
     image_size: tuple[int, int, int] | None  # width, height, depth of a checked image
     data: bytes  # the content of a text file (its lines become samples); b"" for others
+    mtime_ms: int | None = None  # set where the check opened a file nobody had opened before
+
+
+class RefusedFile(NamedTuple):
+    """A file first opened by its check and refused: why, and its size (for the task's totals)."""
+
+    reason: str
+    size: int
 
 
 class LocalItem(NamedTuple):
-    """One local file for the pool: its import root (path and open mode) and where below it."""
+    """One local file for the pool: its import root (path and open mode) and where below it.
+
+    ``source``: set for a manifest line's file that the importing process did not open (its
+    size and time are unknown, ``listed_size`` -1): the check opens it, takes its size and time
+    from that open, and words a failure to open it as the line's ``source`` failure.
+    """
 
     root: str
     mode: str
     rel: str
     name: str
     listed_size: int
+    source: str | None = None
 
 
 def read_file(
@@ -180,11 +196,11 @@ def _root(path: str, mode: str) -> LocalRoot:
     return LocalRoot(Path(path), mode=mode)
 
 
-def check_local_files(items: Sequence[LocalItem], wanted: Kind) -> list[Checked | str]:
+def check_local_files(items: Sequence[LocalItem], wanted: Kind) -> list[Checked | str | RefusedFile]:
     """:func:`check_file` for each item (in a worker process): a :class:`Checked` or the reason.
 
     The root is opened once for a run of items below it, not once per file."""
-    results: list[Checked | str] = []
+    results: list[Checked | str | RefusedFile] = []
     with contextlib.ExitStack() as stack:
         held: tuple[str, str] | None = None
         root_fd: int | None = None
@@ -197,12 +213,38 @@ def check_local_files(items: Sequence[LocalItem], wanted: Kind) -> list[Checked 
                     root_fd = stack.enter_context(root.opened())
                 except OSError:
                     root_fd = None  # each file's own open then fails as it would in-process
+            if item.source is not None:
+                results.append(_check_unopened(root, root_fd, item, wanted))
+                continue
             opener = functools.partial(root.open_binary, item.rel, root_fd=root_fd)
             try:
                 results.append(check_file(opener, item.name, item.listed_size, wanted))
             except (Rejected, OSError) as exc:
                 results.append(failure_reason(exc))
     return results
+
+
+def _check_unopened(
+    root: LocalRoot, root_fd: int | None, item: LocalItem, wanted: Kind
+) -> Checked | str | RefusedFile:
+    """:func:`check_file` of a file first opened here: its size and time come from this open
+    (one open per file instead of a stat in the importing process and an open here)."""
+    try:
+        fh = root.open_binary(item.rel, root_fd=root_fd)
+    except OSError as exc:
+        return unopened_failure(item.source or "", exc)
+    with fh:
+        st = os.fstat(fh.fileno())
+        try:
+            checked = check_file(lambda: contextlib.nullcontext(fh), item.name, st.st_size, wanted)
+        except (Rejected, OSError) as exc:
+            return RefusedFile(failure_reason(exc), st.st_size)
+    return checked._replace(mtime_ms=st.st_mtime_ns // 1_000_000)
+
+
+def unopened_failure(source: str, exc: OSError) -> str:
+    """The reason a manifest line fails when its file cannot be opened (``source``: printable)."""
+    return f"source {source}: {path_reason(exc)}"
 
 
 def _end_with(importer_pid: int) -> None:
@@ -255,7 +297,7 @@ class CheckPool:
             max_workers=processes, mp_context=context, initializer=_end_with, initargs=(os.getpid(),)
         )
 
-    def submit(self, items: Sequence[LocalItem], wanted: Kind) -> Future[list[Checked | str]]:
+    def submit(self, items: Sequence[LocalItem], wanted: Kind) -> Future[list[Checked | str | RefusedFile]]:
         return self._executor.submit(check_local_files, list(items), wanted)
 
     def close(self, *, broken: bool = False) -> None:

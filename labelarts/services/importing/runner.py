@@ -19,6 +19,7 @@ Flow, with memory flat whatever the source holds:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import io
@@ -91,6 +92,7 @@ REPORT_EVERY_S: Final = 0.25  # progress writes (and stop checks) at most this o
 MAX_SIDECAR_BYTES: Final = 1024 * 1024
 MAX_MANIFEST_LINE: Final = 16 * 1024 * 1024
 ANALYZE_FIRST: Final = 1000
+ESTIMATE_LINES_AFTER: Final = 64  # a manifest's lines read before its length in lines is estimated
 FOLDERS_LISTED: Final = 4  # local folders whose names are kept to answer "is there a sidecar?"
 MAX_KEY, MAX_NAME = 2048, 1024  # source_key, sample_dir / sample_name column sizes
 IMPORT_DIR, IMPORT_MANIFEST = 0, 1
@@ -155,6 +157,10 @@ class Candidate:
     rel: str
     ref: FileRef | None
     record: ManifestRecord | None = None
+    # A manifest line's local file not opened yet (its ref's size -1, time None): where it is
+    # granted, and the line's source as reports print it. Opened by a check process, or here.
+    unopened: LocalPath | None = None
+    shown: str = ""
 
 
 @dataclass(frozen=True)
@@ -189,7 +195,7 @@ class _Chunk:
 
     candidates: list[Candidate] = field(default_factory=list)
     present: set[str] = field(default_factory=set)
-    checks: Future[list[checking.Checked | str]] | None = None
+    checks: Future[list[checking.Checked | str | checking.RefusedFile]] | None = None
     pooled: dict[int, int] = field(default_factory=dict)
 
 
@@ -317,7 +323,7 @@ class Importer:
         return prepared
 
     def _finish_chunk(self, prepared: _Chunk) -> None:
-        checks: list[checking.Checked | str] = []
+        checks: list[checking.Checked | str | checking.RefusedFile] = []
         if prepared.checks is not None:
             try:
                 checks = prepared.checks.result()
@@ -329,17 +335,36 @@ class Importer:
         for position, candidate in enumerate(prepared.candidates):
             ref = candidate.ref
             if ref is not None and ref.source_key in prepared.present:
-                self._tally.skip("duplicate", sample=True)
+                # As when the line was read: a file that cannot be opened fails the line.
+                failed = self._open_here(candidate) if candidate.unopened is not None else None
+                if failed is not None:
+                    self._tally.fail(candidate.rel, failed)
+                else:
+                    self._tally.skip("duplicate", sample=True)
             else:
                 outcome: list[Draft | Failure] = []
                 index = prepared.pooled.get(position)
-                self._candidate(candidate, outcome, checks[index] if index is not None else None)
+                checked = checks[index] if index is not None else None
+                failed = None
+                if isinstance(checked, checking.RefusedFile):
+                    self._opened(candidate, checked.size, None)
+                    checked = checked.reason
+                elif candidate.unopened is not None:
+                    if isinstance(checked, Checked):
+                        self._opened(candidate, checked.size, checked.mtime_ms)
+                    elif checked is None:
+                        failed = self._open_here(candidate)
+                if failed is not None:
+                    outcome.append(Failure(candidate.rel, failed))
+                else:
+                    self._candidate(candidate, outcome, checked)
                 for result in outcome:
                     if isinstance(result, Failure):
                         self._tally.fail(result.rel, result.reason)
                     else:
                         self._add(result)
             self._tally.files_done += 1
+            ref = candidate.ref
             self._tally.bytes_done += max(ref.size, 0) if ref is not None else 0
 
     # --- the file-check pool ----------------------------------------------------------------
@@ -363,6 +388,10 @@ class Importer:
         ref = candidate.ref
         if ref is None or ref.source_kind != sources.LOCAL or ref.source_key in present:
             return None
+        if candidate.unopened is not None:
+            grant = candidate.unopened
+            root = grant.root
+            return checking.LocalItem(str(root.path), root.mode, grant.rel, ref.name, -1, candidate.shown)
         found = self._grant_of(ref.source_key)
         if found is None:
             return None
@@ -544,6 +573,10 @@ class Importer:
                 if not raw.strip():
                     continue
                 self._tally.files_seen += 1
+                if self._tally.files_seen == ESTIMATE_LINES_AFTER and size:
+                    # How many lines the manifest holds, from its first lines' length: a large
+                    # one starts its check processes at its first chunk, not after min_files.
+                    self._estimate = size * ESTIMATE_LINES_AFTER // offset
                 yield self._manifest_line(location, f"{name}:{number}", raw, number == 1)
 
     def _manifest_line(
@@ -568,6 +601,9 @@ class Importer:
                 grant = self._grant_of(found.path)
                 if grant is None:  # as sources.granted refuses it
                     raise PermissionError(errno.EACCES, "not under an import root granted to this project")
+                if self._opens_later():
+                    ref = sources.local_ref(grant, rel, opened=False)
+                    return Candidate(rel=rel, ref=ref, record=record, unopened=grant, shown=shown)
                 ref = sources.local_ref(grant, rel, root_fd=self._root_fd(grant.root))
             else:
                 if not self._objects.exists(found.path):
@@ -579,6 +615,31 @@ class Importer:
             return sources.Failed(rel, f"source {shown}: {path_reason(exc)}")
         self._tally.bytes_seen += max(ref.size, 0)
         return Candidate(rel=rel, ref=ref, record=record)
+
+    def _opens_later(self) -> bool:
+        """Whether a manifest line's local file is left unopened until it is checked: with
+        check processes, the process that reads the file also takes its size and time, and the
+        importing process, the busier, does not open it too (it still opens a line's file that
+        the dataset holds, to count its size or fail the line as before)."""
+        return self._checks.processes > 0 and not self._pool_refused
+
+    def _open_here(self, candidate: Candidate) -> str | None:
+        """Size and time of a candidate's unopened file, taken here (it was not handed to a
+        check process); the failure's reason if it cannot be opened."""
+        grant = candidate.unopened
+        assert grant is not None and candidate.ref is not None
+        try:
+            st = grant.root.stat_file(grant.rel, root_fd=self._root_fd(grant.root))
+        except OSError as exc:
+            return checking.unopened_failure(candidate.shown, exc)
+        self._opened(candidate, st.st_size, st.st_mtime_ns // 1_000_000)
+        return None
+
+    def _opened(self, candidate: Candidate, size: int, mtime_ms: int | None) -> None:
+        assert candidate.ref is not None
+        candidate.ref = dataclasses.replace(candidate.ref, size=size, mtime_ms=mtime_ms)
+        candidate.unopened = None
+        self._tally.bytes_seen += size
 
     def _is_annotation_file(self, ref: FileRef) -> bool:
         """Sidecars that hold labels for a sample beside them, not samples themselves."""

@@ -185,10 +185,15 @@ def local_ref(
     name: str | None = None,
     label_dir: str | None = None,
     root_fd: int | None = None,
+    opened: bool = True,
 ) -> FileRef:
     """A reference to a local file (``stat`` of the file opened confined; ``OSError`` if not one).
-    ``root_fd``: a descriptor on ``found.root`` the caller holds (a manifest's many lines)."""
-    st = found.root.stat_file(found.rel, root_fd=root_fd)
+    ``root_fd``: a descriptor on ``found.root`` the caller holds (a manifest's many lines).
+    ``opened=False``: not opened yet, size -1 and no time (whoever opens it fills them in)."""
+    size, mtime_ms = -1, None
+    if opened:
+        st = found.root.stat_file(found.rel, root_fd=root_fd)
+        size, mtime_ms = st.st_size, st.st_mtime_ns // 1_000_000
     path = found.path
     folder = posixpath.dirname(path)
     return FileRef(
@@ -198,8 +203,8 @@ def local_ref(
         sample_dir=f"{folder}/" if folder != "/" else "/",
         source_kind=LOCAL,
         source_key=path,
-        size=st.st_size,
-        mtime_ms=st.st_mtime_ns // 1_000_000,
+        size=size,
+        mtime_ms=mtime_ms,
     )
 
 
