@@ -7,7 +7,10 @@ import os
 import uuid
 from pathlib import Path
 
+from labelarts.services.importing.sources import LocalTree
+from labelarts.services.paths import LocalPath
 from labelarts.services.samples.records import MANUAL, UNLABELED
+from labelarts.storage.localfs import LocalRoot
 from tests.api import World, unique_name, wait_for_import
 from tests.imports import (
     create,
@@ -313,3 +316,21 @@ def test_dataset_created_over_an_object_store_prefix_imports_it(world: World) ->
     assert all(row.sample.source_kind == "object" for row in rows.values())
     detail = world.alice.aksk.get(world.alice.v2(f"/datasets/{dataset_id}")).json()
     assert detail["data_sources"][0]["data_path"] == f"obs://{prefix}/"
+
+
+def test_a_folder_is_walked_in_name_order(world: World, tmp_path: Path) -> None:
+    """Its files are read (and its failures reported) in name order, whatever order the file
+    system lists them in; a folder larger than a sorting run comes in sorted runs."""
+    names = [f"{uuid.uuid4().hex[:12]}.jpg" for _ in range(60)]
+    root = folder(world, {name: b"" for name in names})  # empty: each fails, in walk order
+    dataset_id = create(world, 0)
+    task = run_import(world, dataset_id, root)
+    assert [entry["path"] for entry in task["failed_files"]] == sorted(names)
+    assert {entry["reason"] for entry in task["failed_files"]} == {"empty file"}
+
+    local = tmp_path / "run"
+    write(local, {name: b"x" for name in names})
+    scope = LocalRoot(local)
+    walked = [item.name for item in LocalTree(LocalPath(scope, "", False), run=16).walk()]
+    runs = [walked[start : start + 16] for start in range(0, len(walked), 16)]
+    assert sorted(walked) == sorted(names) and all(run == sorted(run) for run in runs)
