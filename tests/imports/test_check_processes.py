@@ -311,16 +311,20 @@ def _check_processes() -> list[psutil.Process]:
     ]
 
 
+@pytest.mark.parametrize("source", ["folder", "manifest"])
 def test_check_processes_killed_mid_import_lose_and_duplicate_nothing(
-    pooled: World, caplog: pytest.LogCaptureFixture
+    pooled: World, caplog: pytest.LogCaptureFixture, source: str
 ) -> None:
     """The check processes die (killed, out of memory) while an import is under way: the import
-    checks the rest of its files itself and ends with every file imported once."""
+    checks the rest of its files itself and ends with every file imported once (a manifest's
+    files, which only the check processes were to open, with their size and time too)."""
     count = 12_000
-    root = write(
-        pooled.imports / unique_name("killed"),
-        {f"f{i // 1000}/img-{i}.png": _distinct_png(i) for i in range(count)},
-    )
+    files = {f"f{i // 1000}/img-{i}.png": _distinct_png(i) for i in range(count)}
+    root = write(pooled.imports / unique_name("killed"), files)
+    path = root
+    if source == "manifest":
+        path = root / "manifest.json"
+        path.write_text(manifest_text({"source": str(root / rel)} for rel in files), encoding="utf-8")
     dataset_id = create(pooled, 0)
     killed: list[int] = []
 
@@ -336,7 +340,9 @@ def test_check_processes_killed_mid_import_lose_and_duplicate_nothing(
     killer = threading.Thread(target=kill_when_started, daemon=True)
     killer.start()
     with caplog.at_level(logging.WARNING):
-        task = run_import(pooled, dataset_id, root)
+        task = run_import(
+            pooled, dataset_id, path, **({"import_type": "manifest"} if source == "manifest" else {})
+        )
     killer.join()
 
     assert killed  # the check processes were there, and were killed while the import ran
@@ -348,6 +354,13 @@ def test_check_processes_killed_mid_import_lose_and_duplicate_nothing(
     assert len(rows) == count
     assert len({row.sample.content_hash for row in rows.values()}) == count  # each file once
     assert all(row.sample.metadata_["@modelarts:size"] == [8, 8, 3] for row in rows.values())
+    stats = {str(root.resolve() / rel): (root / rel).stat() for rel in files}
+    assert all(
+        (row.sample.sample_size, row.sample.sample_time)
+        == (stats[key].st_size, stats[key].st_mtime_ns // 1_000_000)
+        for key, row in rows.items()
+    )
+    assert task["total_file_size"] == sum(st.st_size for st in stats.values())
 
 
 @pytest.mark.parametrize("mode", [OPENAT2, WALK])
