@@ -342,23 +342,8 @@ class Importer:
                 else:
                     self._tally.skip("duplicate", sample=True)
             else:
-                outcome: list[Draft | Failure] = []
                 index = prepared.pooled.get(position)
-                checked = checks[index] if index is not None else None
-                failed = None
-                if isinstance(checked, checking.RefusedFile):
-                    self._opened(candidate, checked.size, None)
-                    checked = checked.reason
-                elif candidate.unopened is not None:
-                    if isinstance(checked, Checked):
-                        self._opened(candidate, checked.size, checked.mtime_ms)
-                    elif checked is None:
-                        failed = self._open_here(candidate)
-                if failed is not None:
-                    outcome.append(Failure(candidate.rel, failed))
-                else:
-                    self._candidate(candidate, outcome, checked)
-                for result in outcome:
+                for result in self._outcome(candidate, checks[index] if index is not None else None):
                     if isinstance(result, Failure):
                         self._tally.fail(result.rel, result.reason)
                     else:
@@ -366,6 +351,26 @@ class Importer:
             self._tally.files_done += 1
             ref = candidate.ref
             self._tally.bytes_done += max(ref.size, 0) if ref is not None else 0
+
+    def _outcome(
+        self, candidate: Candidate, checked: checking.Checked | str | checking.RefusedFile | None
+    ) -> list[Draft | Failure]:
+        """The drafts (or the failure) of one candidate, given the pool's check of its file if
+        it had one. A manifest's file nobody had opened gets its size and time first: from the
+        pool's open, or from opening it here when it was not handed to the pool."""
+        if isinstance(checked, checking.RefusedFile):
+            self._opened(candidate, checked.size, None)
+            checked = checked.reason
+        elif candidate.unopened is not None:
+            if isinstance(checked, Checked):
+                self._opened(candidate, checked.size, checked.mtime_ms)
+            elif checked is None:
+                failed = self._open_here(candidate)
+                if failed is not None:
+                    return [Failure(candidate.rel, failed)]
+        outcome: list[Draft | Failure] = []
+        self._candidate(candidate, outcome, checked)
+        return outcome
 
     # --- the file-check pool ----------------------------------------------------------------
 
