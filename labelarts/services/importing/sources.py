@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import operator
 import os
 import posixpath
 from collections.abc import Iterator
@@ -236,10 +237,6 @@ def _object_info(objects: ObjectStore, key: str) -> tuple[int, int | None]:
     return size, int(mtime * 1000) if mtime else None
 
 
-def _name_of(entry: os.DirEntry[str]) -> str:
-    return entry.name
-
-
 class LocalTree:
     """Every file under a granted local folder, folder by folder, each folder's entries in
     name order (a folder of more than ``run`` entries: each run of ``run`` in name order).
@@ -283,7 +280,7 @@ class LocalTree:
             sample_dir = f"{root.path / folder}/" if folder else f"{root.path}/"
             try:
                 with root.scandir(folder) as entries:
-                    while run := sorted(itertools.islice(entries, self.run), key=_name_of):
+                    while run := sorted(itertools.islice(entries, self.run), key=operator.attrgetter("name")):
                         for entry in run:
                             yield from self._entry(entry, folder, rel_dir, label_dir, sample_dir, stack)
             except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -372,13 +373,23 @@ LABELS_AS_JSON = json_rows_of(
 )
 
 
-def label_rows_from_json(sample_id: str, rows: list[list[Any]] | None) -> list[LabelRow]:
-    """The labels :data:`LABELS_AS_JSON` read for one sample, as :func:`label_rows_of` reads them."""
+def label_rows_from_json(
+    sample_id: str, rows: list[list[Any]] | None, *, property_as_text: bool = False
+) -> list[LabelRow]:
+    """The labels read as JSON for one sample (:func:`_label_cells`: :data:`LABELS_AS_JSON`, or
+    :class:`SqliteJsonPage` with ``property_as_text``, the property being the JSON text it is
+    stored as), as :func:`label_rows_of` reads them."""
     if rows is None:
         return []
     return [
         LabelRow(
-            sample_id, id_, name, type_, None if score is None else float(score), property_, annotated_by
+            sample_id,
+            id_,
+            name,
+            type_,
+            None if score is None else float(score),
+            loads_json(property_) if property_as_text else property_,
+            annotated_by,
         )
         for id_, name, type_, score, property_, annotated_by in rows
     ]
@@ -426,26 +437,11 @@ class SqliteJsonPage:
                 [cell if read is None else read(cell) for read, cell in zip(readers, cells, strict=True)]
             )
             rows.append(row)
+            # json_group_array keeps no order: label_rows_of's is by label id.
             labels[row.id] = sorted(
-                (
-                    LabelRow(
-                        row.id,
-                        id_,
-                        name,
-                        type_,
-                        None if score is None else float(score),
-                        loads_json(property_),  # NOT NULL
-                        annotated_by,
-                    )
-                    for id_, name, type_, score, property_, annotated_by in found
-                ),
-                key=_label_id,
+                label_rows_from_json(row.id, found, property_as_text=True), key=operator.attrgetter("id")
             )
         return rows, labels
-
-
-def _label_id(label: LabelRow) -> int:
-    return label.id
 
 
 def _cell_reader(column_type: Any) -> Any:
