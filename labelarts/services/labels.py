@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from labelarts.clock import now_ms
-from labelarts.errors import LabelExistsError, LabelNotFoundError, ValidationFailedError
+from labelarts.errors import BusyError, LabelExistsError, LabelNotFoundError, ValidationFailedError
 from labelarts.schemas.common import LabelIn, LabelName, normalize_label_name
 from labelarts.services.ownership import get_owned_dataset
 from labelarts.services.samples.records import UNLABELED, bump_data_version, lock_sample_ids
@@ -38,6 +38,8 @@ from labelarts.storage.db.models import Dataset, Label, Sample, SampleLabel
 
 RENAME_KEY = "@modelarts:rename_to"
 LABEL_NAME_CONSTRAINT = "uq_label_dataset_name"
+# share_or_create_labels: rounds of insert-then-share a name may take while others delete it.
+CREATE_LABEL_ROUNDS = 8
 _LABEL_NAME: TypeAdapter[str] = TypeAdapter(LabelName)
 
 # Label type each dataset type uses when a label arrives without one.
@@ -143,19 +145,32 @@ def share_labels(session: Session, dataset_id: str, names: Sequence[str]) -> dic
 
 def share_or_create_labels(session: Session, dataset_id: str, types: Mapping[str, int]) -> dict[str, int]:
     """:func:`share_labels` for the names of ``types``, first creating those the dataset lacks
-    (with ``types[name]``; a row a concurrent request inserts first is kept as it is). A
-    writer that puts these names on samples needs the rows to exist: a rename of another
-    label to one of these names then conflicts with them (4411) instead of counting this
-    writer's samples as carriers of its new name a second time."""
+    (with ``types[name]``; a row a concurrent request inserts first is kept as it is, type and
+    all). A writer that puts these names on samples needs the rows to exist: a rename of
+    another label to one of these names then conflicts with them (4411) instead of counting
+    this writer's samples as carriers of its new name a second time.
+
+    No unique-constraint error can come of a race (``ON CONFLICT DO NOTHING``). A row another
+    request inserted first can be deleted by a third before this one shares it; the name is
+    then inserted again, a few times at most (each round needs a new delete to lose).
+    """
     shared = share_labels(session, dataset_id, list(types))
     missing = sorted(name for name in types if name not in shared)
-    if missing:
+    for _round in range(CREATE_LABEL_ROUNDS):
+        if not missing:
+            return shared
         rows = [
             {"dataset_id": dataset_id, "name": name, "type": types[name], "property": {}, "attributes": []}
             for name in missing
         ]
         insert_missing_rows(session, Label, ("dataset_id", "name"), rows)
         shared.update(share_labels(session, dataset_id, missing))
+        missing = [name for name in missing if name not in shared]
+    if missing:
+        raise BusyError(
+            f"Label {missing[0][:128]!r} was deleted {CREATE_LABEL_ROUNDS} times while this request "
+            "created it. Nothing was written; try again."
+        )
     return shared
 
 

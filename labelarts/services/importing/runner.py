@@ -44,7 +44,6 @@ from labelarts.clock import now_ms
 from labelarts.errors import ImportFailedError, ImportParameterError, LabelArtsError
 from labelarts.formats.datumaro_import import FormatError, FormatItem, read_items
 from labelarts.jobs.runner import StopRequested, TaskContext
-from labelarts.schemas.common import LabelIn
 from labelarts.services.importing import checking, sources, staging
 from labelarts.services.importing.checking import Checked
 from labelarts.services.importing.layouts import (
@@ -68,7 +67,7 @@ from labelarts.services.importing.sniff import (
     decode_text,
 )
 from labelarts.services.importing.sources import FileRef, Location
-from labelarts.services.labels import new_labels, share_labels
+from labelarts.services.labels import share_or_create_labels
 from labelarts.services.paths import LocalPath, ProjectScope
 from labelarts.services.samples.records import (
     AUTO,
@@ -1048,10 +1047,7 @@ class Importer:
                 wanted.setdefault(label.name, label.type)
         if not wanted:
             return
-        present = share_labels(session, dataset.id, list(wanted))
-        missing = [LabelIn(name=n, type=t) for n, t in wanted.items() if n not in present]
-        if missing:
-            new_labels(session, dataset, missing, existing_ok=True)
+        share_or_create_labels(session, dataset.id, wanted)
 
 
 def _size_of(fh: IO[bytes]) -> int:

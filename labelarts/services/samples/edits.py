@@ -20,20 +20,18 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from labelarts.clock import new_sample_id, now_ms
 from labelarts.errors import (
-    LabelExistsError,
     SampleNotFoundError,
     SampleUploadError,
     ValidationFailedError,
 )
 from labelarts.media import ImageDecodeError, open_image
-from labelarts.schemas.common import LabelIn
 from labelarts.schemas.samples import (
     HARD,
     HARD_COEFFICIENT,
@@ -47,10 +45,9 @@ from labelarts.schemas.samples import (
 )
 from labelarts.services.labels import (
     default_label_type,
-    label_names_stay_unique,
     label_to_dict,
-    new_labels,
     share_labels,
+    share_or_create_labels,
 )
 from labelarts.services.ownership import get_owned_dataset, owned_dataset_version
 from labelarts.services.samples.pages import ChangeTracker, PageIndex
@@ -88,7 +85,6 @@ _EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "BMP": ".bmp", "WEB
 _DEPTH = {"1": 1, "L": 1, "P": 3, "I": 1, "F": 1, "I;16": 1, "LA": 2, "RGBA": 4, "CMYK": 4}
 _CODECS = {"UTF-8": "utf-8", "GBK": "gbk", "GB2312": "gb2312"}
 _WHITESPACE = re.compile(r"\s+")
-T = TypeVar("T")
 
 
 def decode_base64(text: str) -> bytes:
@@ -161,33 +157,43 @@ def resolve_labels(
 
     A label the dataset has keeps its type (a different explicit ``type`` is a 400); a new one
     gets the given type or the dataset's default label type. The labels stay locked until the
-    transaction ends (:func:`~labelarts.services.labels.share_labels`): call it before locking
-    samples.
+    transaction ends (:func:`~labelarts.services.labels.share_or_create_labels`, which also
+    settles a race with requests that create or delete the same names): call it before
+    locking samples.
     """
     names = sorted({label.name for labels in per_sample for label in labels if label.name})
     known = share_labels(session, dataset.id, names)
+    # The type each new name is created with: given once, or the dataset's default.
     created: dict[str, int] = {}
-    result: list[list[LabelInput]] = []
+    named: list[list[tuple[str, SampleLabelIn]]] = []
     for i, labels in enumerate(per_sample):
-        inputs = []
+        named.append([])
         for j, label in enumerate(labels):
-            at = f"{where(i)}.labels[{j}]"
             if not label.name:
-                raise ValidationFailedError(f"{at}: name is required.")
-            if label.name in known:
-                label_type = known[label.name]
-                if label.type is not None and label.type != label_type:
-                    raise ValidationFailedError(
-                        f"{at}: label {label.name[:128]!r} has type {label_type} in this dataset, "
-                        f"not {label.type}."
-                    )
-            else:
+                raise ValidationFailedError(f"{where(i)}.labels[{j}]: name is required.")
+            named[i].append((label.name, label))
+            if label.name not in known:
                 label_type = default_label_type(dataset.dataset_type) if label.type is None else label.type
                 if created.setdefault(label.name, label_type) != label_type:
-                    raise ValidationFailedError(f"{at}: new label {label.name[:128]!r} is given two types.")
+                    raise ValidationFailedError(
+                        f"{where(i)}.labels[{j}]: new label {label.name[:128]!r} is given two types."
+                    )
+    if created:
+        # A concurrent request may have created a name first, with its own type: checked below.
+        known.update(share_or_create_labels(session, dataset.id, created))
+    result: list[list[LabelInput]] = []
+    for i, pairs in enumerate(named):
+        inputs = []
+        for j, (name, label) in enumerate(pairs):
+            label_type = known[name]
+            if label.type is not None and label.type != label_type:
+                raise ValidationFailedError(
+                    f"{where(i)}.labels[{j}]: label {name[:128]!r} has type {label_type} in "
+                    f"this dataset, not {label.type}."
+                )
             inputs.append(
                 LabelInput(
-                    name=label.name,
+                    name=name,
                     type=label_type,
                     score=label.score,
                     property=dict(label.property or {}),
@@ -195,8 +201,6 @@ def resolve_labels(
                 )
             )
         result.append(inputs)
-    if created:
-        new_labels(session, dataset, [LabelIn(name=n, type=t) for n, t in created.items()], existing_ok=True)
     return result
 
 
@@ -264,14 +268,10 @@ class SampleEditService:
                 self._objects.put(sample.key, sample.data)
                 written.append(sample.key)
 
-            def write() -> tuple[list[dict[str, Any]], list[str]]:
-                with label_names_stay_unique(), self._db.session(write=True) as session:
-                    dataset = get_owned_dataset(session, project_id, dataset_id)
-                    done = self._insert(session, dataset, prepared, request.final_annotation, labeler)
-                    bump_data_version(session, dataset.id)
-                    return done
-
-            results, unused = retry_label_race(write)
+            with self._db.session(write=True) as session:
+                dataset = get_owned_dataset(session, project_id, dataset_id)
+                results, unused = self._insert(session, dataset, prepared, request.final_annotation, labeler)
+                bump_data_version(session, dataset.id)
         except BaseException:
             self._files.delete_objects(written)
             raise
@@ -450,12 +450,12 @@ class SampleEditService:
             raise ValidationFailedError("samples names a sample_id more than once.")
         if sum(len(item.labels or []) for item in items) > MAX_LABELS_PER_REQUEST:
             raise ValidationFailedError(f"At most {MAX_LABELS_PER_REQUEST} labels per request.")
-        retry_label_race(lambda: self._update(project_id, dataset_id, items, ids, request.email or labeler))
+        self._update(project_id, dataset_id, items, ids, request.email or labeler)
 
     def _update(
         self, project_id: str, dataset_id: str, items: Sequence[UpdateSampleIn], ids: Sequence[str], who: str
     ) -> None:
-        with label_names_stay_unique(), self._db.session(write=True) as session:
+        with self._db.session(write=True) as session:
             dataset = get_owned_dataset(session, project_id, dataset_id)
             # Labels first, then samples: the lock order of every writer (no deadlock cycles).
             labels = resolve_labels(
@@ -526,15 +526,6 @@ class SampleEditService:
 
 def _nobody(session: Any, filters: Sequence[Any], sample_ids: Sequence[str]) -> list[dict[str, Any]]:
     return [{} for _ in filters]
-
-
-def retry_label_race(write: Callable[[], T]) -> T:
-    """Run a write transaction that may create labels; if a concurrent request created one
-    of them first (the unique constraint fired, 4411), run it once more: it reuses the label."""
-    try:
-        return write()
-    except LabelExistsError:
-        return write()
 
 
 def _require_all(wanted: Sequence[str], found: set[str]) -> None:
