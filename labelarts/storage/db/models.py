@@ -159,7 +159,8 @@ class Sample(Base):
         Index("ix_samples_dataset_time", "dataset_id", "sample_time", "id"),
         Index("ix_samples_dataset_status_time", "dataset_id", "sample_status", "sample_time", "id"),
         Index("ix_samples_dataset_hard_time", "dataset_id", "hard", "sample_time", "id"),
-        Index("ix_samples_dataset_score", "dataset_id", "top_score", "id"),
+        # sample_status after the key: the auto list's score filters read it from the index.
+        Index("ix_samples_dataset_score", "dataset_id", "top_score", "id", "sample_status"),
         Index("ix_samples_dataset_hash", "dataset_id", "content_hash"),
     )
 
