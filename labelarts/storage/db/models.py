@@ -196,10 +196,7 @@ class Sample(Base):
 
 class SampleLabel(Base):
     __tablename__ = "sample_labels"
-    __table_args__ = (
-        Index("ix_sample_labels_dataset_name_sample", "dataset_id", "name", "sample_id"),
-        Index("ix_sample_labels_dataset_name_score", "dataset_id", "name", "score"),
-    )
+    __table_args__ = (Index("ix_sample_labels_dataset_name_sample", "dataset_id", "name", "sample_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sample_id: Mapped[str] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
