@@ -243,7 +243,8 @@ def _check_unopened(
 
 
 def unopened_failure(source: str, exc: OSError) -> str:
-    """The reason a manifest line fails when its file cannot be opened (``source``: printable)."""
+    """The reason a manifest line fails when its file cannot be opened (``source``: printable),
+    worded alike wherever it is opened: the importing process or a check process."""
     return f"source {source}: {path_reason(exc)}"
 
 

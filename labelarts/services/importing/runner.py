@@ -616,7 +616,7 @@ class Importer:
         except LabelArtsError as exc:
             return sources.Failed(rel, f"source {shown}: {exc.message}")
         except OSError as exc:
-            return sources.Failed(rel, f"source {shown}: {path_reason(exc)}")
+            return sources.Failed(rel, checking.unopened_failure(shown, exc))
         self._tally.bytes_seen += max(ref.size, 0)
         return Candidate(rel=rel, ref=ref, record=record)
 
