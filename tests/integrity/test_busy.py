@@ -5,15 +5,18 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, event, insert, select, text
 
 from labelarts.clock import now_ms
 from labelarts.errors import BusyError
+from labelarts.services import labels
 from labelarts.storage.db import Database, dialect, retry_when_busy
-from labelarts.storage.db.models import Project
+from labelarts.storage.db.models import Label, Project
 from tests.api import database_kind
+from tests.jobs import make_dataset
 
 
 @pytest.fixture
@@ -131,4 +134,50 @@ def test_postgresql_background_writers_caught_in_a_lock_cycle_both_commit(db: Da
         names = {str(i): str(n) for i, n in session.execute(text("SELECT id, name FROM projects"))}
     # Each writer appended its tag once to both projects, in the order they committed.
     assert sorted(names[p * 32] for p in "ab") in (["aab", "bab"], ["aba", "bba"])
+    db.dispose()
+
+
+@pytest.mark.skipif(database_kind() != "postgresql", reason="SQLite runs one writer at a time")
+@pytest.mark.parametrize("lost_rounds", [3, labels.CREATE_LABEL_ROUNDS])
+def test_a_label_deleted_each_time_a_request_creates_it_is_created_again_then_busy(
+    db: Database, lost_rounds: int
+) -> None:
+    """A request that puts a new label on samples loses the name to another request that
+    creates it first, then a third deletes it before this one can share it, ``lost_rounds``
+    times in a row: after a few such rounds the request creates the label itself; after
+    ``CREATE_LABEL_ROUNDS`` it is a retryable 429 and writes nothing."""
+    dataset_id = make_dataset(db, "a" * 32)
+    others = Database(db.engine.url.render_as_string(hide_password=False))  # the other requests
+    label_row = {"dataset_id": dataset_id, "name": "cat", "type": 1, "property": {}, "attributes": []}
+    created_first, deleted = [0], [0]
+
+    def between_statements(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO labels") and created_first[0] < lost_rounds:
+            with others.session(write=True) as session:  # another request creates it first
+                session.execute(insert(Label), [label_row])
+            created_first[0] += 1
+        elif "FROM labels" in statement and "FOR SHARE" in statement and deleted[0] < created_first[0]:
+            with others.session(write=True) as session:  # a third deletes it before it is shared
+                session.execute(delete(Label).where(Label.dataset_id == dataset_id))
+            deleted[0] += 1
+
+    event.listen(db.engine, "before_cursor_execute", between_statements)
+    try:
+        if lost_rounds < labels.CREATE_LABEL_ROUNDS:  # it wins the round after the last lost
+            with db.session(write=True) as session:
+                assert labels.share_or_create_labels(session, dataset_id, {"cat": 0}) == {"cat": 0}
+        else:
+            with pytest.raises(BusyError) as raised, db.session(write=True) as session:
+                labels.share_or_create_labels(session, dataset_id, {"cat": 0})
+            assert raised.value.status_code == 429 and raised.value.error_code == "ModelArts.6101"
+            assert "'cat' was deleted 8 times" in raised.value.message
+    finally:
+        event.remove(db.engine, "before_cursor_execute", between_statements)
+    assert (created_first[0], deleted[0]) == (lost_rounds, lost_rounds)
+    with db.session() as session:
+        stored = session.execute(select(Label.name, Label.type).where(Label.dataset_id == dataset_id)).all()
+    gave_up = lost_rounds == labels.CREATE_LABEL_ROUNDS
+    # This request's own label (type 0) once it won a round; nothing when it gave up.
+    assert [tuple(row) for row in stored] == ([] if gave_up else [("cat", 0)])
+    others.dispose()
     db.dispose()
