@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 
 from labelarts.errors import BadRequestError, LabelArtsError, NoUnlabeledError
 from labelarts.jobs.runner import LeaseLost, StopRequested, TaskContext
-from labelarts.schemas.common import LabelIn
 from labelarts.schemas.tasks import CreateTaskRequest, SmartTaskConfig, parse_confidence_scope
 from labelarts.services.autolabel.features import FeatureCache, chunks
 from labelarts.services.autolabel.writer import (
@@ -39,7 +38,7 @@ from labelarts.services.autolabel.writer import (
     write_metadata,
     write_results,
 )
-from labelarts.services.labels import label_names_stay_unique, new_labels
+from labelarts.services.labels import share_or_create_labels
 from labelarts.services.samples.records import AUTO, UNLABELED
 from labelarts.services.samples.sources import SampleFile, SampleSourceService
 from labelarts.storage.db import Database
@@ -377,14 +376,13 @@ class PreLabelJob:
             dataset = session.get(Dataset, self._dataset_id)
             if dataset is None:
                 raise LeaseLost
-            with label_names_stay_unique():
-                new_labels(
-                    session, dataset, [LabelIn(name=n, type=label_type) for n in names], existing_ok=True
-                )
+            # As every writer that puts labels on samples: no 4411 when a labeller creates or
+            # deletes one of these names meanwhile.
+            share_or_create_labels(session, dataset.id, dict.fromkeys(names, label_type))
 
         def write_chunk(session: Session, chunk: range) -> int:
             results = [self._result(targets, rows[k], cast(Prediction, predictions[rows[k]])) for k in chunk]
-            written = set(write_results(session, self._dataset_id, results))
+            written = set(write_results(session, self._dataset_id, results, default_type=label_type))
             hard_by_chunk[chunk.start] = sum(1 for r in results if r.hard and r.sample_id in written)
             return len(written)
 
