@@ -88,9 +88,7 @@ def default_label_type(dataset_type: int) -> int:
     return DEFAULT_LABEL_TYPE.get(dataset_type, 0)
 
 
-def new_labels(
-    session: Session, dataset: Dataset, labels: Sequence[LabelIn], *, existing_ok: bool = False
-) -> list[Label]:
+def new_labels(session: Session, dataset: Dataset, labels: Sequence[LabelIn]) -> list[Label]:
     """Add labels to a dataset in the caller's transaction (shared by create dataset)."""
     names = [require_label_name(label) for label in labels]
     if len(set(names)) != len(names):
@@ -102,12 +100,10 @@ def new_labels(
                 select(Label.name).where(Label.dataset_id == dataset.id, Label.name.in_(chunk))
             ).scalars()
         )
-    if present and not existing_ok:
+    if present:
         raise LabelExistsError(f"Label already exists: {sorted(present)[0]}.")
     created = []
     for label, name in zip(labels, names, strict=True):
-        if name in present:
-            continue
         prop = dict(label.property or {})
         prop.pop(RENAME_KEY, None)
         row = Label(
