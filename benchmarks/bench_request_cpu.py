@@ -11,13 +11,17 @@ change), and the server's CPU is read around it from every thread's schedstat:
 * ``past-last``: a signed ``GET .../auto-annotations/samples`` past the last page (the
   credential, the dataset's version and count; no rows);
 * ``page``: the same list's first 50-sample page;
-* ``put``: a signed ``PUT .../data-annotations/samples`` of 20 samples.
+* ``put``: a signed ``PUT .../data-annotations/samples`` of 20 samples;
+* with ``--filters``: ``page <filter>`` for each named filter of
+  ``benchmarks.bench_sample_list.filters`` (its first page, ``deep`` ones their deep page).
 
 ``--compare PATH`` runs the second side's server from another checkout (``PYTHONPATH=PATH``;
 ``git worktree add /tmp/before <rev>``), so that two versions are measured in the same minutes:
 on a shared two-core machine single runs move by 10-30 %, interleaved pairs much less.
 
     python -m benchmarks.bench_request_cpu --database postgresql --compare /tmp/before
+    python -m benchmarks.bench_request_cpu --database sqlite --samples 100000 \
+        --filters "label+score,hard coeff" --compare /tmp/before
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 import httpx
 
 from benchmarks.bench_auth_latency import DEFAULT_PG_ADMIN_URL, postgres_database
+from benchmarks.bench_sample_list import filters
 from benchmarks.review_setup import LABELS, ReviewServer, cpu_delta_seconds, review_server
 
 KINDS = ("health", "past-last", "page", "put")
@@ -45,6 +50,7 @@ class Side:
     base: str
     changes: list[dict[str, Any]]
     cpu: dict[str, list[float]]
+    pages: dict[str, dict[str, Any]]  # "page <filter>": the filter's query parameters
 
     def change(self) -> httpx.Response:
         return self.client.put(f"{self.base}/data-annotations/samples", json={"samples": self.changes})
@@ -58,11 +64,19 @@ class Side:
             )
         if kind == "page":
             return self.client.get(f"{self.base}/auto-annotations/samples", params={"limit": 50})
+        if kind in self.pages:
+            return self.client.get(
+                f"{self.base}/auto-annotations/samples", params={"limit": 50, **self.pages[kind]}
+            )
         return self.change()
 
 
 def start_side(
-    stack: contextlib.ExitStack, name: str, args: argparse.Namespace, pythonpath: str | None
+    stack: contextlib.ExitStack,
+    name: str,
+    args: argparse.Namespace,
+    pythonpath: str | None,
+    kinds: list[str],
 ) -> Side:
     url = stack.enter_context(
         postgres_database(args.pg_admin_url)
@@ -80,7 +94,9 @@ def start_side(
         {"sample_id": sample["sample_id"], "labels": [{"name": LABELS[i % 3], "type": 0}]}
         for i, sample in enumerate(first[:20])
     ]
-    return Side(name, server, client, base, changes, {kind: [] for kind in KINDS})
+    documented = filters(args.samples)
+    pages = {kind: documented[kind.removeprefix("page ")] for kind in kinds if kind.startswith("page ")}
+    return Side(name, server, client, base, changes, {kind: [] for kind in kinds}, pages)
 
 
 def measure(side: Side, kind: str) -> None:
@@ -101,27 +117,39 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=150)
     parser.add_argument("--compare", metavar="PATH", help="a checkout whose code the second server runs")
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    parser.add_argument(
+        "--filters",
+        default="",
+        help="comma-separated filters of bench_sample_list (e.g. 'label+score,hard coeff'), "
+        "each measured as a 'page <filter>' request",
+    )
     args = parser.parse_args()
+    documented = filters(args.samples)
+    named = [name.strip() for name in args.filters.split(",") if name.strip()]
+    unknown = [name for name in named if name not in documented]
+    if unknown:
+        parser.error(f"unknown filters {unknown}; known: {sorted(documented)}")
+    kinds = [*KINDS, *(f"page {name}" for name in named)]
     with contextlib.ExitStack() as stack:
-        sides = [start_side(stack, "this", args, None)]
+        sides = [start_side(stack, "this", args, None, kinds)]
         if args.compare:
-            sides.append(start_side(stack, "compare", args, args.compare))
+            sides.append(start_side(stack, "compare", args, args.compare, kinds))
         for round_ in range(args.rounds):
-            for kind in KINDS:
+            for kind in kinds:
                 order: Callable[[list[Side]], list[Side]] = list if round_ % 2 == 0 else _reversed
                 for side in order(sides):
                     measure(side, kind)
     print(f"# {args.database}, {args.samples} samples, {args.rounds} rounds; server CPU ms per request")
     print(
-        f"{'request':10s} "
+        f"{'request':18s} "
         + " ".join(f"{side.name + ' mean':>13s} {side.name + ' median':>15s}" for side in sides)
     )
-    for kind in KINDS:
+    for kind in kinds:
         cells = " ".join(
             f"{statistics.fmean(side.cpu[kind]):13.3f} {statistics.median(side.cpu[kind]):15.3f}"
             for side in sides
         )
-        print(f"{kind:10s} {cells}")
+        print(f"{kind:18s} {cells}")
 
 
 def _reversed(sides: list[Side]) -> list[Side]:

@@ -156,8 +156,17 @@ class Sample(Base):
     __tablename__ = "samples"
     __table_args__ = (
         UniqueConstraint("dataset_id", "source_key", name="uq_sample_dataset_source"),
-        Index("ix_samples_dataset_time", "dataset_id", "sample_time", "id"),
-        Index("ix_samples_dataset_status_time", "dataset_id", "sample_status", "sample_time", "id"),
+        # hard_coefficient after the key: a coefficient search condition is checked in the
+        # index, not on the row of every walked sample (most samples have none: NULL, 1 byte).
+        Index("ix_samples_dataset_time", "dataset_id", "sample_time", "id", "hard_coefficient"),
+        Index(
+            "ix_samples_dataset_status_time",
+            "dataset_id",
+            "sample_status",
+            "sample_time",
+            "id",
+            "hard_coefficient",
+        ),
         Index("ix_samples_dataset_hard_time", "dataset_id", "hard", "sample_time", "id"),
         # sample_status after the key: the auto list's score filters read it from the index.
         Index("ix_samples_dataset_score", "dataset_id", "top_score", "id", "sample_status"),
