@@ -14,11 +14,13 @@ import contextlib
 import logging
 import os
 import signal
+import site
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from labelarts.config import Settings
@@ -138,11 +140,31 @@ def run_ray_task(settings: Settings, task_id: str, from_owner: str) -> None:
         ray.shutdown()
 
 
+# A worker runs ``python -P -m labelarts worker``: without -P, ``-m`` puts the current directory
+# first on sys.path, and ``labelarts serve`` started in a folder holding another ``labelarts``
+# package (a checkout of another version) ran that code in its workers.
+WORKER_COMMAND = (sys.executable, "-P", "-m", "labelarts", "worker")
+
+
 def worker_environment(settings: Settings) -> dict[str, str]:
     """The environment of a worker process: this one's, plus every setting given to this one
     (flags of ``serve`` included), written as its ``LABELARTS_*`` variable. The secret stays
-    out: the worker reads it from the same data dir, or from the inherited variable."""
-    return {**os.environ, **settings.environment()}
+    out: the worker reads it from the same data dir, or from the inherited variable.
+
+    ``PYTHONPATH`` starts with the folder this process's ``labelarts`` was imported from,
+    unless that is an installed package's site-packages: the worker then imports the same
+    code (a source checkout run in place, an editable install, a ``PYTHONPATH``)."""
+    environment = {**os.environ, **settings.environment()}
+    root = str(Path(__file__).resolve().parent.parent)
+    inherited = [entry for entry in environment.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    if root not in _site_folders() and inherited[:1] != [root]:
+        environment["PYTHONPATH"] = os.pathsep.join([root, *inherited])
+    return environment
+
+
+def _site_folders() -> set[str]:
+    folders = [*site.getsitepackages(), site.getusersitepackages()]
+    return {str(Path(folder).resolve()) for folder in folders}
 
 
 class WorkerProcesses:
@@ -173,10 +195,7 @@ class WorkerProcesses:
         return self
 
     def _spawn(self, slot: int) -> None:
-        command = [
-            *(sys.executable, "-m", "labelarts", "worker"),
-            *("--parent-pid", str(os.getpid()), "--wake-on-stdin"),
-        ]
+        command = [*WORKER_COMMAND, *("--parent-pid", str(os.getpid()), "--wake-on-stdin")]
         proc = subprocess.Popen(command, env=worker_environment(self._settings), stdin=subprocess.PIPE)
         assert proc.stdin is not None
         os.set_blocking(proc.stdin.fileno(), False)  # wake() never waits on a busy worker

@@ -47,19 +47,25 @@ def running(
     *,
     stderr_log: Path | None = None,
     health_url: str | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``labelarts ARGS`` with ``env``, its output written afresh to ``log`` (stderr to
-    ``stderr_log`` if given); with ``health_url``, yield once its /health answers.
+    """Run ``labelarts ARGS`` with ``env`` (in ``cwd`` if given), its output written afresh to
+    ``log`` (stderr to ``stderr_log`` if given); with ``health_url``, yield once its /health
+    answers.
 
     On the way out a process still running is terminated, and killed if it has not ended
     ``STOP_SECONDS`` later; either way it has ended when the block is left.
     """
     with log.open("wb") as out:
         if stderr_log is None:
-            process = subprocess.Popen([labelarts_executable(), *args], env=env, stdout=out, stderr=out)
+            process = subprocess.Popen(
+                [labelarts_executable(), *args], env=env, stdout=out, stderr=out, cwd=cwd
+            )
         else:
             with stderr_log.open("wb") as err:
-                process = subprocess.Popen([labelarts_executable(), *args], env=env, stdout=out, stderr=err)
+                process = subprocess.Popen(
+                    [labelarts_executable(), *args], env=env, stdout=out, stderr=err, cwd=cwd
+                )
     try:
         if health_url is not None:
             wait_for_health(health_url, process, *(p for p in (log, stderr_log) if p is not None))
