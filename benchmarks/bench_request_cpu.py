@@ -50,7 +50,7 @@ class Side:
     base: str
     changes: list[dict[str, Any]]
     cpu: dict[str, list[float]]
-    pages: dict[str, dict[str, Any]]  # "page <filter>": the filter's query parameters
+    pages: dict[str, dict[str, Any]]  # "page" and "page <filter>": the page's query parameters
 
     def change(self) -> httpx.Response:
         return self.client.put(f"{self.base}/data-annotations/samples", json={"samples": self.changes})
@@ -62,8 +62,6 @@ class Side:
             return self.client.get(
                 f"{self.base}/auto-annotations/samples", params={"limit": 50, "offset": 10**6}
             )
-        if kind == "page":
-            return self.client.get(f"{self.base}/auto-annotations/samples", params={"limit": 50})
         if kind in self.pages:
             return self.client.get(
                 f"{self.base}/auto-annotations/samples", params={"limit": 50, **self.pages[kind]}
@@ -76,7 +74,7 @@ def start_side(
     name: str,
     args: argparse.Namespace,
     pythonpath: str | None,
-    kinds: list[str],
+    pages: dict[str, dict[str, Any]],
 ) -> Side:
     url = stack.enter_context(
         postgres_database(args.pg_admin_url)
@@ -94,9 +92,7 @@ def start_side(
         {"sample_id": sample["sample_id"], "labels": [{"name": LABELS[i % 3], "type": 0}]}
         for i, sample in enumerate(first[:20])
     ]
-    documented = filters(args.samples)
-    pages = {kind: documented[kind.removeprefix("page ")] for kind in kinds if kind.startswith("page ")}
-    return Side(name, server, client, base, changes, {kind: [] for kind in kinds}, pages)
+    return Side(name, server, client, base, changes, {kind: [] for kind in (*KINDS, *pages)}, pages)
 
 
 def measure(side: Side, kind: str) -> None:
@@ -129,11 +125,12 @@ def main() -> None:
     unknown = [name for name in named if name not in documented]
     if unknown:
         parser.error(f"unknown filters {unknown}; known: {sorted(documented)}")
-    kinds = [*KINDS, *(f"page {name}" for name in named)]
+    pages = {"page": {}, **{f"page {name}": documented[name] for name in named}}
+    kinds = [*KINDS, *(kind for kind in pages if kind not in KINDS)]
     with contextlib.ExitStack() as stack:
-        sides = [start_side(stack, "this", args, None, kinds)]
+        sides = [start_side(stack, "this", args, None, pages)]
         if args.compare:
-            sides.append(start_side(stack, "compare", args, args.compare, kinds))
+            sides.append(start_side(stack, "compare", args, args.compare, pages))
         for round_ in range(args.rounds):
             for kind in kinds:
                 order: Callable[[list[Side]], list[Side]] = list if round_ % 2 == 0 else _reversed
