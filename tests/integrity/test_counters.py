@@ -4,8 +4,10 @@ A Hypothesis property test drives a real server through random sequences of impo
 manifest with labels, hard flags and scores), uploads, label changes, confirmations and
 rejections, sample deletions, label renames and deletions, and auto-label result writes (the
 job's write phase with a made-up labeling); after each sequence the stored counters equal a
-recount of the rows, and the dataset detail, the statistics and the list totals answer them.
-A second test runs such writers on threads at once (PostgreSQL: row locks, atomic upserts).
+recount of the rows, and the dataset detail, the statistics and the list totals answer them;
+and every label row carries its sample's top score (``sample_labels.sample_top_score``, the
+copy database triggers keep for the label-and-score list: migration 0020). A second test runs
+such writers on threads at once (PostgreSQL: row locks, atomic upserts).
 Both run on SQLite and PostgreSQL (``LABELARTS_TEST_DATABASE``).
 """
 
@@ -32,7 +34,7 @@ from labelarts.services.autolabel.features import FeatureCache
 from labelarts.services.autolabel.job import AutoLabelJob, JobSpec, Labeling, Snapshot
 from labelarts.services.autolabel.writer import AutoLabel, SampleResult, write_results
 from labelarts.storage.db import counters
-from labelarts.storage.db.models import Label, Sample
+from labelarts.storage.db.models import Label, Sample, SampleLabel
 from tests.api import World, database_kind, unique_name
 from tests.imports import create, jpeg, manifest_text, run_import, world_fixture, write
 
@@ -267,6 +269,18 @@ class Driver:
         )
 
 
+def label_rows_without_their_sample_score(session: Any, dataset_id: str) -> list[Any]:
+    """Label rows whose copy of the sample's top score is not the sample's (none expected)."""
+    return session.execute(
+        select(SampleLabel.id, SampleLabel.sample_top_score, Sample.top_score)
+        .join(Sample, Sample.id == SampleLabel.sample_id)
+        .where(
+            SampleLabel.dataset_id == dataset_id,
+            SampleLabel.sample_top_score.is_distinct_from(Sample.top_score),
+        )
+    ).all()
+
+
 def check_counts(world: World, dataset_id: str) -> None:
     """Stored counters equal a recount, and every reader answers the recount."""
     with world.services.db.session() as session:
@@ -337,6 +351,7 @@ def test_counts_equal_a_recount_after_any_writes(world: World, tmp_path: Path, o
         driver.run(op)
         with world.services.db.session() as session:
             assert counters.stored(session, dataset_id) == counters.recount(session, dataset_id), op
+            assert label_rows_without_their_sample_score(session, dataset_id) == [], op
     check_counts(world, dataset_id)
     response = world.alice.aksk.delete(world.alice.v2(f"/datasets/{dataset_id}"))
     assert response.status_code == 204, response.text
@@ -385,6 +400,8 @@ def test_concurrent_writers_leave_exact_counts(world: World, tmp_path: Path) -> 
         thread.join(timeout=300)
     assert not errors, errors
     check_counts(world, dataset_id)
+    with world.services.db.session() as session:
+        assert label_rows_without_their_sample_score(session, dataset_id) == []
 
 
 @pytest.mark.parametrize("policy", [0, 1])

@@ -39,6 +39,7 @@ FILTERS: list[tuple[str, dict[str, Any]]] = [
     ("label type", {"label_type": 1}),
     ("score range", {"low_score": "0.2", "high_score": "0.7"}),
     ("label and low score", {"label_name": "dog", "low_score": "0.5"}),
+    ("label and score range", {"label_name": "cat", "low_score": "0.1", "high_score": "0.8"}),
     ("hard", {"search_conditions": json.dumps([{"hard": "1"}])}),
     ("coefficient", {"search_conditions": json.dumps([{"coefficient": "0.3-0.9"}])}),
     (
@@ -112,7 +113,8 @@ class Scene:
                 status = self.rng.choice(["UN_ANNOTATION", "MANUAL_ANNOTATION", "AUTO_ANNOTATION"])
                 labels = []
                 if status != "UN_ANNOTATION":
-                    for name in self.rng.sample(LABELS, self.rng.choice([1, 1, 2])):
+                    # A name may come twice (a detection sample's instances): listed once.
+                    for name in self.rng.choices(LABELS, k=self.rng.choice([1, 1, 2, 3])):
                         score = round(self.rng.random(), 2) if status == "AUTO_ANNOTATION" else None
                         labels.append((name, TYPES[name], score))
                 scores = [s for _, _, s in labels if s is not None]

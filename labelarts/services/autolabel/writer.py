@@ -214,6 +214,7 @@ def write_results(
     for sample_id, metadata in claimed:
         result = by_id[sample_id]
         coefficient = round(float(result.coefficient), 6)
+        top_score = None if result.top_score is None else round(float(result.top_score), 6)
         hard_fields = {
             "@modelarts:hard": "true" if result.hard else "false",
             "@modelarts:hard_coefficient": str(coefficient),
@@ -228,6 +229,7 @@ def write_results(
                     "score": round(float(label.score), 6),
                     "property": {**label.property, **hard_fields},
                     "annotated_by": BY_AUTO,
+                    "sample_top_score": top_score,
                 }
             )
         merged = dict(metadata or {})
@@ -243,7 +245,7 @@ def write_results(
             {
                 "sample_key": sample_id,
                 "sample_status": result.status,
-                "top_score": None if result.top_score is None else round(float(result.top_score), 6),
+                "top_score": top_score,
                 "hard": bool(result.hard),
                 "hard_coefficient": coefficient,
                 "metadata": merged,
@@ -258,9 +260,10 @@ def write_results(
         )
     session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(claimed_ids)))
     # Core statements, one executemany each: the ORM's per-row bookkeeping would double the time.
+    # The samples first: the new labels then carry their sample's stored score (migration 0020).
+    session.execute(_UPDATE_RESULT, samples)
     if labels:
         session.execute(insert(_sample_labels), labels)
-    session.execute(_UPDATE_RESULT, samples)
     bump_data_version(session, dataset_id)
     return claimed_ids
 

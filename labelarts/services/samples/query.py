@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, false, func, select, tuple_
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from labelarts.errors import ValidationFailedError
 from labelarts.schemas.common import normalize_label_name
@@ -230,9 +230,13 @@ class SampleListService:
 
     # --- SQL -------------------------------------------------------------------------
     @staticmethod
-    def _where(dataset_id: str, query: SampleQuery, *, seek: bool = False) -> list[ColumnElement[bool]]:
+    def _where(
+        dataset_id: str, query: SampleQuery, *, seek: bool = False, carrier: Any = None
+    ) -> list[ColumnElement[bool]]:
         """The filter's conditions. ``seek``: for a statement that seeks from an anchor (a sort
-        key of the list), which implies the score bound the list starts at (see below)."""
+        key of the list), which implies the score bound the list starts at (see below).
+        ``carrier``: an alias of ``sample_labels`` the statement reads from (see
+        :meth:`_reads_label_scores`): the label conditions and the score range are on it."""
         where: list[ColumnElement[bool]] = [Sample.dataset_id == dataset_id]
         if query.fixed_status is not None:
             where.append(Sample.sample_status == query.fixed_status)
@@ -244,12 +248,16 @@ class SampleListService:
         if query.sample_type is not None:
             where.append(Sample.sample_type == query.sample_type)
         if query.label_name is not None or query.label_type is not None:
-            label_where = [SampleLabel.sample_id == Sample.id, SampleLabel.dataset_id == dataset_id]
+            label = SampleLabel if carrier is None else carrier
+            label_where = [label.sample_id == Sample.id, label.dataset_id == dataset_id]
             if query.label_name is not None:
-                label_where.append(SampleLabel.name == normalize_label_name(query.label_name))
+                label_where.append(label.name == normalize_label_name(query.label_name))
             if query.label_type is not None:
-                label_where.append(SampleLabel.type == query.label_type)
-            where.append(exists(select(SampleLabel.id).where(*label_where)))
+                label_where.append(label.type == query.label_type)
+            if carrier is None:
+                where.append(exists(select(SampleLabel.id).where(*label_where)))
+            else:
+                where.extend(label_where)
         if query.by_score:
             # A sample matches when its top label score is in [low, high] (inclusive). A seek
             # from an anchor leaves out the bound its side of the anchor already implies (the
@@ -257,10 +265,11 @@ class SampleListService:
             # from that bound and filtered its way down to the anchor, the deeper the slower;
             # without it, the scan starts at the anchor (the same rows).
             descending = query.order != "asc"
+            score = Sample.top_score if carrier is None else carrier.sample_top_score
             if not (seek and not descending):
-                where.append(Sample.top_score >= (query.low_score if query.low_score is not None else 0.0))
+                where.append(score >= (query.low_score if query.low_score is not None else 0.0))
             if not (seek and descending):
-                where.append(Sample.top_score <= (query.high_score if query.high_score is not None else 1.0))
+                where.append(score <= (query.high_score if query.high_score is not None else 1.0))
         where.extend(conditions_to_sql(dataset_id, query.conditions))
         return where
 
@@ -268,11 +277,25 @@ class SampleListService:
     def _sort_columns(query: SampleQuery) -> tuple[Any, Any]:
         return (Sample.top_score, Sample.id) if query.by_score else (Sample.sample_time, Sample.id)
 
+    @staticmethod
+    def _reads_label_scores(query: SampleQuery) -> bool:
+        """Whether a page is read off ``sample_labels``' (name, sample score) index: a label name
+        and a score range. The score index would be walked over every sample in the range,
+        with a label probe each (about 10 per matching sample when a tenth carry the name);
+        the label's own rows in score order are the page. Each label row carries its sample's
+        ``top_score`` (``sample_top_score``, kept by the database: migration 0020). Counts,
+        anchors and change tracking keep the plain conditions: the same samples and keys."""
+        return query.label_name is not None and query.by_score
+
     def _ordered(self, stmt: Select[Any], query: SampleQuery) -> Select[Any]:
         first, second = self._sort_columns(query)
+        return stmt.order_by(*self._order_of(first, second, query))
+
+    @staticmethod
+    def _order_of(first: Any, second: Any, query: SampleQuery) -> tuple[Any, Any]:
         if query.order == "asc":
-            return stmt.order_by(first.asc(), second.asc())
-        return stmt.order_by(first.desc(), second.desc())
+            return first.asc(), second.asc()
+        return first.desc(), second.desc()
 
     # --- listing ---------------------------------------------------------------------
     def list_samples(
@@ -357,19 +380,29 @@ class SampleListService:
                 self._built.move_to_end(key)
                 return found
         where = self._where(dataset_id, query)
-        first, second = self._sort_columns(query)
-        keyed = select(Sample.id.label("page_id"), first.label("k")).where(*where)
+        carrier = aliased(SampleLabel, name="carrier") if self._reads_label_scores(query) else None
+        if carrier is None:
+            first, second = self._sort_columns(query)
+        else:
+            # One row per label: a sample carrying the name twice (detection) is read once.
+            first, second = carrier.sample_top_score, carrier.sample_id
+        keyed = select(second.label("page_id"), first.label("k")).where(
+            *self._where(dataset_id, query, carrier=carrier)
+        )
         point = tuple_(bindparam("seek_k", type_=first.type), bindparam("seek_id", type_=second.type))
         bound = tuple_(first, second)
         seek = bound <= point if query.order != "asc" else bound >= point
-        seeking = select(Sample.id.label("page_id"), first.label("k")).where(
-            *self._where(dataset_id, query, seek=True), seek
+        seeking = select(second.label("page_id"), first.label("k")).where(
+            *self._where(dataset_id, query, seek=True, carrier=carrier), seek
         )
+        if carrier is not None:
+            keyed, seeking = keyed.distinct(), seeking.distinct()
 
         version = select(Dataset.data_version).where(Dataset.id == dataset_id).scalar_subquery()
 
         def page(stmt: Select[Any], *more: Any) -> Select[Any]:
-            ids = self._ordered(stmt, query).offset(bindparam("walk")).limit(bindparam("take")).subquery()
+            ordered = stmt.order_by(*self._order_of(first, second, query))
+            ids = ordered.offset(bindparam("walk")).limit(bindparam("take")).subquery()
             return select(*ROW_COLUMNS, ids.c.k, *more).join(ids, ids.c.page_id == Sample.id)
 
         page_statement = page(keyed)
@@ -469,7 +502,7 @@ class SampleListService:
     ) -> list[SortKey]:
         """The sort key of every ``anchor_every``-th row, in list order (one window-function pass)."""
         first, second = self._sort_columns(query)
-        ordering = (first.asc(), second.asc()) if query.order == "asc" else (first.desc(), second.desc())
+        ordering = self._order_of(first, second, query)
         numbered = (
             select(first.label("k"), second.label("i"), func.row_number().over(order_by=ordering).label("n"))
             .where(*where)

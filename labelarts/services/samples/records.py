@@ -150,7 +150,7 @@ def new_sample_rows(
     :func:`set_sample_labels` (``new=True``) give, without building ORM objects (imports insert
     hundreds of thousands)."""
     sample_id = new_sample_id()
-    scores = [label.score for label in labels if label.score is not None]
+    top_score = top_score_of(labels)
     sample = {
         "id": sample_id,
         "dataset_id": dataset_id,
@@ -166,18 +166,26 @@ def new_sample_rows(
         "metadata": metadata,
         "hard": hard,
         "hard_coefficient": hard_coefficient,
-        "top_score": max(scores) if scores else None,
+        "top_score": top_score,
         "import_origin": import_origin,
         "labeler": None,
         "parent_sample_id": None,
         "revision": 0,
         "text": text[:SAMPLE_DATA_MAX_CHARS] if text is not None else None,
     }
-    return sample, [_label_row(sample_id, dataset_id, label) for label in labels]
+    return sample, [_label_row(sample_id, dataset_id, label, top_score) for label in labels]
 
 
-def _label_row(sample_id: str, dataset_id: str, label: LabelInput) -> dict[str, Any]:
-    """A new ``sample_labels`` row (column name -> value) for a Core INSERT."""
+def top_score_of(labels: Sequence[LabelInput]) -> float | None:
+    """A sample's ``top_score`` with these labels: the highest label score, None without one."""
+    scores = [label.score for label in labels if label.score is not None]
+    return max(scores) if scores else None
+
+
+def _label_row(sample_id: str, dataset_id: str, label: LabelInput, top_score: float | None) -> dict[str, Any]:
+    """A new ``sample_labels`` row (column name -> value) for a Core INSERT. ``top_score``: the
+    sample's, copied on the row (the database checks and keeps the copy, migration 0020;
+    given here, its insert trigger finds it right and writes nothing more)."""
     return {
         "sample_id": sample_id,
         "dataset_id": dataset_id,
@@ -186,6 +194,7 @@ def _label_row(sample_id: str, dataset_id: str, label: LabelInput) -> dict[str, 
         "score": label.score,
         "property": label.property,
         "annotated_by": label.annotated_by,
+        "sample_top_score": top_score,
     }
 
 
@@ -255,6 +264,7 @@ def set_sample_labels(
     """
     if not new:
         session.query(SampleLabel).filter(SampleLabel.sample_id == sample.id).delete()
+    top_score = top_score_of(labels)
     for label in labels:
         session.add(
             SampleLabel(
@@ -265,6 +275,7 @@ def set_sample_labels(
                 score=label.score,
                 property=label.property,
                 annotated_by=label.annotated_by,
+                sample_top_score=top_score,
             )
         )
     _follow_labels(sample, labels, status, bump=not new)
@@ -273,10 +284,9 @@ def set_sample_labels(
 def _follow_labels(sample: Sample, labels: Sequence[LabelInput], status: str | None, *, bump: bool) -> None:
     """What a sample's row says of its new labels: top score, status (none: unlabeled), and
     (``bump``) its revision."""
-    scores = [label.score for label in labels if label.score is not None]
     if bump:
         sample.revision = (sample.revision or 0) + 1
-    sample.top_score = max(scores) if scores else None
+    sample.top_score = top_score_of(labels)
     sample.sample_status = (status or MANUAL) if labels else UNLABELED
 
 
@@ -287,7 +297,11 @@ def replace_sample_labels(session: Session, changes: Sequence[tuple[Sample, Sequ
     session.flush()  # what is pending is written first, as each per-sample DELETE's autoflush did
     for chunk in chunked([sample.id for sample, _ in changes]):
         session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(chunk)))
-    rows = [_label_row(sample.id, sample.dataset_id, label) for sample, labels in changes for label in labels]
+    rows = [
+        _label_row(sample.id, sample.dataset_id, label, top_score_of(labels))
+        for sample, labels in changes
+        for label in labels
+    ]
     if rows:  # in list order, so label ids rise as they did when each was added in turn
         session.execute(insert(_table(SampleLabel)), rows)
     for sample, labels in changes:

@@ -205,7 +205,17 @@ class Sample(Base):
 
 class SampleLabel(Base):
     __tablename__ = "sample_labels"
-    __table_args__ = (Index("ix_sample_labels_dataset_name_sample", "dataset_id", "name", "sample_id"),)
+    __table_args__ = (
+        Index("ix_sample_labels_dataset_name_sample", "dataset_id", "name", "sample_id"),
+        # A label's samples in score order: the page of a label name and score range filter.
+        Index(
+            "ix_sample_labels_dataset_name_sample_score",
+            "dataset_id",
+            "name",
+            "sample_top_score",
+            "sample_id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sample_id: Mapped[str] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
@@ -216,6 +226,9 @@ class SampleLabel(Base):
     property: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # "human" or "auto" (the API's values; a manifest's agents are mapped on import, 0005).
     annotated_by: Mapped[str] = mapped_column(String(128), default="human")
+    # A copy of the sample's ``top_score``, kept by database triggers (migration 0020) on every
+    # label insert and every change of the sample's score: writers never set it.
+    sample_top_score: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class DatasetSampleCount(Base):

@@ -1,0 +1,113 @@
+"""A label row carries its sample's top score (``sample_labels.sample_top_score``), and
+ix_sample_labels_dataset_name_sample_score orders a label's samples by that score: a list
+filtered by label name and score range reads its page off that index instead of walking every
+sample in the score range and probing its labels (docs/benchmarks.md, issue 10).
+
+The database keeps the copy, with triggers: every writer of ``samples.top_score`` or of
+``sample_labels`` (edits, imports, auto labeling, label deletion, processing, version
+restore, rows written straight through the storage layer) then keeps it without knowing. The
+bulk writers give the copy themselves, so SQLite's insert trigger finds it right and writes
+nothing more. Label rows are inserted and deleted, never updated: an insert and a change of
+the sample's score are the two events. On SQLite a table rebuilt by a later migration (batch
+mode's "move and copy") loses its triggers: such a migration must create them again.
+
+Revision ID: 0020
+Revises: 0019
+Create Date: 2026-12-06 04:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0020"
+down_revision: str | None = "0019"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# SQLite: an AFTER trigger (a BEFORE trigger cannot set NEW), which writes only when the row
+# was inserted without the right score; the samples trigger fires only when top_score is set
+# to another value (SQLite's UPDATE OF fires whenever the column is in the SET list).
+SQLITE_CREATE = (
+    """
+    CREATE TRIGGER sample_labels_copy_sample_score AFTER INSERT ON sample_labels
+    WHEN NEW.sample_top_score IS NOT (SELECT top_score FROM samples WHERE id = NEW.sample_id)
+    BEGIN
+        UPDATE sample_labels SET sample_top_score = (SELECT top_score FROM samples WHERE id = NEW.sample_id)
+        WHERE id = NEW.id;
+    END
+    """,
+    """
+    CREATE TRIGGER samples_score_to_labels AFTER UPDATE OF top_score ON samples
+    WHEN NEW.top_score IS NOT OLD.top_score
+    BEGIN
+        UPDATE sample_labels SET sample_top_score = NEW.top_score WHERE sample_id = NEW.id;
+    END
+    """,
+)
+SQLITE_DROP = (
+    "DROP TRIGGER IF EXISTS sample_labels_copy_sample_score",
+    "DROP TRIGGER IF EXISTS samples_score_to_labels",
+)
+
+# PostgreSQL: a BEFORE trigger sets the new row's copy as it is written (no second write).
+POSTGRESQL_CREATE = (
+    """
+    CREATE FUNCTION sample_labels_copy_sample_score() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.sample_top_score := (SELECT top_score FROM samples WHERE id = NEW.sample_id);
+        RETURN NEW;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER sample_labels_copy_sample_score BEFORE INSERT ON sample_labels
+    FOR EACH ROW EXECUTE FUNCTION sample_labels_copy_sample_score()
+    """,
+    """
+    CREATE FUNCTION samples_score_to_labels() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE sample_labels SET sample_top_score = NEW.top_score WHERE sample_id = NEW.id;
+        RETURN NULL;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER samples_score_to_labels AFTER UPDATE OF top_score ON samples FOR EACH ROW
+    WHEN (NEW.top_score IS DISTINCT FROM OLD.top_score) EXECUTE FUNCTION samples_score_to_labels()
+    """,
+)
+POSTGRESQL_DROP = (
+    "DROP TRIGGER IF EXISTS samples_score_to_labels ON samples",
+    "DROP FUNCTION IF EXISTS samples_score_to_labels()",
+    "DROP TRIGGER IF EXISTS sample_labels_copy_sample_score ON sample_labels",
+    "DROP FUNCTION IF EXISTS sample_labels_copy_sample_score()",
+)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sample_labels", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("sample_top_score", sa.Float(), nullable=True))
+    op.execute(
+        "UPDATE sample_labels SET sample_top_score = "
+        "(SELECT top_score FROM samples WHERE samples.id = sample_labels.sample_id)"
+    )
+    with op.batch_alter_table("sample_labels", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_sample_labels_dataset_name_sample_score",
+            ["dataset_id", "name", "sample_top_score", "sample_id"],
+            unique=False,
+        )
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    for statement in POSTGRESQL_CREATE if postgresql else SQLITE_CREATE:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    for statement in POSTGRESQL_DROP if postgresql else SQLITE_DROP:
+        op.execute(statement)
+    with op.batch_alter_table("sample_labels", schema=None) as batch_op:
+        batch_op.drop_index("ix_sample_labels_dataset_name_sample_score")
+        batch_op.drop_column("sample_top_score")
