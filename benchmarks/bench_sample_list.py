@@ -105,6 +105,7 @@ def insert_samples(
                             "score": score,
                             "property": {},
                             "annotated_by": "human",
+                            "sample_top_score": score,  # the copy writers give (migration 0020)
                         }
                     )
                 samples.append(

@@ -147,6 +147,7 @@ def insert_machine_labeled(database_url: str, dataset_id: str, count: int, seed:
                         "score": score,
                         "property": {},
                         "annotated_by": "auto",
+                        "sample_top_score": score,  # the copy writers give (migration 0020)
                     }
                 )
                 metadata: dict[str, Any] = {"@modelarts:size": [32, 32, 3]}

@@ -154,6 +154,7 @@ def add_sample(
                     score=0.9 if auto else None,
                     property={},
                     annotated_by="auto" if auto else "human",
+                    sample_top_score=0.9 if auto else None,
                 )
             )
         counters.count_samples(session, dataset_id, [sample_id])  # the writers' hook

@@ -81,6 +81,7 @@ def insert_samples(world: World, dataset_id: str, count: int) -> list[str]:
                         score=score,
                         property=prop,
                         annotated_by="auto",
+                        sample_top_score=max(scores) if scores else None,
                     )
                 )
         session.flush()

@@ -149,6 +149,7 @@ class Scene:
                             type=label_type,
                             score=score,
                             property={},
+                            sample_top_score=max(scores) if scores else None,
                         )
                     )
             session.flush()

@@ -154,6 +154,7 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
                             type=label_type,
                             score=score,
                             property=props,
+                            sample_top_score=r.top_score,
                         )
                     )
             session.flush()

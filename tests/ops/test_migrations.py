@@ -138,9 +138,10 @@ def test_assignments_get_their_samples_time(database_url: str) -> None:
         db.dispose()
 
 
-def test_label_rows_get_their_samples_score_and_keep_it(database_url: str) -> None:
+def test_label_rows_get_their_samples_score_and_follow_it(database_url: str) -> None:
     """0020 copies each sample's top score onto its label rows, and from then on the database
-    keeps the copy: on a label inserted without it, and when the sample's score changes."""
+    carries every change of a sample's score to its label rows (the writers give the copy on
+    the rows they insert)."""
     db = Database(database_url)
     try:
         _upgrade(db, "0019")
@@ -150,7 +151,7 @@ def test_label_rows_get_their_samples_score_and_keep_it(database_url: str) -> No
             t = tables.tables
             connection.execute(t["projects"].insert(), _row(t["projects"], id="p"))
             connection.execute(t["datasets"].insert(), _row(t["datasets"], id="d", project_id="p"))
-            for sample_id, score in (("s1", 0.25), ("s2", None)):
+            for sample_id, score in (("s1", 0.25), ("s2", None), ("s3", 0.5)):
                 connection.execute(
                     t["samples"].insert(),
                     _row(t["samples"], id=sample_id, dataset_id="d", source_key=sample_id, top_score=score),
@@ -159,7 +160,7 @@ def test_label_rows_get_their_samples_score_and_keep_it(database_url: str) -> No
                 t["sample_labels"].insert(),
                 [
                     _row(t["sample_labels"], sample_id=s, dataset_id="d", name=n)
-                    for s, n in (("s1", "a"), ("s2", "b"))
+                    for s, n in (("s1", "a"), ("s2", "b"), ("s2", "c"), ("s3", "d"))
                 ],
             )
         db.migrate()
@@ -169,16 +170,11 @@ def test_label_rows_get_their_samples_score_and_keep_it(database_url: str) -> No
                 rows = connection.execute(text("SELECT sample_id, name, sample_top_score FROM sample_labels"))
                 return sorted((row[0], row[1], row[2]) for row in rows)
 
-        assert copies() == [("s1", "a", 0.25), ("s2", "b", None)]
+        assert copies() == [("s1", "a", 0.25), ("s2", "b", None), ("s2", "c", None), ("s3", "d", 0.5)]
         with db.engine.begin() as connection:
             connection.execute(text("UPDATE samples SET top_score = 0.75 WHERE id = 's2'"))
             connection.execute(text("UPDATE samples SET top_score = NULL WHERE id = 's1'"))
-            connection.execute(
-                text(
-                    "INSERT INTO sample_labels (sample_id, dataset_id, name, type, property, annotated_by,"
-                    " sample_top_score) VALUES ('s2', 'd', 'c', 0, '{}', 'human', 0.5)"
-                )
-            )
-        assert copies() == [("s1", "a", None), ("s2", "b", 0.75), ("s2", "c", 0.75)]
+            connection.execute(text("UPDATE samples SET top_score = 0.5, sample_name = 'x' WHERE id = 's3'"))
+        assert copies() == [("s1", "a", None), ("s2", "b", 0.75), ("s2", "c", 0.75), ("s3", "d", 0.5)]
     finally:
         db.dispose()

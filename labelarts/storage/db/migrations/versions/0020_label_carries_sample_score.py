@@ -3,13 +3,15 @@ ix_sample_labels_dataset_name_sample_score orders a label's samples by that scor
 filtered by label name and score range reads its page off that index instead of walking every
 sample in the score range and probing its labels (docs/benchmarks.md, issue 10).
 
-The database keeps the copy, with triggers: every writer of ``samples.top_score`` or of
-``sample_labels`` (edits, imports, auto labeling, label deletion, processing, version
-restore, rows written straight through the storage layer) then keeps it without knowing. The
-bulk writers give the copy themselves, so SQLite's insert trigger finds it right and writes
-nothing more. Label rows are inserted and deleted, never updated: an insert and a change of
-the sample's score are the two events. On SQLite a table rebuilt by a later migration (batch
-mode's "move and copy") loses its triggers: such a migration must create them again.
+Who keeps the copy: a writer inserting label rows gives it (the score it writes on the sample:
+``records.top_score_of``), and a trigger carries every change of ``samples.top_score`` to the
+sample's label rows, whoever makes it (edits, auto labeling, label deletion, processing,
+version restore, SQL written by hand). Label rows are inserted and deleted, never updated. An
+insert trigger would keep the copy for writers that forget it, but a row trigger on
+``sample_labels`` inserts cost SQLite ~5 µs per label row even when it writes nothing, 5 % of
+a labelled import (docs/benchmarks.md); ``tests/integrity/test_counters.py`` checks that every
+writer gives the copy. On SQLite a table rebuilt by a later migration (batch mode's "move and
+copy") loses its triggers: such a migration must create the trigger again.
 
 Revision ID: 0020
 Revises: 0019
@@ -26,18 +28,8 @@ down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# SQLite: an AFTER trigger (a BEFORE trigger cannot set NEW), which writes only when the row
-# was inserted without the right score; the samples trigger fires only when top_score is set
-# to another value (SQLite's UPDATE OF fires whenever the column is in the SET list).
+# SQLite's UPDATE OF fires whenever the column is in the SET list: WHEN keeps it to changes.
 SQLITE_CREATE = (
-    """
-    CREATE TRIGGER sample_labels_copy_sample_score AFTER INSERT ON sample_labels
-    WHEN NEW.sample_top_score IS NOT (SELECT top_score FROM samples WHERE id = NEW.sample_id)
-    BEGIN
-        UPDATE sample_labels SET sample_top_score = (SELECT top_score FROM samples WHERE id = NEW.sample_id)
-        WHERE id = NEW.id;
-    END
-    """,
     """
     CREATE TRIGGER samples_score_to_labels AFTER UPDATE OF top_score ON samples
     WHEN NEW.top_score IS NOT OLD.top_score
@@ -46,25 +38,9 @@ SQLITE_CREATE = (
     END
     """,
 )
-SQLITE_DROP = (
-    "DROP TRIGGER IF EXISTS sample_labels_copy_sample_score",
-    "DROP TRIGGER IF EXISTS samples_score_to_labels",
-)
+SQLITE_DROP = ("DROP TRIGGER IF EXISTS samples_score_to_labels",)
 
-# PostgreSQL: a BEFORE trigger sets the new row's copy as it is written (no second write).
 POSTGRESQL_CREATE = (
-    """
-    CREATE FUNCTION sample_labels_copy_sample_score() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        NEW.sample_top_score := (SELECT top_score FROM samples WHERE id = NEW.sample_id);
-        RETURN NEW;
-    END
-    $$
-    """,
-    """
-    CREATE TRIGGER sample_labels_copy_sample_score BEFORE INSERT ON sample_labels
-    FOR EACH ROW EXECUTE FUNCTION sample_labels_copy_sample_score()
-    """,
     """
     CREATE FUNCTION samples_score_to_labels() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -81,8 +57,6 @@ POSTGRESQL_CREATE = (
 POSTGRESQL_DROP = (
     "DROP TRIGGER IF EXISTS samples_score_to_labels ON samples",
     "DROP FUNCTION IF EXISTS samples_score_to_labels()",
-    "DROP TRIGGER IF EXISTS sample_labels_copy_sample_score ON sample_labels",
-    "DROP FUNCTION IF EXISTS sample_labels_copy_sample_score()",
 )
 
 
