@@ -283,8 +283,9 @@ class SampleListService:
         and a score range. The score index would be walked over every sample in the range,
         with a label probe each (about 10 per matching sample when a tenth carry the name);
         the label's own rows in score order are the page. Each label row carries its sample's
-        ``top_score`` (``sample_top_score``, kept by the database: migration 0020). Counts,
-        anchors and change tracking keep the plain conditions: the same samples and keys."""
+        ``top_score`` (``sample_top_score``: given by the writer of the row, changes carried
+        by the database; migration 0020). Counts, anchors and change tracking keep the plain
+        conditions: the same samples and keys."""
         return query.label_name is not None and query.by_score
 
     def _ordered(self, stmt: Select[Any], query: SampleQuery) -> Select[Any]:

@@ -184,8 +184,8 @@ def top_score_of(labels: Sequence[LabelInput]) -> float | None:
 
 def _label_row(sample_id: str, dataset_id: str, label: LabelInput, top_score: float | None) -> dict[str, Any]:
     """A new ``sample_labels`` row (column name -> value) for a Core INSERT. ``top_score``: the
-    sample's, copied on the row (the database checks and keeps the copy, migration 0020;
-    given here, its insert trigger finds it right and writes nothing more)."""
+    sample's, copied on the row: a writer of label rows gives the copy, and the database
+    carries later changes of the sample's score (migration 0020)."""
     return {
         "sample_id": sample_id,
         "dataset_id": dataset_id,

@@ -226,8 +226,9 @@ class SampleLabel(Base):
     property: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # "human" or "auto" (the API's values; a manifest's agents are mapped on import, 0005).
     annotated_by: Mapped[str] = mapped_column(String(128), default="human")
-    # A copy of the sample's ``top_score``, kept by database triggers (migration 0020) on every
-    # label insert and every change of the sample's score: writers never set it.
+    # A copy of the sample's ``top_score`` (the label and score list reads it): whoever inserts
+    # a label row gives it (records.top_score_of), and a trigger carries each later change of
+    # the sample's score to its label rows (migration 0020).
     sample_top_score: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 

@@ -6,11 +6,11 @@ sample in the score range and probing its labels (docs/benchmarks.md, issue 10).
 Who keeps the copy: a writer inserting label rows gives it (the score it writes on the sample:
 ``records.top_score_of``), and a trigger carries every change of ``samples.top_score`` to the
 sample's label rows, whoever makes it (edits, auto labeling, label deletion, processing,
-version restore, SQL written by hand). Label rows are inserted and deleted, never updated. An
-insert trigger would keep the copy for writers that forget it, but a row trigger on
-``sample_labels`` inserts cost SQLite ~5 µs per label row even when it writes nothing, 5 % of
-a labelled import (docs/benchmarks.md); ``tests/integrity/test_counters.py`` checks that every
-writer gives the copy. On SQLite a table rebuilt by a later migration (batch mode's "move and
+version restore, SQL written by hand). A label row's sample never changes (a rename changes
+its name only). An insert trigger would keep the copy for writers that forget it, but a row
+trigger on ``sample_labels`` inserts costs SQLite ~5 µs per label row even when it writes
+nothing (one that writes cost a labelled import 11 %: docs/benchmarks.md);
+``tests/integrity/test_counters.py`` checks that every writer gives the copy. On SQLite a table rebuilt by a later migration (batch mode's "move and
 copy") loses its triggers: such a migration must create the trigger again.
 
 Revision ID: 0020
