@@ -95,17 +95,23 @@ def _row(table: Any, **values: Any) -> dict[str, Any]:
     return row
 
 
+def _with_dataset(connection: Any) -> Any:
+    """The tables of the revision the database is at, with project ``p`` and its dataset ``d``."""
+    tables = MetaData()
+    tables.reflect(connection)
+    t = tables.tables
+    connection.execute(t["projects"].insert(), _row(t["projects"], id="p"))
+    connection.execute(t["datasets"].insert(), _row(t["datasets"], id="d", project_id="p"))
+    return t
+
+
 def test_assignments_get_their_samples_time(database_url: str) -> None:
     """0017 copies each sample's time onto its team-task assignments (the lists order by it)."""
     db = Database(database_url)
     try:
         _upgrade(db, "0016")
         with db.engine.begin() as connection:
-            tables = MetaData()
-            tables.reflect(connection)
-            t = tables.tables
-            connection.execute(t["projects"].insert(), _row(t["projects"], id="p"))
-            connection.execute(t["datasets"].insert(), _row(t["datasets"], id="d", project_id="p"))
+            t = _with_dataset(connection)
             for sample_id, when in (("s1", 1_700_000_000_123), ("s2", 1_600_000_000_456)):
                 connection.execute(
                     t["samples"].insert(),
@@ -146,11 +152,7 @@ def test_label_rows_get_their_samples_score_and_follow_it(database_url: str) -> 
     try:
         _upgrade(db, "0019")
         with db.engine.begin() as connection:
-            tables = MetaData()
-            tables.reflect(connection)
-            t = tables.tables
-            connection.execute(t["projects"].insert(), _row(t["projects"], id="p"))
-            connection.execute(t["datasets"].insert(), _row(t["datasets"], id="d", project_id="p"))
+            t = _with_dataset(connection)
             for sample_id, score in (("s1", 0.25), ("s2", None), ("s3", 0.5)):
                 connection.execute(
                     t["samples"].insert(),
