@@ -99,7 +99,8 @@ class Scene:
         where = service._where(self.dataset_id, query)
         with self.world.services.db.session() as session:
             count = session.execute(select(func.count()).select_from(Sample).where(*where)).scalar_one()
-            stmt = service._ordered(select(Sample.id).where(*where), query)
+            order = service._order_of(*service._sort_columns(query), query)
+            stmt = select(Sample.id).where(*where).order_by(*order)
             ids = list(session.execute(stmt.offset(offset * LIMIT).limit(LIMIT)).scalars())
         return ids, int(count)
 

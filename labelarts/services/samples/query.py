@@ -288,10 +288,6 @@ class SampleListService:
         conditions: the same samples and keys."""
         return query.label_name is not None and query.by_score
 
-    def _ordered(self, stmt: Select[Any], query: SampleQuery) -> Select[Any]:
-        first, second = self._sort_columns(query)
-        return stmt.order_by(*self._order_of(first, second, query))
-
     @staticmethod
     def _order_of(first: Any, second: Any, query: SampleQuery) -> tuple[Any, Any]:
         if query.order == "asc":

@@ -297,11 +297,10 @@ def replace_sample_labels(session: Session, changes: Sequence[tuple[Sample, Sequ
     session.flush()  # what is pending is written first, as each per-sample DELETE's autoflush did
     for chunk in chunked([sample.id for sample, _ in changes]):
         session.execute(delete(SampleLabel).where(SampleLabel.sample_id.in_(chunk)))
-    rows = [
-        _label_row(sample.id, sample.dataset_id, label, top_score_of(labels))
-        for sample, labels in changes
-        for label in labels
-    ]
+    rows: list[dict[str, Any]] = []
+    for sample, labels in changes:
+        top_score = top_score_of(labels)
+        rows.extend(_label_row(sample.id, sample.dataset_id, label, top_score) for label in labels)
     if rows:  # in list order, so label ids rise as they did when each was added in turn
         session.execute(insert(_table(SampleLabel)), rows)
     for sample, labels in changes:
