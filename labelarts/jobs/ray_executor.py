@@ -151,7 +151,7 @@ class _Encoder:
     def encode(self, locations: list[FileLocation | None]) -> Batch:
         """What a local auto-labeling run computes for these files: features and, for
         images, the statistics of each decoded image. The files are read here, the next
-        ones while the encoder works on the first (its decoding threads pull them)."""
+        ones while the encoder's runners decode and encode the ones before."""
         files = (self._read(location) for location in locations)
         if self._modality != "image":
             return self._encoder.encode(list(files)), None

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from labelarts.ml.features import AVAILABLE_MODELS, FeatureEncoder, open_encoder
 from labelarts.ml.features.audio import decode_wav
 from labelarts.ml.features.base import prefetched_batches
 from labelarts.ml.features.image import (
     EfficientNetLiteEncoder,
-    _BatchBuffers,
+    _decode,
     decode_image,
-    decoded_batches,
     preprocess_image,
+    run_side_by_side,
     torch_features,
 )
 from labelarts.ml.features.text import MAX_TEXT_CHARS, decode_text
@@ -117,8 +117,8 @@ def test_undecodable_images_give_nan_rows_and_spare_the_others(
 
 
 def test_batches_cover_every_payload_in_order(model_dir: Path) -> None:
-    # A tiny batch size makes encode() cross several prefetched batches.
-    encoder = EfficientNetLiteEncoder("lite0", model_dir=model_dir, threads=1, batch_size=2)
+    # Tiny runs and batches make encode() cross several of each.
+    encoder = EfficientNetLiteEncoder("lite0", model_dir=model_dir, threads=1, batch_size=2, run_size=2)
     rng = np.random.default_rng(2)
     payloads = [encode_image(discs(rng)) for _ in range(5)]
 
@@ -128,12 +128,40 @@ def test_batches_cover_every_payload_in_order(model_dir: Path) -> None:
     np.testing.assert_allclose(in_batches, one_by_one, rtol=1e-4, atol=1e-4)
 
 
-def test_the_decode_pool_gives_the_features_of_the_serial_path(model_dir: Path) -> None:
-    """Items decoded on several threads, batches ahead, give exactly the serial path's features
-    (decode, preprocess and run each batch in turn), undecodable items included."""
-    encoder = EfficientNetLiteEncoder("lite0", model_dir=model_dir, threads=1, batch_size=3)
+def serial_features(encoder: EfficientNetLiteEncoder, payloads: list[bytes], sizes: list[int]) -> np.ndarray:
+    """Decode, preprocess and run each run in turn, on the caller's thread."""
+    serial: list[np.ndarray] = []
+    start = 0
+    for size in sizes:
+        run = payloads[start : start + size]
+        start += size
+        rows = np.full((len(run), encoder.dim), np.nan, dtype=np.float32)
+        inputs, positions = [], []
+        for position, payload in enumerate(run):
+            try:
+                image, _ = decode_image(payload, size=encoder.input_size)
+            except ValueError:
+                continue
+            inputs.append(preprocess_image(image, encoder.input_size))
+            positions.append(position)
+        if inputs:
+            rows[positions] = encoder.infer(np.stack(inputs))
+        serial.append(rows)
+    assert start == len(payloads)
+    return np.concatenate(serial)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_runners_side_by_side_give_the_features_of_the_serial_path(model_dir: Path, threads: int) -> None:
+    """Runs decoded and run side by side (two runners with two threads) give exactly the
+    serial path's features, undecodable items included, for a list and for a stream, in
+    batches of at least ``batch_size`` (but the last)."""
+    encoder = EfficientNetLiteEncoder("lite0", model_dir=model_dir, threads=threads, batch_size=4, run_size=3)
+    assert encoder.runners == threads
     rng = np.random.default_rng(7)
     photo = Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).filter(ImageFilter.BLUR)
+    upright = Image.Exif()
+    upright[0x0112] = 6
     payloads = [
         encode_image(discs(rng)),
         encode_image(photo, quality=90),
@@ -143,47 +171,66 @@ def test_the_decode_pool_gives_the_features_of_the_serial_path(model_dir: Path) 
         encode_image(discs(rng), "WEBP"),
         b"",
         encode_image(photo.rotate(90, expand=True), quality=80),
+        encode_image(photo.convert("L").resize((800, 600)), quality=85, exif=upright.tobytes()),
+        encode_image(photo.convert("CMYK"), quality=90),
     ]
-    serial: list[np.ndarray] = []
-    for start in range(0, len(payloads), encoder.batch_size):
-        batch = payloads[start : start + encoder.batch_size]
-        rows = np.full((len(batch), encoder.dim), np.nan, dtype=np.float32)
-        inputs, positions = [], []
-        for position, payload in enumerate(batch):
-            try:
-                image, _ = decode_image(payload, size=encoder.input_size)
-            except ValueError:
-                continue
-            inputs.append(preprocess_image(image, encoder.input_size))
-            positions.append(position)
-        rows[positions] = encoder.infer(np.stack(inputs))
-        serial.append(rows)
-    expected = np.concatenate(serial)
 
-    for workers, ahead in ((1, 1), (4, 3)):
-        encoder.decode_workers, encoder.batches_ahead = workers, ahead
-        features, decoded = encoder.encode_with_images(payloads)
-        np.testing.assert_array_equal(features, expected)
-        assert [d is None for d in decoded] == [bool(np.isnan(row).all()) for row in expected]
-        np.testing.assert_array_equal(np.concatenate(list(encoder.encode_iter(iter(payloads)))), expected)
+    features, decoded = encoder.encode_with_images(payloads)
+    batches = list(encoder.encode_iter(iter(payloads)))
+
+    expected = serial_features(encoder, payloads, encoder.run_sizes(len(payloads)))
+    np.testing.assert_array_equal(features, expected)
+    assert [d is None for d in decoded] == [bool(np.isnan(row).all()) for row in expected]
+    assert [d is None for d in decoded].count(True) == 2
+    in_runs_of_three = serial_features(encoder, payloads, [3, 3, 3, 1])
+    np.testing.assert_array_equal(np.concatenate(batches), in_runs_of_three)
+    assert [len(batch) for batch in batches] == [6, 4]  # runs of 3 gathered into batches of >= 4
 
 
-def test_decoded_batches_stay_bounded_on_an_endless_stream() -> None:
-    started: list[int] = []
-    buffers = _BatchBuffers((4, 1))
+def test_a_few_items_are_shared_among_the_runners(model_dir: Path) -> None:
+    encoder = EfficientNetLiteEncoder("lite0", model_dir=model_dir, threads=2, run_size=8)
+    assert encoder.runners == 2
+    assert encoder.run_sizes(0) == []
+    assert encoder.run_sizes(1) == [1]
+    assert encoder.run_sizes(10) == [5, 5]
+    assert encoder.run_sizes(17) == [5, 4, 4, 4]
+    for count in range(1, 300):
+        sizes = encoder.run_sizes(count)
+        assert sum(sizes) == count
+        assert max(sizes) <= 8 and max(sizes) - min(sizes) <= 1
+        assert len(sizes) % 2 == 0 or count == 1
+        assert len(sizes) <= 2 * -(-count // 16)  # no more runs than full runs would need, rounded up
 
-    def prepare_one(item: int, buffer: np.ndarray, row: int) -> tuple[Image.Image, tuple[int, int]]:
-        started.append(item)
-        buffer[row] = item
-        return Image.new("RGB", (1, 1)), (1, 1)
 
-    batches = decoded_batches(itertools.count(), prepare_one, buffers, batch_size=4, workers=3, ahead=2)
-    taken = [next(batches).buffer[:, 0].tolist() for _ in range(3)]
-    batches.close()
+def test_side_by_side_runs_stay_bounded_on_an_endless_stream() -> None:
+    started: list[list[int]] = []
+
+    def work(batch: list[int]) -> list[int]:
+        started.append(batch)
+        return batch
+
+    runs = ([4 * i + j for j in range(4)] for i in itertools.count())
+    results = run_side_by_side(runs, work, runners=3)
+    taken = [next(results) for _ in range(3)]
+    results.close()
 
     assert taken == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
-    # Three batches taken, at most two more submitted ahead: an endless stream is fine.
-    assert len(started) <= 5 * 4
+    # Three batches taken, at most three running and one more waiting: an endless stream is fine.
+    assert len(started) <= 3 + 3 + 1
+
+
+def test_side_by_side_results_keep_the_order_of_the_batches() -> None:
+    release = threading.Event()
+
+    def work(batch: list[int]) -> list[int]:
+        if batch[0] == 0:  # the first batch finishes last
+            assert release.wait(5)
+        else:
+            release.set()
+        return batch
+
+    runs = [[0, 1], [2, 3], [4, 5]]
+    assert list(run_side_by_side(iter(runs), work, runners=2)) == runs
 
 
 def test_onnx_export_matches_eager_pytorch(image_encoder: EfficientNetLiteEncoder, model_dir: Path) -> None:
@@ -255,6 +302,49 @@ def test_decode_image_gives_rgb_for_every_mode(mode: str) -> None:
     assert decoded.mode == "RGB"
     assert original == (96, 96)
     assert np.asarray(decoded).std() > 10  # not flattened to one colour
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_jpegs_decoded_by_libjpeg_turbo_match_pillows_decode(mode: str) -> None:
+    """A JPEG at least ``size`` on its short side is decoded by libjpeg-turbo directly: the
+    same pixels as Pillow's draft decode at the same scale, for every EXIF orientation, and
+    after the resize within a grey level of Pillow's bilinear resize."""
+    rng = np.random.default_rng(8)
+    noise = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    stored = Image.fromarray(noise).filter(ImageFilter.GaussianBlur(2)).convert(mode)
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        payload = encode_image(stored, quality=90, exif=exif.tobytes())
+        pillow = Image.open(io.BytesIO(payload))
+        pillow.draft("RGB", (224, 224))
+        pillow = ImageOps.exif_transpose(pillow).convert("RGB")
+
+        pixels, original = _decode(payload, 224)
+        decoded, _ = decode_image(payload, size=224)
+
+        assert isinstance(pixels, np.ndarray)  # libjpeg-turbo's, not Pillow's
+        np.testing.assert_array_equal(pixels, np.asarray(pillow))
+        assert original == ((480, 640) if orientation >= 5 else (640, 480))
+        width, height = pillow.size
+        scale = 224 / min(width, height)
+        resized = pillow.resize((round(width * scale), round(height * scale)), Image.Resampling.BILINEAR)
+        assert decoded.size == resized.size
+        difference = np.abs(np.asarray(decoded).astype(int) - np.asarray(resized).astype(int))
+        assert difference.mean() < 1.0
+
+
+def test_a_jpeg_libjpeg_warns_about_is_still_decoded() -> None:
+    """simplejpeg is strict; Pillow, which tolerates libjpeg's warnings, decodes those files."""
+    payload = encode_image(Image.new("RGB", (640, 480), (200, 30, 30)), quality=90)
+    scan = payload.index(b"\xff\xda")
+    # Stray bytes before the start-of-scan marker: libjpeg warns "extraneous bytes".
+    warned = payload[:scan] + b"\x00\x00" + payload[scan:]
+
+    decoded, original = decode_image(warned, size=224)
+
+    assert original == (640, 480) and min(decoded.size) == 224
+    np.testing.assert_allclose(np.asarray(decoded)[100, 100], (200, 30, 30), atol=3)
 
 
 def test_decode_image_rejects_garbage() -> None:
@@ -540,3 +630,14 @@ def test_prefetched_batches_keep_order_and_stay_bounded() -> None:
     assert taken == [[0, 10, 20, 30], [40, 50, 60, 70], [80, 90, 100, 110]]
     # Three batches consumed, at most two more prepared ahead: an endless stream is fine.
     assert len(prepared) <= 5 * 4
+
+
+def test_infer_all_runs_any_number_of_inputs_side_by_side(image_encoder: EfficientNetLiteEncoder) -> None:
+    rng = np.random.default_rng(9)
+    inputs = np.stack([preprocess_image(discs(rng), 224) for _ in range(11)])
+
+    features = image_encoder.infer_all(inputs)
+
+    assert features.shape == (11, 1280)
+    np.testing.assert_allclose(features, image_encoder.infer(inputs), rtol=1e-4, atol=1e-4)
+    assert image_encoder.infer_all(inputs[:0]).shape == (0, 1280)

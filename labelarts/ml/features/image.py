@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import cv2
 import numpy as np
 import onnxruntime as ort
+import simplejpeg
 from PIL import ExifTags, Image, ImageOps
 
 from labelarts.ml.features.base import DEFAULT_BATCH_SIZE, available_cpus, batched
@@ -32,9 +34,9 @@ __all__ = [
     "IMAGE_VARIANTS",
     "EfficientNetLiteEncoder",
     "decode_image",
-    "decoded_batches",
     "export_onnx",
     "preprocess_image",
+    "run_side_by_side",
     "torch_features",
 ]
 
@@ -45,9 +47,22 @@ _MEAN = np.full(3, 127.0, dtype=np.float32)
 _INV_STD = np.full(3, 1.0 / 128.0, dtype=np.float32)
 _SHIFT = _MEAN * _INV_STD  # (x - mean) / std == x * inv_std - shift
 _FEATURE_DIM = 1280
+# Batches run at once by one encoder (each on its own onnxruntime session, see the encoder).
+_MAX_RUNNERS = 4
+# Images per network run, per thread of the run (see the encoder).
+_IMAGES_PER_RUN_THREAD = 4
 # EXIF orientations 5-8 rotate by 90 degrees: the displayed width is the stored height.
 _SWAPS_SIDES = {5, 6, 7, 8}
-_RESAMPLE = Image.Resampling.BILINEAR
+# EXIF orientation -> the transposition that shows the image upright (ImageOps.exif_transpose's).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 # What Pillow's format plugins raise on malformed files (most raise OSError or SyntaxError).
 _DECODE_ERRORS = (
     OSError,
@@ -102,27 +117,65 @@ def decode_image(payload: bytes, *, size: int | None = None) -> tuple[Image.Imag
     """Decode an image file into an RGB image, upright as its EXIF orientation says.
 
     Returns the image and its ORIGINAL (width, height) as displayed, i.e. after the EXIF
-    rotation but before any resizing. With ``size``, big JPEGs decode in draft mode (the
-    decoder's own 1/2, 1/4, 1/8 scaling, much faster than a full decode) and the result is
-    resized so that its short side is exactly ``size``. Transparent images are flattened onto
-    white. Raises ValueError when ``payload`` is not a decodable image.
+    rotation but before any resizing. With ``size``, big JPEGs decode at a reduced scale (the
+    decoder's own DCT scaling, much faster than a full decode) and the result is resized so
+    that its short side is exactly ``size``. Transparent images are flattened onto white.
+    Raises ValueError when ``payload`` is not a decodable image.
     """
+    image, original = _decode(payload, size)
+    if size is None:
+        assert isinstance(image, Image.Image)  # only a size asks for libjpeg-turbo's pixels
+        return image, original
+    return Image.fromarray(_resized_pixels(_as_pixels(image), size)), original
+
+
+def _decode(payload: bytes, size: int | None) -> tuple[Image.Image | np.ndarray, tuple[int, int]]:
+    """:func:`decode_image` before the resize: an RGB Pillow image, or RGB pixels where
+    libjpeg-turbo decoded the file directly (:func:`_decode_jpeg_scaled`)."""
     try:
         image = Image.open(io.BytesIO(payload))
         width, height = image.size
         orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
         original = (height, width) if orientation in _SWAPS_SIDES else (width, height)
         if size is not None and image.format == "JPEG":
+            scaled = _decode_jpeg_scaled(payload, image, orientation, size)
+            if scaled is not None:
+                return scaled, original
             # Draft keeps both sides >= size, so the short side never drops below it.
             image.draft("RGB", (size, size))
         image.load()
         ImageOps.exif_transpose(image, in_place=True)
-        rgb = _to_rgb(image)
+        return _to_rgb(image), original
     except _DECODE_ERRORS as error:
         raise ValueError(f"not a decodable image: {error}") from error
-    if size is not None:
-        rgb = _resize_short_side(rgb, size)
-    return rgb, original
+
+
+def _as_pixels(image: Image.Image | np.ndarray) -> np.ndarray:
+    return image if isinstance(image, np.ndarray) else np.asarray(image)
+
+
+def _decode_jpeg_scaled(payload: bytes, image: Image.Image, orientation: int, size: int) -> np.ndarray | None:
+    """The RGB pixels of a JPEG decoded by libjpeg-turbo at the smallest scale that keeps both
+    sides >= ``size``, upright; None where Pillow must decode it instead.
+
+    simplejpeg chooses among libjpeg-turbo's M/8 scales where Pillow's draft mode knows 1/2,
+    1/4 and 1/8 (an 800x600 photo decodes at 300x225, not 400x300), gives the same pixels at
+    the same scale, and spares Pillow's decoder object and a copy: 0.1 ms of a 640x480
+    photo's 1.2. It is strict: a file libjpeg warns about (some of which Pillow decodes), a
+    CMYK one, or one smaller than ``size`` is left to Pillow, which stays the judge of what is
+    undecodable.
+    """
+    if image.mode not in ("RGB", "L") or min(image.size) < size:
+        return None
+    try:
+        pixels: np.ndarray = simplejpeg.decode_jpeg(
+            payload, colorspace="RGB", min_width=size, min_height=size
+        )
+    except ValueError:
+        return None
+    if orientation in _UPRIGHT:
+        pixels = np.asarray(Image.fromarray(pixels).transpose(_UPRIGHT[orientation]))
+    return pixels
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -141,13 +194,20 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _resize_short_side(image: Image.Image, size: int) -> Image.Image:
-    width, height = image.size
+def _resized_pixels(pixels: np.ndarray, size: int) -> np.ndarray:
+    """``pixels`` (height, width, channels) resized so that the short side is ``size``."""
+    height, width = pixels.shape[:2]
     if min(width, height) == size:
-        return image
+        return pixels
     scale = size / min(width, height)
     target = (max(size, round(width * scale)), max(size, round(height * scale)))
-    return image.resize(target, _RESAMPLE)
+    # OpenCV's bilinear resize costs a sixth of Pillow's (0.11 vs 0.69 ms for a 320x240
+    # draft to 299x224), a sixth of a photo's preparation, and differs from it by a quarter
+    # of a grey level on average. Down to half size its two taps still reach every source
+    # pixel; below that, the area average keeps fine detail from aliasing.
+    interpolation = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
+    resized: np.ndarray = cv2.resize(pixels, target, interpolation=interpolation)
+    return resized
 
 
 def preprocess_image(image: Image.Image, size: int, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -157,15 +217,19 @@ def preprocess_image(image: Image.Image, size: int, *, out: np.ndarray | None = 
     about [-1, 1], as the network was trained. Writes into ``out`` when given (a row of a
     batch buffer) and returns it.
     """
-    image = _resize_short_side(image, size)
-    width, height = image.size
-    if (width, height) != (size, size):
-        left, top = (width - size) // 2, (height - size) // 2
-        image = image.crop((left, top, left + size, top + size))
+    return _network_input(np.asarray(image), size, out=out)
+
+
+def _network_input(pixels: np.ndarray, size: int, *, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`preprocess_image` of RGB ``pixels`` (height, width, 3)."""
+    pixels = _resized_pixels(pixels, size)
+    height, width = pixels.shape[:2]
+    top, left = (height - size) // 2, (width - size) // 2
     network_input = np.empty((3, size, size), dtype=np.float32) if out is None else out
-    # Channel by channel from Pillow's planes: about 6x faster than transposing an HWC array.
-    for channel, plane in enumerate(image.split()):
-        np.multiply(np.asarray(plane), _INV_STD[channel], out=network_input[channel], casting="unsafe")
+    # Channel by channel from OpenCV's planes of the centre square: half the time of Pillow's
+    # crop and planes, a sixth of transposing the HWC array.
+    for channel, plane in enumerate(cv2.split(pixels[top : top + size, left : left + size])):
+        np.multiply(plane, _INV_STD[channel], out=network_input[channel], casting="unsafe")
         network_input[channel] -= _SHIFT[channel]
     return network_input
 
@@ -255,18 +319,10 @@ def _export_to(variant: str, target: Path) -> None:
 
 # --------------------------------------------------------------------------- encoder
 
-_Decoded = tuple[Image.Image, tuple[int, int]]
+# An item's RGB pixels (height, width, 3) and its original (width, height).
+_Decoded = tuple[np.ndarray, tuple[int, int]]
+_DecodedImage = tuple[Image.Image, tuple[int, int]]
 Item = TypeVar("Item")
-
-
-@dataclass
-class _PreparedBatch:
-    """A batch ready for the network: row ``i`` of ``buffer`` holds item ``i``'s input."""
-
-    buffer: np.ndarray  # (batch_size, 3, size, size)
-    rows: list[int]  # the decodable items' positions (their rows hold inputs; the others not)
-    count: int  # items in the batch, decodable or not
-    decoded: list[_Decoded | None]  # each item's decoded image, None where undecodable
 
 
 class _BatchBuffers:
@@ -290,60 +346,43 @@ class _BatchBuffers:
         self._free.put(buffer)
 
 
-def decoded_batches(
-    items: Iterable[Item],
-    prepare_one: Callable[[Item, np.ndarray, int], _Decoded | None],
-    buffers: _BatchBuffers,
-    *,
-    batch_size: int,
-    workers: int,
-    ahead: int,
-) -> Iterator[_PreparedBatch]:
-    """Consecutive batches of ``items``, each item decoded and preprocessed into its row of a
-    batch buffer by ``prepare_one(item, buffer, row)`` on a pool of ``workers`` threads.
+Run = TypeVar("Run")
+Result = TypeVar("Result")
 
-    Every item is a task of its own, so the threads share a batch (one slow photo does not hold
-    up a whole batch on one thread), and up to ``ahead`` batches beyond the one the caller holds
-    are in the pool: when onnxruntime finishes a batch, the next is already decoded. Pillow's
-    decoders and resampling and NumPy release the GIL, as does onnxruntime while it runs, so
-    the stages overlap. Memory is bounded by ``ahead + 1`` batches whatever the number of
-    items. An exception raised by ``prepare_one`` propagates to the caller. ``workers=1`` and
-    ``ahead=1`` decode serially, one batch ahead.
+
+def run_side_by_side(runs: Iterable[Run], work: Callable[[Run], Result], *, runners: int) -> Iterator[Result]:
+    """``work(run)`` for each of ``runs``, ``runners`` of them at a time on as many threads,
+    the results in the order of the runs.
+
+    At most one run beyond the running ones waits for its turn to be yielded, so memory is
+    bounded whatever the number of runs (an endless stream is fine). An exception raised by
+    ``work`` propagates to the caller; runs not yet started are dropped when the caller stops
+    early or fails.
     """
-    workers, ahead = max(1, workers), max(1, ahead)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feature-decode") as pool:
-        pending: deque[tuple[np.ndarray, list[Future[_Decoded | None]]]] = deque()
-
-        def finished() -> _PreparedBatch:
-            buffer, futures = pending.popleft()
-            decoded = [future.result() for future in futures]
-            rows = [i for i, result in enumerate(decoded) if result is not None]
-            return _PreparedBatch(buffer, rows, len(futures), decoded)
-
+    runners = max(1, runners)
+    with ThreadPoolExecutor(max_workers=runners, thread_name_prefix="feature-run") as pool:
+        pending: deque[Future[Result]] = deque()
         try:
-            for batch in batched(items, batch_size):
-                buffer = buffers.take()
-                pending.append(
-                    (buffer, [pool.submit(prepare_one, item, buffer, i) for i, item in enumerate(batch)])
-                )
-                if len(pending) > ahead:
-                    yield finished()
+            for run in runs:
+                pending.append(pool.submit(work, run))
+                if len(pending) > runners:
+                    yield pending.popleft().result()
             while pending:
-                yield finished()
+                yield pending.popleft().result()
         finally:
-            # The consumer stopped early (or failed): drop work that has not started.
-            for _, futures in pending:
-                for future in futures:
-                    future.cancel()
+            for future in pending:
+                future.cancel()
 
 
 class EfficientNetLiteEncoder:
     """EfficientNet-Lite image features (1,280 numbers) from raw image files.
 
-    Works in batches of ``batch_size``: a worker thread decodes and preprocesses the next
-    batch while onnxruntime runs the current one, and only a couple of batches are held at a
-    time, so memory does not grow with the number of images. Thread-safe: one encoder can
-    serve several threads at once.
+    The network runs on a few images at a time (``run_size``), several runs side by side
+    (``runners``): each runner decodes and preprocesses its images, then runs the network on
+    them with its own onnxruntime session and its share of the threads, so one runner's
+    decoding overlaps the others' inference. The iterators yield the features in batches of
+    about ``batch_size``. Only a few runs are held at a time, so memory does not grow with the
+    number of images. Thread-safe: one encoder can serve several threads at once.
     """
 
     modality = "image"
@@ -356,6 +395,7 @@ class EfficientNetLiteEncoder:
         model_dir: Path,
         threads: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        run_size: int | None = None,
     ) -> None:
         spec = _variant(variant)
         self.variant = variant
@@ -363,42 +403,82 @@ class EfficientNetLiteEncoder:
         self.name = f"efficientnet-{variant}@{spec.input_size}"
         self.batch_size = batch_size
         cpus = threads or available_cpus()
-        # Decoding threads share each batch item by item, and two batches are decoded ahead
-        # of the one onnxruntime runs (:func:`decoded_batches`): at least two threads, so one
-        # large photo never leaves the next batch late; one more per four cores beyond.
-        self.decode_workers = max(2, cpus // 4)
-        self.batches_ahead = 2
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = cpus
-        options.inter_op_num_threads = 1
-        # Idle inference threads sleep instead of spinning, leaving the cores to the decoding
-        # threads between runs (and to the rest of the service).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Batches run side by side rather than one batch on every thread: on these small
+        # networks two one-thread runs do more per second than one two-thread run, and a
+        # runner decoding its next batch takes one core from one run, where it would stall
+        # both threads of a shared run at every operator's barrier (benchmarks.md, goal 5).
+        self.runners = min(cpus, _MAX_RUNNERS)
+        shares = [cpus // self.runners + (i < cpus % self.runners) for i in range(self.runners)]
+        # A few images per run: the activations of a small run stay in the core's cache (one
+        # thread: 205 images/s at 2 per run, 199 at 4, 189 at 8, 182 at 32), and memory stays
+        # flat (two runs of 32 at once peaked at 860 MiB, of 4 at 330).
+        self.run_size = run_size or _IMAGES_PER_RUN_THREAD * shares[0]
         self.onnx_path = export_onnx(variant, Path(model_dir))
         try:
-            self._session = ort.InferenceSession(
-                str(self.onnx_path), options, providers=["CPUExecutionProvider"]
-            )
+            sessions = [self._open_session(threads) for threads in shares]
         except Exception:
             # A damaged file (e.g. a disk that filled up): export again once.
             self.onnx_path.unlink(missing_ok=True)
             self.onnx_path = export_onnx(variant, Path(model_dir))
-            self._session = ort.InferenceSession(
-                str(self.onnx_path), options, providers=["CPUExecutionProvider"]
-            )
-        self._input_name = self._session.get_inputs()[0].name
+            sessions = [self._open_session(threads) for threads in shares]
+        self._input_name = sessions[0].get_inputs()[0].name
+        self._free_sessions: queue.SimpleQueue[ort.InferenceSession] = queue.SimpleQueue()
+        for session in sessions:
+            self._free_sessions.put(session)
+
+    def _open_session(self, threads: int) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Idle inference threads sleep instead of spinning, leaving the cores to the decoding
+        # (and to the rest of the service).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Run the network on a preprocessed float32 ``(n, 3, size, size)`` batch."""
-        (features,) = self._session.run(None, {self._input_name: batch})
+        """Run the network on a preprocessed float32 ``(n, 3, size, size)`` batch, on the
+        first session free (up to ``runners`` calls run at once)."""
+        session = self._free_sessions.get()
+        try:
+            (features,) = session.run(None, {self._input_name: batch})
+        finally:
+            self._free_sessions.put(session)
         return np.asarray(features, dtype=np.float32)
+
+    def run_sizes(self, count: int) -> list[int]:
+        """How :meth:`encode` splits ``count`` items into runs: runs of at most ``run_size``,
+        as even as can be, as many for every runner, so that none is left alone with the last
+        ones."""
+        runs = -(-count // self.run_size)
+        runs = min(count, -(-runs // self.runners) * self.runners)
+        if runs == 0:
+            return []
+        size, larger = divmod(count, runs)
+        return [size + 1] * larger + [size] * (runs - larger)
+
+    def _run_bounds(self, count: int) -> list[slice]:
+        """The runs of :meth:`run_sizes` as slices of the items."""
+        bounds, start = [], 0
+        for size in self.run_sizes(count):
+            bounds.append(slice(start, start + size))
+            start += size
+        return bounds
+
+    def infer_all(self, inputs: np.ndarray) -> np.ndarray:
+        """:meth:`infer` on any number of preprocessed inputs, split into runs as
+        :meth:`encode` splits its items and run side by side: the network's own throughput
+        for this encoder (the benchmarks' reference)."""
+        runs = [inputs[bounds] for bounds in self._run_bounds(len(inputs))]
+        features = list(run_side_by_side(runs, self.infer, runners=self.runners))
+        return np.concatenate(features) if features else np.empty((0, self.dim), dtype=np.float32)
 
     def encode(self, payloads: Sequence[bytes]) -> np.ndarray:
         return self._encode_all(payloads, self._decode_payload)[0]
 
     def encode_iter(self, payloads: Iterable[bytes]) -> Iterator[np.ndarray]:
         """Features batch by batch, for a stream of payloads of any length."""
-        for features, _ in self._run(payloads, self._decode_payload, keep_images=False):
+        runs = batched(payloads, self.run_size)
+        for features, _ in self._run(runs, self._decode_payload, keep_images=False):
             yield features
 
     def encode_with_images_iter(
@@ -407,7 +487,7 @@ class EfficientNetLiteEncoder:
         """:meth:`encode_with_images` batch by batch (``batch_size`` payloads each), for a stream
         of any length: payloads are pulled, decoded and encoded with the same overlap as
         :meth:`encode_iter`, and only the images of the batches in flight are held."""
-        yield from self._run(payloads, self._decode_payload, keep_images=True)
+        yield from self._run(batched(payloads, self.run_size), self._decode_payload, keep_images=True)
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Features of already decoded RGB images (for example augmented copies)."""
@@ -425,55 +505,69 @@ class EfficientNetLiteEncoder:
 
     def _encode_all(
         self, items: Sequence[Item], decode: Callable[[Item], _Decoded | None], *, keep_images: bool = False
-    ) -> tuple[np.ndarray, list[_Decoded | None]]:
+    ) -> tuple[np.ndarray, list[_DecodedImage | None]]:
         output = np.empty((len(items), self.dim), dtype=np.float32)
-        decoded: list[_Decoded | None] = []
+        decoded: list[_DecodedImage | None] = []
+        runs = [list(items[bounds]) for bounds in self._run_bounds(len(items))]
         start = 0
-        for features, images in self._run(items, decode, keep_images=keep_images):
+        for features, images in self._run(runs, decode, keep_images=keep_images):
             output[start : start + len(features)] = features
             decoded.extend(images)
             start += len(features)
         return output, decoded
 
     def _run(
-        self, items: Iterable[Item], decode: Callable[[Item], _Decoded | None], *, keep_images: bool
-    ) -> Iterator[tuple[np.ndarray, list[_Decoded | None]]]:
+        self, runs: Iterable[list[Item]], decode: Callable[[Item], _Decoded | None], *, keep_images: bool
+    ) -> Iterator[tuple[np.ndarray, list[_DecodedImage | None]]]:
+        """Features (and with ``keep_images`` the decoded images) of each of ``runs`` (lists
+        of at most ``run_size`` items), gathered into batches of about ``batch_size``."""
         size = self.input_size
-        buffers = _BatchBuffers((self.batch_size, 3, size, size))
+        buffers = _BatchBuffers((self.run_size, 3, size, size))
 
-        def prepare_one(item: Item, buffer: np.ndarray, position: int) -> _Decoded | None:
-            result = decode(item)
-            if result is not None:
-                preprocess_image(result[0], size, out=buffer[position])
-            return result
+        def prepare_and_infer(run: list[Item]) -> tuple[np.ndarray, list[_DecodedImage | None]]:
+            buffer = buffers.take()
+            try:
+                images: list[_DecodedImage | None] = []
+                rows: list[int] = []  # the decodable items, their inputs packed in buffer's rows
+                for position, item in enumerate(run):
+                    result = decode(item)
+                    if result is not None:
+                        _network_input(result[0], size, out=buffer[len(rows)])
+                        rows.append(position)
+                    if keep_images:
+                        images.append(None if result is None else (Image.fromarray(result[0]), result[1]))
+                features = np.full((len(run), self.dim), np.nan, dtype=np.float32)
+                if rows:
+                    features[rows] = self.infer(buffer[: len(rows)])
+            finally:
+                buffers.give_back(buffer)
+            return features, images
 
-        for prepared in decoded_batches(
-            items,
-            prepare_one,
-            buffers,
-            batch_size=self.batch_size,
-            workers=self.decode_workers,
-            ahead=self.batches_ahead,
-        ):
-            features = np.full((prepared.count, self.dim), np.nan, dtype=np.float32)
-            if prepared.rows:
-                count = len(prepared.rows)
-                if count == prepared.count:
-                    features[:] = self.infer(prepared.buffer[:count])
-                else:  # some items were undecodable: run only the others' rows
-                    features[prepared.rows] = self.infer(prepared.buffer[prepared.rows])
-            buffers.give_back(prepared.buffer)
-            yield features, prepared.decoded if keep_images else []
+        gathered: list[np.ndarray] = []
+        gathered_images: list[_DecodedImage | None] = []
+        count = 0
+        for features, images in run_side_by_side(runs, prepare_and_infer, runners=self.runners):
+            gathered.append(features)
+            gathered_images.extend(images)
+            count += len(features)
+            if count >= self.batch_size:
+                yield np.concatenate(gathered), gathered_images
+                gathered, gathered_images, count = [], [], 0
+        if gathered:
+            yield np.concatenate(gathered), gathered_images
 
     def _decode_payload(self, payload: bytes) -> _Decoded | None:
+        """The payload's pixels with the short side at the input size (as the decoded images
+        :meth:`encode_with_images` gives), or None where it is undecodable."""
         try:
-            return decode_image(payload, size=self.input_size)
+            image, original = _decode(payload, self.input_size)
         except ValueError:
             return None
+        return _resized_pixels(_as_pixels(image), self.input_size), original
 
 
 def _as_decoded(image: Image.Image) -> _Decoded | None:
     try:
-        return _to_rgb(image), image.size
+        return np.asarray(_to_rgb(image)), image.size
     except _DECODE_ERRORS:
         return None

@@ -629,7 +629,8 @@ class AutoLabelJob:
                 yield vectors, None, stats
             return
         if modality == "image":
-            # The encoder pulls files from this generator on its decoding threads.
+            # The encoder pulls files from this generator a run at a time, reading the next
+            # runs' files while its runners decode and encode the ones before.
             for vectors, decoded in encoder.encode_with_images_iter(self._read(s) for s in samples):
                 yield vectors, decoded, None
             return
