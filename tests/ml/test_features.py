@@ -641,3 +641,16 @@ def test_infer_all_runs_any_number_of_inputs_side_by_side(image_encoder: Efficie
     assert features.shape == (11, 1280)
     np.testing.assert_allclose(features, image_encoder.infer(inputs), rtol=1e-4, atol=1e-4)
     assert image_encoder.infer_all(inputs[:0]).shape == (0, 1280)
+
+
+def test_a_large_shrink_averages_fine_detail_instead_of_aliasing() -> None:
+    # One-pixel black and white stripes shrunk 4.5 times are near grey, not a moire of stripes.
+    stripes_png = encode_image(
+        Image.fromarray((np.indices((1008, 1008))[1] % 2 * 255).astype(np.uint8)).convert("RGB"), "PNG"
+    )
+
+    decoded, original = decode_image(stripes_png, size=224)
+
+    pixels = np.asarray(decoded).astype(float)
+    assert original == (1008, 1008) and decoded.size == (224, 224)
+    assert abs(pixels.mean() - 127.5) < 2 and pixels.std() < 20  # +-1 stripe of 4.5 per pixel: 14.5

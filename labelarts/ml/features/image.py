@@ -47,7 +47,8 @@ _MEAN = np.full(3, 127.0, dtype=np.float32)
 _INV_STD = np.full(3, 1.0 / 128.0, dtype=np.float32)
 _SHIFT = _MEAN * _INV_STD  # (x - mean) / std == x * inv_std - shift
 _FEATURE_DIM = 1280
-# Batches run at once by one encoder (each on its own onnxruntime session, see the encoder).
+# Runs side by side in one encoder, each on its own onnxruntime session (see the encoder);
+# beyond four cores a run gets several threads rather than a session of its own each.
 _MAX_RUNNERS = 4
 # Images per network run, per thread of the run (see the encoder).
 _IMAGES_PER_RUN_THREAD = 4
@@ -202,9 +203,9 @@ def _resized_pixels(pixels: np.ndarray, size: int) -> np.ndarray:
     scale = size / min(width, height)
     target = (max(size, round(width * scale)), max(size, round(height * scale)))
     # OpenCV's bilinear resize costs a sixth of Pillow's (0.11 vs 0.69 ms for a 320x240
-    # draft to 299x224), a sixth of a photo's preparation, and differs from it by a quarter
-    # of a grey level on average. Down to half size its two taps still reach every source
-    # pixel; below that, the area average keeps fine detail from aliasing.
+    # draft to 299x224) and differs from it by a quarter of a grey level on average. Down to
+    # half size its two taps still reach every source pixel; below that, the area average
+    # keeps fine detail from aliasing.
     interpolation = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
     resized: np.ndarray = cv2.resize(pixels, target, interpolation=interpolation)
     return resized
@@ -326,10 +327,11 @@ Item = TypeVar("Item")
 
 
 class _BatchBuffers:
-    """Reused float32 batch buffers.
+    """Reused float32 input buffers, one per run in flight.
 
-    A fresh 19 MB buffer per batch costs page faults that add up to a third of the decoding
-    time of a small image; a buffer is handed back once its batch has been run.
+    A fresh buffer per run (2.4 MB for four 224 x 224 inputs, above malloc's threshold for
+    mapping fresh pages) costs page faults on every run; a buffer is handed back once its run
+    has been through the network.
     """
 
     def __init__(self, shape: tuple[int, ...]) -> None:
@@ -403,10 +405,10 @@ class EfficientNetLiteEncoder:
         self.name = f"efficientnet-{variant}@{spec.input_size}"
         self.batch_size = batch_size
         cpus = threads or available_cpus()
-        # Batches run side by side rather than one batch on every thread: on these small
-        # networks two one-thread runs do more per second than one two-thread run, and a
-        # runner decoding its next batch takes one core from one run, where it would stall
-        # both threads of a shared run at every operator's barrier (benchmarks.md, goal 5).
+        # Runs side by side rather than one run on every thread: on these small networks two
+        # one-thread runs do more per second than one two-thread run, and a runner decoding
+        # its next images takes a core from one run, where it would stall both threads of a
+        # shared run at every operator's barrier (benchmarks.md, issue 10, 2026-12-06).
         self.runners = min(cpus, _MAX_RUNNERS)
         shares = [cpus // self.runners + (i < cpus % self.runners) for i in range(self.runners)]
         # A few images per run: the activations of a small run stay in the core's cache (one
