@@ -54,16 +54,6 @@ _MAX_RUNNERS = 4
 _IMAGES_PER_RUN_THREAD = 4
 # EXIF orientations 5-8 rotate by 90 degrees: the displayed width is the stored height.
 _SWAPS_SIDES = {5, 6, 7, 8}
-# EXIF orientation -> the transposition that shows the image upright (ImageOps.exif_transpose's).
-_UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 # What Pillow's format plugins raise on malformed files (most raise OSError or SyntaxError).
 _DECODE_ERRORS = (
     OSError,
@@ -157,16 +147,16 @@ def _as_pixels(image: Image.Image | np.ndarray) -> np.ndarray:
 
 def _decode_jpeg_scaled(payload: bytes, image: Image.Image, orientation: int, size: int) -> np.ndarray | None:
     """The RGB pixels of a JPEG decoded by libjpeg-turbo at the smallest scale that keeps both
-    sides >= ``size``, upright; None where Pillow must decode it instead.
+    sides >= ``size``; None where Pillow must decode it instead.
 
     simplejpeg chooses among libjpeg-turbo's M/8 scales where Pillow's draft mode knows 1/2,
     1/4 and 1/8 (an 800x600 photo decodes at 300x225, not 400x300), gives the same pixels at
     the same scale, and spares Pillow's decoder object and a copy: 0.1 ms of a 640x480
     photo's 1.2. It is strict: a file libjpeg warns about (some of which Pillow decodes), a
     CMYK one, or one smaller than ``size`` is left to Pillow, which stays the judge of what is
-    undecodable.
+    undecodable; so is one with an EXIF orientation to apply.
     """
-    if image.mode not in ("RGB", "L") or min(image.size) < size:
+    if image.mode not in ("RGB", "L") or min(image.size) < size or orientation != 1:
         return None
     try:
         pixels: np.ndarray = simplejpeg.decode_jpeg(
@@ -174,8 +164,6 @@ def _decode_jpeg_scaled(payload: bytes, image: Image.Image, orientation: int, si
         )
     except ValueError:
         return None
-    if orientation in _UPRIGHT:
-        pixels = np.asarray(Image.fromarray(pixels).transpose(_UPRIGHT[orientation]))
     return pixels
 
 
