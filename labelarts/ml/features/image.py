@@ -473,7 +473,7 @@ class EfficientNetLiteEncoder:
 
     def encode_with_images_iter(
         self, payloads: Iterable[bytes]
-    ) -> Iterator[tuple[np.ndarray, list[tuple[Image.Image, tuple[int, int]] | None]]]:
+    ) -> Iterator[tuple[np.ndarray, list[_DecodedImage | None]]]:
         """:meth:`encode_with_images` batch by batch (``batch_size`` payloads each), for a stream
         of any length: payloads are pulled, decoded and encoded with the same overlap as
         :meth:`encode_iter`, and only the images of the batches in flight are held."""
@@ -483,9 +483,7 @@ class EfficientNetLiteEncoder:
         """Features of already decoded RGB images (for example augmented copies)."""
         return self._encode_all(images, _as_decoded)[0]
 
-    def encode_with_images(
-        self, payloads: Sequence[bytes]
-    ) -> tuple[np.ndarray, list[tuple[Image.Image, tuple[int, int]] | None]]:
+    def encode_with_images(self, payloads: Sequence[bytes]) -> tuple[np.ndarray, list[_DecodedImage | None]]:
         """Features plus each decoded image (short side = input size) and its original size.
 
         The decoded image is None where the payload is undecodable (its feature row is NaN).

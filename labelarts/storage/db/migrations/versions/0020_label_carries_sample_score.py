@@ -10,8 +10,9 @@ version restore, SQL written by hand). A label row's sample never changes (a ren
 its name only). An insert trigger would keep the copy for writers that forget it, but a row
 trigger on ``sample_labels`` inserts costs SQLite ~5 µs per label row even when it writes
 nothing (one that writes cost a labelled import 11 %: docs/benchmarks.md);
-``tests/integrity/test_counters.py`` checks that every writer gives the copy. On SQLite a table rebuilt by a later migration (batch mode's "move and
-copy") loses its triggers: such a migration must create the trigger again.
+``tests/integrity/test_counters.py`` checks that every writer gives the copy. On SQLite a table
+rebuilt by a later migration (batch mode's "move and copy") loses its triggers: such a
+migration must create the trigger again.
 
 Revision ID: 0020
 Revises: 0019
